@@ -1,0 +1,194 @@
+//! Wires the stages: opens the store, starts the HTTP server and the ingest source, and shuts
+//! them down in order (stop consuming, write the last batch, stop HTTP, close the store).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::ingest::file::{FileEnd, FileSource};
+use crate::ingest::kafka::{base_client_config, Assignment, KafkaSource};
+use crate::ingest::{
+    DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
+};
+use crate::metrics::Metrics;
+use crate::serve;
+use crate::store::state::counter;
+use crate::store::{KvStore, RocksStore, StoreError};
+
+/// What stopped the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("config key `http.listen`: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create a temporary store directory: {0}")]
+    TempDir(std::io::Error),
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// Totals at shutdown, for the operator's terminal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub records: u64,
+    pub labeled: u64,
+    pub unlabeled: u64,
+    pub malformed: u64,
+    pub replay_records: u64,
+    pub store_path: PathBuf,
+    pub http: String,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "records {} (labeled {}, unlabeled {}, malformed {}), replay buffer {} records, store {}",
+            self.records,
+            self.labeled,
+            self.unlabeled,
+            self.malformed,
+            self.replay_records,
+            self.store_path.display()
+        )
+    }
+}
+
+/// Runs the daemon until `shutdown` is cancelled, the file source reaches its end (with
+/// `file.exit_at_end`), or an error stops ingest.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, AppError> {
+    let (_temp, store_path) = if config.store.path.is_empty() {
+        let dir = tempfile::Builder::new()
+            .prefix("relearn-store-")
+            .tempdir()
+            .map_err(AppError::TempDir)?;
+        let path = dir.path().to_path_buf();
+        tracing::info!(path = %path.display(), "store.path is empty: using a temporary store");
+        (Some(dir), path)
+    } else {
+        (None, PathBuf::from(&config.store.path))
+    };
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&store_path, config.store.sync)?);
+    let metrics = Metrics::new();
+
+    let listener = TcpListener::bind(&config.http.listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: config.http.listen.clone(),
+            source,
+        })?;
+    let http_addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.http.listen.clone());
+    tracing::info!(addr = %http_addr, "http listening (/metrics, /healthz, /readyz)");
+
+    let decoder = Decoder::new(&config.schema).map_err(|e| {
+        IngestError::Schema(format!("{} (check schema.columns and schema.features)", e.detail))
+    })?;
+    let dead_letters: Box<dyn DeadLetterSink> = if config.uses_kafka() {
+        Box::new(KafkaDeadLetters::new(
+            base_client_config(&config.kafka),
+            &config.kafka.dead_letter_topic,
+        )?)
+    } else {
+        let path = if config.file.dead_letter_path.is_empty() {
+            store_path.join("dead-letter.jsonl")
+        } else {
+            PathBuf::from(&config.file.dead_letter_path)
+        };
+        Box::new(FileDeadLetters::open(path)?)
+    };
+    let pipeline = Arc::new(Mutex::new(Pipeline::open(
+        &config,
+        store.clone(),
+        decoder,
+        dead_letters,
+        metrics.clone(),
+    )?));
+
+    let assignment = Arc::new(Assignment::default());
+    let ready: serve::Readiness = if config.uses_kafka() {
+        let a = assignment.clone();
+        Arc::new(move || a.count() > 0)
+    } else {
+        Arc::new(|| true)
+    };
+    let http_stop = CancellationToken::new();
+    let http = tokio::spawn(serve::serve(
+        listener,
+        serve::router(metrics.clone(), ready),
+        http_stop.clone(),
+    ));
+
+    let ingest_stop = shutdown.child_token();
+    let ingest = {
+        let config = config.clone();
+        let pipeline = pipeline.clone();
+        let metrics = metrics.clone();
+        let stop = ingest_stop.clone();
+        tokio::task::spawn_blocking(move || -> Result<Option<FileEnd>, IngestError> {
+            if config.uses_kafka() {
+                KafkaSource::new(&config, pipeline, metrics, assignment)?.run(&stop)?;
+                Ok(None)
+            } else {
+                let source = FileSource::open(&config)?;
+                tracing::info!(source = source.name(), "reading the file source");
+                Ok(Some(source.run(&pipeline, &stop)?))
+            }
+        })
+    };
+    let outcome = ingest
+        .await
+        .map_err(|e| AppError::Task(format!("ingest: {e}")))?;
+    let result = match outcome {
+        Ok(Some(FileEnd::EndOfInput)) if !config.file.exit_at_end => {
+            tracing::info!("end of input; serving until shutdown");
+            shutdown.cancelled().await;
+            Ok(())
+        }
+        Ok(Some(FileEnd::EndOfInput)) => {
+            tracing::info!("end of input");
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(AppError::from(e)),
+    };
+    http_stop.cancel();
+    match http.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(%e, "http server ended with an error"),
+        Err(e) => tracing::warn!(%e, "http task failed"),
+    }
+
+    let summary = {
+        let p = pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        let s = p.state();
+        Summary {
+            records: s.counter(counter::RECORDS),
+            labeled: s.counter(counter::LABELED),
+            unlabeled: s.counter(counter::UNLABELED),
+            malformed: s
+                .counters()
+                .iter()
+                .filter(|(k, _)| k.starts_with(counter::MALFORMED_PREFIX))
+                .map(|(_, v)| v)
+                .sum(),
+            replay_records: p.replay().len(),
+            store_path: store_path.clone(),
+            http: http_addr,
+        }
+    };
+    drop(pipeline);
+    drop(store);
+    result.map(|()| summary)
+}

@@ -1,0 +1,616 @@
+//! The configuration tree: every key, its default, environment overrides and validation.
+//!
+//! Configuration is TOML. Every struct refuses unknown keys, every field has a default (so an
+//! empty file is a valid configuration that runs the embedded demo) and `validate` refuses bad
+//! values with the key's dotted path and the reason. Environment variables of the form
+//! `RELEARN__SECTION__KEY=value` override the file; the value is read as a TOML value when it
+//! parses as one (`42`, `true`, `["a","b"]`) and as a string otherwise.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "RELEARN__";
+
+/// A configuration that could not be loaded; every variant names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML: {0}")]
+    Syntax(String),
+    #[error("config key `{key}`: {reason}")]
+    Key { key: String, reason: String },
+    #[error("environment override {var}: {reason}")]
+    Env { var: String, reason: String },
+}
+
+impl ConfigError {
+    fn key(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Key {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where records come from when no Kafka broker is configured.
+    pub file: FileSourceConfig,
+    /// Kafka consumer, dead-letter topic and librdkafka pass-through properties.
+    pub kafka: KafkaConfig,
+    /// How a record's bytes map to features and a label.
+    pub schema: SchemaConfig,
+    /// Batching of the ingest path (one RocksDB write batch per ingest batch).
+    pub ingest: IngestConfig,
+    /// The RocksDB state directory.
+    pub store: StoreConfig,
+    /// The replay buffer of past labeled records.
+    pub replay: ReplayConfig,
+    /// The HTTP listener (metrics, health, readiness).
+    pub http: HttpConfig,
+}
+
+/// The file source: CSV or JSON lines from a file (optionally gzip-compressed) or stdin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileSourceConfig {
+    /// Path of the input. Empty: the Elec2 stream embedded in the binary. `-`: standard input.
+    /// A name ending in `.gz` is decompressed.
+    pub path: String,
+    /// Whether the first line is a CSV header; when true, CSV columns are taken from it.
+    pub header: bool,
+    /// Where malformed records go (JSON lines with reason, source, offset and the payload in
+    /// base64). Empty: `dead-letter.jsonl` inside the store directory.
+    pub dead_letter_path: String,
+    /// Exit after the end of the input is reached (true), or keep serving (false).
+    pub exit_at_end: bool,
+}
+
+impl Default for FileSourceConfig {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            header: true,
+            dead_letter_path: String::new(),
+            exit_at_end: true,
+        }
+    }
+}
+
+/// The Kafka source. When `brokers` is empty the file source runs instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`. Empty: use the file source.
+    pub brokers: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Topic that receives every record that cannot be decoded, with its reason in headers.
+    pub dead_letter_topic: String,
+    /// Where to start in a partition with no offset stored in RocksDB nor committed in Kafka:
+    /// `earliest` or `latest`.
+    pub auto_offset_reset: String,
+    /// Extra librdkafka properties passed through unchanged to the consumer and the producer
+    /// (SASL, TLS, timeouts...). Keys the daemon manages itself are refused.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topics: vec!["relearn.records".into()],
+            group_id: "relearn".into(),
+            dead_letter_topic: "relearn.dead-letter".into(),
+            auto_offset_reset: "earliest".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// librdkafka properties the daemon sets itself; a pass-through may not override them, since
+/// exactly-once state depends on them.
+pub const MANAGED_KAFKA_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "enable.partition.eof",
+];
+
+/// Record encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object per record; fields by name. Numbers may also be given as strings.
+    Json,
+    /// One CSV line per record; fields by position (see `columns`).
+    Csv,
+}
+
+/// How a record's bytes map to features, a label, a key and a timestamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaConfig {
+    /// `json` or `csv`.
+    pub format: Format,
+    /// Ordered feature field names; the model's input width is their number.
+    pub features: Vec<String>,
+    /// Label field name. Empty: records carry no label. A record whose label field is absent
+    /// or empty is an unlabeled record, not a malformed one.
+    pub label: String,
+    /// Class names in index order (`["DOWN", "UP"]`). Use `["0", "1", ...]` for numeric labels.
+    pub classes: Vec<String>,
+    /// Optional field that holds the record's key (kept for predictions). Empty: none.
+    pub key: String,
+    /// Optional field that holds the record's event time in milliseconds. Empty: none.
+    pub timestamp: String,
+    /// CSV column names in order. Empty: `features` then `label`. Ignored for JSON and when
+    /// the file source reads a header.
+    pub columns: Vec<String>,
+    /// CSV field delimiter (one ASCII character).
+    pub delimiter: String,
+    /// Records larger than this many bytes are malformed (`too_large`).
+    pub max_record_bytes: usize,
+}
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        Self {
+            format: Format::Csv,
+            features: [
+                "day",
+                "period",
+                "nswprice",
+                "nswdemand",
+                "vicprice",
+                "vicdemand",
+                "transfer",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            label: "class".into(),
+            classes: vec!["DOWN".into(), "UP".into()],
+            key: String::new(),
+            timestamp: String::new(),
+            columns: Vec::new(),
+            delimiter: ",".into(),
+            max_record_bytes: 65_536,
+        }
+    }
+}
+
+/// Batching on the ingest path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Most records in one batch (one RocksDB write batch, one offset commit).
+    pub batch_max_records: usize,
+    /// Longest a record waits in an open batch before the batch is written, in milliseconds.
+    pub batch_max_wait_ms: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_records: 4096,
+            batch_max_wait_ms: 100,
+        }
+    }
+}
+
+/// The RocksDB state directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the RocksDB database. Empty: a temporary directory removed at exit (the
+    /// demo); set it for any state that must survive a restart.
+    pub path: String,
+    /// fsync the write-ahead log on every batch. Off, state survives a process crash (the WAL
+    /// is in the page cache); on, it also survives power loss, at a lower batch rate.
+    pub sync: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            sync: false,
+        }
+    }
+}
+
+/// The replay buffer: a reservoir sample of the labeled stream kept in RocksDB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Most records kept.
+    pub capacity: u32,
+    /// Keep one reservoir per class with an equal share of the capacity (class-balanced), or
+    /// one reservoir over the whole stream.
+    pub class_balanced: bool,
+    /// Seed of the sampling; the same stream and seed give the same buffer.
+    pub seed: u64,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            class_balanced: false,
+            seed: 42,
+        }
+    }
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free port, logged at start).
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file at `path` (or the defaults when `None`), applies environment overrides
+    /// from `env` and validates the result.
+    pub fn load<I>(path: Option<&Path>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Config::from_toml_with_env(&text, env)
+    }
+
+    /// Parses TOML text, applies environment overrides and validates.
+    pub fn from_toml_with_env<I>(text: &str, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        for (var, value) in env {
+            if let Some(path) = var.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut table, &var, path, &value)?;
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::key(key, e.into_inner().to_string())
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text with no environment overrides.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_with_env(text, std::iter::empty())
+    }
+
+    /// Whether records come from Kafka (a broker is configured) or from the file source.
+    pub fn uses_kafka(&self) -> bool {
+        !self.kafka.brokers.trim().is_empty()
+    }
+
+    /// Refuses values that parse but cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.schema;
+        if s.features.is_empty() {
+            return Err(ConfigError::key(
+                "schema.features",
+                "at least one feature is required",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &s.features {
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.features",
+                    "feature names must not be empty",
+                ));
+            }
+            if !seen.insert(f.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.features",
+                    format!("feature `{f}` is listed twice"),
+                ));
+            }
+        }
+        if !s.label.is_empty() {
+            if seen.contains(s.label.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.label",
+                    format!("`{}` is also a feature", s.label),
+                ));
+            }
+            if s.classes.len() < 2 {
+                return Err(ConfigError::key(
+                    "schema.classes",
+                    "a labeled schema needs at least two classes",
+                ));
+            }
+        }
+        let mut classes = std::collections::HashSet::new();
+        for c in &s.classes {
+            if !classes.insert(c.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.classes",
+                    format!("class `{c}` is listed twice"),
+                ));
+            }
+        }
+        if s.delimiter.len() != 1 || !s.delimiter.is_ascii() {
+            return Err(ConfigError::key(
+                "schema.delimiter",
+                format!("must be one ASCII character, got {:?}", s.delimiter),
+            ));
+        }
+        if s.format == Format::Csv && !s.columns.is_empty() {
+            for f in s.features.iter().chain(std::iter::once(&s.label)) {
+                if !f.is_empty() && !s.columns.contains(f) {
+                    return Err(ConfigError::key(
+                        "schema.columns",
+                        format!("field `{f}` is not among the columns"),
+                    ));
+                }
+            }
+        }
+        if s.max_record_bytes == 0 {
+            return Err(ConfigError::key("schema.max_record_bytes", "must be > 0"));
+        }
+        if self.ingest.batch_max_records == 0 {
+            return Err(ConfigError::key("ingest.batch_max_records", "must be > 0"));
+        }
+        if self.ingest.batch_max_wait_ms == 0 {
+            return Err(ConfigError::key("ingest.batch_max_wait_ms", "must be > 0"));
+        }
+        if self.replay.capacity == 0 {
+            return Err(ConfigError::key("replay.capacity", "must be > 0"));
+        }
+        if self.replay.class_balanced {
+            if s.classes.is_empty() {
+                return Err(ConfigError::key(
+                    "replay.class_balanced",
+                    "needs schema.classes to size one reservoir per class",
+                ));
+            }
+            if (self.replay.capacity as usize) < s.classes.len() {
+                return Err(ConfigError::key(
+                    "replay.capacity",
+                    format!(
+                        "class-balanced mode needs at least one slot per class ({} classes)",
+                        s.classes.len()
+                    ),
+                ));
+            }
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::key(
+                "http.listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.http.listen),
+            ));
+        }
+        if self.uses_kafka() {
+            let k = &self.kafka;
+            if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
+                return Err(ConfigError::key(
+                    "kafka.topics",
+                    "at least one non-empty topic is required",
+                ));
+            }
+            if k.group_id.trim().is_empty() {
+                return Err(ConfigError::key("kafka.group_id", "must not be empty"));
+            }
+            if k.dead_letter_topic.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "kafka.dead_letter_topic",
+                    "must not be empty: malformed records must go somewhere",
+                ));
+            }
+            if k.topics.contains(&k.dead_letter_topic) {
+                return Err(ConfigError::key(
+                    "kafka.dead_letter_topic",
+                    "must differ from the consumed topics",
+                ));
+            }
+            if !matches!(k.auto_offset_reset.as_str(), "earliest" | "latest") {
+                return Err(ConfigError::key(
+                    "kafka.auto_offset_reset",
+                    format!(
+                        "must be `earliest` or `latest`, got `{}`",
+                        k.auto_offset_reset
+                    ),
+                ));
+            }
+            for key in k.properties.keys() {
+                if MANAGED_KAFKA_PROPERTIES.contains(&key.as_str()) {
+                    return Err(ConfigError::key(
+                        format!("kafka.properties.\"{key}\""),
+                        "is managed by relearn; use the dedicated key or leave it out",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets `table[a][b]... = value` for an override `RELEARN__A__B=value`.
+fn apply_override(
+    table: &mut toml::Table,
+    var: &str,
+    path: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::Env {
+            var: var.into(),
+            reason: "empty key segment".into(),
+        });
+    }
+    let parsed = parse_env_value(value);
+    let (last, sections) = parts.split_last().expect("split yields at least one part");
+    let mut node = table;
+    for section in sections {
+        let entry = node
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::Env {
+                    var: var.into(),
+                    reason: format!("`{section}` is not a section"),
+                })
+            }
+        };
+    }
+    node.insert(last.clone(), parsed);
+    Ok(())
+}
+
+/// Reads an environment value as a TOML value when it is one, else as a string.
+fn parse_env_value(value: &str) -> toml::Value {
+    let doc = format!("v = {value}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(value.into())),
+        Err(_) => toml::Value::String(value.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn template_matches_defaults() {
+        let text = include_str!("../config/relearn.toml");
+        assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err("[replay]\ncapacityy = 3\n");
+        assert!(e.contains("replay"), "{e}");
+        assert!(e.contains("capacityy"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let e = err("[replays]\ncapacity = 3\n");
+        assert!(e.contains("replays"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = err("[replay]\ncapacity = \"lots\"\n");
+        assert!(e.contains("replay.capacity"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            ("[replay]\ncapacity = 0", "replay.capacity"),
+            ("[schema]\nfeatures = []", "schema.features"),
+            ("[schema]\nfeatures = [\"a\", \"a\"]", "schema.features"),
+            ("[schema]\nclasses = [\"x\"]", "schema.classes"),
+            ("[schema]\ndelimiter = \";;\"", "schema.delimiter"),
+            ("[schema]\nformat = \"xml\"", "schema.format"),
+            ("[schema]\nlabel = \"day\"", "schema.label"),
+            (
+                "[schema]\ncolumns = [\"day\"]\nfeatures = [\"x\"]",
+                "schema.columns",
+            ),
+            ("[http]\nlisten = \"nowhere\"", "http.listen"),
+            ("[ingest]\nbatch_max_records = 0", "ingest.batch_max_records"),
+            (
+                "[kafka]\nbrokers = \"127.0.0.1:9092\"\ntopics = []",
+                "kafka.topics",
+            ),
+            (
+                "[kafka]\nbrokers = \"b:1\"\ndead_letter_topic = \"\"",
+                "kafka.dead_letter_topic",
+            ),
+            (
+                "[kafka]\nbrokers = \"b:1\"\nauto_offset_reset = \"middle\"",
+                "kafka.auto_offset_reset",
+            ),
+            (
+                "[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"enable.auto.commit\" = \"true\"",
+                "kafka.properties",
+            ),
+            (
+                "[replay]\nclass_balanced = true\ncapacity = 1",
+                "replay.capacity",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = err(text);
+            assert!(e.contains(key), "{text:?} gave {e:?}, expected key {key}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let env = vec![
+            ("RELEARN__KAFKA__BROKERS".to_string(), "h:1".to_string()),
+            ("RELEARN__REPLAY__CAPACITY".to_string(), "7".to_string()),
+            (
+                "RELEARN__KAFKA__TOPICS".to_string(),
+                "[\"a\",\"b\"]".to_string(),
+            ),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = Config::from_toml_with_env("", env).unwrap();
+        assert_eq!(c.kafka.brokers, "h:1");
+        assert_eq!(c.replay.capacity, 7);
+        assert_eq!(c.kafka.topics, vec!["a", "b"]);
+        assert!(c.uses_kafka());
+    }
+
+    #[test]
+    fn env_override_with_bad_value_names_the_key() {
+        let env = vec![("RELEARN__REPLAY__SEED".to_string(), "abc".to_string())];
+        let e = Config::from_toml_with_env("", env).unwrap_err().to_string();
+        assert!(e.contains("replay.seed"), "{e}");
+    }
+}

@@ -1,0 +1,495 @@
+//! Record decoding: bytes in the configured schema (JSON or CSV) to a `Record`, or a reason.
+//!
+//! Invariant: decoding never panics on any input; every failure is a `DecodeError` with a
+//! bounded `Reason` (used as a metric label and a dead-letter header) and a human detail.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::config::{Format, SchemaConfig};
+use crate::record::Record;
+
+/// Why a record was refused. The names are stable: they are metric labels and DLQ headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The payload is not valid JSON, or not a JSON object.
+    InvalidJson,
+    /// The payload is not a valid CSV line (bad quoting, not UTF-8).
+    InvalidCsv,
+    /// A feature field is absent, null or empty.
+    MissingField,
+    /// A feature value is not a number.
+    NonNumeric,
+    /// A feature value is NaN or infinite (or overflows f32).
+    NonFinite,
+    /// A CSV line has a different number of fields than the schema's columns.
+    WrongFieldCount,
+    /// The label is not one of the configured classes.
+    UnknownLabel,
+    /// The payload is larger than `schema.max_record_bytes`.
+    TooLarge,
+}
+
+impl Reason {
+    /// Every reason, in a stable order.
+    pub const ALL: [Reason; 8] = [
+        Reason::InvalidJson,
+        Reason::InvalidCsv,
+        Reason::MissingField,
+        Reason::NonNumeric,
+        Reason::NonFinite,
+        Reason::WrongFieldCount,
+        Reason::UnknownLabel,
+        Reason::TooLarge,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidJson => "invalid_json",
+            Reason::InvalidCsv => "invalid_csv",
+            Reason::MissingField => "missing_field",
+            Reason::NonNumeric => "non_numeric",
+            Reason::NonFinite => "non_finite",
+            Reason::WrongFieldCount => "wrong_field_count",
+            Reason::UnknownLabel => "unknown_label",
+            Reason::TooLarge => "too_large",
+        }
+    }
+
+    /// Parses a name written by `as_str`.
+    pub fn parse(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused record: the reason and a detail for humans.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct DecodeError {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn fail(reason: Reason, detail: impl Into<String>) -> DecodeError {
+    DecodeError {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// Decodes payloads of one schema. Cheap to clone; built once per source.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    format: Format,
+    features: Vec<String>,
+    label: Option<String>,
+    classes: HashMap<String, u32>,
+    key: Option<String>,
+    timestamp: Option<String>,
+    delimiter: u8,
+    max_bytes: usize,
+    csv: CsvLayout,
+}
+
+/// Positions of the schema's fields among CSV columns.
+#[derive(Debug, Clone)]
+struct CsvLayout {
+    width: usize,
+    features: Vec<usize>,
+    label: Option<usize>,
+    key: Option<usize>,
+    timestamp: Option<usize>,
+}
+
+impl Decoder {
+    /// Builds a decoder; CSV columns are the schema's `columns` (or features then label).
+    pub fn new(schema: &SchemaConfig) -> Result<Decoder, DecodeError> {
+        let columns = if schema.columns.is_empty() {
+            let mut c = schema.features.clone();
+            if !schema.label.is_empty() {
+                c.push(schema.label.clone());
+            }
+            c
+        } else {
+            schema.columns.clone()
+        };
+        Decoder::with_columns(schema, &columns)
+    }
+
+    /// Builds a decoder whose CSV columns are `columns` (e.g. read from a file's header).
+    pub fn with_columns(schema: &SchemaConfig, columns: &[String]) -> Result<Decoder, DecodeError> {
+        let pos = |name: &str| columns.iter().position(|c| c == name);
+        let opt = |name: &str| if name.is_empty() { None } else { Some(name.to_string()) };
+        let mut features = Vec::with_capacity(schema.features.len());
+        for f in &schema.features {
+            match pos(f) {
+                Some(i) => features.push(i),
+                None if schema.format == Format::Csv => {
+                    return Err(fail(
+                        Reason::MissingField,
+                        format!("feature `{f}` is not among the CSV columns {columns:?}"),
+                    ))
+                }
+                None => features.push(usize::MAX),
+            }
+        }
+        let csv = CsvLayout {
+            width: columns.len(),
+            features,
+            label: opt(&schema.label).and_then(|l| pos(&l)),
+            key: opt(&schema.key).and_then(|k| pos(&k)),
+            timestamp: opt(&schema.timestamp).and_then(|t| pos(&t)),
+        };
+        Ok(Decoder {
+            format: schema.format,
+            features: schema.features.clone(),
+            label: opt(&schema.label),
+            classes: schema
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i as u32))
+                .collect(),
+            key: opt(&schema.key),
+            timestamp: opt(&schema.timestamp),
+            delimiter: schema.delimiter.as_bytes().first().copied().unwrap_or(b','),
+            max_bytes: schema.max_record_bytes,
+            csv,
+        })
+    }
+
+    /// Number of features of every decoded record.
+    pub fn width(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Decodes one payload.
+    pub fn decode(&self, payload: &[u8]) -> Result<Record, DecodeError> {
+        if payload.len() > self.max_bytes {
+            return Err(fail(
+                Reason::TooLarge,
+                format!("{} bytes > max_record_bytes {}", payload.len(), self.max_bytes),
+            ));
+        }
+        match self.format {
+            Format::Json => self.decode_json(payload),
+            Format::Csv => self.decode_csv(payload),
+        }
+    }
+
+    fn decode_json(&self, payload: &[u8]) -> Result<Record, DecodeError> {
+        let value: Value = serde_json::from_slice(payload)
+            .map_err(|e| fail(Reason::InvalidJson, e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(fail(Reason::InvalidJson, "not a JSON object"));
+        };
+        let mut features = Vec::with_capacity(self.features.len());
+        for name in &self.features {
+            let v = match map.get(name) {
+                None | Some(Value::Null) => {
+                    return Err(fail(Reason::MissingField, format!("`{name}` is missing")))
+                }
+                Some(v) => v,
+            };
+            let x = match v {
+                Value::Number(n) => n.as_f64().ok_or_else(|| {
+                    fail(Reason::NonNumeric, format!("`{name}` = {n} is not a float"))
+                })?,
+                Value::String(s) if s.trim().is_empty() => {
+                    return Err(fail(Reason::MissingField, format!("`{name}` is empty")))
+                }
+                Value::String(s) => parse_number(name, s)?,
+                other => {
+                    return Err(fail(
+                        Reason::NonNumeric,
+                        format!("`{name}` is {}, not a number", json_kind(other)),
+                    ))
+                }
+            };
+            features.push(finite(name, x)?);
+        }
+        let label = match &self.label {
+            None => None,
+            Some(name) => match map.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.is_empty() => None,
+                Some(Value::String(s)) => Some(self.class(s)?),
+                Some(Value::Number(n)) => Some(self.class(&n.to_string())?),
+                Some(Value::Bool(b)) => Some(self.class(if *b { "true" } else { "false" })?),
+                Some(other) => {
+                    return Err(fail(
+                        Reason::UnknownLabel,
+                        format!("label is {}", json_kind(other)),
+                    ))
+                }
+            },
+        };
+        let key = self.key.as_ref().and_then(|k| match map.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        });
+        let timestamp_ms = match &self.timestamp {
+            None => None,
+            Some(t) => match map.get(t) {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
+                    fail(Reason::NonNumeric, format!("timestamp `{t}` = {n} is not an integer"))
+                })?),
+                Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| {
+                    fail(Reason::NonNumeric, format!("timestamp `{t}` = {s:?} is not an integer"))
+                })?),
+                Some(other) => {
+                    return Err(fail(
+                        Reason::NonNumeric,
+                        format!("timestamp `{t}` is {}", json_kind(other)),
+                    ))
+                }
+            },
+        };
+        Ok(Record {
+            features,
+            label,
+            key,
+            timestamp_ms,
+        })
+    }
+
+    fn decode_csv(&self, payload: &[u8]) -> Result<Record, DecodeError> {
+        let line = std::str::from_utf8(payload)
+            .map_err(|e| fail(Reason::InvalidCsv, format!("not UTF-8: {e}")))?;
+        let line = line.trim_end_matches(['\n', '\r']);
+        let fields = split_csv(line, self.delimiter)?;
+        if fields.len() != self.csv.width {
+            return Err(fail(
+                Reason::WrongFieldCount,
+                format!("{} fields, expected {}", fields.len(), self.csv.width),
+            ));
+        }
+        let mut features = Vec::with_capacity(self.features.len());
+        for (name, &i) in self.features.iter().zip(&self.csv.features) {
+            let s = fields[i].trim();
+            if s.is_empty() {
+                return Err(fail(Reason::MissingField, format!("`{name}` is empty")));
+            }
+            features.push(finite(name, parse_number(name, s)?)?);
+        }
+        let label = match self.csv.label {
+            None => None,
+            Some(i) => {
+                let s = fields[i].trim();
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(self.class(s)?)
+                }
+            }
+        };
+        let key = self.csv.key.map(|i| fields[i].to_string());
+        let timestamp_ms = match self.csv.timestamp {
+            None => None,
+            Some(i) if fields[i].trim().is_empty() => None,
+            Some(i) => Some(fields[i].trim().parse::<i64>().map_err(|_| {
+                fail(
+                    Reason::NonNumeric,
+                    format!("timestamp {:?} is not an integer", fields[i]),
+                )
+            })?),
+        };
+        Ok(Record {
+            features,
+            label,
+            key,
+            timestamp_ms,
+        })
+    }
+
+    fn class(&self, value: &str) -> Result<u32, DecodeError> {
+        self.classes.get(value).copied().ok_or_else(|| {
+            fail(
+                Reason::UnknownLabel,
+                format!("label {value:?} is not one of the configured classes"),
+            )
+        })
+    }
+}
+
+fn parse_number(name: &str, s: &str) -> Result<f64, DecodeError> {
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| fail(Reason::NonNumeric, format!("`{name}` = {s:?} is not a number")))
+}
+
+fn finite(name: &str, x: f64) -> Result<f32, DecodeError> {
+    let y = x as f32;
+    if y.is_finite() {
+        Ok(y)
+    } else {
+        Err(fail(Reason::NonFinite, format!("`{name}` = {x} is not finite")))
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Splits one CSV line (RFC 4180 quoting: `"a,b"`, `""` for a quote inside quotes).
+fn split_csv(line: &str, delimiter: u8) -> Result<Vec<std::borrow::Cow<'_, str>>, DecodeError> {
+    use std::borrow::Cow;
+    let bytes = line.as_bytes();
+    if !bytes.contains(&b'"') {
+        return Ok(line.split(delimiter as char).map(Cow::Borrowed).collect());
+    }
+    let mut fields = Vec::new();
+    let mut i = 0;
+    loop {
+        if i < bytes.len() && bytes[i] == b'"' {
+            let mut value = String::new();
+            i += 1;
+            loop {
+                match bytes.get(i) {
+                    None => return Err(fail(Reason::InvalidCsv, "unterminated quoted field")),
+                    Some(b'"') if bytes.get(i + 1) == Some(&b'"') => {
+                        value.push('"');
+                        i += 2;
+                    }
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(_) => {
+                        let start = i;
+                        while i < bytes.len() && bytes[i] != b'"' {
+                            i += 1;
+                        }
+                        value.push_str(&line[start..i]);
+                    }
+                }
+            }
+            fields.push(Cow::Owned(value));
+            match bytes.get(i) {
+                None => break,
+                Some(&c) if c == delimiter => i += 1,
+                Some(_) => {
+                    return Err(fail(
+                        Reason::InvalidCsv,
+                        "characters after a closing quote",
+                    ))
+                }
+            }
+        } else {
+            let start = i;
+            while i < bytes.len() && bytes[i] != delimiter {
+                if bytes[i] == b'"' {
+                    return Err(fail(Reason::InvalidCsv, "quote inside an unquoted field"));
+                }
+                i += 1;
+            }
+            fields.push(Cow::Borrowed(&line[start..i]));
+            if i >= bytes.len() {
+                break;
+            }
+            i += 1;
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(format: Format) -> SchemaConfig {
+        SchemaConfig {
+            format,
+            features: vec!["a".into(), "b".into()],
+            label: "y".into(),
+            classes: vec!["no".into(), "yes".into()],
+            timestamp: "t".into(),
+            columns: vec!["t".into(), "a".into(), "b".into(), "y".into()],
+            ..SchemaConfig::default()
+        }
+    }
+
+    fn reason(d: &Decoder, p: &str) -> Reason {
+        d.decode(p.as_bytes()).unwrap_err().reason
+    }
+
+    #[test]
+    fn csv_good_and_bad() {
+        let d = Decoder::new(&schema(Format::Csv)).unwrap();
+        let r = d.decode(b"5,0.5,1.5,yes\n").unwrap();
+        assert_eq!(r.features, vec![0.5, 1.5]);
+        assert_eq!(r.label, Some(1));
+        assert_eq!(r.timestamp_ms, Some(5));
+        let r = d.decode(b"\"5\",\"0.5\",1.5,").unwrap();
+        assert_eq!(r.label, None);
+        assert_eq!(reason(&d, "5,0.5,\"1.5,yes"), Reason::InvalidCsv);
+        assert_eq!(reason(&d, "5,0.5,1\"x,yes"), Reason::InvalidCsv);
+        assert_eq!(reason(&d, "5,0.5,1.5"), Reason::WrongFieldCount);
+        assert_eq!(reason(&d, "5,0.5,1.5,yes,9"), Reason::WrongFieldCount);
+        assert_eq!(reason(&d, "5,,1.5,yes"), Reason::MissingField);
+        assert_eq!(reason(&d, "5,abc,1.5,yes"), Reason::NonNumeric);
+        assert_eq!(reason(&d, "5,NaN,1.5,yes"), Reason::NonFinite);
+        assert_eq!(reason(&d, "5,inf,1.5,yes"), Reason::NonFinite);
+        assert_eq!(reason(&d, "5,1e39,1.5,yes"), Reason::NonFinite);
+        assert_eq!(reason(&d, "5,1,1.5,maybe"), Reason::UnknownLabel);
+        assert_eq!(
+            d.decode(&[b'1', b',', 0xff, b',', b'2']).unwrap_err().reason,
+            Reason::InvalidCsv
+        );
+        let big = "1,".repeat(40_000);
+        assert_eq!(reason(&d, &big), Reason::TooLarge);
+    }
+
+    #[test]
+    fn json_good_and_bad() {
+        let d = Decoder::new(&schema(Format::Json)).unwrap();
+        let r = d.decode(br#"{"a":1,"b":"2.5","y":"no","t":7}"#).unwrap();
+        assert_eq!(r.features, vec![1.0, 2.5]);
+        assert_eq!(r.label, Some(0));
+        assert_eq!(r.timestamp_ms, Some(7));
+        assert_eq!(d.decode(br#"{"a":1,"b":2}"#).unwrap().label, None);
+        assert_eq!(reason(&d, r#"{"a":1,"b":2"#), Reason::InvalidJson);
+        assert_eq!(reason(&d, "[1,2]"), Reason::InvalidJson);
+        assert_eq!(reason(&d, r#"{"a":1}"#), Reason::MissingField);
+        assert_eq!(reason(&d, r#"{"a":1,"b":null}"#), Reason::MissingField);
+        assert_eq!(reason(&d, r#"{"a":1,"b":"x"}"#), Reason::NonNumeric);
+        assert_eq!(reason(&d, r#"{"a":1,"b":[1]}"#), Reason::NonNumeric);
+        assert_eq!(reason(&d, r#"{"a":1,"b":"NaN"}"#), Reason::NonFinite);
+        assert_eq!(reason(&d, r#"{"a":1,"b":"-inf"}"#), Reason::NonFinite);
+        assert_eq!(reason(&d, r#"{"a":1,"b":2,"y":"maybe"}"#), Reason::UnknownLabel);
+    }
+
+    #[test]
+    fn numeric_labels() {
+        let mut s = schema(Format::Json);
+        s.classes = vec!["0".into(), "1".into(), "2".into()];
+        let d = Decoder::new(&s).unwrap();
+        assert_eq!(d.decode(br#"{"a":1,"b":2,"y":2}"#).unwrap().label, Some(2));
+        assert_eq!(d.decode(br#"{"a":1,"b":2,"y":"1"}"#).unwrap().label, Some(1));
+        assert_eq!(reason(&d, r#"{"a":1,"b":2,"y":3}"#), Reason::UnknownLabel);
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+    }
+}

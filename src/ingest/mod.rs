@@ -1,0 +1,35 @@
+//! Ingestion: sources (Kafka, file), record decoding, the dead-letter sinks and the pipeline
+//! that turns batches of records into one atomic store write.
+
+pub mod decode;
+pub mod dlq;
+pub mod file;
+pub mod kafka;
+pub mod pipeline;
+
+pub use decode::{DecodeError, Decoder, Reason};
+pub use dlq::{DeadLetter, DeadLetterSink, FileDeadLetters, KafkaDeadLetters};
+pub use pipeline::{Pipeline, SourcePos};
+
+use crate::store::replay::ReplayError;
+use crate::store::StoreError;
+
+/// What stops an ingest source. State stays consistent: a failed batch is not written, and its
+/// records are processed again after a restart.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("dead-letter sink failed: {0}")]
+    DeadLetter(String),
+    #[error("kafka: {0}")]
+    Kafka(String),
+    #[error("input {path}: {reason}")]
+    Input { path: String, reason: String },
+    #[error("ingest stopped after a batch could not be made durable; restart to resume from the stored offsets")]
+    Stopped,
+    #[error("schema does not fit the input: {0}")]
+    Schema(String),
+}

@@ -1,0 +1,345 @@
+//! The ingest pipeline: decode each record, stage its effects, and make a batch durable in one
+//! store write together with the offsets of the records that produced it.
+//!
+//! Invariant: the offsets stored for a partition cover exactly the records whose effects
+//! (replay slots, counters, dead letters) are stored. A batch is made durable in this order:
+//! dead letters acknowledged by their sink, then one atomic store write of replay changes,
+//! counters and offsets. Metrics move only after that write, so they never run ahead of state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{DeadLetter, DeadLetterSink, Decoder, IngestError, Reason};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::state::counter;
+use crate::store::{IngestState, KvStore, ReplayBuffer, WriteBatch};
+
+/// Where a record came from: a Kafka topic/partition/offset, or a file and a byte offset.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcePos<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    /// The record's own offset (reported in dead letters).
+    pub offset: i64,
+    /// Where to resume after this record: `offset + 1` in Kafka, the next line's byte
+    /// position in a file.
+    pub next: i64,
+}
+
+/// Tallies of the open batch, applied to metrics after the batch is durable.
+#[derive(Debug, Default)]
+struct BatchTally {
+    records: u64,
+    labeled: u64,
+    unlabeled: u64,
+    malformed: BTreeMap<Reason, u64>,
+}
+
+/// What one durable batch contained.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FlushReport {
+    pub records: u64,
+    pub malformed: u64,
+    /// Next offsets of the partitions this batch advanced.
+    pub offsets: Vec<(String, i32, i64)>,
+}
+
+/// Decodes records and writes their effects durably in batches.
+pub struct Pipeline {
+    store: Arc<dyn KvStore>,
+    decoder: Decoder,
+    replay: ReplayBuffer,
+    state: IngestState,
+    dead_letters: Box<dyn DeadLetterSink>,
+    metrics: Metrics,
+    tally: BatchTally,
+    touched: BTreeMap<(String, i32), ()>,
+    /// Set when a batch could not be made durable: staged state is then ahead of the store and
+    /// the pipeline refuses further work; a restart resumes from the stored offsets.
+    failed: bool,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("open_records", &self.tally.records)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Loads ingest state and the replay buffer from `store` and restores the metric totals.
+    pub fn open(
+        config: &Config,
+        store: Arc<dyn KvStore>,
+        decoder: Decoder,
+        dead_letters: Box<dyn DeadLetterSink>,
+        metrics: Metrics,
+    ) -> Result<Pipeline, IngestError> {
+        let state = IngestState::load(store.as_ref())?;
+        let replay = ReplayBuffer::load(
+            store.as_ref(),
+            &config.replay,
+            config.schema.classes.len(),
+        )?;
+        metrics.ingest_records.inc_by(state.counter(counter::RECORDS));
+        metrics
+            .ingest_decoded
+            .with_label_values(&["labeled"])
+            .inc_by(state.counter(counter::LABELED));
+        metrics
+            .ingest_decoded
+            .with_label_values(&["unlabeled"])
+            .inc_by(state.counter(counter::UNLABELED));
+        for r in Reason::ALL {
+            let n = state.counter(&format!("{}{}", counter::MALFORMED_PREFIX, r.as_str()));
+            metrics.ingest_malformed.with_label_values(&[r.as_str()]).inc_by(n);
+        }
+        metrics.store_replay_records.set(replay.len() as i64);
+        metrics.store_replay_seen.set(replay.seen() as i64);
+        Ok(Pipeline {
+            store,
+            decoder,
+            replay,
+            state,
+            dead_letters,
+            metrics,
+            tally: BatchTally::default(),
+            touched: BTreeMap::new(),
+            failed: false,
+        })
+    }
+
+    /// Replaces the decoder (the file source learns its CSV columns from a header).
+    pub fn set_decoder(&mut self, decoder: Decoder) {
+        self.decoder = decoder;
+    }
+
+    /// The next offset to process in a partition, as stored.
+    pub fn next_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.state.next_offset(topic, partition)
+    }
+
+    /// Durable ingest state (offsets, counters), including the open batch.
+    pub fn state(&self) -> &IngestState {
+        &self.state
+    }
+
+    /// The replay buffer, including the open batch.
+    pub fn replay(&self) -> &ReplayBuffer {
+        &self.replay
+    }
+
+    /// Records in the open batch.
+    pub fn open_records(&self) -> u64 {
+        self.tally.records
+    }
+
+    /// Decodes one record and stages its effects. A malformed record goes to the dead-letter
+    /// sink; either way its offset is part of the open batch.
+    pub fn process(
+        &mut self,
+        pos: SourcePos<'_>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<(), IngestError> {
+        self.check_usable()?;
+        match self.decoder.decode(payload) {
+            Ok(record) => {
+                if record.label.is_some() {
+                    self.tally.labeled += 1;
+                    self.replay.offer(&record);
+                } else {
+                    self.tally.unlabeled += 1;
+                }
+            }
+            Err(e) => {
+                self.dead_letters.send(DeadLetter {
+                    reason: e.reason,
+                    detail: &e.detail,
+                    topic: pos.topic,
+                    partition: pos.partition,
+                    offset: pos.offset,
+                    key,
+                    payload,
+                })?;
+                *self.tally.malformed.entry(e.reason).or_default() += 1;
+            }
+        }
+        self.tally.records += 1;
+        self.state.set_next_offset(pos.topic, pos.partition, pos.next);
+        self.touched
+            .entry((pos.topic.to_string(), pos.partition))
+            .or_default();
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<(), IngestError> {
+        if self.failed {
+            return Err(IngestError::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Makes the open batch durable: dead letters first, then one atomic store write.
+    pub fn flush(&mut self) -> Result<FlushReport, IngestError> {
+        self.check_usable()?;
+        if self.tally.records == 0 {
+            return Ok(FlushReport::default());
+        }
+        let started = Instant::now();
+        if let Err(e) = self.dead_letters.flush() {
+            self.failed = true;
+            self.metrics.ingest_dead_letter_errors.inc();
+            tracing::error!(error = %e, "dead letters not acknowledged; batch not written");
+            return Err(e);
+        }
+        let t = std::mem::take(&mut self.tally);
+        self.state.add(counter::RECORDS, t.records);
+        if t.labeled > 0 {
+            self.state.add(counter::LABELED, t.labeled);
+        }
+        if t.unlabeled > 0 {
+            self.state.add(counter::UNLABELED, t.unlabeled);
+        }
+        for (reason, n) in &t.malformed {
+            self.state
+                .add(&format!("{}{}", counter::MALFORMED_PREFIX, reason.as_str()), *n);
+        }
+        let mut batch = WriteBatch::new();
+        self.replay.stage(&mut batch);
+        self.state.stage(&mut batch);
+        if let Err(e) = self.store.write(batch) {
+            self.failed = true;
+            self.metrics.store_write_errors.inc();
+            tracing::error!(error = %e, "ingest batch not written");
+            return Err(e.into());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let m = &self.metrics;
+        m.ingest_batches.inc();
+        m.ingest_batch_seconds.observe(secs);
+        m.ingest_batch_records.observe(t.records as f64);
+        m.ingest_records.inc_by(t.records);
+        m.ingest_decoded.with_label_values(&["labeled"]).inc_by(t.labeled);
+        m.ingest_decoded
+            .with_label_values(&["unlabeled"])
+            .inc_by(t.unlabeled);
+        let mut malformed = 0;
+        for (reason, n) in &t.malformed {
+            m.ingest_malformed
+                .with_label_values(&[reason.as_str()])
+                .inc_by(*n);
+            malformed += n;
+        }
+        if malformed > 0 {
+            tracing::warn!(
+                malformed,
+                by_reason = ?t.malformed.iter().map(|(r, n)| (r.as_str(), *n)).collect::<Vec<_>>(),
+                "malformed records sent to the dead-letter sink"
+            );
+        }
+        m.store_replay_records.set(self.replay.len() as i64);
+        m.store_replay_seen.set(self.replay.seen() as i64);
+        let offsets = std::mem::take(&mut self.touched)
+            .into_keys()
+            .filter_map(|(topic, p)| {
+                self.state
+                    .next_offset(&topic, p)
+                    .map(|o| (topic.clone(), p, o))
+            })
+            .collect();
+        Ok(FlushReport {
+            records: t.records,
+            malformed,
+            offsets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Format;
+    use crate::store::MemoryStore;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<(Reason, i64, Vec<u8>)>>>, Arc<Mutex<bool>>);
+
+    impl DeadLetterSink for Collect {
+        fn send(&mut self, l: DeadLetter<'_>) -> Result<(), IngestError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((l.reason, l.offset, l.payload.to_vec()));
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), IngestError> {
+            if *self.1.lock().unwrap() {
+                Err(IngestError::DeadLetter("sink down".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        c.schema.format = Format::Csv;
+        c.schema.features = vec!["a".into()];
+        c.schema.label = "y".into();
+        c.schema.classes = vec!["n".into(), "y".into()];
+        c
+    }
+
+    #[test]
+    fn batch_lands_with_offsets_and_dead_letters() {
+        let c = config();
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let sink = Collect::default();
+        let metrics = Metrics::new();
+        let mut p = Pipeline::open(
+            &c,
+            store.clone(),
+            Decoder::new(&c.schema).unwrap(),
+            Box::new(sink.clone()),
+            metrics.clone(),
+        )
+        .unwrap();
+        let pos = |offset| SourcePos {
+            topic: "t",
+            partition: 0,
+            offset,
+            next: offset + 1,
+        };
+        p.process(pos(0), None, b"1.0,y").unwrap();
+        p.process(pos(1), None, b"x,y").unwrap();
+        p.process(pos(2), None, b"2.0,").unwrap();
+        assert_eq!(IngestState::load(store.as_ref()).unwrap().next_offset("t", 0), None);
+        let report = p.flush().unwrap();
+        assert_eq!(report.records, 3);
+        assert_eq!(report.malformed, 1);
+        assert_eq!(report.offsets, vec![("t".to_string(), 0, 3)]);
+        let s = IngestState::load(store.as_ref()).unwrap();
+        assert_eq!(s.next_offset("t", 0), Some(3));
+        assert_eq!(s.counter(counter::RECORDS), 3);
+        assert_eq!(s.counter(counter::LABELED), 1);
+        assert_eq!(s.counter(counter::UNLABELED), 1);
+        assert_eq!(s.counter("malformed/non_numeric"), 1);
+        assert_eq!(ReplayBuffer::all(store.as_ref()).unwrap().len(), 1);
+        assert_eq!(sink.0.lock().unwrap()[0].0, Reason::NonNumeric);
+        assert_eq!(metrics.ingest_records.get(), 3);
+
+        // A sink failure leaves the store untouched.
+        *sink.1.lock().unwrap() = true;
+        p.process(pos(3), None, b"bad,y").unwrap();
+        assert!(p.flush().is_err());
+        assert!(matches!(p.process(pos(4), None, b"1,y"), Err(IngestError::Stopped)));
+        let s = IngestState::load(store.as_ref()).unwrap();
+        assert_eq!(s.next_offset("t", 0), Some(3));
+        assert_eq!(metrics.ingest_records.get(), 3);
+    }
+}

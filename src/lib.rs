@@ -1,0 +1,12 @@
+//! relearn: a continual-learning daemon. Records stream in from Kafka (or a file), are decoded
+//! and kept durably in RocksDB with the offsets that produced them; see ARCHITECTURE.md.
+
+pub mod app;
+pub mod config;
+pub mod ingest;
+pub mod inspect;
+pub mod metrics;
+pub mod record;
+pub mod rng;
+pub mod serve;
+pub mod store;

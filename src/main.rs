@@ -1,0 +1,102 @@
+//! The `relearn` binary: parses flags, sets up logging, loads the config and runs the daemon.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "relearn", version, about = "A continual-learning daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (the default). Without a config file it streams the embedded Elec2 data
+    /// through the pipeline into a temporary store.
+    Run {
+        /// TOML config file; every key has a default (see config/relearn.toml).
+        #[arg(long, short, env = "RELEARN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config (with environment overrides) and print the effective values.
+    CheckConfig {
+        #[arg(long, short, env = "RELEARN_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print a store's offsets, counters and replay-buffer state as JSON (read-only; safe
+    /// while the daemon runs).
+    Inspect {
+        /// The store directory (`store.path`).
+        #[arg(long)]
+        store: PathBuf,
+    },
+}
+
+fn load(config: Option<&std::path::Path>) -> anyhow::Result<relearn::config::Config> {
+    Ok(relearn::config::Config::load(config, std::env::vars())?)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RELEARN_LOG")
+                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run { config: None }) {
+        Command::Run { config } => {
+            let config = load(config.as_deref())?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the tokio runtime")?;
+            let summary = runtime.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(signal_shutdown(shutdown.clone()));
+                relearn::app::run(config, shutdown).await
+            })?;
+            println!("relearn: {summary}");
+        }
+        Command::CheckConfig { config } => {
+            let config = load(config.as_deref())?;
+            print!("{}", toml::to_string(&config).context("cannot print the config")?);
+        }
+        Command::Inspect { store } => {
+            let report = relearn::inspect::inspect_path(&store)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    }
+    Ok(())
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn signal_shutdown(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%e, "cannot watch SIGTERM; only SIGINT stops the daemon");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested: finishing the open batch");
+    token.cancel();
+}

@@ -1,0 +1,113 @@
+//! Durable state behind a narrow trait: column families, atomic write batches, prefix scans.
+//!
+//! Only `store::rocks` knows RocksDB. Everything above the trait (replay buffer, ingest state,
+//! model versions) writes through `WriteBatch`es, so the state a batch of records produced and
+//! the offsets of those records land together or not at all.
+
+pub mod memory;
+pub mod replay;
+pub mod rocks;
+pub mod state;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+pub use memory::MemoryStore;
+pub use replay::{ReplayBuffer, ReplayState};
+pub use rocks::RocksStore;
+pub use state::IngestState;
+
+/// The column families: one keyspace each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cf {
+    /// Replay buffer slots: `reservoir u32 BE | slot u32 BE` -> encoded record.
+    Replay,
+    /// Offsets, counters, sampler state and other small metadata.
+    Meta,
+    /// Model versions (written by the learning stages).
+    Models,
+}
+
+impl Cf {
+    /// Every column family.
+    pub const ALL: [Cf; 3] = [Cf::Replay, Cf::Meta, Cf::Models];
+
+    /// The RocksDB column family name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Replay => "replay",
+            Cf::Meta => "meta",
+            Cf::Models => "models",
+        }
+    }
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("store read failed: {0}")]
+    Read(String),
+    #[error("store write failed: {0}")]
+    Write(String),
+    #[error("corrupt value under {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// One operation of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Put { cf: Cf, key: Vec<u8>, value: Vec<u8> },
+    Delete { cf: Cf, key: Vec<u8> },
+}
+
+/// Operations applied atomically and in order by `KvStore::write`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put {
+            cf,
+            key: key.into(),
+            value: value.into(),
+        });
+    }
+
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete {
+            cf,
+            key: key.into(),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+}
+
+/// The narrow capability every engine provides. Implementations are thread-safe.
+pub trait KvStore: Send + Sync + 'static {
+    /// The value under `key`, if any.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Applies every operation of `batch` atomically: after a crash either all are visible or
+    /// none is.
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Every key-value pair whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+}

@@ -1,0 +1,174 @@
+//! Ingest state: the next offset of every source partition and the durable counters.
+//!
+//! Both are written in the same batch as the replay-buffer changes the records produced; the
+//! offset of a partition is the offset of the next record to process there.
+
+use std::collections::BTreeMap;
+
+use super::{Cf, KvStore, StoreError, WriteBatch};
+
+const OFFSET_PREFIX: &str = "offset/";
+const COUNTER_PREFIX: &str = "counter/";
+
+/// Counter names (suffixes of `counter/` keys).
+pub mod counter {
+    /// Every record consumed and durably processed, good or malformed.
+    pub const RECORDS: &str = "records";
+    /// Decoded records with a label.
+    pub const LABELED: &str = "labeled";
+    /// Decoded records without a label.
+    pub const UNLABELED: &str = "unlabeled";
+    /// Prefix of per-reason malformed counters: `malformed/<reason>`.
+    pub const MALFORMED_PREFIX: &str = "malformed/";
+}
+
+/// Offsets and counters, in memory, with the keys changed since the last `stage`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IngestState {
+    offsets: BTreeMap<(String, i32), i64>,
+    counters: BTreeMap<String, u64>,
+    dirty_offsets: Vec<(String, i32)>,
+    dirty_counters: Vec<String>,
+}
+
+fn corrupt(key: &[u8], reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl IngestState {
+    /// Reads every offset and counter from the store.
+    pub fn load(store: &dyn KvStore) -> Result<IngestState, StoreError> {
+        let mut state = IngestState::default();
+        for (k, v) in store.scan_prefix(Cf::Meta, OFFSET_PREFIX.as_bytes())? {
+            let text = std::str::from_utf8(&k[OFFSET_PREFIX.len()..])
+                .map_err(|_| corrupt(&k, "key is not UTF-8"))?;
+            let (topic, partition) = text
+                .rsplit_once('/')
+                .ok_or_else(|| corrupt(&k, "no partition in key"))?;
+            let partition: i32 = partition
+                .parse()
+                .map_err(|_| corrupt(&k, "partition is not a number"))?;
+            let bytes: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(&k, "offset is not 8 bytes"))?;
+            state
+                .offsets
+                .insert((topic.to_string(), partition), i64::from_le_bytes(bytes));
+        }
+        for (k, v) in store.scan_prefix(Cf::Meta, COUNTER_PREFIX.as_bytes())? {
+            let name = std::str::from_utf8(&k[COUNTER_PREFIX.len()..])
+                .map_err(|_| corrupt(&k, "key is not UTF-8"))?;
+            let bytes: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(&k, "counter is not 8 bytes"))?;
+            state
+                .counters
+                .insert(name.to_string(), u64::from_le_bytes(bytes));
+        }
+        Ok(state)
+    }
+
+    /// The next offset to process in `topic`/`partition`, if one was stored.
+    pub fn next_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.offsets.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Records that everything before `next` was processed in `topic`/`partition`.
+    pub fn set_next_offset(&mut self, topic: &str, partition: i32, next: i64) {
+        let key = (topic.to_string(), partition);
+        match self.offsets.get_mut(&key) {
+            Some(o) if *o == next => {}
+            Some(o) => {
+                *o = next;
+                self.dirty_offsets.push(key);
+            }
+            None => {
+                self.offsets.insert(key.clone(), next);
+                self.dirty_offsets.push(key);
+            }
+        }
+    }
+
+    /// Adds `n` to a counter.
+    pub fn add(&mut self, name: &str, n: u64) {
+        match self.counters.get_mut(name) {
+            Some(c) => *c += n,
+            None => {
+                self.counters.insert(name.to_string(), n);
+            }
+        }
+        self.dirty_counters.push(name.to_string());
+    }
+
+    /// A counter's value (0 when never incremented).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// Every counter.
+    pub fn counters(&self) -> &BTreeMap<String, u64> {
+        &self.counters
+    }
+
+    /// Every stored next offset.
+    pub fn offsets(&self) -> &BTreeMap<(String, i32), i64> {
+        &self.offsets
+    }
+
+    /// Moves the changed offsets and counters into `batch`.
+    pub fn stage(&mut self, batch: &mut WriteBatch) {
+        self.dirty_offsets.sort();
+        self.dirty_offsets.dedup();
+        for key in std::mem::take(&mut self.dirty_offsets) {
+            let value = self.offsets[&key];
+            batch.put(
+                Cf::Meta,
+                format!("{OFFSET_PREFIX}{}/{}", key.0, key.1).into_bytes(),
+                value.to_le_bytes().to_vec(),
+            );
+        }
+        self.dirty_counters.sort();
+        self.dirty_counters.dedup();
+        for name in std::mem::take(&mut self.dirty_counters) {
+            let value = self.counters[&name];
+            batch.put(
+                Cf::Meta,
+                format!("{COUNTER_PREFIX}{name}").into_bytes(),
+                value.to_le_bytes().to_vec(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn round_trip_through_the_store() {
+        let store = MemoryStore::new();
+        let mut s = IngestState::load(&store).unwrap();
+        s.set_next_offset("t.x", 0, 10);
+        s.set_next_offset("file:/a/b.csv", 3, 101);
+        s.add(counter::RECORDS, 5);
+        s.add(counter::RECORDS, 2);
+        let mut b = WriteBatch::new();
+        s.stage(&mut b);
+        assert_eq!(b.len(), 3);
+        store.write(b).unwrap();
+        let back = IngestState::load(&store).unwrap();
+        assert_eq!(back.next_offset("t.x", 0), Some(10));
+        assert_eq!(back.next_offset("file:/a/b.csv", 3), Some(101));
+        assert_eq!(back.counter(counter::RECORDS), 7);
+        let mut b = WriteBatch::new();
+        let mut s = back;
+        s.stage(&mut b);
+        assert!(b.is_empty(), "nothing changed, nothing staged");
+    }
+}
