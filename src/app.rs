@@ -93,7 +93,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     tracing::info!(addr = %http_addr, "http listening (/metrics, /healthz, /readyz)");
 
     let decoder = Decoder::new(&config.schema).map_err(|e| {
-        IngestError::Schema(format!("{} (check schema.columns and schema.features)", e.detail))
+        IngestError::Schema(format!(
+            "{} (check schema.columns and schema.features)",
+            e.detail
+        ))
     })?;
     let dead_letters: Box<dyn DeadLetterSink> = if config.uses_kafka() {
         Box::new(KafkaDeadLetters::new(

@@ -213,7 +213,7 @@ impl Default for IngestConfig {
 }
 
 /// The RocksDB state directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Directory of the RocksDB database. Empty: a temporary directory removed at exit (the
@@ -222,15 +222,6 @@ pub struct StoreConfig {
     /// fsync the write-ahead log on every batch. Off, state survives a process crash (the WAL
     /// is in the page cache); on, it also survives power loss, at a lower batch rate.
     pub sync: bool,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            path: String::new(),
-            sync: false,
-        }
-    }
 }
 
 /// The replay buffer: a reservoir sample of the labeled stream kept in RocksDB.
@@ -302,8 +293,8 @@ impl Config {
                 apply_override(&mut table, &var, path, &value)?;
             }
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let key = e.path().to_string();
                 ConfigError::key(key, e.into_inner().to_string())
             })?;
@@ -416,7 +407,10 @@ impl Config {
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::key(
                 "http.listen",
-                format!("`{}` is not an address like 127.0.0.1:8080", self.http.listen),
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    self.http.listen
+                ),
             ));
         }
         if self.uses_kafka() {
@@ -503,7 +497,9 @@ fn apply_override(
 fn parse_env_value(value: &str) -> toml::Value {
     let doc = format!("v = {value}");
     match doc.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(value.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.into())),
         Err(_) => toml::Value::String(value.into()),
     }
 }
@@ -561,7 +557,10 @@ mod tests {
                 "schema.columns",
             ),
             ("[http]\nlisten = \"nowhere\"", "http.listen"),
-            ("[ingest]\nbatch_max_records = 0", "ingest.batch_max_records"),
+            (
+                "[ingest]\nbatch_max_records = 0",
+                "ingest.batch_max_records",
+            ),
             (
                 "[kafka]\nbrokers = \"127.0.0.1:9092\"\ntopics = []",
                 "kafka.topics",

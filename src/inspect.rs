@@ -24,10 +24,12 @@ pub struct StoreReport {
 pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
     let state = IngestState::load(store)?;
     let replay = match store.get(Cf::Meta, b"replay/state")? {
-        Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            key: "replay/state".into(),
-            reason: e.to_string(),
-        })?),
+        Some(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                key: "replay/state".into(),
+                reason: e.to_string(),
+            })?,
+        ),
         None => None,
     };
     Ok(StoreReport {

@@ -65,7 +65,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let config = load(config.as_deref())?;
-            print!("{}", toml::to_string(&config).context("cannot print the config")?);
+            print!(
+                "{}",
+                toml::to_string(&config).context("cannot print the config")?
+            );
         }
         Command::Inspect { store } => {
             let report = relearn::inspect::inspect_path(&store)?;

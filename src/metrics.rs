@@ -81,7 +81,9 @@ impl Metrics {
             ingest_batch_seconds: histogram(
                 "relearn_ingest_batch_write_seconds",
                 "Seconds to make one ingest batch durable.",
-                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ],
             ),
             ingest_batch_records: histogram(
                 "relearn_ingest_batch_records",

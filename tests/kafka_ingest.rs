@@ -58,9 +58,13 @@ fn record(format: Format, i: usize) -> (Kind, Vec<u8>) {
             (Format::Json, "missing") => format!("{{\"a\":{i},\"c\":1,\"y\":\"pos\"}}"),
             (Format::Json, "text") => format!("{{\"a\":{i},\"b\":\"abc\",\"c\":1,\"y\":\"pos\"}}"),
             (Format::Json, "nan") => format!("{{\"a\":{i},\"b\":\"NaN\",\"c\":1,\"y\":\"pos\"}}"),
-            (Format::Json, "inf") => format!("{{\"a\":{i},\"b\":\"-Infinity\",\"c\":1,\"y\":\"pos\"}}"),
+            (Format::Json, "inf") => {
+                format!("{{\"a\":{i},\"b\":\"-Infinity\",\"c\":1,\"y\":\"pos\"}}")
+            }
             (Format::Json, "label") => format!("{{\"a\":{i},\"b\":1,\"c\":1,\"y\":\"maybe\"}}"),
-            (Format::Json, "large") => format!("{{\"a\":{i},\"b\":1,\"c\":1,\"y\":\"pos\",\"pad\":\"{pad}\"}}"),
+            (Format::Json, "large") => {
+                format!("{{\"a\":{i},\"b\":1,\"c\":1,\"y\":\"pos\",\"pad\":\"{pad}\"}}")
+            }
             (Format::Csv, "quote") => format!("{i},\"1,2,pos"),
             (Format::Csv, "missing") => format!("{i},,2,pos"),
             (Format::Csv, "text") => format!("{i},abc,2,pos"),
@@ -73,7 +77,11 @@ fn record(format: Format, i: usize) -> (Kind, Vec<u8>) {
         };
         return (Kind::Bad(*reason), p.into_bytes());
     }
-    let label = if i % 7 == 0 { None } else { Some((i % 2) as u32) };
+    let label = if i % 7 == 0 {
+        None
+    } else {
+        Some((i % 2) as u32)
+    };
     let y = match label {
         None => "",
         Some(0) => "neg",
@@ -126,11 +134,20 @@ fn run_case(format: Format, partitions: i32) {
     let stream: Vec<(Kind, Vec<u8>)> = (0..N).map(|i| record(format, i)).collect();
     let payloads: Vec<Vec<u8>> = stream.iter().map(|(_, p)| p.clone()).collect();
     let placed = produce(&brokers, &topic, partitions, &payloads);
-    let by_pos: HashMap<(i32, i64), usize> =
-        placed.iter().enumerate().map(|(i, &pos)| (pos, i)).collect();
+    let by_pos: HashMap<(i32, i64), usize> = placed
+        .iter()
+        .enumerate()
+        .map(|(i, &pos)| (pos, i))
+        .collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let config = config(format, &brokers, &topic, &dlq_topic, dir.path().to_str().unwrap());
+    let config = config(
+        format,
+        &brokers,
+        &topic,
+        &dlq_topic,
+        dir.path().to_str().unwrap(),
+    );
     let addr = config.http.listen.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let shutdown = CancellationToken::new();
@@ -144,7 +161,8 @@ fn run_case(format: Format, partitions: i32) {
     assert_eq!(status, 200, "ready while partitions are assigned");
     shutdown.cancel();
     let summary = rt.block_on(daemon).unwrap().expect("daemon ran cleanly");
-    let body = done.unwrap_or_else(|| panic!("daemon did not process {N} records; summary {summary}"));
+    let body =
+        done.unwrap_or_else(|| panic!("daemon did not process {N} records; summary {summary}"));
 
     // Expected totals.
     let mut expect_bad: BTreeMap<Reason, u64> = BTreeMap::new();
@@ -163,12 +181,33 @@ fn run_case(format: Format, partitions: i32) {
     }
 
     // Metrics.
-    assert_eq!(metric_with(&body, "relearn_ingest_decoded_records_total", "kind", "labeled"), Some(labeled as f64));
-    assert_eq!(metric_with(&body, "relearn_ingest_decoded_records_total", "kind", "unlabeled"), Some(unlabeled as f64));
+    assert_eq!(
+        metric_with(
+            &body,
+            "relearn_ingest_decoded_records_total",
+            "kind",
+            "labeled"
+        ),
+        Some(labeled as f64)
+    );
+    assert_eq!(
+        metric_with(
+            &body,
+            "relearn_ingest_decoded_records_total",
+            "kind",
+            "unlabeled"
+        ),
+        Some(unlabeled as f64)
+    );
     for r in Reason::ALL {
         let want = expect_bad.get(&r).copied().unwrap_or(0) as f64;
         assert_eq!(
-            metric_with(&body, "relearn_ingest_malformed_records_total", "reason", r.as_str()),
+            metric_with(
+                &body,
+                "relearn_ingest_malformed_records_total",
+                "reason",
+                r.as_str()
+            ),
             Some(want),
             "metric for {r}"
         );
@@ -180,11 +219,19 @@ fn run_case(format: Format, partitions: i32) {
     assert_eq!(report.counters["labeled"], labeled);
     assert_eq!(report.counters["unlabeled"], unlabeled);
     for (r, n) in &expect_bad {
-        assert_eq!(report.counters[&format!("malformed/{}", r.as_str())], *n, "{r}");
+        assert_eq!(
+            report.counters[&format!("malformed/{}", r.as_str())],
+            *n,
+            "{r}"
+        );
     }
     let ends = end_offsets(&brokers, &topic, partitions);
     for (p, end) in ends.iter().enumerate() {
-        assert_eq!(report.offsets[&format!("{topic}/{p}")], *end, "stored offset of partition {p}");
+        assert_eq!(
+            report.offsets[&format!("{topic}/{p}")],
+            *end,
+            "stored offset of partition {p}"
+        );
     }
 
     // Replay buffer: sampled from good labeled records only, seen = labeled.
@@ -195,7 +242,11 @@ fn run_case(format: Format, partitions: i32) {
     assert_eq!(stored.len(), 5_000);
     for r in &stored {
         let i = r.features[0] as usize;
-        assert_eq!(stream[i].0, Kind::Good { label: r.label }, "replay holds record {i}");
+        assert_eq!(
+            stream[i].0,
+            Kind::Good { label: r.label },
+            "replay holds record {i}"
+        );
         assert_eq!(*r, good_record(i, r.label));
     }
     if partitions == 1 {
@@ -210,12 +261,22 @@ fn run_case(format: Format, partitions: i32) {
         let mut wb = WriteBatch::new();
         expect.stage(&mut wb);
         mem.write(wb).unwrap();
-        assert_eq!(ReplayBuffer::all(&mem).unwrap(), stored, "replay buffer matches exactly");
+        assert_eq!(
+            ReplayBuffer::all(&mem).unwrap(),
+            stored,
+            "replay buffer matches exactly"
+        );
         assert_eq!(expect.state(), &state);
     }
 
     // Dead-letter topic: each malformed record once, with its reason and source position.
-    let letters = read_all(&brokers, &dlq_topic, 1, bad_total as usize, Duration::from_secs(60));
+    let letters = read_all(
+        &brokers,
+        &dlq_topic,
+        1,
+        bad_total as usize,
+        Duration::from_secs(60),
+    );
     assert_eq!(letters.len() as u64, bad_total, "dead letters");
     let mut seen = std::collections::HashSet::new();
     let mut by_reason: BTreeMap<Reason, u64> = BTreeMap::new();
@@ -230,7 +291,11 @@ fn run_case(format: Format, partitions: i32) {
         let reason = Reason::parse(&header(m, dlq::REASON).unwrap()).expect("known reason");
         assert_eq!(stream[i].0, Kind::Bad(reason), "reason of record {i}");
         assert!(!header(m, dlq::DETAIL).unwrap().is_empty());
-        assert_eq!(m.payload().unwrap(), stream[i].1.as_slice(), "payload of record {i}");
+        assert_eq!(
+            m.payload().unwrap(),
+            stream[i].1.as_slice(),
+            "payload of record {i}"
+        );
         *by_reason.entry(reason).or_default() += 1;
     }
     assert_eq!(by_reason, expect_bad);

@@ -127,7 +127,13 @@ impl Decoder {
     /// Builds a decoder whose CSV columns are `columns` (e.g. read from a file's header).
     pub fn with_columns(schema: &SchemaConfig, columns: &[String]) -> Result<Decoder, DecodeError> {
         let pos = |name: &str| columns.iter().position(|c| c == name);
-        let opt = |name: &str| if name.is_empty() { None } else { Some(name.to_string()) };
+        let opt = |name: &str| {
+            if name.is_empty() {
+                None
+            } else {
+                Some(name.to_string())
+            }
+        };
         let mut features = Vec::with_capacity(schema.features.len());
         for f in &schema.features {
             match pos(f) {
@@ -176,7 +182,11 @@ impl Decoder {
         if payload.len() > self.max_bytes {
             return Err(fail(
                 Reason::TooLarge,
-                format!("{} bytes > max_record_bytes {}", payload.len(), self.max_bytes),
+                format!(
+                    "{} bytes > max_record_bytes {}",
+                    payload.len(),
+                    self.max_bytes
+                ),
             ));
         }
         match self.format {
@@ -242,10 +252,16 @@ impl Decoder {
             Some(t) => match map.get(t) {
                 None | Some(Value::Null) => None,
                 Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
-                    fail(Reason::NonNumeric, format!("timestamp `{t}` = {n} is not an integer"))
+                    fail(
+                        Reason::NonNumeric,
+                        format!("timestamp `{t}` = {n} is not an integer"),
+                    )
                 })?),
                 Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| {
-                    fail(Reason::NonNumeric, format!("timestamp `{t}` = {s:?} is not an integer"))
+                    fail(
+                        Reason::NonNumeric,
+                        format!("timestamp `{t}` = {s:?} is not an integer"),
+                    )
                 })?),
                 Some(other) => {
                     return Err(fail(
@@ -323,9 +339,12 @@ impl Decoder {
 }
 
 fn parse_number(name: &str, s: &str) -> Result<f64, DecodeError> {
-    s.trim()
-        .parse::<f64>()
-        .map_err(|_| fail(Reason::NonNumeric, format!("`{name}` = {s:?} is not a number")))
+    s.trim().parse::<f64>().map_err(|_| {
+        fail(
+            Reason::NonNumeric,
+            format!("`{name}` = {s:?} is not a number"),
+        )
+    })
 }
 
 fn finite(name: &str, x: f64) -> Result<f32, DecodeError> {
@@ -333,7 +352,10 @@ fn finite(name: &str, x: f64) -> Result<f32, DecodeError> {
     if y.is_finite() {
         Ok(y)
     } else {
-        Err(fail(Reason::NonFinite, format!("`{name}` = {x} is not finite")))
+        Err(fail(
+            Reason::NonFinite,
+            format!("`{name}` = {x} is not finite"),
+        ))
     }
 }
 
@@ -386,10 +408,7 @@ fn split_csv(line: &str, delimiter: u8) -> Result<Vec<std::borrow::Cow<'_, str>>
                 None => break,
                 Some(&c) if c == delimiter => i += 1,
                 Some(_) => {
-                    return Err(fail(
-                        Reason::InvalidCsv,
-                        "characters after a closing quote",
-                    ))
+                    return Err(fail(Reason::InvalidCsv, "characters after a closing quote"))
                 }
             }
         } else {
@@ -450,7 +469,9 @@ mod tests {
         assert_eq!(reason(&d, "5,1e39,1.5,yes"), Reason::NonFinite);
         assert_eq!(reason(&d, "5,1,1.5,maybe"), Reason::UnknownLabel);
         assert_eq!(
-            d.decode(&[b'1', b',', 0xff, b',', b'2']).unwrap_err().reason,
+            d.decode(&[b'1', b',', 0xff, b',', b'2'])
+                .unwrap_err()
+                .reason,
             Reason::InvalidCsv
         );
         let big = "1,".repeat(40_000);
@@ -473,7 +494,10 @@ mod tests {
         assert_eq!(reason(&d, r#"{"a":1,"b":[1]}"#), Reason::NonNumeric);
         assert_eq!(reason(&d, r#"{"a":1,"b":"NaN"}"#), Reason::NonFinite);
         assert_eq!(reason(&d, r#"{"a":1,"b":"-inf"}"#), Reason::NonFinite);
-        assert_eq!(reason(&d, r#"{"a":1,"b":2,"y":"maybe"}"#), Reason::UnknownLabel);
+        assert_eq!(
+            reason(&d, r#"{"a":1,"b":2,"y":"maybe"}"#),
+            Reason::UnknownLabel
+        );
     }
 
     #[test]
@@ -482,7 +506,10 @@ mod tests {
         s.classes = vec!["0".into(), "1".into(), "2".into()];
         let d = Decoder::new(&s).unwrap();
         assert_eq!(d.decode(br#"{"a":1,"b":2,"y":2}"#).unwrap().label, Some(2));
-        assert_eq!(d.decode(br#"{"a":1,"b":2,"y":"1"}"#).unwrap().label, Some(1));
+        assert_eq!(
+            d.decode(br#"{"a":1,"b":2,"y":"1"}"#).unwrap().label,
+            Some(1)
+        );
         assert_eq!(reason(&d, r#"{"a":1,"b":2,"y":3}"#), Reason::UnknownLabel);
     }
 

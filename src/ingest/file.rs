@@ -40,7 +40,11 @@ impl FileSource {
     pub fn open(config: &Config) -> Result<FileSource, IngestError> {
         let path = config.file.path.as_str();
         let input_err = |reason: String| IngestError::Input {
-            path: if path.is_empty() { "<embedded elec2>".into() } else { path.into() },
+            path: if path.is_empty() {
+                "<embedded elec2>".into()
+            } else {
+                path.into()
+            },
             reason,
         };
         let (name, raw): (String, Box<dyn Read + Send>) = if path.is_empty() {
@@ -103,8 +107,9 @@ impl FileSource {
                 .split(delimiter)
                 .map(|c| c.trim().trim_matches('"').to_string())
                 .collect();
-            let decoder = Decoder::with_columns(&self.config.schema, &columns)
-                .map_err(|e| IngestError::Schema(format!("{} (header of {})", e.detail, self.name)))?;
+            let decoder = Decoder::with_columns(&self.config.schema, &columns).map_err(|e| {
+                IngestError::Schema(format!("{} (header of {})", e.detail, self.name))
+            })?;
             lock().set_decoder(decoder);
         }
 

@@ -70,7 +70,9 @@ impl ClientContext for IngestContext {
                 if *p < 0 || !part.desired || part.hi_offset < 0 {
                     continue;
                 }
-                let next = pipeline.next_offset(name, *p).unwrap_or(part.lo_offset.max(0));
+                let next = pipeline
+                    .next_offset(name, *p)
+                    .unwrap_or(part.lo_offset.max(0));
                 self.metrics
                     .ingest_lag
                     .with_label_values(&[&format!("{name}/{p}")])
@@ -91,7 +93,10 @@ impl ConsumerContext for IngestContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let mut seeks = Vec::new();
@@ -268,7 +273,9 @@ impl KafkaSource {
                 break Err(IngestError::Stopped);
             }
             let timeout = match opened {
-                Some(t) => max_wait.saturating_sub(t.elapsed()).max(Duration::from_millis(1)),
+                Some(t) => max_wait
+                    .saturating_sub(t.elapsed())
+                    .max(Duration::from_millis(1)),
                 None => Duration::from_millis(100),
             };
             match self.consumer.poll(timeout) {
@@ -285,7 +292,9 @@ impl KafkaSource {
                         offset: msg.offset(),
                         next: msg.offset() + 1,
                     };
-                    let res = ctx.lock().process(pos, msg.key(), msg.payload().unwrap_or(&[]));
+                    let res = ctx
+                        .lock()
+                        .process(pos, msg.key(), msg.payload().unwrap_or(&[]));
                     drop(msg);
                     if let Err(e) = res {
                         break Err(e);

@@ -79,12 +79,11 @@ impl Pipeline {
         metrics: Metrics,
     ) -> Result<Pipeline, IngestError> {
         let state = IngestState::load(store.as_ref())?;
-        let replay = ReplayBuffer::load(
-            store.as_ref(),
-            &config.replay,
-            config.schema.classes.len(),
-        )?;
-        metrics.ingest_records.inc_by(state.counter(counter::RECORDS));
+        let replay =
+            ReplayBuffer::load(store.as_ref(), &config.replay, config.schema.classes.len())?;
+        metrics
+            .ingest_records
+            .inc_by(state.counter(counter::RECORDS));
         metrics
             .ingest_decoded
             .with_label_values(&["labeled"])
@@ -95,7 +94,10 @@ impl Pipeline {
             .inc_by(state.counter(counter::UNLABELED));
         for r in Reason::ALL {
             let n = state.counter(&format!("{}{}", counter::MALFORMED_PREFIX, r.as_str()));
-            metrics.ingest_malformed.with_label_values(&[r.as_str()]).inc_by(n);
+            metrics
+                .ingest_malformed
+                .with_label_values(&[r.as_str()])
+                .inc_by(n);
         }
         metrics.store_replay_records.set(replay.len() as i64);
         metrics.store_replay_seen.set(replay.seen() as i64);
@@ -169,7 +171,8 @@ impl Pipeline {
             }
         }
         self.tally.records += 1;
-        self.state.set_next_offset(pos.topic, pos.partition, pos.next);
+        self.state
+            .set_next_offset(pos.topic, pos.partition, pos.next);
         self.touched
             .entry((pos.topic.to_string(), pos.partition))
             .or_default();
@@ -205,8 +208,10 @@ impl Pipeline {
             self.state.add(counter::UNLABELED, t.unlabeled);
         }
         for (reason, n) in &t.malformed {
-            self.state
-                .add(&format!("{}{}", counter::MALFORMED_PREFIX, reason.as_str()), *n);
+            self.state.add(
+                &format!("{}{}", counter::MALFORMED_PREFIX, reason.as_str()),
+                *n,
+            );
         }
         let mut batch = WriteBatch::new();
         self.replay.stage(&mut batch);
@@ -223,7 +228,9 @@ impl Pipeline {
         m.ingest_batch_seconds.observe(secs);
         m.ingest_batch_records.observe(t.records as f64);
         m.ingest_records.inc_by(t.records);
-        m.ingest_decoded.with_label_values(&["labeled"]).inc_by(t.labeled);
+        m.ingest_decoded
+            .with_label_values(&["labeled"])
+            .inc_by(t.labeled);
         m.ingest_decoded
             .with_label_values(&["unlabeled"])
             .inc_by(t.unlabeled);
@@ -266,8 +273,11 @@ mod tests {
     use crate::store::MemoryStore;
     use std::sync::Mutex;
 
+    type Letters = Arc<Mutex<Vec<(Reason, i64, Vec<u8>)>>>;
+
+    /// Collects dead letters; its flush fails while the flag is set.
     #[derive(Clone, Default)]
-    struct Collect(Arc<Mutex<Vec<(Reason, i64, Vec<u8>)>>>, Arc<Mutex<bool>>);
+    struct Collect(Letters, Arc<Mutex<bool>>);
 
     impl DeadLetterSink for Collect {
         fn send(&mut self, l: DeadLetter<'_>) -> Result<(), IngestError> {
@@ -318,7 +328,12 @@ mod tests {
         p.process(pos(0), None, b"1.0,y").unwrap();
         p.process(pos(1), None, b"x,y").unwrap();
         p.process(pos(2), None, b"2.0,").unwrap();
-        assert_eq!(IngestState::load(store.as_ref()).unwrap().next_offset("t", 0), None);
+        assert_eq!(
+            IngestState::load(store.as_ref())
+                .unwrap()
+                .next_offset("t", 0),
+            None
+        );
         let report = p.flush().unwrap();
         assert_eq!(report.records, 3);
         assert_eq!(report.malformed, 1);
@@ -337,7 +352,10 @@ mod tests {
         *sink.1.lock().unwrap() = true;
         p.process(pos(3), None, b"bad,y").unwrap();
         assert!(p.flush().is_err());
-        assert!(matches!(p.process(pos(4), None, b"1,y"), Err(IngestError::Stopped)));
+        assert!(matches!(
+            p.process(pos(4), None, b"1,y"),
+            Err(IngestError::Stopped)
+        ));
         let s = IngestState::load(store.as_ref()).unwrap();
         assert_eq!(s.next_offset("t", 0), Some(3));
         assert_eq!(metrics.ingest_records.get(), 3);

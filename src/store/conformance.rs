@@ -17,10 +17,22 @@ pub(crate) fn run(store: &dyn KvStore) {
     assert_eq!(b.len(), 7);
     store.write(b).unwrap();
 
-    assert_eq!(store.get(Cf::Meta, b"a").unwrap(), Some(b"2".to_vec()), "last put wins");
+    assert_eq!(
+        store.get(Cf::Meta, b"a").unwrap(),
+        Some(b"2".to_vec()),
+        "last put wins"
+    );
     assert_eq!(store.get(Cf::Replay, b"a").unwrap(), Some(b"r".to_vec()));
-    assert_eq!(store.get(Cf::Models, b"a").unwrap(), None, "column families are isolated");
-    assert_eq!(store.get(Cf::Meta, b"gone").unwrap(), None, "delete after put removes");
+    assert_eq!(
+        store.get(Cf::Models, b"a").unwrap(),
+        None,
+        "column families are isolated"
+    );
+    assert_eq!(
+        store.get(Cf::Meta, b"gone").unwrap(),
+        None,
+        "delete after put removes"
+    );
 
     let scan = store.scan_prefix(Cf::Meta, b"a").unwrap();
     assert_eq!(
@@ -43,7 +55,11 @@ pub(crate) fn run(store: &dyn KvStore) {
     // Binary keys sort bytewise.
     let mut b = WriteBatch::new();
     for i in [3u32, 256, 1] {
-        b.put(Cf::Replay, [b"k".as_slice(), &i.to_be_bytes()].concat(), vec![0u8; 2]);
+        b.put(
+            Cf::Replay,
+            [b"k".as_slice(), &i.to_be_bytes()].concat(),
+            vec![0u8; 2],
+        );
     }
     store.write(b).unwrap();
     let keys: Vec<Vec<u8>> = store

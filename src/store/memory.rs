@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{Cf, KvStore, Op, StoreError, WriteBatch};
+use super::{Cf, KvStore, Op, Pairs, StoreError, WriteBatch};
+
+/// Every entry, keyed by column family then key.
+type Entries = BTreeMap<(Cf, Vec<u8>), Vec<u8>>;
 
 /// A `KvStore` in ordered maps behind one mutex.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    maps: Mutex<BTreeMap<(Cf, Vec<u8>), Vec<u8>>>,
+    maps: Mutex<Entries>,
 }
 
 impl MemoryStore {
@@ -19,12 +22,18 @@ impl MemoryStore {
 
 impl KvStore for MemoryStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let maps = self.maps.lock().map_err(|_| StoreError::Read("poisoned".into()))?;
+        let maps = self
+            .maps
+            .lock()
+            .map_err(|_| StoreError::Read("poisoned".into()))?;
         Ok(maps.get(&(cf, key.to_vec())).cloned())
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut maps = self.maps.lock().map_err(|_| StoreError::Write("poisoned".into()))?;
+        let mut maps = self
+            .maps
+            .lock()
+            .map_err(|_| StoreError::Write("poisoned".into()))?;
         for op in batch.ops {
             match op {
                 Op::Put { cf, key, value } => {
@@ -38,8 +47,11 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
-    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let maps = self.maps.lock().map_err(|_| StoreError::Read("poisoned".into()))?;
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        let maps = self
+            .maps
+            .lock()
+            .map_err(|_| StoreError::Read("poisoned".into()))?;
         Ok(maps
             .range((cf, prefix.to_vec())..)
             .take_while(|((c, k), _)| *c == cf && k.starts_with(prefix))

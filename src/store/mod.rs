@@ -58,8 +58,15 @@ pub enum StoreError {
 /// One operation of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Put { cf: Cf, key: Vec<u8>, value: Vec<u8> },
-    Delete { cf: Cf, key: Vec<u8> },
+    Put {
+        cf: Cf,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        cf: Cf,
+        key: Vec<u8>,
+    },
 }
 
 /// Operations applied atomically and in order by `KvStore::write`.
@@ -101,6 +108,9 @@ impl WriteBatch {
     }
 }
 
+/// Key-value pairs returned by a scan, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The narrow capability every engine provides. Implementations are thread-safe.
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key`, if any.
@@ -109,5 +119,5 @@ pub trait KvStore: Send + Sync + 'static {
     /// none is.
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Every key-value pair whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError>;
 }

@@ -140,11 +140,7 @@ impl ReplayBuffer {
     /// Offers a labeled record (unlabeled ones are ignored). Returns the slot it took, if any.
     pub fn offer(&mut self, record: &Record) -> Option<Slot> {
         let label = record.label?;
-        let reservoir = if self.state.class_balanced {
-            label
-        } else {
-            0
-        };
+        let reservoir = if self.state.class_balanced { label } else { 0 };
         let r = self.state.reservoirs.get_mut(reservoir as usize)?;
         r.seen += 1;
         let index = if r.filled < r.capacity {
@@ -217,10 +213,12 @@ impl ReplayBuffer {
         for &i in &idx[..take] {
             let (r, s) = slots[i];
             let key = slot_key(r, s);
-            let bytes = store.get(Cf::Replay, &key)?.ok_or_else(|| StoreError::Corrupt {
-                key: format!("replay slot {r}/{s}"),
-                reason: "slot counted as filled but absent".into(),
-            })?;
+            let bytes = store
+                .get(Cf::Replay, &key)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: format!("replay slot {r}/{s}"),
+                    reason: "slot counted as filled but absent".into(),
+                })?;
             out.push(Record::decode(&bytes).map_err(|e| StoreError::Corrupt {
                 key: format!("replay slot {r}/{s}"),
                 reason: e.to_string(),
@@ -275,7 +273,8 @@ mod tests {
         let mut master = Rng::seeded(2024);
         for _ in 0..trials {
             let store = MemoryStore::new();
-            let mut buf = ReplayBuffer::load(&store, &cfg(cap, false, master.next_u64()), 2).unwrap();
+            let mut buf =
+                ReplayBuffer::load(&store, &cfg(cap, false, master.next_u64()), 2).unwrap();
             let mut slots = vec![u32::MAX; cap as usize];
             for id in 0..n {
                 if let Some(s) = buf.offer(&rec(id, id % 2)) {
@@ -368,7 +367,10 @@ mod tests {
         let mut wb = WriteBatch::new();
         two.stage(&mut wb);
         b.write(wb).unwrap();
-        assert_eq!(ReplayBuffer::all(&a).unwrap(), ReplayBuffer::all(&b).unwrap());
+        assert_eq!(
+            ReplayBuffer::all(&a).unwrap(),
+            ReplayBuffer::all(&b).unwrap()
+        );
         assert_eq!(one.state(), two.state());
     }
 

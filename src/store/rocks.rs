@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
 
-use super::{Cf, KvStore, Op, StoreError, WriteBatch};
+use super::{Cf, KvStore, Op, Pairs, StoreError, WriteBatch};
 
 /// A RocksDB database holding every column family of `Cf`.
 pub struct RocksStore {
@@ -43,12 +43,13 @@ impl RocksStore {
     /// runs. The view is the state at open time.
     pub fn open_read_only(path: &Path) -> Result<RocksStore, StoreError> {
         let names = Cf::ALL.iter().map(|cf| cf.name());
-        let db = DB::open_cf_for_read_only(&Options::default(), path, names, false).map_err(
-            |e| StoreError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            },
-        )?;
+        let db =
+            DB::open_cf_for_read_only(&Options::default(), path, names, false).map_err(|e| {
+                StoreError::Open {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(RocksStore { db, sync: false })
     }
 
@@ -81,7 +82,7 @@ impl KvStore for RocksStore {
             .map_err(|e| StoreError::Write(e.to_string()))
     }
 
-    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError> {
         let mut out = Vec::new();
         for item in self
             .db

@@ -92,7 +92,12 @@ pub fn create_topic(brokers: &str, name: &str, partitions: i32) {
 }
 
 /// Produces `payloads` (payload i to partition i % partitions) and returns where each landed.
-pub fn produce(brokers: &str, topic: &str, partitions: i32, payloads: &[Vec<u8>]) -> Vec<(i32, i64)> {
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    payloads: &[Vec<u8>],
+) -> Vec<(i32, i64)> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
@@ -124,7 +129,13 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, payloads: &[Vec<u8>]
 
 /// Reads every partition of `topic` from the beginning until `expected` messages arrived (or
 /// `timeout`), without a consumer group.
-pub fn read_all(brokers: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+pub fn read_all(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
@@ -192,7 +203,11 @@ pub fn free_port() -> u16 {
 pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
