@@ -35,11 +35,22 @@ fn rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn raw_read(brokers: &str, topic: &str, n: usize) -> Duration {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", common::unique("raw"))
+/// A client config with the daemon's consumer defaults, so every reader fetches alike.
+fn reader_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in relearn::ingest::kafka::CONSUMER_DEFAULTS {
+        c.set(*k, *v);
+    }
+    c
+}
+
+/// Assigned partitions, read from the beginning; the clock starts at the first record.
+fn raw_read(brokers: &str, topic: &str, n: usize) -> Duration {
+    let consumer: BaseConsumer = reader_config(brokers, &common::unique("raw"))
         .create()
         .expect("raw consumer");
     let mut tpl = TopicPartitionList::new();
@@ -49,16 +60,33 @@ fn raw_read(brokers: &str, topic: &str, n: usize) -> Duration {
     }
     consumer.assign(&tpl).expect("assign");
     let (mut count, mut bytes) = (0usize, 0usize);
-    let start = Instant::now();
+    let mut start = None;
     while count < n {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            start.get_or_insert_with(Instant::now);
             bytes += m.payload().map_or(0, |p| p.len());
             count += 1;
         }
     }
-    let t = start.elapsed();
     assert!(bytes > 0);
-    t
+    start.map(|s| s.elapsed()).unwrap_or_default()
+}
+
+/// A consumer-group member (subscribe) that only reads, like the daemon's consumer.
+fn group_read(brokers: &str, topic: &str, n: usize) -> Duration {
+    let consumer: BaseConsumer = reader_config(brokers, &common::unique("group-raw"))
+        .create()
+        .expect("group consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut count = 0usize;
+    let mut start = None;
+    while count < n {
+        if let Some(Ok(_m)) = consumer.poll(Duration::from_millis(100)) {
+            start.get_or_insert_with(Instant::now);
+            count += 1;
+        }
+    }
+    start.map(|s| s.elapsed()).unwrap_or_default()
 }
 
 fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) {
@@ -69,6 +97,15 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
     c.kafka.group_id = common::unique("bench");
     c.kafka.dead_letter_topic = common::unique("bench-dead");
     c.store.path = dir.path().display().to_string();
+    // RELEARN_BENCH_PROPS="key=value,key=value": librdkafka pass-through properties to try.
+    for kv in std::env::var("RELEARN_BENCH_PROPS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((k, v)) = kv.split_once('=') {
+            c.kafka.properties.insert(k.trim().into(), v.trim().into());
+        }
+    }
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).expect("store"));
     let metrics = Metrics::new();
     let pipeline = Arc::new(Mutex::new(
@@ -115,6 +152,35 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
     (t.mul_f64(n as f64 / counted.max(1) as f64), rss)
 }
 
+/// The pipeline alone (decode, replay, RocksDB batches), fed from memory: no Kafka.
+fn pipeline_only(payloads: &[Vec<u8>]) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = Config::default();
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).expect("store"));
+    let mut p = Pipeline::open(
+        &c,
+        store,
+        Decoder::new(&c.schema).expect("decoder"),
+        Box::new(FileDeadLetters::open(dir.path().join("dead.jsonl")).expect("dlq")),
+        Metrics::new(),
+    )
+    .expect("pipeline");
+    let start = Instant::now();
+    for (i, payload) in payloads.iter().enumerate() {
+        let pos = relearn::ingest::SourcePos {
+            topic: "mem",
+            partition: 0,
+            offset: i as i64,
+            next: i as i64 + 1,
+        };
+        if p.process(pos, None, payload).expect("process") >= 4096 {
+            p.flush().expect("flush");
+        }
+    }
+    p.flush().expect("flush");
+    start.elapsed()
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let n: usize = if bench {
@@ -142,12 +208,14 @@ fn main() {
             .into_bytes()
         })
         .collect();
+    let memory = pipeline_only(&payloads);
     let produce_start = Instant::now();
     common::produce(&brokers, &topic, PARTITIONS, &payloads);
     let produced = produce_start.elapsed();
     drop(payloads);
 
     let raw = raw_read(&brokers, &topic, n);
+    let group = group_read(&brokers, &topic, n);
     let (durable, rss) = durable_ingest(&brokers, &topic, n);
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("| measure | records | seconds | records/s |");
@@ -163,13 +231,24 @@ fn main() {
         rate(raw)
     );
     println!(
+        "| group read (subscribe, consumer only) | {n} | {:.2} | {:.0} |",
+        group.as_secs_f64(),
+        rate(group)
+    );
+    println!(
+        "| pipeline only, from memory (decode + replay + RocksDB batches) | {n} | {:.2} | {:.0} |",
+        memory.as_secs_f64(),
+        rate(memory)
+    );
+    println!(
         "| durable ingest (decode + replay + RocksDB batch + offsets) | {n} | {:.2} | {:.0} |",
         durable.as_secs_f64(),
         rate(durable)
     );
     println!(
-        "durable/raw = {:.2}; RSS MiB at 25/50/75/100% of ingest: {:?}",
+        "durable/raw = {:.2}, durable/group = {:.2}; RSS MiB at 25/50/75/100% of ingest: {:?}",
         rate(durable) / rate(raw),
+        rate(durable) / rate(group),
         rss.iter()
             .map(|r| (r * 10.0).round() / 10.0)
             .collect::<Vec<_>>()

@@ -35,8 +35,8 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
     Ok(StoreReport {
         offsets: state
             .offsets()
-            .iter()
-            .map(|((t, p), o)| (format!("{t}/{p}"), *o))
+            .into_iter()
+            .map(|(t, p, o)| (format!("{t}/{p}"), o))
             .collect(),
         counters: state.counters().clone(),
         replay,

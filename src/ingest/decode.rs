@@ -99,14 +99,21 @@ pub struct Decoder {
     csv: CsvLayout,
 }
 
-/// Positions of the schema's fields among CSV columns.
+/// What a CSV column holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Ignore,
+    Feature(usize),
+    Label,
+    Key,
+    Timestamp,
+}
+
+/// The role of each CSV column.
 #[derive(Debug, Clone)]
 struct CsvLayout {
     width: usize,
-    features: Vec<usize>,
-    label: Option<usize>,
-    key: Option<usize>,
-    timestamp: Option<usize>,
+    roles: Vec<Role>,
 }
 
 impl Decoder {
@@ -126,7 +133,6 @@ impl Decoder {
 
     /// Builds a decoder whose CSV columns are `columns` (e.g. read from a file's header).
     pub fn with_columns(schema: &SchemaConfig, columns: &[String]) -> Result<Decoder, DecodeError> {
-        let pos = |name: &str| columns.iter().position(|c| c == name);
         let opt = |name: &str| {
             if name.is_empty() {
                 None
@@ -134,25 +140,31 @@ impl Decoder {
                 Some(name.to_string())
             }
         };
-        let mut features = Vec::with_capacity(schema.features.len());
-        for f in &schema.features {
-            match pos(f) {
-                Some(i) => features.push(i),
+        let mut roles = vec![Role::Ignore; columns.len()];
+        for (k, f) in schema.features.iter().enumerate() {
+            match columns.iter().position(|c| c == f) {
+                Some(i) => roles[i] = Role::Feature(k),
                 None if schema.format == Format::Csv => {
                     return Err(fail(
                         Reason::MissingField,
                         format!("feature `{f}` is not among the CSV columns {columns:?}"),
                     ))
                 }
-                None => features.push(usize::MAX),
+                None => {}
+            }
+        }
+        for (name, role) in [
+            (&schema.label, Role::Label),
+            (&schema.key, Role::Key),
+            (&schema.timestamp, Role::Timestamp),
+        ] {
+            if let Some(i) = columns.iter().position(|c| !name.is_empty() && c == name) {
+                roles[i] = role;
             }
         }
         let csv = CsvLayout {
             width: columns.len(),
-            features,
-            label: opt(&schema.label).and_then(|l| pos(&l)),
-            key: opt(&schema.key).and_then(|k| pos(&k)),
-            timestamp: opt(&schema.timestamp).and_then(|t| pos(&t)),
+            roles,
         };
         Ok(Decoder {
             format: schema.format,
@@ -283,6 +295,18 @@ impl Decoder {
         let line = std::str::from_utf8(payload)
             .map_err(|e| fail(Reason::InvalidCsv, format!("not UTF-8: {e}")))?;
         let line = line.trim_end_matches(['\n', '\r']);
+        if !line.as_bytes().contains(&b'"') {
+            // Fast path (no quoting): count, then parse in place without collecting fields.
+            let count = line.bytes().filter(|&b| b == self.delimiter).count() + 1;
+            if count != self.csv.width {
+                return Err(fail(
+                    Reason::WrongFieldCount,
+                    format!("{count} fields, expected {}", self.csv.width),
+                ));
+            }
+            let fields = line.split(self.delimiter as char);
+            return self.csv_record(fields);
+        }
         let fields = split_csv(line, self.delimiter)?;
         if fields.len() != self.csv.width {
             return Err(fail(
@@ -290,36 +314,44 @@ impl Decoder {
                 format!("{} fields, expected {}", fields.len(), self.csv.width),
             ));
         }
-        let mut features = Vec::with_capacity(self.features.len());
-        for (name, &i) in self.features.iter().zip(&self.csv.features) {
-            let s = fields[i].trim();
-            if s.is_empty() {
-                return Err(fail(Reason::MissingField, format!("`{name}` is empty")));
-            }
-            features.push(finite(name, parse_number(name, s)?)?);
-        }
-        let label = match self.csv.label {
-            None => None,
-            Some(i) => {
-                let s = fields[i].trim();
-                if s.is_empty() {
-                    None
-                } else {
-                    Some(self.class(s)?)
+        self.csv_record(fields.iter().map(|f| f.as_ref()))
+    }
+
+    /// Builds a record from exactly `csv.width` fields.
+    fn csv_record<'a>(&self, fields: impl Iterator<Item = &'a str>) -> Result<Record, DecodeError> {
+        let mut features = vec![0f32; self.features.len()];
+        let (mut label, mut key, mut timestamp_ms) = (None, None, None);
+        for (col, field) in fields.enumerate() {
+            match self.csv.roles.get(col).copied().unwrap_or(Role::Ignore) {
+                Role::Ignore => {}
+                Role::Feature(k) => {
+                    let name = &self.features[k];
+                    let s = field.trim();
+                    if s.is_empty() {
+                        return Err(fail(Reason::MissingField, format!("`{name}` is empty")));
+                    }
+                    features[k] = finite(name, parse_number(name, s)?)?;
+                }
+                Role::Label => {
+                    let s = field.trim();
+                    if !s.is_empty() {
+                        label = Some(self.class(s)?);
+                    }
+                }
+                Role::Key => key = Some(field.to_string()),
+                Role::Timestamp => {
+                    let s = field.trim();
+                    if !s.is_empty() {
+                        timestamp_ms = Some(s.parse::<i64>().map_err(|_| {
+                            fail(
+                                Reason::NonNumeric,
+                                format!("timestamp {s:?} is not an integer"),
+                            )
+                        })?);
+                    }
                 }
             }
-        };
-        let key = self.csv.key.map(|i| fields[i].to_string());
-        let timestamp_ms = match self.csv.timestamp {
-            None => None,
-            Some(i) if fields[i].trim().is_empty() => None,
-            Some(i) => Some(fields[i].trim().parse::<i64>().map_err(|_| {
-                fail(
-                    Reason::NonNumeric,
-                    format!("timestamp {:?} is not an integer", fields[i]),
-                )
-            })?),
-        };
+        }
         Ok(Record {
             features,
             label,

@@ -143,7 +143,7 @@ impl FileSource {
                 continue;
             }
             let mut p = lock();
-            p.process(
+            let open = p.process(
                 SourcePos {
                     topic: &self.name,
                     partition: 0,
@@ -154,7 +154,8 @@ impl FileSource {
                 body,
             )?;
             let t = *opened.get_or_insert_with(Instant::now);
-            if p.open_records() as usize >= max_records || t.elapsed() >= max_wait {
+            let check_clock = open % 256 == 0;
+            if open as usize >= max_records || (check_clock && t.elapsed() >= max_wait) {
                 p.flush()?;
                 opened = None;
             }

@@ -55,7 +55,6 @@ pub struct Pipeline {
     dead_letters: Box<dyn DeadLetterSink>,
     metrics: Metrics,
     tally: BatchTally,
-    touched: BTreeMap<(String, i32), ()>,
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
     failed: bool,
@@ -109,7 +108,6 @@ impl Pipeline {
             dead_letters,
             metrics,
             tally: BatchTally::default(),
-            touched: BTreeMap::new(),
             failed: false,
         })
     }
@@ -140,13 +138,13 @@ impl Pipeline {
     }
 
     /// Decodes one record and stages its effects. A malformed record goes to the dead-letter
-    /// sink; either way its offset is part of the open batch.
+    /// sink; either way its offset is part of the open batch. Returns the open batch's size.
     pub fn process(
         &mut self,
         pos: SourcePos<'_>,
         key: Option<&[u8]>,
         payload: &[u8],
-    ) -> Result<(), IngestError> {
+    ) -> Result<u64, IngestError> {
         self.check_usable()?;
         match self.decoder.decode(payload) {
             Ok(record) => {
@@ -173,10 +171,7 @@ impl Pipeline {
         self.tally.records += 1;
         self.state
             .set_next_offset(pos.topic, pos.partition, pos.next);
-        self.touched
-            .entry((pos.topic.to_string(), pos.partition))
-            .or_default();
-        Ok(())
+        Ok(self.tally.records)
     }
 
     fn check_usable(&self) -> Result<(), IngestError> {
@@ -215,7 +210,7 @@ impl Pipeline {
         }
         let mut batch = WriteBatch::new();
         self.replay.stage(&mut batch);
-        self.state.stage(&mut batch);
+        let offsets = self.state.stage(&mut batch);
         if let Err(e) = self.store.write(batch) {
             self.failed = true;
             self.metrics.store_write_errors.inc();
@@ -250,14 +245,6 @@ impl Pipeline {
         }
         m.store_replay_records.set(self.replay.len() as i64);
         m.store_replay_seen.set(self.replay.seen() as i64);
-        let offsets = std::mem::take(&mut self.touched)
-            .into_keys()
-            .filter_map(|(topic, p)| {
-                self.state
-                    .next_offset(&topic, p)
-                    .map(|o| (topic.clone(), p, o))
-            })
-            .collect();
         Ok(FlushReport {
             records: t.records,
             malformed,

@@ -22,12 +22,13 @@ pub mod counter {
     pub const MALFORMED_PREFIX: &str = "malformed/";
 }
 
-/// Offsets and counters, in memory, with the keys changed since the last `stage`.
+/// Offsets and counters, in memory, with what changed since the last `stage`.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct IngestState {
-    offsets: BTreeMap<(String, i32), i64>,
+    /// topic -> partition -> (next offset, changed since the last stage). Nested by topic so
+    /// the per-record update needs no allocation.
+    offsets: BTreeMap<String, BTreeMap<i32, (i64, bool)>>,
     counters: BTreeMap<String, u64>,
-    dirty_offsets: Vec<(String, i32)>,
     dirty_counters: Vec<String>,
 }
 
@@ -57,7 +58,9 @@ impl IngestState {
                 .map_err(|_| corrupt(&k, "offset is not 8 bytes"))?;
             state
                 .offsets
-                .insert((topic.to_string(), partition), i64::from_le_bytes(bytes));
+                .entry(topic.to_string())
+                .or_default()
+                .insert(partition, (i64::from_le_bytes(bytes), false));
         }
         for (k, v) in store.scan_prefix(Cf::Meta, COUNTER_PREFIX.as_bytes())? {
             let name = std::str::from_utf8(&k[COUNTER_PREFIX.len()..])
@@ -75,22 +78,18 @@ impl IngestState {
 
     /// The next offset to process in `topic`/`partition`, if one was stored.
     pub fn next_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.offsets.get(&(topic.to_string(), partition)).copied()
+        self.offsets.get(topic)?.get(&partition).map(|(o, _)| *o)
     }
 
     /// Records that everything before `next` was processed in `topic`/`partition`.
     pub fn set_next_offset(&mut self, topic: &str, partition: i32, next: i64) {
-        let key = (topic.to_string(), partition);
-        match self.offsets.get_mut(&key) {
-            Some(o) if *o == next => {}
-            Some(o) => {
-                *o = next;
-                self.dirty_offsets.push(key);
-            }
-            None => {
-                self.offsets.insert(key.clone(), next);
-                self.dirty_offsets.push(key);
-            }
+        let parts = match self.offsets.get_mut(topic) {
+            Some(p) => p,
+            None => self.offsets.entry(topic.to_string()).or_default(),
+        };
+        let slot = parts.entry(partition).or_insert((next, true));
+        if slot.0 != next {
+            *slot = (next, true);
         }
     }
 
@@ -115,22 +114,28 @@ impl IngestState {
         &self.counters
     }
 
-    /// Every stored next offset.
-    pub fn offsets(&self) -> &BTreeMap<(String, i32), i64> {
-        &self.offsets
+    /// Every stored next offset, as `(topic, partition, next)`.
+    pub fn offsets(&self) -> Vec<(String, i32, i64)> {
+        self.offsets
+            .iter()
+            .flat_map(|(t, parts)| parts.iter().map(move |(p, (o, _))| (t.clone(), *p, *o)))
+            .collect()
     }
 
-    /// Moves the changed offsets and counters into `batch`.
-    pub fn stage(&mut self, batch: &mut WriteBatch) {
-        self.dirty_offsets.sort();
-        self.dirty_offsets.dedup();
-        for key in std::mem::take(&mut self.dirty_offsets) {
-            let value = self.offsets[&key];
-            batch.put(
-                Cf::Meta,
-                format!("{OFFSET_PREFIX}{}/{}", key.0, key.1).into_bytes(),
-                value.to_le_bytes().to_vec(),
-            );
+    /// Moves the changed offsets and counters into `batch`; returns the offsets it wrote.
+    pub fn stage(&mut self, batch: &mut WriteBatch) -> Vec<(String, i32, i64)> {
+        let mut written = Vec::new();
+        for (topic, parts) in &mut self.offsets {
+            for (p, (next, dirty)) in parts.iter_mut() {
+                if std::mem::take(dirty) {
+                    batch.put(
+                        Cf::Meta,
+                        format!("{OFFSET_PREFIX}{topic}/{p}").into_bytes(),
+                        next.to_le_bytes().to_vec(),
+                    );
+                    written.push((topic.clone(), *p, *next));
+                }
+            }
         }
         self.dirty_counters.sort();
         self.dirty_counters.dedup();
@@ -142,6 +147,7 @@ impl IngestState {
                 value.to_le_bytes().to_vec(),
             );
         }
+        written
     }
 }
 
@@ -159,8 +165,9 @@ mod tests {
         s.add(counter::RECORDS, 5);
         s.add(counter::RECORDS, 2);
         let mut b = WriteBatch::new();
-        s.stage(&mut b);
+        let written = s.stage(&mut b);
         assert_eq!(b.len(), 3);
+        assert_eq!(written.len(), 2);
         store.write(b).unwrap();
         let back = IngestState::load(&store).unwrap();
         assert_eq!(back.next_offset("t.x", 0), Some(10));
