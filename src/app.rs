@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ingest::file::{FileEnd, FileSource};
-use crate::ingest::kafka::{base_client_config, Assignment, KafkaSource};
+use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource};
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
@@ -100,7 +100,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     })?;
     let dead_letters: Box<dyn DeadLetterSink> = if config.uses_kafka() {
         Box::new(KafkaDeadLetters::new(
-            base_client_config(&config.kafka),
+            client_config(&config.kafka, ClientRole::Producer),
             &config.kafka.dead_letter_topic,
         )?)
     } else {

@@ -102,8 +102,13 @@ pub struct KafkaConfig {
     /// `earliest` or `latest`.
     pub auto_offset_reset: String,
     /// Extra librdkafka properties passed through unchanged to the consumer and the producer
-    /// (SASL, TLS, timeouts...). Keys the daemon manages itself are refused.
+    /// (SASL, TLS...). Keys the daemon manages itself are refused.
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only (`session.timeout.ms`,
+    /// `group.instance.id`, fetch tuning...); applied after `properties`.
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the dead-letter producer only; applied after `properties`.
+    pub producer_properties: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -115,6 +120,8 @@ impl Default for KafkaConfig {
             dead_letter_topic: "relearn.dead-letter".into(),
             auto_offset_reset: "earliest".into(),
             properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
         }
     }
 }
@@ -445,12 +452,18 @@ impl Config {
                     ),
                 ));
             }
-            for key in k.properties.keys() {
-                if MANAGED_KAFKA_PROPERTIES.contains(&key.as_str()) {
-                    return Err(ConfigError::key(
-                        format!("kafka.properties.\"{key}\""),
-                        "is managed by relearn; use the dedicated key or leave it out",
-                    ));
+            for (section, map) in [
+                ("properties", &k.properties),
+                ("consumer_properties", &k.consumer_properties),
+                ("producer_properties", &k.producer_properties),
+            ] {
+                for key in map.keys() {
+                    if MANAGED_KAFKA_PROPERTIES.contains(&key.as_str()) {
+                        return Err(ConfigError::key(
+                            format!("kafka.{section}.\"{key}\""),
+                            "is managed by relearn; use the dedicated key or leave it out",
+                        ));
+                    }
                 }
             }
         }
@@ -576,6 +589,10 @@ mod tests {
             (
                 "[kafka]\nbrokers = \"b:1\"\n[kafka.properties]\n\"enable.auto.commit\" = \"true\"",
                 "kafka.properties",
+            ),
+            (
+                "[kafka]\nbrokers = \"b:1\"\n[kafka.consumer_properties]\n\"group.id\" = \"x\"",
+                "kafka.consumer_properties",
             ),
             (
                 "[replay]\nclass_balanced = true\ncapacity = 1",

@@ -77,7 +77,7 @@ brokers = "{brokers}"
 topics = ["{topic}"]
 group_id = "{group}"
 dead_letter_topic = "{dlq_topic}"
-[kafka.properties]
+[kafka.consumer_properties]
 "group.instance.id" = "crash-test"
 "session.timeout.ms" = "6000"
 [schema]

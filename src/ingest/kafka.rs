@@ -23,12 +23,23 @@ use super::{IngestError, Pipeline, SourcePos};
 use crate::config::{Config, IngestConfig, KafkaConfig};
 use crate::metrics::Metrics;
 
-/// The librdkafka configuration shared by the consumer and the dead-letter producer:
-/// brokers plus the user's pass-through properties.
-pub fn base_client_config(k: &KafkaConfig) -> ClientConfig {
+/// Which client a librdkafka configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRole {
+    Consumer,
+    Producer,
+}
+
+/// The librdkafka configuration of one client: brokers, the shared pass-through properties,
+/// then the role's own pass-through properties.
+pub fn client_config(k: &KafkaConfig, role: ClientRole) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers);
-    for (key, value) in &k.properties {
+    let own = match role {
+        ClientRole::Consumer => &k.consumer_properties,
+        ClientRole::Producer => &k.producer_properties,
+    };
+    for (key, value) in k.properties.iter().chain(own) {
         c.set(key, value);
     }
     c
@@ -242,14 +253,14 @@ impl KafkaSource {
         assignment: Arc<Assignment>,
     ) -> Result<KafkaSource, IngestError> {
         let k = &config.kafka;
-        let mut cc = base_client_config(k);
+        let mut cc = client_config(k, ClientRole::Consumer);
         cc.set("group.id", &k.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", &k.auto_offset_reset)
             .set("enable.partition.eof", "false");
         for (key, value) in CONSUMER_DEFAULTS {
-            if !k.properties.contains_key(*key) {
+            if !k.properties.contains_key(*key) && !k.consumer_properties.contains_key(*key) {
                 cc.set(*key, *value);
             }
         }
