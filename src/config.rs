@@ -57,6 +57,12 @@ pub struct Config {
     pub replay: ReplayConfig,
     /// The HTTP listener (metrics, health, readiness).
     pub http: HttpConfig,
+    /// The model's architecture and backend.
+    pub model: ModelConfig,
+    /// Training hyper-parameters of a retrain.
+    pub train: crate::learn::TrainConfig,
+    /// Online EWC.
+    pub ewc: EwcConfig,
 }
 
 /// The file source: CSV or JSON lines from a file (optionally gzip-compressed) or stdin.
@@ -270,7 +276,69 @@ impl Default for HttpConfig {
     }
 }
 
+/// The model: input width and classes come from `[schema]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Hidden layer widths; layers are named `hidden.0`, `hidden.1`, ..., then `head`.
+    pub hidden: Vec<usize>,
+    /// Hidden activation: `relu`, `gelu` or `tanh`.
+    pub activation: crate::learn::Activation,
+    /// Dropout after each hidden activation, during training only, in [0, 1).
+    pub dropout: f64,
+    /// burn backend: `flex` (default build), `ndarray`, `tch` (libtorch) or `cuda`; each
+    /// needs its cargo feature.
+    pub backend: crate::learn::BackendKind,
+    /// Seed of the initial weights.
+    pub seed: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![64, 64],
+            activation: crate::learn::Activation::Relu,
+            dropout: 0.0,
+            backend: crate::learn::BackendKind::Flex,
+            seed: 1,
+        }
+    }
+}
+
+/// Online elastic weight consolidation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EwcConfig {
+    /// Penalty strength lambda (0 disables EWC).
+    pub lambda: f64,
+    /// Decay of the old Fisher at each promotion, in [0, 1]: `F <- gamma F + F_new`.
+    pub gamma: f64,
+    /// Examples the Fisher is estimated on (one backward pass each).
+    pub fisher_examples: usize,
+}
+
+impl Default for EwcConfig {
+    fn default() -> Self {
+        Self {
+            lambda: 100.0,
+            gamma: 0.9,
+            fisher_examples: 500,
+        }
+    }
+}
+
 impl Config {
+    /// The model architecture this config describes.
+    pub fn model_spec(&self) -> crate::learn::ModelSpec {
+        crate::learn::ModelSpec {
+            input: self.schema.features.len(),
+            hidden: self.model.hidden.clone(),
+            classes: self.schema.classes.len(),
+            activation: self.model.activation,
+            dropout: self.model.dropout,
+        }
+    }
+
     /// Loads the file at `path` (or the defaults when `None`), applies environment overrides
     /// from `env` and validates the result.
     pub fn load<I>(path: Option<&Path>, env: I) -> Result<Config, ConfigError>
@@ -419,6 +487,37 @@ impl Config {
                     self.http.listen
                 ),
             ));
+        }
+        if self.model.hidden.contains(&0) {
+            return Err(ConfigError::key("model.hidden", "layer widths must be > 0"));
+        }
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            return Err(ConfigError::key("model.dropout", "must be in [0, 1)"));
+        }
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(ConfigError::key("train.epochs", "must be > 0"));
+        }
+        if t.batch_size < 2 {
+            return Err(ConfigError::key("train.batch_size", "must be >= 2"));
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return Err(ConfigError::key(
+                "train.learning_rate",
+                "must be a positive number",
+            ));
+        }
+        if !(0.0..1.0).contains(&t.replay_ratio) {
+            return Err(ConfigError::key("train.replay_ratio", "must be in [0, 1)"));
+        }
+        if !(self.ewc.lambda.is_finite() && self.ewc.lambda >= 0.0) {
+            return Err(ConfigError::key("ewc.lambda", "must be a number >= 0"));
+        }
+        if !(0.0..=1.0).contains(&self.ewc.gamma) {
+            return Err(ConfigError::key("ewc.gamma", "must be in [0, 1]"));
+        }
+        if self.ewc.fisher_examples == 0 {
+            return Err(ConfigError::key("ewc.fisher_examples", "must be > 0"));
         }
         if self.uses_kafka() {
             let k = &self.kafka;
@@ -570,6 +669,15 @@ mod tests {
                 "schema.columns",
             ),
             ("[http]\nlisten = \"nowhere\"", "http.listen"),
+            ("[model]\nhidden = [8, 0]", "model.hidden"),
+            ("[model]\ndropout = 1.0", "model.dropout"),
+            ("[model]\nactivation = \"swish\"", "model.activation"),
+            ("[model]\nbackend = \"tpu\"", "model.backend"),
+            ("[train]\nlearning_rate = -1.0", "train.learning_rate"),
+            ("[train]\nreplay_ratio = 1.5", "train.replay_ratio"),
+            ("[train]\nepochs = 0", "train.epochs"),
+            ("[ewc]\ngamma = 2.0", "ewc.gamma"),
+            ("[ewc]\nlambda = -1.0", "ewc.lambda"),
             (
                 "[ingest]\nbatch_max_records = 0",
                 "ingest.batch_max_records",

@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod config;
+pub mod datasets;
 pub mod ingest;
 pub mod inspect;
+pub mod learn;
 pub mod metrics;
 pub mod record;
 pub mod rng;

@@ -1,0 +1,134 @@
+//! Real datasets for tests, benchmarks and the demo: the sklearn digits (embedded), MNIST from
+//! IDX files, and the constructed drifts made from them (pixel permutations).
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::learn::Dataset;
+use crate::rng::Rng;
+
+/// The UCI/sklearn digits: 1,797 8x8 images, pixels 0..16, gzip CSV (64 pixels, label).
+pub const EMBEDDED_DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");
+
+/// A dataset file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("dataset {name}: {reason}")]
+pub struct DatasetError {
+    pub name: String,
+    pub reason: String,
+}
+
+fn fail(name: &str, reason: impl std::fmt::Display) -> DatasetError {
+    DatasetError {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The embedded digits dataset (64 features, 10 classes), in file order.
+pub fn digits() -> Result<Dataset, DatasetError> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(EMBEDDED_DIGITS)
+        .read_to_string(&mut text)
+        .map_err(|e| fail("digits", e))?;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != 65 {
+            return Err(fail(
+                "digits",
+                format!("line {} has {} fields", n + 1, fields.len()),
+            ));
+        }
+        for f in &fields[..64] {
+            x.push(f.trim().parse::<f32>().map_err(|e| fail("digits", e))?);
+        }
+        y.push(
+            fields[64]
+                .trim()
+                .parse::<f32>()
+                .map_err(|e| fail("digits", e))? as u32,
+        );
+    }
+    Dataset::new(x, y, 64).map_err(|e| fail("digits", e))
+}
+
+/// MNIST from the original IDX files in `dir` (`train-*` or `t10k-*`, gzip), at most `limit`
+/// images, pixels scaled to [0, 1].
+pub fn mnist(dir: &Path, train: bool, limit: usize) -> Result<Dataset, DatasetError> {
+    let prefix = if train { "train" } else { "t10k" };
+    let read = |name: &str| -> Result<Vec<u8>, DatasetError> {
+        let path = dir.join(name);
+        let f = std::fs::File::open(&path).map_err(|e| fail(&path.display().to_string(), e))?;
+        let mut buf = Vec::new();
+        flate2::read::GzDecoder::new(f)
+            .read_to_end(&mut buf)
+            .map_err(|e| fail(&path.display().to_string(), e))?;
+        Ok(buf)
+    };
+    let images = read(&format!("{prefix}-images-idx3-ubyte.gz"))?;
+    let labels = read(&format!("{prefix}-labels-idx1-ubyte.gz"))?;
+    let be = |b: &[u8], at: usize| -> usize {
+        u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+    };
+    if images.len() < 16 || be(&images, 0) != 2051 || labels.len() < 8 || be(&labels, 0) != 2049 {
+        return Err(fail("mnist", "bad IDX magic numbers"));
+    }
+    let (n, rows, cols) = (be(&images, 4), be(&images, 8), be(&images, 12));
+    if be(&labels, 4) != n || images.len() != 16 + n * rows * cols || labels.len() != 8 + n {
+        return Err(fail("mnist", "IDX sizes do not match"));
+    }
+    let n = n.min(limit);
+    let width = rows * cols;
+    let x = images[16..16 + n * width]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    let y = labels[8..8 + n].iter().map(|&l| l as u32).collect();
+    Dataset::new(x, y, width).map_err(|e| fail("mnist", e))
+}
+
+/// A fixed random permutation of the features (the "permuted" task construction).
+pub fn permutation(width: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Rng::seeded(seed);
+    Dataset::shuffled_indices(width, &mut rng)
+}
+
+/// `data` with its features reordered by `perm`.
+pub fn permute(data: &Dataset, perm: &[usize]) -> Dataset {
+    let mut x = Vec::with_capacity(data.x.len());
+    for i in 0..data.len() {
+        let row = data.row(i);
+        x.extend(perm.iter().map(|&j| row[j]));
+    }
+    Dataset {
+        x,
+        y: data.y.clone(),
+        width: data.width,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_load() {
+        let d = digits().unwrap();
+        assert_eq!(d.len(), 1797);
+        assert_eq!(d.width, 64);
+        assert!(d.y.iter().all(|&y| y < 10));
+        assert!(d.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
+    }
+
+    #[test]
+    fn permutation_is_a_bijection() {
+        let p = permutation(64, 3);
+        let mut s = p.clone();
+        s.sort();
+        assert_eq!(s, (0..64).collect::<Vec<_>>());
+        let d = digits().unwrap();
+        let q = permute(&d, &p);
+        assert_eq!(q.row(5)[0], d.row(5)[p[0]]);
+    }
+}

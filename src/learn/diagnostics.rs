@@ -1,0 +1,111 @@
+//! Layer diagnostics for choosing what to retrain: relative gradient norms (Auto-RGN, Lee et
+//! al. 2023, "Surgical Fine-Tuning") and per-unit activation statistics (the drift reference).
+
+use burn::module::Module;
+use burn::nn::DropoutConfig;
+use serde::{Deserialize, Serialize};
+
+use super::model::Mlp;
+use super::train::{nll, onehot};
+use super::{Dataset, LearnError, Model};
+
+/// A layer's relative gradient norm on some labeled data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerGradient {
+    pub layer: String,
+    /// `||grad|| / ||theta||` over the layer's weight and bias.
+    pub rgn: f64,
+    /// `rgn / max(rgn)`: 1 for the layer that the data pulls hardest (Auto-RGN's weight).
+    pub relative: f64,
+}
+
+/// Per-layer relative gradient norms of the mean loss on (at most `max_examples` of) `data`.
+pub fn relative_gradient_norms(
+    model: &Model,
+    data: &Dataset,
+    max_examples: usize,
+) -> Result<Vec<LayerGradient>, LearnError> {
+    let n = data.len().min(max_examples);
+    if n == 0 {
+        return Err(LearnError::Empty);
+    }
+    let net = Mlp {
+        dropout: DropoutConfig::new(0.0).init(),
+        ..model.net.clone().set_require_grad(true)
+    };
+    let x = model.input_tensor(&data.x[..n * data.width], n, true);
+    let logits = model.forward_from(&net, 0, x);
+    let grads = nll(
+        logits,
+        onehot(&data.y[..n], model.spec.classes, model.device()),
+    )
+    .backward();
+    let mut out = Vec::new();
+    for (i, name) in model.layer_names().iter().enumerate() {
+        let layer = net.layer(i);
+        let mut g2 = 0f64;
+        let mut p2 = 0f64;
+        if let Some(g) = layer.weight.grad(&grads) {
+            g2 += (g.clone() * g).sum().into_scalar::<f32>() as f64;
+        }
+        let w = layer.weight.val();
+        p2 += (w.clone() * w).sum().into_scalar::<f32>() as f64;
+        if let Some(b) = &layer.bias {
+            if let Some(g) = b.grad(&grads) {
+                g2 += (g.clone() * g).sum().into_scalar::<f32>() as f64;
+            }
+            let v = b.val();
+            p2 += (v.clone() * v).sum().into_scalar::<f32>() as f64;
+        }
+        out.push(LayerGradient {
+            layer: name.clone(),
+            rgn: g2.sqrt() / p2.sqrt().max(1e-12),
+            relative: 0.0,
+        });
+    }
+    let max = out.iter().map(|l| l.rgn).fold(0.0, f64::max);
+    for l in &mut out {
+        l.relative = if max > 0.0 { l.rgn / max } else { 0.0 };
+    }
+    Ok(out)
+}
+
+/// Per-unit mean and variance of a hidden layer's output (after its activation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivationStats {
+    pub layer: String,
+    /// Examples the statistics were computed on.
+    pub count: usize,
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+}
+
+/// Activation statistics of every hidden layer on rows of raw features.
+pub fn activation_stats(model: &Model, x: &[f32]) -> Result<Vec<ActivationStats>, LearnError> {
+    let n = x.len() / model.spec.input;
+    if n == 0 || x.len() != n * model.spec.input {
+        return Err(LearnError::Width {
+            got: x.len(),
+            expected: model.spec.input,
+        });
+    }
+    let mut out = Vec::new();
+    for (i, h) in model.hidden_activations(x, n).into_iter().enumerate() {
+        // h: [n, units]
+        let mean = h.clone().mean_dim(0); // [1, units]
+        let centred = h - mean.clone();
+        let var = (centred.clone() * centred).mean_dim(0); // [1, units]
+        let read = |t: burn::tensor::Tensor<2>| {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| LearnError::Read(format!("{e:?}")))
+        };
+        out.push(ActivationStats {
+            layer: format!("hidden.{i}"),
+            count: n,
+            mean: read(mean)?,
+            var: read(var)?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,443 @@
+//! The model: a burn MLP with named layers, its input standardisation, and parameter access.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::{activation, Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::LearnError;
+use crate::rng::Rng;
+
+/// Hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Gelu,
+    Tanh,
+}
+
+/// Which burn backend runs the model (each needs its cargo feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn-flex, pure Rust (default feature).
+    Flex,
+    /// burn-ndarray, pure Rust.
+    Ndarray,
+    /// libtorch on CPU (feature `tch`).
+    Tch,
+    /// CUDA (feature `cuda`), GPU 0.
+    Cuda,
+}
+
+impl BackendKind {
+    /// The backend's name, as in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Tch => "tch",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// The plain (no autodiff) device of this backend.
+    #[allow(deprecated)] // ndarray and libtorch devices are deprecated upstream but still served
+    pub fn device(self) -> Result<Device, LearnError> {
+        match self {
+            #[cfg(feature = "flex")]
+            BackendKind::Flex => Ok(Device::flex()),
+            #[cfg(feature = "ndarray")]
+            BackendKind::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "tch")]
+            BackendKind::Tch => Ok(Device::libtorch()),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => Ok(Device::cuda(0)),
+            #[allow(unreachable_patterns)]
+            other => Err(LearnError::BackendMissing(other.name())),
+        }
+    }
+}
+
+/// The architecture: enough to rebuild the model (saved with every checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Input width (the schema's feature count).
+    pub input: usize,
+    /// Hidden layer widths, in order.
+    pub hidden: Vec<usize>,
+    /// Number of classes (the head's width).
+    pub classes: usize,
+    /// Hidden-layer activation.
+    pub activation: Activation,
+    /// Dropout probability after each hidden activation (training only).
+    pub dropout: f64,
+}
+
+impl ModelSpec {
+    /// Layer names in order: `hidden.0`, ..., `head`.
+    pub fn layer_names(&self) -> Vec<String> {
+        (0..self.hidden.len())
+            .map(|i| format!("hidden.{i}"))
+            .chain(std::iter::once("head".to_string()))
+            .collect()
+    }
+
+    /// `(in, out)` of each layer.
+    pub fn layer_dims(&self) -> Vec<(usize, usize)> {
+        let mut dims = Vec::with_capacity(self.hidden.len() + 1);
+        let mut prev = self.input;
+        for &h in &self.hidden {
+            dims.push((prev, h));
+            prev = h;
+        }
+        dims.push((prev, self.classes));
+        dims
+    }
+
+    /// The index of a layer name.
+    pub fn layer_index(&self, name: &str) -> Result<usize, LearnError> {
+        self.layer_names()
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| LearnError::UnknownLayer {
+                name: name.to_string(),
+                known: self.layer_names(),
+            })
+    }
+
+    /// Parameters (weights and biases) of each layer.
+    pub fn layer_params(&self) -> Vec<usize> {
+        self.layer_dims().iter().map(|(i, o)| i * o + o).collect()
+    }
+}
+
+/// Per-feature standardisation `(x - mean) / std`, part of the model and versioned with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalizer {
+    /// The identity for `width` features.
+    pub fn identity(width: usize) -> Normalizer {
+        Normalizer {
+            mean: vec![0.0; width],
+            std: vec![1.0; width],
+        }
+    }
+
+    /// Fits mean and standard deviation on rows of `width` features. A constant feature gets
+    /// std 1 (it is only centred).
+    pub fn fit(x: &[f32], width: usize) -> Normalizer {
+        let n = (x.len() / width.max(1)).max(1) as f64;
+        let mut mean = vec![0f64; width];
+        let mut sq = vec![0f64; width];
+        for row in x.chunks_exact(width) {
+            for (j, &v) in row.iter().enumerate() {
+                mean[j] += v as f64;
+                sq[j] += (v as f64) * (v as f64);
+            }
+        }
+        let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
+        let std = sq
+            .iter()
+            .zip(&mean)
+            .map(|(s, m)| {
+                let var = (s / n - m * m).max(0.0);
+                if var.sqrt() < 1e-6 {
+                    1.0
+                } else {
+                    var.sqrt() as f32
+                }
+            })
+            .collect();
+        Normalizer {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std,
+        }
+    }
+
+    /// Standardises rows of features.
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let w = self.mean.len();
+        x.iter()
+            .enumerate()
+            .map(|(i, &v)| (v - self.mean[i % w]) / self.std[i % w])
+            .collect()
+    }
+}
+
+/// Parameter values by name (`hidden.0.weight`, ...): shape and row-major values.
+pub type ParamMap = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// The burn module: hidden layers, head, dropout.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub hidden: Vec<Linear>,
+    pub head: Linear,
+    pub dropout: Dropout,
+}
+
+impl Mlp {
+    /// Layer `i` (hidden layers first, the head last).
+    pub fn layer(&self, i: usize) -> &Linear {
+        if i < self.hidden.len() {
+            &self.hidden[i]
+        } else {
+            &self.head
+        }
+    }
+
+    /// Mutable layer `i`.
+    pub fn layer_mut(&mut self, i: usize) -> &mut Linear {
+        if i < self.hidden.len() {
+            &mut self.hidden[i]
+        } else {
+            &mut self.head
+        }
+    }
+}
+
+/// A model: architecture, standardisation and the burn module on an autodiff device.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub spec: ModelSpec,
+    pub norm: Normalizer,
+    pub(crate) net: Mlp,
+    /// The autodiff device the parameters live on.
+    pub(crate) device: Device,
+}
+
+fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, LearnError> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| LearnError::Read(format!("{e:?}")))
+}
+
+impl Model {
+    /// A model with weights drawn from `U(-1/sqrt(in), 1/sqrt(in))` with a seeded generator,
+    /// so the same seed gives the same model on every backend.
+    pub fn new(
+        spec: ModelSpec,
+        norm: Normalizer,
+        backend: BackendKind,
+        seed: u64,
+    ) -> Result<Model, LearnError> {
+        let device = backend.device()?.autodiff();
+        device.seed(seed);
+        let hidden = spec
+            .layer_dims()
+            .iter()
+            .take(spec.hidden.len())
+            .map(|&(i, o)| LinearConfig::new(i, o).init(&device))
+            .collect();
+        let (hi, ho) = *spec.layer_dims().last().expect("the head always exists");
+        let net = Mlp {
+            hidden,
+            head: LinearConfig::new(hi, ho).init(&device),
+            dropout: DropoutConfig::new(spec.dropout).init(),
+        };
+        let mut model = Model {
+            spec,
+            norm,
+            net,
+            device,
+        };
+        let mut rng = Rng::seeded(seed);
+        let mut params = ParamMap::new();
+        for (name, (i, o)) in model.spec.layer_names().iter().zip(model.spec.layer_dims()) {
+            let k = 1.0 / (i as f64).sqrt();
+            let mut draw = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|_| ((rng.unit_f64() * 2.0 - 1.0) * k) as f32)
+                    .collect()
+            };
+            params.insert(format!("{name}.weight"), (vec![i, o], draw(i * o)));
+            params.insert(format!("{name}.bias"), (vec![o], draw(o)));
+        }
+        model.set_params(&params)?;
+        Ok(model)
+    }
+
+    /// The autodiff device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Layer names in order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.spec.layer_names()
+    }
+
+    /// Number of layers (hidden + head).
+    pub fn num_layers(&self) -> usize {
+        self.spec.hidden.len() + 1
+    }
+
+    fn act(&self, h: Tensor<2>) -> Tensor<2> {
+        match self.spec.activation {
+            Activation::Relu => activation::relu(h),
+            Activation::Gelu => activation::gelu(h),
+            Activation::Tanh => activation::tanh(h),
+        }
+    }
+
+    /// Applies layers `from..` to `h` (the input of layer `from`) and returns logits.
+    /// `[batch, in_from] -> [batch, classes]`.
+    pub(crate) fn forward_from(&self, net: &Mlp, from: usize, mut h: Tensor<2>) -> Tensor<2> {
+        let last = self.num_layers() - 1;
+        for i in from..last {
+            h = net.dropout.forward(self.act(net.hidden[i].forward(h)));
+        }
+        net.head.forward(h)
+    }
+
+    /// Applies hidden layers `0..until` and returns the input of layer `until`.
+    /// `[batch, input] -> [batch, in_until]`.
+    pub(crate) fn forward_until(&self, net: &Mlp, until: usize, mut h: Tensor<2>) -> Tensor<2> {
+        for i in 0..until.min(self.spec.hidden.len()) {
+            h = net.dropout.forward(self.act(net.hidden[i].forward(h)));
+        }
+        h
+    }
+
+    /// Every hidden layer's post-activation output, without autodiff and without dropout.
+    /// Returns `[batch, hidden_i]` per hidden layer.
+    pub(crate) fn hidden_activations(&self, x: &[f32], n: usize) -> Vec<Tensor<2>> {
+        let net = self.net.valid();
+        let mut h = self.input_tensor(x, n, false);
+        let mut out = Vec::with_capacity(self.spec.hidden.len());
+        for layer in &net.hidden {
+            h = self.act(layer.forward(h));
+            out.push(h.clone());
+        }
+        out
+    }
+
+    /// Standardised input as a tensor `[n, input]`, on the autodiff device or the plain one.
+    pub(crate) fn input_tensor(&self, x: &[f32], n: usize, autodiff: bool) -> Tensor<2> {
+        let data = TensorData::new(self.norm.apply(x), [n, self.spec.input]);
+        if autodiff {
+            Tensor::from_data(data, &self.device)
+        } else {
+            Tensor::from_data(data, &self.device.clone().without_autodiff())
+        }
+    }
+
+    /// Class probabilities for `n` rows of raw features: `[n * classes]` row-major.
+    pub fn predict_proba(&self, x: &[f32]) -> Result<Vec<f32>, LearnError> {
+        let n = x.len() / self.spec.input;
+        if n == 0 || x.len() != n * self.spec.input {
+            return Err(LearnError::Width {
+                got: x.len(),
+                expected: self.spec.input,
+            });
+        }
+        let net = self.net.valid();
+        let logits = self.forward_from(&net, 0, self.input_tensor(x, n, false));
+        read_vec(activation::softmax(logits, 1))
+    }
+
+    /// The most likely class of each of the `n` rows.
+    pub fn predict(&self, x: &[f32]) -> Result<Vec<u32>, LearnError> {
+        let p = self.predict_proba(x)?;
+        Ok(p.chunks_exact(self.spec.classes)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
+                        if v > best.1 {
+                            (i, v)
+                        } else {
+                            best
+                        }
+                    })
+                    .0 as u32
+            })
+            .collect())
+    }
+
+    /// Accuracy on a dataset (0 for an empty one).
+    pub fn accuracy(&self, data: &super::Dataset) -> Result<f64, LearnError> {
+        if data.is_empty() {
+            return Ok(0.0);
+        }
+        let pred = self.predict(&data.x)?;
+        let hits = pred.iter().zip(&data.y).filter(|(p, y)| p == y).count();
+        Ok(hits as f64 / data.len() as f64)
+    }
+
+    /// Every parameter's value.
+    pub fn params(&self) -> Result<ParamMap, LearnError> {
+        let mut map = ParamMap::new();
+        for (i, name) in self.layer_names().iter().enumerate() {
+            let layer = self.net.layer(i);
+            let w = layer.weight.val();
+            map.insert(format!("{name}.weight"), (w.dims().to_vec(), read_vec(w)?));
+            if let Some(b) = &layer.bias {
+                let b = b.val();
+                map.insert(format!("{name}.bias"), (b.dims().to_vec(), read_vec(b)?));
+            }
+        }
+        Ok(map)
+    }
+
+    /// Replaces every parameter; names and shapes must match the architecture exactly.
+    pub fn set_params(&mut self, map: &ParamMap) -> Result<(), LearnError> {
+        let expected = self.expected_shapes();
+        for (name, shape) in &expected {
+            match map.get(name) {
+                None => {
+                    return Err(LearnError::Weights(format!(
+                        "tensor `{name}` is missing (expected shape {shape:?})"
+                    )))
+                }
+                Some((s, v)) if s != shape || v.len() != shape.iter().product::<usize>() => {
+                    return Err(LearnError::Weights(format!(
+                        "tensor `{name}` has shape {s:?}, the model expects {shape:?}"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = map.keys().find(|k| !expected.contains_key(*k)) {
+            return Err(LearnError::Weights(format!(
+                "tensor `{extra}` is not a parameter of this model (layers {:?})",
+                self.layer_names()
+            )));
+        }
+        for (i, name) in self.layer_names().iter().enumerate() {
+            let (ws, wv) = &map[&format!("{name}.weight")];
+            let (bs, bv) = &map[&format!("{name}.bias")];
+            let weight =
+                Tensor::<2>::from_data(TensorData::new(wv.clone(), [ws[0], ws[1]]), &self.device);
+            let bias = Tensor::<1>::from_data(TensorData::new(bv.clone(), [bs[0]]), &self.device);
+            *self.net.layer_mut(i) = Linear {
+                weight: Param::from_tensor(weight),
+                bias: Some(Param::from_tensor(bias)),
+            };
+        }
+        Ok(())
+    }
+
+    /// Name -> shape of every parameter.
+    pub fn expected_shapes(&self) -> BTreeMap<String, Vec<usize>> {
+        let mut m = BTreeMap::new();
+        for (name, (i, o)) in self.layer_names().iter().zip(self.spec.layer_dims()) {
+            m.insert(format!("{name}.weight"), vec![i, o]);
+            m.insert(format!("{name}.bias"), vec![o]);
+        }
+        m
+    }
+
+    /// Total parameter count.
+    pub fn num_params(&self) -> usize {
+        self.spec.layer_params().iter().sum()
+    }
+}

@@ -1,0 +1,491 @@
+//! Partial training: only the chosen layers change; a frozen prefix is computed once.
+//!
+//! Frozen layers' parameters do not require gradients, so they get none and the optimizer
+//! keeps no state for them; they stay bit-identical. When the trainable layers form a suffix
+//! (`hidden.k .. head`), the frozen prefix's outputs are computed once without autodiff and
+//! reused across epochs. Each batch can mix replayed old records at a fixed ratio, and the
+//! online EWC penalty is added to the loss.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{activation, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::{Dataset, Ewc, LearnError, Model};
+use crate::rng::Rng;
+
+/// Which layers may change, by index (`hidden.i` = i, `head` = number of hidden layers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSet(BTreeSet<usize>);
+
+impl LayerSet {
+    /// Every layer of `model`.
+    pub fn all(model: &Model) -> LayerSet {
+        LayerSet((0..model.num_layers()).collect())
+    }
+
+    /// Layers by name (`hidden.0`, `head`, ...).
+    pub fn named<S: AsRef<str>>(model: &Model, names: &[S]) -> Result<LayerSet, LearnError> {
+        let mut set = BTreeSet::new();
+        for n in names {
+            set.insert(model.spec.layer_index(n.as_ref())?);
+        }
+        if set.is_empty() {
+            return Err(LearnError::NoLayers);
+        }
+        Ok(LayerSet(set))
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.contains(&i)
+    }
+
+    /// The lowest trainable layer.
+    pub fn first(&self) -> Option<usize> {
+        self.0.iter().next().copied()
+    }
+
+    /// Whether the set is `first..num_layers` with nothing missing.
+    pub fn is_suffix(&self, num_layers: usize) -> bool {
+        match self.first() {
+            Some(k) => (k..num_layers).all(|i| self.0.contains(&i)),
+            None => false,
+        }
+    }
+
+    /// Layer indices in order.
+    pub fn indices(&self) -> Vec<usize> {
+        self.0.iter().copied().collect()
+    }
+
+    /// Layer names in order.
+    pub fn names(&self, model: &Model) -> Vec<String> {
+        let names = model.layer_names();
+        self.0.iter().map(|&i| names[i].clone()).collect()
+    }
+}
+
+/// Training hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Passes over the new data.
+    pub epochs: usize,
+    /// Examples per step (new + replayed).
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Fraction of each batch drawn from the replay data (0 = none).
+    pub replay_ratio: f64,
+    /// Compute a frozen prefix once and reuse it across epochs (suffix training only).
+    pub prefix_cache: bool,
+    /// Seed of shuffling, replay draws and dropout.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            replay_ratio: 0.0,
+            prefix_cache: true,
+            seed: 7,
+        }
+    }
+}
+
+/// What a training run did and cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Layers that changed.
+    pub layers: Vec<String>,
+    /// Mean training loss (cross-entropy + EWC penalty) per epoch.
+    pub epoch_loss: Vec<f64>,
+    /// Mean EWC penalty per epoch (0 without EWC).
+    pub epoch_penalty: Vec<f64>,
+    pub wall_seconds: f64,
+    /// Examples (new + replayed) processed per second, all epochs.
+    pub examples_per_second: f64,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    /// Whether the frozen prefix was computed once.
+    pub prefix_cached: bool,
+    /// Estimated floating-point operations of this run (multiply-add = 2).
+    pub flops: f64,
+    /// Estimated FLOPs of the same run with every layer trainable and no cache.
+    pub flops_full: f64,
+}
+
+/// Estimated FLOPs of training `examples` example-passes with `layers` trainable, plus the
+/// one-off prefix pass over `prefix_examples` when cached. Forward of a layer is `2*in*out`;
+/// backward adds `2*in*out` for its weight gradient if it trains and `2*in*out` for its input
+/// gradient if a trainable layer lies below it.
+pub fn estimate_flops(
+    model: &Model,
+    layers: &LayerSet,
+    examples: f64,
+    cached: bool,
+    prefix_examples: f64,
+) -> f64 {
+    let dims = model.spec.layer_dims();
+    let k = layers.first().unwrap_or(0);
+    let mut per_example = 0.0;
+    let mut prefix = 0.0;
+    for (i, &(a, b)) in dims.iter().enumerate() {
+        let f = 2.0 * (a * b) as f64;
+        if i < k && cached {
+            prefix += f;
+            continue;
+        }
+        per_example += f;
+        if layers.contains(i) {
+            per_example += f;
+        }
+        if i > k {
+            per_example += f;
+        }
+    }
+    per_example * examples + prefix * prefix_examples
+}
+
+/// Negative log-likelihood: `[batch, classes]` logits and one-hot targets -> mean, `[1]`.
+pub(crate) fn nll(logits: Tensor<2>, onehot: Tensor<2>) -> Tensor<1> {
+    (activation::log_softmax(logits, 1) * onehot)
+        .sum_dim(1)
+        .mean()
+        .neg()
+}
+
+/// One-hot rows for labels: `[n, classes]`.
+pub(crate) fn onehot(labels: &[u32], classes: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    let mut v = vec![0f32; labels.len() * classes];
+    for (i, &y) in labels.iter().enumerate() {
+        v[i * classes + y as usize] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
+}
+
+fn check(model: &Model, data: &Dataset) -> Result<(), LearnError> {
+    if data.width != model.spec.input {
+        return Err(LearnError::Width {
+            got: data.width,
+            expected: model.spec.input,
+        });
+    }
+    if let Some(&label) = data.y.iter().find(|&&y| y as usize >= model.spec.classes) {
+        return Err(LearnError::Label {
+            label,
+            classes: model.spec.classes,
+        });
+    }
+    Ok(())
+}
+
+/// Rows of `[n, w]` features (already transformed) kept as a flat buffer.
+struct Rows {
+    x: Vec<f32>,
+    width: usize,
+}
+
+impl Rows {
+    fn gather(&self, idx: &[usize], out: &mut Vec<f32>) {
+        for &i in idx {
+            out.extend_from_slice(&self.x[i * self.width..(i + 1) * self.width]);
+        }
+    }
+}
+
+/// Trains `layers` of a copy of `model` on `data` (mixed with `replay` at
+/// `config.replay_ratio`) with an optional EWC penalty. Returns the candidate and a report;
+/// `model` itself is unchanged. A NaN or infinite loss is an error (`Diverged`).
+pub fn train(
+    model: &Model,
+    data: &Dataset,
+    replay: Option<&Dataset>,
+    layers: &LayerSet,
+    config: &TrainConfig,
+    ewc: Option<&Ewc>,
+) -> Result<(Model, TrainReport), LearnError> {
+    check(model, data)?;
+    if data.is_empty() {
+        return Err(LearnError::Empty);
+    }
+    let replay = replay.filter(|r| !r.is_empty() && config.replay_ratio > 0.0);
+    if let Some(r) = replay {
+        check(model, r)?;
+    }
+    let k = layers.first().ok_or(LearnError::NoLayers)?;
+    let num_layers = model.num_layers();
+    if layers.indices().iter().any(|&i| i >= num_layers) {
+        return Err(LearnError::NoLayers);
+    }
+    let started = Instant::now();
+    let mut candidate = model.clone();
+    candidate.device.seed(config.seed);
+
+    // Freeze every layer outside the set: no gradients, no optimizer state.
+    let mut net = candidate.net.clone();
+    for i in 0..num_layers {
+        let layer = net.layer(i).clone();
+        *net.layer_mut(i) = if layers.contains(i) {
+            layer.set_require_grad(true)
+        } else {
+            layer.no_grad()
+        };
+    }
+
+    // Inputs to the first computed layer: the cached prefix output, or standardised features.
+    let cached = config.prefix_cache && k > 0 && layers.is_suffix(num_layers);
+    let start_layer = if cached { k } else { 0 };
+    let transform = |d: &Dataset| -> Result<Rows, LearnError> {
+        if cached {
+            let h = candidate.forward_until(
+                &net.valid(),
+                k,
+                candidate.input_tensor(&d.x, d.len(), false),
+            );
+            let width = h.dims()[1];
+            let x = h
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| LearnError::Read(format!("{e:?}")))?;
+            Ok(Rows { x, width })
+        } else {
+            Ok(Rows {
+                x: candidate.norm.apply(&d.x),
+                width: d.width,
+            })
+        }
+    };
+    let new_rows = transform(data)?;
+    let replay_rows = replay.map(transform).transpose()?;
+
+    let batch = config.batch_size.max(1);
+    let replay_per_batch = match replay {
+        Some(_) => ((batch as f64 * config.replay_ratio).round() as usize).min(batch - 1),
+        None => 0,
+    };
+    let new_per_batch = batch - replay_per_batch;
+    let penalty_terms = match ewc {
+        Some(e) if e.lambda > 0.0 => e.penalty_terms(&candidate, layers)?,
+        _ => Vec::new(),
+    };
+
+    let mut optim = AdamConfig::new().init();
+    let mut rng = Rng::seeded(config.seed);
+    let classes = candidate.spec.classes;
+    let device = candidate.device.clone();
+    let (mut epoch_loss, mut epoch_penalty) = (Vec::new(), Vec::new());
+    let mut examples = 0usize;
+    let mut xbuf = Vec::new();
+    let mut ybuf = Vec::new();
+    for epoch in 0..config.epochs {
+        let order = Dataset::shuffled_indices(data.len(), &mut rng);
+        let (mut loss_sum, mut pen_sum, mut steps) = (0.0, 0.0, 0usize);
+        for chunk in order.chunks(new_per_batch) {
+            xbuf.clear();
+            ybuf.clear();
+            new_rows.gather(chunk, &mut xbuf);
+            ybuf.extend(chunk.iter().map(|&i| data.y[i]));
+            if let (Some(r), Some(rows)) = (replay, &replay_rows) {
+                let picks: Vec<usize> = (0..replay_per_batch)
+                    .map(|_| rng.below(r.len() as u64) as usize)
+                    .collect();
+                rows.gather(&picks, &mut xbuf);
+                ybuf.extend(picks.iter().map(|&i| r.y[i]));
+            }
+            let b = ybuf.len();
+            examples += b;
+            let width = new_rows.width;
+            let x = Tensor::<2>::from_data(TensorData::new(xbuf.clone(), [b, width]), &device);
+            let logits = candidate.forward_from(&net, start_layer, x);
+            let mut loss = nll(logits, onehot(&ybuf, classes, &device));
+            if !penalty_terms.is_empty() {
+                let ewc = ewc.expect("penalty terms come from an Ewc");
+                let pen = ewc.penalty(&net, &penalty_terms);
+                pen_sum += pen.clone().into_scalar::<f32>() as f64;
+                loss = loss + pen;
+            }
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(LearnError::Diverged(value, epoch));
+            }
+            loss_sum += value;
+            steps += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(config.learning_rate, net, grads);
+        }
+        epoch_loss.push(loss_sum / steps.max(1) as f64);
+        epoch_penalty.push(pen_sum / steps.max(1) as f64);
+    }
+
+    // Hand the trained module back with every layer trainable again.
+    candidate.net = net.set_require_grad(true);
+    let wall = started.elapsed().as_secs_f64();
+    let dims = candidate.spec.layer_params();
+    let trainable_params = layers.indices().iter().map(|&i| dims[i]).sum();
+    let all = LayerSet::all(&candidate);
+    let prefix_examples = (data.len() + replay.map_or(0, |r| r.len())) as f64;
+    let report = TrainReport {
+        layers: layers.names(&candidate),
+        epoch_loss,
+        epoch_penalty,
+        wall_seconds: wall,
+        examples_per_second: examples as f64 / wall.max(1e-9),
+        trainable_params,
+        total_params: candidate.num_params(),
+        prefix_cached: cached,
+        flops: estimate_flops(&candidate, layers, examples as f64, cached, prefix_examples),
+        flops_full: estimate_flops(&candidate, &all, examples as f64, false, 0.0),
+    };
+    Ok((candidate, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets;
+    use crate::learn::{Activation, BackendKind, ModelSpec, Normalizer, ParamMap};
+
+    fn setup() -> (Model, Dataset) {
+        let mut data = datasets::digits().unwrap();
+        data = data.subset(&(0..400).collect::<Vec<_>>());
+        let spec = ModelSpec {
+            input: 64,
+            hidden: vec![32, 16],
+            classes: 10,
+            activation: Activation::Relu,
+            dropout: 0.1,
+        };
+        let norm = Normalizer::fit(&data.x, 64);
+        (Model::new(spec, norm, BackendKind::Flex, 5).unwrap(), data)
+    }
+
+    fn bits(p: &ParamMap, name: &str) -> Vec<u32> {
+        p[name].1.iter().map(|v| v.to_bits()).collect()
+    }
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            epochs: 2,
+            batch_size: 32,
+            ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn frozen_layers_stay_bit_identical() {
+        let (model, data) = setup();
+        let before = model.params().unwrap();
+        for (layers, cached) in [
+            (vec!["hidden.1"], false),
+            (vec!["head"], true),
+            (vec!["hidden.1", "head"], true),
+            (vec!["hidden.0", "head"], false),
+        ] {
+            let set = LayerSet::named(&model, &layers).unwrap();
+            let (cand, report) = train(&model, &data, None, &set, &config(), None).unwrap();
+            assert_eq!(report.prefix_cached, cached, "{layers:?}");
+            assert_eq!(report.epoch_loss.len(), 2);
+            let after = cand.params().unwrap();
+            for name in model.layer_names() {
+                for p in ["weight", "bias"] {
+                    let key = format!("{name}.{p}");
+                    let same = bits(&before, &key) == bits(&after, &key);
+                    assert_eq!(
+                        same,
+                        !layers.contains(&name.as_str()),
+                        "{key} when training {layers:?}"
+                    );
+                }
+            }
+            assert!(report.flops < report.flops_full, "{layers:?}");
+            assert_eq!(
+                report.trainable_params,
+                set.indices()
+                    .iter()
+                    .map(|&i| model.spec.layer_params()[i])
+                    .sum::<usize>()
+            );
+        }
+        // The model that was trained from is untouched.
+        assert_eq!(
+            bits(&before, "head.weight"),
+            bits(&model.params().unwrap(), "head.weight")
+        );
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_replay_mixes_in() {
+        let (model, data) = setup();
+        let (a, b) = data.split(0.5, &mut Rng::seeded(1));
+        let cfg = TrainConfig {
+            epochs: 4,
+            replay_ratio: 0.25,
+            ..config()
+        };
+        let (cand, report) =
+            train(&model, &a, Some(&b), &LayerSet::all(&model), &cfg, None).unwrap();
+        assert!(
+            report.epoch_loss[3] < report.epoch_loss[0],
+            "{:?}",
+            report.epoch_loss
+        );
+        assert!(cand.accuracy(&a).unwrap() > model.accuracy(&a).unwrap());
+        assert!(report.examples_per_second > 0.0);
+    }
+
+    #[test]
+    fn a_diverging_run_is_an_error() {
+        let (model, data) = setup();
+        let cfg = TrainConfig {
+            learning_rate: 1e30,
+            epochs: 3,
+            ..config()
+        };
+        let e = train(&model, &data, None, &LayerSet::all(&model), &cfg, None).unwrap_err();
+        assert!(matches!(e, LearnError::Diverged(..)), "{e}");
+    }
+
+    #[test]
+    fn bad_inputs_are_refused() {
+        let (model, data) = setup();
+        assert!(LayerSet::named(&model, &["hidden.9"]).is_err());
+        let narrow = Dataset::new(vec![0.0; 10], vec![0; 5], 2).unwrap();
+        assert!(train(
+            &model,
+            &narrow,
+            None,
+            &LayerSet::all(&model),
+            &config(),
+            None
+        )
+        .is_err());
+        let mut bad = data.subset(&[0, 1]);
+        bad.y[0] = 10;
+        assert!(matches!(
+            train(&model, &bad, None, &LayerSet::all(&model), &config(), None),
+            Err(LearnError::Label { .. })
+        ));
+    }
+
+    #[test]
+    fn head_only_costs_less_than_full() {
+        let (model, _) = setup();
+        let head = LayerSet::named(&model, &["head"]).unwrap();
+        let all = LayerSet::all(&model);
+        let n = 1000.0;
+        let partial = estimate_flops(&model, &head, n, true, n / 5.0);
+        let full = estimate_flops(&model, &all, n, false, 0.0);
+        // head 16x10: fwd+bwd per example 2*160*2 = 640; prefix (64*32 + 32*16)*2 once per
+        // example = 5120 for n/5 examples. Full: 3 layers fwd 5440, bwd weights 5440, bwd
+        // input for layers above the first 2*(512+160) = 1344.
+        assert_eq!(partial, 640.0 * n + 5120.0 * n / 5.0);
+        assert_eq!(full, (5440.0 + 5440.0 + 1344.0) * n);
+    }
+}
