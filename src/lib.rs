@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod datasets;
+pub mod drift;
 pub mod ingest;
 pub mod inspect;
 pub mod learn;

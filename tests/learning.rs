@@ -36,7 +36,7 @@ fn fresh(norm: Normalizer) -> Model {
         activation: Activation::Relu,
         dropout: 0.0,
     };
-    Model::new(spec, norm, BackendKind::Flex, 17).expect("model")
+    Model::new(spec, norm, BackendKind::from_env(), 17).expect("model")
 }
 
 #[test]

@@ -290,7 +290,7 @@ mod tests {
             mean: vec![0.5, -1.0, 0.0, 3.25],
             std: vec![1.0, 2.0, 0.1, 7.0],
         };
-        Model::new(spec, norm, BackendKind::Flex, seed).unwrap()
+        Model::new(spec, norm, BackendKind::from_env(), seed).unwrap()
     }
 
     fn bits(m: &ParamMap) -> Vec<(String, Vec<u32>)> {
@@ -324,7 +324,7 @@ mod tests {
             Checkpoint::from_bytes(&back.to_bytes().unwrap()).unwrap(),
             c
         );
-        let rebuilt = back.to_model(BackendKind::Flex).unwrap();
+        let rebuilt = back.to_model(BackendKind::from_env()).unwrap();
         assert_eq!(bits(&rebuilt.params().unwrap()), bits(&m.params().unwrap()));
         assert_eq!(rebuilt.norm, m.norm);
         let x = [0.1f32, 0.2, 0.3, 0.4];

@@ -243,7 +243,13 @@ mod tests {
             activation: Activation::Tanh,
             dropout: 0.0,
         };
-        Model::new(spec, Normalizer::identity(input), BackendKind::Flex, 3).unwrap()
+        Model::new(
+            spec,
+            Normalizer::identity(input),
+            BackendKind::from_env(),
+            3,
+        )
+        .unwrap()
     }
 
     /// Softmax regression (no hidden layer): the gradient of log p(y|x) is

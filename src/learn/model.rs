@@ -44,6 +44,26 @@ impl BackendKind {
         }
     }
 
+    /// Parses a backend name (`flex`, `ndarray`, `tch`, `cuda`).
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        [
+            BackendKind::Flex,
+            BackendKind::Ndarray,
+            BackendKind::Tch,
+            BackendKind::Cuda,
+        ]
+        .into_iter()
+        .find(|b| b.name() == name)
+    }
+
+    /// The backend named by `RELEARN_TEST_BACKEND` (tests and benchmarks), else flex.
+    pub fn from_env() -> BackendKind {
+        std::env::var("RELEARN_TEST_BACKEND")
+            .ok()
+            .and_then(|n| BackendKind::from_name(&n))
+            .unwrap_or(BackendKind::Flex)
+    }
+
     /// The plain (no autodiff) device of this backend.
     #[allow(deprecated)] // ndarray and libtorch devices are deprecated upstream but still served
     pub fn device(self) -> Result<Device, LearnError> {

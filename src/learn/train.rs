@@ -363,7 +363,10 @@ mod tests {
             dropout: 0.1,
         };
         let norm = Normalizer::fit(&data.x, 64);
-        (Model::new(spec, norm, BackendKind::Flex, 5).unwrap(), data)
+        (
+            Model::new(spec, norm, BackendKind::from_env(), 5).unwrap(),
+            data,
+        )
     }
 
     fn bits(p: &ParamMap, name: &str) -> Vec<u32> {
