@@ -63,6 +63,8 @@ pub struct Config {
     pub train: crate::learn::TrainConfig,
     /// Online EWC.
     pub ewc: EwcConfig,
+    /// When a retrain starts.
+    pub triggers: crate::drift::trigger::TriggerConfig,
 }
 
 /// The file source: CSV or JSON lines from a file (optionally gzip-compressed) or stdin.
@@ -519,6 +521,9 @@ impl Config {
         if self.ewc.fisher_examples == 0 {
             return Err(ConfigError::key("ewc.fisher_examples", "must be > 0"));
         }
+        if let Err((key, reason)) = self.triggers.check() {
+            return Err(ConfigError::key(key, reason));
+        }
         if self.uses_kafka() {
             let k = &self.kafka;
             if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
@@ -678,6 +683,14 @@ mod tests {
             ("[train]\nepochs = 0", "train.epochs"),
             ("[ewc]\ngamma = 2.0", "ewc.gamma"),
             ("[ewc]\nlambda = -1.0", "ewc.lambda"),
+            (
+                "[triggers]\ndrift_detectors = [\"x\"]",
+                "triggers.drift_detectors",
+            ),
+            (
+                "[triggers]\naccuracy_below = 1.5",
+                "triggers.accuracy_below",
+            ),
             (
                 "[ingest]\nbatch_max_records = 0",
                 "ingest.batch_max_records",

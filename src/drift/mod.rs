@@ -5,7 +5,9 @@
 pub mod adwin;
 pub mod ddm;
 pub mod eval;
+pub mod layers;
 pub mod page_hinkley;
+pub mod trigger;
 pub mod univariate;
 
 pub use adwin::Adwin;

@@ -1,0 +1,350 @@
+//! Retrain triggers: drift alarms, a schedule, a count of new labeled records, an accuracy
+//! floor or drop, and manual requests, gated by a cooldown and a minimum of new labeled
+//! records. Pure logic: the loop feeds it what it observed and records retrains.
+
+use serde::{Deserialize, Serialize};
+
+/// Detector names a drift trigger can listen to.
+pub const DETECTORS: &[&str] = &["adwin", "page_hinkley", "ddm", "feature_ks", "layer_shift"];
+
+/// `[triggers]`: when a retrain starts. A value of 0 turns a trigger off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriggerConfig {
+    /// Detectors whose drift alarm starts a retrain (`adwin`, `page_hinkley`, `ddm`,
+    /// `feature_ks`, `layer_shift`); empty: no drift trigger.
+    pub drift_detectors: Vec<String>,
+    /// Retrain every this many seconds (0: off).
+    pub interval_seconds: u64,
+    /// Retrain after this many labeled records since the last retrain (0: off).
+    pub every_labeled: u64,
+    /// Retrain when the windowed prequential accuracy falls under this (0: off).
+    pub accuracy_below: f64,
+    /// Retrain when the windowed accuracy is this much under the serving version's reference
+    /// accuracy (0: off).
+    pub accuracy_drop: f64,
+    /// Seconds after a retrain during which automatic triggers do not fire.
+    pub cooldown_seconds: u64,
+    /// Labeled records needed since the last retrain before an automatic trigger fires.
+    pub min_new_labeled: u64,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        Self {
+            drift_detectors: vec!["adwin".into(), "layer_shift".into()],
+            interval_seconds: 0,
+            every_labeled: 0,
+            accuracy_below: 0.0,
+            accuracy_drop: 0.05,
+            cooldown_seconds: 60,
+            min_new_labeled: 500,
+        }
+    }
+}
+
+impl TriggerConfig {
+    /// Refuses values that cannot work; returns the key at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for d in &self.drift_detectors {
+            if !DETECTORS.contains(&d.as_str()) {
+                return Err((
+                    "triggers.drift_detectors",
+                    format!("unknown detector `{d}`; known: {DETECTORS:?}"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.accuracy_below) {
+            return Err(("triggers.accuracy_below", "must be in [0, 1]".into()));
+        }
+        if !(0.0..=1.0).contains(&self.accuracy_drop) {
+            return Err(("triggers.accuracy_drop", "must be in [0, 1]".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Why a retrain starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Manual,
+    Drift,
+    AccuracyBelow,
+    AccuracyDrop,
+    Count,
+    Schedule,
+}
+
+impl TriggerKind {
+    /// The stable name (a metric label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TriggerKind::Manual => "manual",
+            TriggerKind::Drift => "drift",
+            TriggerKind::AccuracyBelow => "accuracy_below",
+            TriggerKind::AccuracyDrop => "accuracy_drop",
+            TriggerKind::Count => "count",
+            TriggerKind::Schedule => "schedule",
+        }
+    }
+}
+
+/// A trigger that fired, with a reason for logs and the version's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Firing {
+    pub kind: TriggerKind,
+    pub reason: String,
+}
+
+/// What the loop observed since the last evaluation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// Milliseconds on the loop's clock.
+    pub now_ms: u64,
+    /// Labeled records since the last retrain.
+    pub labeled_since_retrain: u64,
+    /// Windowed prequential accuracy, once the window has data.
+    pub window_accuracy: Option<f64>,
+    /// Accuracy of the serving version when it was promoted (its reference).
+    pub reference_accuracy: Option<f64>,
+    /// Detectors in drift since the last retrain.
+    pub drift_alarms: Vec<String>,
+    /// An operator asked for a retrain.
+    pub manual: bool,
+}
+
+/// Trigger state: the time of the last retrain (kept in the store by the loop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TriggerState {
+    pub last_retrain_ms: Option<u64>,
+    /// When the schedule started counting (first observation).
+    pub schedule_origin_ms: Option<u64>,
+}
+
+/// Decides whether to retrain now. Manual requests bypass the cooldown and the minimum;
+/// automatic triggers are checked in the order drift, accuracy floor, accuracy drop, count,
+/// schedule.
+pub fn evaluate(
+    config: &TriggerConfig,
+    state: &mut TriggerState,
+    obs: &Observation,
+) -> Option<Firing> {
+    let origin = *state.schedule_origin_ms.get_or_insert(obs.now_ms);
+    if obs.manual {
+        return Some(Firing {
+            kind: TriggerKind::Manual,
+            reason: "manual request".into(),
+        });
+    }
+    if let Some(last) = state.last_retrain_ms {
+        if obs.now_ms < last + config.cooldown_seconds * 1000 {
+            return None;
+        }
+    }
+    if obs.labeled_since_retrain < config.min_new_labeled {
+        return None;
+    }
+    let fire = |kind, reason: String| Some(Firing { kind, reason });
+    if let Some(d) = obs
+        .drift_alarms
+        .iter()
+        .find(|d| config.drift_detectors.iter().any(|c| c == *d))
+    {
+        return fire(TriggerKind::Drift, format!("drift alarm from {d}"));
+    }
+    if let Some(acc) = obs.window_accuracy {
+        if config.accuracy_below > 0.0 && acc < config.accuracy_below {
+            return fire(
+                TriggerKind::AccuracyBelow,
+                format!("window accuracy {acc:.4} < {}", config.accuracy_below),
+            );
+        }
+        if let Some(reference) = obs.reference_accuracy {
+            if config.accuracy_drop > 0.0 && reference - acc > config.accuracy_drop {
+                return fire(
+                    TriggerKind::AccuracyDrop,
+                    format!(
+                        "window accuracy {acc:.4} is {:.4} under the reference {reference:.4}",
+                        reference - acc
+                    ),
+                );
+            }
+        }
+    }
+    if config.every_labeled > 0 && obs.labeled_since_retrain >= config.every_labeled {
+        return fire(
+            TriggerKind::Count,
+            format!(
+                "{} labeled records since the last retrain",
+                obs.labeled_since_retrain
+            ),
+        );
+    }
+    if config.interval_seconds > 0 {
+        let since = state.last_retrain_ms.unwrap_or(origin);
+        if obs.now_ms >= since + config.interval_seconds * 1000 {
+            return fire(
+                TriggerKind::Schedule,
+                format!("{} s since the last retrain", (obs.now_ms - since) / 1000),
+            );
+        }
+    }
+    None
+}
+
+/// Records that a retrain ran at `now_ms` (whatever its outcome): the cooldown starts.
+pub fn record_retrain(state: &mut TriggerState, now_ms: u64) {
+    state.last_retrain_ms = Some(now_ms);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn off() -> TriggerConfig {
+        TriggerConfig {
+            drift_detectors: vec![],
+            interval_seconds: 0,
+            every_labeled: 0,
+            accuracy_below: 0.0,
+            accuracy_drop: 0.0,
+            cooldown_seconds: 10,
+            min_new_labeled: 100,
+        }
+    }
+
+    fn obs(now_s: u64, labeled: u64) -> Observation {
+        Observation {
+            now_ms: now_s * 1000,
+            labeled_since_retrain: labeled,
+            ..Observation::default()
+        }
+    }
+
+    fn kind(c: &TriggerConfig, s: &mut TriggerState, o: &Observation) -> Option<TriggerKind> {
+        evaluate(c, s, o).map(|f| f.kind)
+    }
+
+    #[test]
+    fn each_kind_fires_on_its_condition() {
+        let mut s = TriggerState::default();
+        let base = off();
+        assert_eq!(kind(&base, &mut s, &obs(0, 1000)), None, "everything off");
+
+        let c = TriggerConfig {
+            drift_detectors: vec!["adwin".into()],
+            ..off()
+        };
+        let mut o = obs(1, 200);
+        o.drift_alarms = vec!["ddm".into()];
+        assert_eq!(
+            kind(&c, &mut s, &o),
+            None,
+            "alarm from a detector not listened to"
+        );
+        o.drift_alarms.push("adwin".into());
+        assert_eq!(kind(&c, &mut s, &o), Some(TriggerKind::Drift));
+
+        let c = TriggerConfig {
+            accuracy_below: 0.8,
+            ..off()
+        };
+        let mut o = obs(1, 200);
+        o.window_accuracy = Some(0.81);
+        assert_eq!(kind(&c, &mut s, &o), None);
+        o.window_accuracy = Some(0.79);
+        assert_eq!(kind(&c, &mut s, &o), Some(TriggerKind::AccuracyBelow));
+
+        let c = TriggerConfig {
+            accuracy_drop: 0.05,
+            ..off()
+        };
+        let mut o = obs(1, 200);
+        o.window_accuracy = Some(0.86);
+        o.reference_accuracy = Some(0.90);
+        assert_eq!(kind(&c, &mut s, &o), None);
+        o.window_accuracy = Some(0.84);
+        assert_eq!(kind(&c, &mut s, &o), Some(TriggerKind::AccuracyDrop));
+
+        let c = TriggerConfig {
+            every_labeled: 500,
+            ..off()
+        };
+        assert_eq!(kind(&c, &mut s, &obs(1, 499)), None);
+        assert_eq!(kind(&c, &mut s, &obs(1, 500)), Some(TriggerKind::Count));
+
+        let c = TriggerConfig {
+            interval_seconds: 30,
+            ..off()
+        };
+        let mut s2 = TriggerState::default();
+        assert_eq!(
+            kind(&c, &mut s2, &obs(100, 200)),
+            None,
+            "schedule starts counting"
+        );
+        assert_eq!(kind(&c, &mut s2, &obs(129, 200)), None);
+        assert_eq!(
+            kind(&c, &mut s2, &obs(130, 200)),
+            Some(TriggerKind::Schedule)
+        );
+
+        let mut o = obs(1, 0);
+        o.manual = true;
+        assert_eq!(
+            kind(&base, &mut s, &o),
+            Some(TriggerKind::Manual),
+            "manual needs nothing"
+        );
+    }
+
+    #[test]
+    fn cooldown_and_minimum_gate_automatic_triggers() {
+        let c = TriggerConfig {
+            every_labeled: 100,
+            ..off()
+        };
+        let mut s = TriggerState::default();
+        assert_eq!(kind(&c, &mut s, &obs(0, 150)), Some(TriggerKind::Count));
+        record_retrain(&mut s, 0);
+        assert_eq!(
+            kind(&c, &mut s, &obs(5, 150)),
+            None,
+            "inside the 10 s cooldown"
+        );
+        assert_eq!(
+            kind(&c, &mut s, &obs(10, 150)),
+            Some(TriggerKind::Count),
+            "after it"
+        );
+        let c = TriggerConfig {
+            drift_detectors: vec!["adwin".into()],
+            ..off()
+        };
+        let mut o = obs(20, 99);
+        o.drift_alarms = vec!["adwin".into()];
+        assert_eq!(kind(&c, &mut s, &o), None, "fewer than min_new_labeled");
+        o.manual = true;
+        assert_eq!(
+            kind(&c, &mut s, &o),
+            Some(TriggerKind::Manual),
+            "manual bypasses gates"
+        );
+    }
+
+    #[test]
+    fn config_check_names_the_key() {
+        let c = TriggerConfig {
+            drift_detectors: vec!["magic".into()],
+            ..off()
+        };
+        assert_eq!(c.check().unwrap_err().0, "triggers.drift_detectors");
+        let c = TriggerConfig {
+            accuracy_drop: 2.0,
+            ..off()
+        };
+        assert_eq!(c.check().unwrap_err().0, "triggers.accuracy_drop");
+        assert!(TriggerConfig::default().check().is_ok());
+    }
+}
