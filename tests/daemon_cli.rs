@@ -219,17 +219,7 @@ fn health_endpoints_and_graceful_sigterm() {
     assert_eq!(http_get(&addr, "/healthz").unwrap().0, 200);
     assert_eq!(http_get(&addr, "/readyz").unwrap().0, 200);
     assert_eq!(http_get(&addr, "/nope").unwrap().0, 404);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "SIGTERM exits cleanly: {:?}",
-        out.status
-    );
+    let out = stop_gracefully(child);
     assert!(String::from_utf8_lossy(&out.stdout).contains("records 45312"));
     assert!(
         http_get(&addr, "/healthz").is_none(),

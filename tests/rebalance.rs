@@ -57,16 +57,6 @@ fn assigned(addr: &str) -> Option<f64> {
     )
 }
 
-fn stop(child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "graceful stop: {:?}", out.status);
-}
-
 #[test]
 fn second_member_takes_over_partitions_without_loss_or_duplicates() {
     let brokers = broker();
@@ -109,8 +99,8 @@ fn second_member_takes_over_partitions_without_loss_or_duplicates() {
         rebalances >= 2.0,
         "first member saw assign and revoke: {rebalances}"
     );
-    stop(a);
-    stop(b);
+    stop_gracefully(a);
+    stop_gracefully(b);
 
     let ra = relearn::inspect::inspect_path(&dir.path().join("a")).unwrap();
     let rb = relearn::inspect::inspect_path(&dir.path().join("b")).unwrap();

@@ -57,6 +57,17 @@ fn f32_values(view: &TensorView<'_>, name: &str) -> Result<Vec<f32>, LearnError>
         .collect())
 }
 
+/// The transpose of a row-major `[rows, cols]` matrix.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = values[r * cols + c];
+        }
+    }
+    t
+}
+
 fn serialize(
     tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
     meta: HashMap<String, String>,
@@ -200,13 +211,7 @@ pub fn export_safetensors(model: &Model) -> Result<Vec<u8>, LearnError> {
     for (name, (shape, values)) in model.params()? {
         if shape.len() == 2 {
             let (i, o) = (shape[0], shape[1]);
-            let mut t = vec![0f32; values.len()];
-            for r in 0..i {
-                for c in 0..o {
-                    t[c * i + r] = values[r * o + c];
-                }
-            }
-            tensors.push((name, vec![o, i], f32_bytes(&t)));
+            tensors.push((name, vec![o, i], f32_bytes(&transpose(&values, i, o))));
         } else {
             tensors.push((name, shape, f32_bytes(&values)));
         }
@@ -252,13 +257,7 @@ pub fn import_safetensors(model: &mut Model, bytes: &[u8]) -> Result<(), LearnEr
             let values = f32_values(view, &name)?;
             if want.len() == 2 {
                 let (i, o) = (want[0], want[1]);
-                let mut t = vec![0f32; values.len()];
-                for r in 0..o {
-                    for c in 0..i {
-                        t[c * o + r] = values[r * i + c];
-                    }
-                }
-                map.insert(name, (vec![i, o], t));
+                map.insert(name, (vec![i, o], transpose(&values, o, i)));
             } else {
                 map.insert(name, (shape, values));
             }

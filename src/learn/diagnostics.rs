@@ -1,11 +1,8 @@
 //! Layer diagnostics for choosing what to retrain: relative gradient norms (Auto-RGN, Lee et
 //! al. 2023, "Surgical Fine-Tuning") and per-unit activation statistics (the drift reference).
 
-use burn::module::Module;
-use burn::nn::DropoutConfig;
 use serde::{Deserialize, Serialize};
 
-use super::model::Mlp;
 use super::train::{nll, onehot};
 use super::{Dataset, LearnError, Model};
 
@@ -29,10 +26,7 @@ pub fn relative_gradient_norms(
     if n == 0 {
         return Err(LearnError::Empty);
     }
-    let net = Mlp {
-        dropout: DropoutConfig::new(0.0).init(),
-        ..model.net.clone().set_require_grad(true)
-    };
+    let net = model.gradient_net();
     let x = model.input_tensor(&data.x[..n * data.width], n, true);
     let logits = model.forward_from(&net, 0, x);
     let grads = nll(

@@ -5,8 +5,6 @@
 //! `F <- gamma * F + F_new` and `theta* <- theta`. Training then adds
 //! `lambda / 2 * sum_i F_i * (theta_i - theta*_i)^2` over the trainable parameters to the loss.
 
-use burn::module::Module;
-use burn::nn::DropoutConfig;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -74,10 +72,7 @@ impl Ewc {
             return Err(LearnError::Empty);
         }
         // Gradients without dropout: a copy of the module with dropout off.
-        let net = Mlp {
-            dropout: DropoutConfig::new(0.0).init(),
-            ..model.net.clone().set_require_grad(true)
-        };
+        let net = model.gradient_net();
         let device = model.device.clone();
         let plain = device.clone().without_autodiff();
         let dims = model.spec.layer_dims();

@@ -285,6 +285,15 @@ impl Model {
         Ok(model)
     }
 
+    /// A copy of the module for gradient diagnostics: every parameter requires a gradient
+    /// and dropout is off.
+    pub(crate) fn gradient_net(&self) -> Mlp {
+        Mlp {
+            dropout: DropoutConfig::new(0.0).init(),
+            ..self.net.clone().set_require_grad(true)
+        }
+    }
+
     /// The autodiff device.
     pub fn device(&self) -> &Device {
         &self.device

@@ -244,6 +244,23 @@ pub fn metric_with(body: &str, name: &str, label: &str, value: &str) -> Option<f
         .and_then(|(_, v)| v.parse().ok())
 }
 
+/// Sends SIGTERM to a running daemon, waits, and asserts that it exited cleanly; returns
+/// its output (stdout holds the shutdown summary when it was piped).
+pub fn stop_gracefully(child: std::process::Child) -> std::process::Output {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+    let out = child.wait_with_output().expect("wait for the daemon");
+    assert!(
+        out.status.success(),
+        "graceful stop exits 0: {:?}",
+        out.status
+    );
+    out
+}
+
 /// Polls `f` every 20 ms until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
