@@ -14,6 +14,9 @@ use crate::ingest::decode::Reason;
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// Every registered metric name (a labelled family shows in `gather` only once it has a
+    /// child; this lists it from the start).
+    names: Vec<String>,
     /// Records consumed and durably processed (decoded or dead-lettered).
     pub ingest_records: IntCounter,
     /// Decoded records by `kind` (labeled, unlabeled).
@@ -51,7 +54,7 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let m = Metrics {
+        let mut m = Metrics {
             ingest_records: IntCounter::new(
                 "relearn_ingest_records_total",
                 "Records consumed and durably processed (decoded or dead-lettered).",
@@ -132,6 +135,7 @@ impl Metrics {
             )
             .expect("valid metric"),
             registry,
+            names: Vec::new(),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.ingest_records.clone()),
@@ -149,6 +153,7 @@ impl Metrics {
             Box::new(m.store_write_errors.clone()),
         ];
         for c in collectors {
+            m.names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
             m.registry
                 .register(c)
                 .expect("metric names are unique within the registry");
@@ -164,6 +169,11 @@ impl Metrics {
             m.ingest_rebalances.with_label_values(&[k]);
         }
         m
+    }
+
+    /// Every registered metric name.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The registry, for serving and tests.
@@ -190,5 +200,44 @@ impl Default for Metrics {
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The metric table in README.md and the registry list the same metrics, and every name
+    /// follows `relearn_<stage>_<name>[_<unit>][_total]`.
+    #[test]
+    fn readme_catalogue_matches_the_registry() {
+        let readme = include_str!("../README.md");
+        let documented: BTreeSet<String> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `relearn_"))
+            .filter_map(|l| l.split('`').next())
+            .map(|n| format!("relearn_{n}"))
+            .collect();
+        let m = Metrics::new();
+        m.ingest_lag.with_label_values(&["t/0"]).set(0);
+        let families = m.registry().gather();
+        let registered: BTreeSet<String> = m.names().iter().cloned().collect();
+        assert_eq!(families.len(), registered.len(), "every family gathered");
+        assert_eq!(documented, registered, "README metric table vs registry");
+        for f in &families {
+            let name = f.name();
+            let stage = name.split('_').nth(1).unwrap_or("");
+            assert!(
+                ["ingest", "store", "learn", "drift", "retrain", "serve"].contains(&stage),
+                "{name}: unknown stage"
+            );
+            let is_counter = f.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            assert_eq!(
+                is_counter,
+                name.ends_with("_total"),
+                "{name}: _total iff counter"
+            );
+        }
     }
 }
