@@ -34,6 +34,16 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
     },
+    /// List the model versions kept in a store (read-only), or re-activate one (rollback;
+    /// needs the daemon stopped, since RocksDB allows one writer).
+    Models {
+        /// The store directory (`store.path`).
+        #[arg(long)]
+        store: PathBuf,
+        /// Make this version the serving one.
+        #[arg(long)]
+        activate: Option<u64>,
+    },
 }
 
 fn load(config: Option<&std::path::Path>) -> anyhow::Result<relearn::config::Config> {
@@ -73,6 +83,24 @@ fn main() -> anyhow::Result<()> {
         Command::Inspect { store } => {
             let report = relearn::inspect::inspect_path(&store)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Models { store, activate } => {
+            use relearn::store::versions::ModelVersions;
+            use relearn::store::RocksStore;
+            if let Some(version) = activate {
+                let db = RocksStore::open(&store, true)
+                    .context("activating a version needs the daemon stopped")?;
+                ModelVersions::new(&db).activate(version)?;
+                println!("relearn: version {version} is now active");
+            } else {
+                let db = RocksStore::open_read_only(&store)?;
+                let versions = ModelVersions::new(&db);
+                let listing = serde_json::json!({
+                    "active": versions.active()?,
+                    "versions": versions.list()?,
+                });
+                println!("{}", serde_json::to_string_pretty(&listing)?);
+            }
         }
     }
     Ok(())

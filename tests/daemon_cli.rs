@@ -226,3 +226,53 @@ fn health_endpoints_and_graceful_sigterm() {
         "listener closed after shutdown"
     );
 }
+
+#[test]
+fn models_subcommand_lists_and_reactivates_versions() {
+    use relearn::store::versions::ModelVersions;
+    use relearn::store::{KvStore, RocksStore, WriteBatch};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path(), false).unwrap();
+        let versions = ModelVersions::new(&store);
+        for (parent, activate) in [(None, true), (Some(1), true)] {
+            let mut b = WriteBatch::new();
+            versions
+                .stage_new(&mut b, b"ckpt", parent, 1, serde_json::json!({}), activate)
+                .unwrap();
+            store.write(b).unwrap();
+        }
+    }
+    let out = relearn()
+        .args(["models", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listing["active"], 2);
+    assert_eq!(listing["versions"].as_array().unwrap().len(), 2);
+    let out = relearn()
+        .args(["models", "--activate", "1", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = RocksStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(ModelVersions::new(&store).active().unwrap(), Some(1));
+    let out = relearn()
+        .args(["models", "--activate", "7", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("version 7 does not exist"));
+}

@@ -8,6 +8,7 @@ pub mod memory;
 pub mod replay;
 pub mod rocks;
 pub mod state;
+pub mod versions;
 
 #[cfg(test)]
 pub(crate) mod conformance;
