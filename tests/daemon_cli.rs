@@ -243,36 +243,31 @@ fn models_subcommand_lists_and_reactivates_versions() {
             store.write(b).unwrap();
         }
     }
-    let out = relearn()
-        .args(["models", "--store"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let models = |extra: &[&str]| {
+        relearn()
+            .arg("models")
+            .args(extra)
+            .arg("--store")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let out = models(&[]);
+    ok(&out);
     let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listing["active"], 2);
     assert_eq!(listing["versions"].as_array().unwrap().len(), 2);
-    let out = relearn()
-        .args(["models", "--activate", "1", "--store"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&models(&["--activate", "1"]));
     let store = RocksStore::open_read_only(dir.path()).unwrap();
     assert_eq!(ModelVersions::new(&store).active().unwrap(), Some(1));
-    let out = relearn()
-        .args(["models", "--activate", "7", "--store"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = models(&["--activate", "7"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("version 7 does not exist"));
 }
