@@ -65,6 +65,8 @@ pub struct Config {
     pub ewc: EwcConfig,
     /// When a retrain starts.
     pub triggers: crate::drift::trigger::TriggerConfig,
+    /// Which layers a retrain changes and the validation gate.
+    pub retrain: crate::retrain::RetrainConfig,
 }
 
 /// The file source: CSV or JSON lines from a file (optionally gzip-compressed) or stdin.
@@ -522,6 +524,9 @@ impl Config {
             return Err(ConfigError::key("ewc.fisher_examples", "must be > 0"));
         }
         if let Err((key, reason)) = self.triggers.check() {
+            return Err(ConfigError::key(key, reason));
+        }
+        if let Err((key, reason)) = self.retrain.check() {
             return Err(ConfigError::key(key, reason));
         }
         if self.uses_kafka() {

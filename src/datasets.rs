@@ -108,6 +108,28 @@ pub fn permute(data: &Dataset, perm: &[usize]) -> Dataset {
     }
 }
 
+/// Two domain-incremental tasks from the digits: A is the digits, B the same digits with a
+/// fixed pixel permutation; each split 70/30 into train and test with `split_seed`.
+#[derive(Debug, Clone)]
+pub struct PermutedDigits {
+    pub a_train: Dataset,
+    pub a_test: Dataset,
+    pub b_train: Dataset,
+    pub b_test: Dataset,
+}
+
+/// Builds [`PermutedDigits`] (`perm_seed` picks the permutation).
+pub fn permuted_digits(split_seed: u64, perm_seed: u64) -> Result<PermutedDigits, DatasetError> {
+    let (a_train, a_test) = digits()?.split(0.7, &mut Rng::seeded(split_seed));
+    let perm = permutation(64, perm_seed);
+    Ok(PermutedDigits {
+        b_train: permute(&a_train, &perm),
+        b_test: permute(&a_test, &perm),
+        a_train,
+        a_test,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod learn;
 pub mod metrics;
 pub mod record;
+pub mod retrain;
 pub mod rng;
 pub mod serve;
 pub mod store;

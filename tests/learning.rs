@@ -4,28 +4,11 @@
 
 use relearn::datasets;
 use relearn::learn::{
-    train::train, Activation, BackendKind, Dataset, Ewc, LayerSet, Model, ModelSpec, Normalizer,
-    TrainConfig,
+    train::train, Activation, BackendKind, Ewc, LayerSet, Model, ModelSpec, Normalizer, TrainConfig,
 };
-use relearn::rng::Rng;
 
-struct Tasks {
-    a_train: Dataset,
-    a_test: Dataset,
-    b_train: Dataset,
-    b_test: Dataset,
-}
-
-fn tasks() -> Tasks {
-    let digits = datasets::digits().expect("embedded digits");
-    let (train_set, test_set) = digits.split(0.7, &mut Rng::seeded(2024));
-    let perm = datasets::permutation(64, 11);
-    Tasks {
-        b_train: datasets::permute(&train_set, &perm),
-        b_test: datasets::permute(&test_set, &perm),
-        a_train: train_set,
-        a_test: test_set,
-    }
+fn tasks() -> datasets::PermutedDigits {
+    datasets::permuted_digits(2024, 11).expect("embedded digits")
 }
 
 fn fresh(norm: Normalizer) -> Model {

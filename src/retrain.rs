@@ -1,0 +1,269 @@
+//! The retrain job: choose the layers, train a candidate with online EWC and replay, validate
+//! it on old knowledge (a replay sample) and new knowledge (held-out recent records), and
+//! decide. The job works on copies; the serving model is never modified.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::EwcConfig;
+use crate::drift::layers::{layer_shift, select_layers, LayerChoice};
+use crate::learn::diagnostics::{activation_stats, relative_gradient_norms, ActivationStats};
+use crate::learn::train::train;
+use crate::learn::{Dataset, Ewc, LayerSet, LearnError, Model, TrainConfig, TrainReport};
+use crate::rng::Rng;
+
+/// Which layers a retrain changes: `"auto"`, `"all"`, or a list of names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LayerPolicy {
+    /// `"auto"` or `"all"`.
+    Keyword(String),
+    /// Layer names (`["hidden.1", "head"]`).
+    Named(Vec<String>),
+}
+
+/// Partial (the chosen layers) or full (every layer) retraining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetrainMode {
+    Partial,
+    Full,
+}
+
+/// `[retrain]`: layer choice and the validation gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrainConfig {
+    /// `"auto"` (layer drift + Auto-RGN), `"all"`, or a list of layer names.
+    pub layers: LayerPolicy,
+    /// `partial` trains the chosen layers; `full` trains every layer (for comparison).
+    pub mode: RetrainMode,
+    /// Most layers auto selection picks.
+    pub max_layers: usize,
+    /// Auto selection picks layers whose combined score (relative shift and relative gradient
+    /// norm, averaged) reaches this; the best layer is always picked.
+    pub select_threshold: f64,
+    /// Fraction of the recent window held out for validation (new knowledge).
+    pub holdout_fraction: f64,
+    /// Replay records used to validate old knowledge.
+    pub validation_replay: usize,
+    /// Promote only if old-knowledge accuracy drops by at most this much.
+    pub max_forgetting: f64,
+    /// Promote only if new-knowledge accuracy improves by at least this much.
+    pub min_gain: f64,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        Self {
+            layers: LayerPolicy::Keyword("auto".into()),
+            mode: RetrainMode::Partial,
+            max_layers: 2,
+            select_threshold: 0.5,
+            holdout_fraction: 0.25,
+            validation_replay: 1000,
+            max_forgetting: 0.02,
+            min_gain: 0.0,
+        }
+    }
+}
+
+impl RetrainConfig {
+    /// Refuses values that cannot work; returns the key at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        match &self.layers {
+            LayerPolicy::Keyword(k) if k != "auto" && k != "all" => {
+                return Err((
+                    "retrain.layers",
+                    format!("`{k}` is neither \"auto\", \"all\" nor a list of layer names"),
+                ))
+            }
+            LayerPolicy::Named(v) if v.is_empty() => {
+                return Err(("retrain.layers", "the list of layers is empty".into()))
+            }
+            _ => {}
+        }
+        if self.max_layers == 0 {
+            return Err(("retrain.max_layers", "must be > 0".into()));
+        }
+        if !(0.0 < self.holdout_fraction && self.holdout_fraction < 1.0) {
+            return Err(("retrain.holdout_fraction", "must be in (0, 1)".into()));
+        }
+        if !(0.0..=1.0).contains(&self.max_forgetting) {
+            return Err(("retrain.max_forgetting", "must be in [0, 1]".into()));
+        }
+        if !(-1.0..=1.0).contains(&self.min_gain) {
+            return Err(("retrain.min_gain", "must be in [-1, 1]".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Accuracies of the serving model and the candidate on old and new knowledge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    pub new_current: f64,
+    pub new_candidate: f64,
+    pub old_current: f64,
+    pub old_candidate: f64,
+    /// `old_current - old_candidate`.
+    pub forgetting: f64,
+    /// `new_candidate - new_current`.
+    pub gain: f64,
+    pub new_records: usize,
+    pub old_records: usize,
+}
+
+/// What the job decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Outcome {
+    Promoted,
+    Rejected { reason: String },
+}
+
+/// Everything the job did; the candidate and its EWC state come back only when promoted.
+#[derive(Debug, Clone)]
+pub struct RetrainResult {
+    pub layers: Vec<String>,
+    /// Per-layer scores when layers were chosen automatically.
+    pub choices: Vec<LayerChoice>,
+    pub train: Option<TrainReport>,
+    pub validation: Option<Validation>,
+    pub outcome: Outcome,
+    pub candidate: Option<Model>,
+    pub ewc: Option<Ewc>,
+}
+
+/// Inputs of one retrain.
+pub struct RetrainInput<'a> {
+    /// The serving model.
+    pub current: &'a Model,
+    /// Its online EWC state (None: no penalty yet).
+    pub ewc: Option<&'a Ewc>,
+    /// Activation statistics stored with the serving version (auto layer choice).
+    pub reference: &'a [ActivationStats],
+    /// The recent labeled window (split into train and held-out).
+    pub recent: &'a Dataset,
+    /// Replayed old records (training mix and old-knowledge validation).
+    pub replay: &'a Dataset,
+    pub seed: u64,
+}
+
+/// Runs one retrain and decides. Errors are for bad inputs; a diverging candidate is a
+/// rejection, not an error.
+pub fn run(
+    input: &RetrainInput<'_>,
+    config: &RetrainConfig,
+    train_config: &TrainConfig,
+    ewc_config: &EwcConfig,
+) -> Result<RetrainResult, LearnError> {
+    let current = input.current;
+    let mut rng = Rng::seeded(input.seed);
+    let (fresh, holdout) = input.recent.split(1.0 - config.holdout_fraction, &mut rng);
+    if fresh.is_empty() || holdout.is_empty() {
+        return Err(LearnError::Empty);
+    }
+    let idx = Dataset::shuffled_indices(input.replay.len(), &mut rng);
+    let cut = config.validation_replay.min(input.replay.len() / 2);
+    let old = input.replay.subset(&idx[..cut]);
+    let replay_train = input.replay.subset(&idx[cut..]);
+
+    let mut choices = Vec::new();
+    let layers = match (&config.mode, &config.layers) {
+        (RetrainMode::Full, _) => LayerSet::all(current),
+        (_, LayerPolicy::Named(names)) => LayerSet::named(current, names)?,
+        (_, LayerPolicy::Keyword(k)) if k == "all" => LayerSet::all(current),
+        (_, LayerPolicy::Keyword(_)) => {
+            let now = activation_stats(current, &fresh.x)?;
+            let shifts: Vec<f64> = now
+                .iter()
+                .map(|s| {
+                    input
+                        .reference
+                        .iter()
+                        .find(|r| r.layer == s.layer)
+                        .map_or(0.0, |r| layer_shift(r, s))
+                })
+                .collect();
+            let grads = relative_gradient_norms(current, &fresh, 512)?;
+            choices = select_layers(&shifts, &grads, config.select_threshold, config.max_layers);
+            let names: Vec<String> = choices
+                .iter()
+                .filter(|c| c.chosen)
+                .map(|c| c.layer.clone())
+                .collect();
+            LayerSet::named(current, &names)?
+        }
+    };
+    let layer_names = layers.names(current);
+    let ewc = input.ewc.filter(|_| ewc_config.lambda > 0.0);
+    let replay = (!replay_train.is_empty()).then_some(&replay_train);
+    let (candidate, report) = match train(current, &fresh, replay, &layers, train_config, ewc) {
+        Ok(x) => x,
+        Err(LearnError::Diverged(loss, epoch)) => {
+            return Ok(RetrainResult {
+                layers: layer_names,
+                choices,
+                train: None,
+                validation: None,
+                outcome: Outcome::Rejected {
+                    reason: format!("training diverged: loss {loss} in epoch {epoch}"),
+                },
+                candidate: None,
+                ewc: None,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let (old_current, old_candidate) = if old.is_empty() {
+        (0.0, 0.0)
+    } else {
+        (current.accuracy(&old)?, candidate.accuracy(&old)?)
+    };
+    let (new_current, new_candidate) = (current.accuracy(&holdout)?, candidate.accuracy(&holdout)?);
+    let validation = Validation {
+        new_current,
+        new_candidate,
+        old_current,
+        old_candidate,
+        forgetting: old_current - old_candidate,
+        gain: new_candidate - new_current,
+        new_records: holdout.len(),
+        old_records: old.len(),
+    };
+    let outcome = if validation.forgetting > config.max_forgetting {
+        Outcome::Rejected {
+            reason: format!(
+                "forgetting {:.4} > max_forgetting {}",
+                validation.forgetting, config.max_forgetting
+            ),
+        }
+    } else if validation.gain < config.min_gain {
+        Outcome::Rejected {
+            reason: format!("gain {:.4} < min_gain {}", validation.gain, config.min_gain),
+        }
+    } else {
+        Outcome::Promoted
+    };
+    let (candidate, ewc) = if outcome == Outcome::Promoted {
+        let mut next = input
+            .ewc
+            .cloned()
+            .unwrap_or_else(|| Ewc::new(ewc_config.lambda, ewc_config.gamma));
+        next.lambda = ewc_config.lambda;
+        next.gamma = ewc_config.gamma;
+        next.consolidate(&candidate, &fresh, ewc_config.fisher_examples)?;
+        (Some(candidate), Some(next))
+    } else {
+        (None, None)
+    };
+    Ok(RetrainResult {
+        layers: layer_names,
+        choices,
+        train: Some(report),
+        validation: Some(validation),
+        outcome,
+        candidate,
+        ewc,
+    })
+}
