@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The learning test suite on the libtorch backend (feature `tch`): installs torch 2.9.0 from
 # PyPI into a venv (scripts/libtorch.sh), builds with LIBTORCH_USE_PYTORCH=1 and runs the
-# learning unit tests and tests/learning.rs with RELEARN_TEST_BACKEND=tch.
+# learning unit tests, tests/learning.rs and tests/retrain.rs with RELEARN_TEST_BACKEND=tch.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/deps.sh
@@ -9,4 +9,4 @@ scripts/libtorch.sh install
 eval "$(scripts/libtorch.sh env)"
 export RELEARN_TEST_BACKEND=tch
 cargo test --features tch --lib "$@" -- learn::
-cargo test --features tch --test learning "$@"
+cargo test --features tch --test learning --test retrain "$@"
