@@ -65,21 +65,24 @@ fn bad_config_names_the_key() {
 #[test]
 fn embedded_demo_streams_elec2_into_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let out = relearn()
-        .arg("run")
-        .env("RELEARN__STORE__PATH", dir.path())
-        .env(
-            "RELEARN__HTTP__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run_demo = || {
+        let out = relearn()
+            .arg("run")
+            .env("RELEARN__STORE__PATH", dir.path())
+            .env(
+                "RELEARN__HTTP__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = run_demo();
     assert!(
         stdout.contains("records 45312 (labeled 45312, unlabeled 0, malformed 0)"),
         "{stdout}"
@@ -89,16 +92,8 @@ fn embedded_demo_streams_elec2_into_the_store() {
     assert_eq!(report.replay_records, 10_000);
 
     // A second run resumes after the stored offset: nothing is processed twice.
-    let out = relearn()
-        .arg("run")
-        .env("RELEARN__STORE__PATH", dir.path())
-        .env(
-            "RELEARN__HTTP__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let stdout = run_demo();
+    assert!(stdout.contains("records 45312 ("), "{stdout}");
     let report = relearn::inspect::inspect_path(dir.path()).unwrap();
     assert_eq!(report.counters["records"], 45_312);
 
