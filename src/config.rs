@@ -63,6 +63,8 @@ pub struct Config {
     pub train: crate::learn::TrainConfig,
     /// Online EWC.
     pub ewc: EwcConfig,
+    /// Drift detectors: windows and thresholds.
+    pub drift: crate::drift::monitor::DriftConfig,
     /// When a retrain starts.
     pub triggers: crate::drift::trigger::TriggerConfig,
     /// Which layers a retrain changes and the validation gate.
@@ -295,6 +297,9 @@ pub struct ModelConfig {
     pub backend: crate::learn::BackendKind,
     /// Seed of the initial weights.
     pub seed: u64,
+    /// Labeled records in the recent window before the first model (version 1) is trained;
+    /// at most `drift.window`.
+    pub bootstrap_labeled: usize,
 }
 
 impl Default for ModelConfig {
@@ -305,6 +310,7 @@ impl Default for ModelConfig {
             dropout: 0.0,
             backend: crate::learn::BackendKind::Flex,
             seed: 1,
+            bootstrap_labeled: 1000,
         }
     }
 }
@@ -522,6 +528,18 @@ impl Config {
         }
         if self.ewc.fisher_examples == 0 {
             return Err(ConfigError::key("ewc.fisher_examples", "must be > 0"));
+        }
+        if let Err((key, reason)) = self.drift.check() {
+            return Err(ConfigError::key(key, reason));
+        }
+        if self.model.bootstrap_labeled < 10 || self.model.bootstrap_labeled > self.drift.window {
+            return Err(ConfigError::key(
+                "model.bootstrap_labeled",
+                format!(
+                    "must be in [10, drift.window = {}], got {}",
+                    self.drift.window, self.model.bootstrap_labeled
+                ),
+            ));
         }
         if let Err((key, reason)) = self.triggers.check() {
             return Err(ConfigError::key(key, reason));

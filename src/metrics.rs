@@ -1,11 +1,11 @@
 //! Every Prometheus metric of the daemon, in one registry.
 //!
 //! Names follow `relearn_<stage>_<name>_<unit>[_total]`; labels are bounded (partition,
-//! reason, kind). The catalogue in README.md lists them.
+//! reason, kind, outcome, detector, feature, layer, trigger, run). The catalogue in README.md lists them.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::ingest::decode::Reason;
@@ -43,6 +43,71 @@ pub struct Metrics {
     pub store_replay_seen: IntGauge,
     /// Failed store writes.
     pub store_write_errors: IntCounter,
+    /// Prequential predictions by `outcome` (correct, incorrect, unlabeled).
+    pub learn_predictions: IntCounterVec,
+    /// Windowed prequential accuracy (test-then-train) of the serving model.
+    pub learn_accuracy: Gauge,
+    /// Windowed mean cross-entropy of the serving model on labeled records.
+    pub learn_loss: Gauge,
+    /// The serving model version (0: none yet).
+    pub learn_model_version: IntGauge,
+    /// Error-stream detectors' statistic, by `detector`.
+    pub drift_statistic: GaugeVec,
+    /// Error-stream detectors' threshold, by `detector`.
+    pub drift_threshold: GaugeVec,
+    /// Detector state by `detector` (0 stable, 1 warning, 2 drift), including feature_ks and
+    /// layer_shift.
+    pub drift_state: IntGaugeVec,
+    /// Drift detections by `detector`.
+    pub drift_detections: IntCounterVec,
+    /// KS statistic of each `feature` against the serving version's reference.
+    pub drift_feature_ks: GaugeVec,
+    /// KS p-value of each `feature`.
+    pub drift_feature_p: GaugeVec,
+    /// Population stability index of each `feature`.
+    pub drift_feature_psi: GaugeVec,
+    /// Standardised activation shift of each hidden `layer`.
+    pub drift_layer_shift: GaugeVec,
+    /// Retrain trigger firings by `trigger`.
+    pub retrain_triggers: IntCounterVec,
+    /// Finished retrains by `outcome` (promoted, rejected, failed).
+    pub retrain_runs: IntCounterVec,
+    /// 1 while a retrain runs.
+    pub retrain_running: IntGauge,
+    /// Training seconds by `run`: executed (what ran) or full_estimate (a full retrain on the
+    /// same data, scaled by FLOPs).
+    pub retrain_seconds: CounterVec,
+    /// Estimated training FLOPs by `run` (executed, full_estimate).
+    pub retrain_flops: CounterVec,
+    /// FLOPs of the last retrain over those of a full retrain on the same data.
+    pub retrain_cost_ratio: Gauge,
+    /// Old-knowledge accuracy lost by the last validated candidate (current - candidate).
+    pub retrain_forgetting: Gauge,
+    /// New-knowledge accuracy gained by the last validated candidate.
+    pub retrain_gain: Gauge,
+    /// Layers trained by retrains, by `layer`.
+    pub retrain_layers: IntCounterVec,
+}
+
+/// Trigger kinds, retrain outcomes and cost runs (label values known up front).
+pub const TRIGGERS: [&str; 7] = [
+    "bootstrap",
+    "manual",
+    "drift",
+    "accuracy_below",
+    "accuracy_drop",
+    "count",
+    "schedule",
+];
+pub const OUTCOMES: [&str; 3] = ["promoted", "rejected", "failed"];
+const DETECTORS: [&str; 5] = ["adwin", "page_hinkley", "ddm", "feature_ks", "layer_shift"];
+
+fn gauge_vec(name: &str, help: &str, label: &str) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric")
+}
+
+fn int_counter_vec(name: &str, help: &str, label: &str) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric")
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -134,6 +199,120 @@ impl Metrics {
                 "Failed store writes.",
             )
             .expect("valid metric"),
+            learn_predictions: int_counter_vec(
+                "relearn_learn_predictions_total",
+                "Prequential predictions by outcome (correct, incorrect, unlabeled).",
+                "outcome",
+            ),
+            learn_accuracy: Gauge::new(
+                "relearn_learn_prequential_accuracy_ratio",
+                "Windowed prequential accuracy (test-then-train) of the serving model.",
+            )
+            .expect("valid metric"),
+            learn_loss: Gauge::new(
+                "relearn_learn_prequential_loss_nats",
+                "Windowed mean cross-entropy of the serving model on labeled records.",
+            )
+            .expect("valid metric"),
+            learn_model_version: IntGauge::new(
+                "relearn_learn_model_version",
+                "The serving model version (0: none yet).",
+            )
+            .expect("valid metric"),
+            drift_statistic: gauge_vec(
+                "relearn_drift_detector_statistic",
+                "Error-stream detector statistic.",
+                "detector",
+            ),
+            drift_threshold: gauge_vec(
+                "relearn_drift_detector_threshold",
+                "Error-stream detector threshold.",
+                "detector",
+            ),
+            drift_state: IntGaugeVec::new(
+                Opts::new(
+                    "relearn_drift_detector_state",
+                    "Detector state: 0 stable, 1 warning, 2 drift (alarm not yet addressed).",
+                ),
+                &["detector"],
+            )
+            .expect("valid metric"),
+            drift_detections: int_counter_vec(
+                "relearn_drift_detections_total",
+                "Drift detections by detector.",
+                "detector",
+            ),
+            drift_feature_ks: gauge_vec(
+                "relearn_drift_feature_ks_statistic",
+                "KS statistic of a feature, recent window vs the serving version's reference.",
+                "feature",
+            ),
+            drift_feature_p: gauge_vec(
+                "relearn_drift_feature_ks_p_value",
+                "KS p-value of a feature, recent window vs the serving version's reference.",
+                "feature",
+            ),
+            drift_feature_psi: gauge_vec(
+                "relearn_drift_feature_psi",
+                "Population stability index of a feature against the reference.",
+                "feature",
+            ),
+            drift_layer_shift: gauge_vec(
+                "relearn_drift_layer_shift",
+                "Standardised activation shift of a hidden layer against the reference.",
+                "layer",
+            ),
+            retrain_triggers: int_counter_vec(
+                "relearn_retrain_triggers_total",
+                "Retrain trigger firings by trigger.",
+                "trigger",
+            ),
+            retrain_runs: int_counter_vec(
+                "relearn_retrain_runs_total",
+                "Finished retrains by outcome (promoted, rejected, failed).",
+                "outcome",
+            ),
+            retrain_running: IntGauge::new(
+                "relearn_retrain_running",
+                "1 while a retrain runs.",
+            )
+            .expect("valid metric"),
+            retrain_seconds: CounterVec::new(
+                Opts::new(
+                    "relearn_retrain_train_seconds_total",
+                    "Training seconds by run: executed, or full_estimate (a full retrain on the same data, scaled by FLOPs).",
+                ),
+                &["run"],
+            )
+            .expect("valid metric"),
+            retrain_flops: CounterVec::new(
+                Opts::new(
+                    "relearn_retrain_flops_total",
+                    "Estimated training FLOPs by run (executed, full_estimate).",
+                ),
+                &["run"],
+            )
+            .expect("valid metric"),
+            retrain_cost_ratio: Gauge::new(
+                "relearn_retrain_cost_ratio",
+                "FLOPs of the last retrain over those of a full retrain on the same data.",
+            )
+            .expect("valid metric"),
+            retrain_forgetting: Gauge::new(
+                "relearn_retrain_forgetting_ratio",
+                "Old-knowledge accuracy lost by the last validated candidate.",
+            )
+            .expect("valid metric"),
+            retrain_gain: Gauge::new(
+                "relearn_retrain_gain_ratio",
+                "New-knowledge accuracy gained by the last validated candidate.",
+            )
+            .expect("valid metric"),
+            retrain_layers: int_counter_vec(
+                "relearn_retrain_layers_trained_total",
+                "Layers trained by retrains, by layer.",
+                "layer",
+            ),
             registry,
             names: Vec::new(),
         };
@@ -151,6 +330,27 @@ impl Metrics {
             Box::new(m.store_replay_records.clone()),
             Box::new(m.store_replay_seen.clone()),
             Box::new(m.store_write_errors.clone()),
+            Box::new(m.learn_predictions.clone()),
+            Box::new(m.learn_accuracy.clone()),
+            Box::new(m.learn_loss.clone()),
+            Box::new(m.learn_model_version.clone()),
+            Box::new(m.drift_statistic.clone()),
+            Box::new(m.drift_threshold.clone()),
+            Box::new(m.drift_state.clone()),
+            Box::new(m.drift_detections.clone()),
+            Box::new(m.drift_feature_ks.clone()),
+            Box::new(m.drift_feature_p.clone()),
+            Box::new(m.drift_feature_psi.clone()),
+            Box::new(m.drift_layer_shift.clone()),
+            Box::new(m.retrain_triggers.clone()),
+            Box::new(m.retrain_runs.clone()),
+            Box::new(m.retrain_running.clone()),
+            Box::new(m.retrain_seconds.clone()),
+            Box::new(m.retrain_flops.clone()),
+            Box::new(m.retrain_cost_ratio.clone()),
+            Box::new(m.retrain_forgetting.clone()),
+            Box::new(m.retrain_gain.clone()),
+            Box::new(m.retrain_layers.clone()),
         ];
         for c in collectors {
             m.names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
@@ -167,6 +367,23 @@ impl Metrics {
         }
         for k in ["assign", "revoke", "error"] {
             m.ingest_rebalances.with_label_values(&[k]);
+        }
+        for k in ["correct", "incorrect", "unlabeled"] {
+            m.learn_predictions.with_label_values(&[k]);
+        }
+        for d in DETECTORS {
+            m.drift_state.with_label_values(&[d]);
+            m.drift_detections.with_label_values(&[d]);
+        }
+        for t in TRIGGERS {
+            m.retrain_triggers.with_label_values(&[t]);
+        }
+        for o in OUTCOMES {
+            m.retrain_runs.with_label_values(&[o]);
+        }
+        for r in ["executed", "full_estimate"] {
+            m.retrain_seconds.with_label_values(&[r]);
+            m.retrain_flops.with_label_values(&[r]);
         }
         m
     }
@@ -221,6 +438,15 @@ mod tests {
             .collect();
         let m = Metrics::new();
         m.ingest_lag.with_label_values(&["t/0"]).set(0);
+        m.drift_statistic.with_label_values(&["adwin"]).set(0.0);
+        m.drift_threshold.with_label_values(&["adwin"]).set(0.0);
+        m.drift_feature_ks.with_label_values(&["f"]).set(0.0);
+        m.drift_feature_p.with_label_values(&["f"]).set(1.0);
+        m.drift_feature_psi.with_label_values(&["f"]).set(0.0);
+        m.drift_layer_shift
+            .with_label_values(&["hidden.0"])
+            .set(0.0);
+        m.retrain_layers.with_label_values(&["head"]).inc();
         let families = m.registry().gather();
         let registered: BTreeSet<String> = m.names().iter().cloned().collect();
         assert_eq!(families.len(), registered.len(), "every family gathered");

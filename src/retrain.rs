@@ -50,6 +50,9 @@ pub struct RetrainConfig {
     pub max_forgetting: f64,
     /// Promote only if new-knowledge accuracy improves by at least this much.
     pub min_gain: f64,
+    /// Ingest waits while a retrain runs (deterministic replays and benchmarks). Off (the
+    /// default), the retrain runs on its own thread and ingest keeps its rate.
+    pub wait: bool,
 }
 
 impl Default for RetrainConfig {
@@ -63,6 +66,7 @@ impl Default for RetrainConfig {
             validation_replay: 1000,
             max_forgetting: 0.02,
             min_gain: 0.0,
+            wait: false,
         }
     }
 }

@@ -16,8 +16,11 @@ pub struct Ddm {
     pub drift_threshold: f64,
     n: u64,
     p: f64,
+    #[serde(with = "super::nonfinite")]
     p_min: f64,
+    #[serde(with = "super::nonfinite")]
     s_min: f64,
+    #[serde(with = "super::nonfinite")]
     ps_min: f64,
 }
 

@@ -6,6 +6,7 @@ pub mod adwin;
 pub mod ddm;
 pub mod eval;
 pub mod layers;
+pub mod monitor;
 pub mod page_hinkley;
 pub mod trigger;
 pub mod univariate;
@@ -48,4 +49,43 @@ pub trait StreamDetector {
     fn threshold(&self) -> f64;
     /// Observations since the last reset.
     fn observations(&self) -> u64;
+}
+
+/// Serde for an `f64` that may be infinite (a detector's initial minimum): JSON has no
+/// infinity, so non-finite values are written as the strings `"inf"`, `"-inf"`, `"nan"`.
+pub(crate) mod nonfinite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("nan")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Num(f64),
+        Str(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Num(v) => Ok(v),
+            Repr::Str(s) => match s.as_str() {
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                "nan" => Ok(f64::NAN),
+                other => Err(serde::de::Error::custom(format!(
+                    "`{other}` is not a number"
+                ))),
+            },
+        }
+    }
 }

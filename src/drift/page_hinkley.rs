@@ -19,8 +19,10 @@ pub struct PageHinkley {
     n: u64,
     mean: f64,
     sum_up: f64,
+    #[serde(with = "super::nonfinite")]
     min_up: f64,
     sum_down: f64,
+    #[serde(with = "super::nonfinite")]
     max_down: f64,
 }
 

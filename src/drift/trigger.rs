@@ -32,7 +32,7 @@ pub struct TriggerConfig {
 impl Default for TriggerConfig {
     fn default() -> Self {
         Self {
-            drift_detectors: vec!["adwin".into(), "layer_shift".into()],
+            drift_detectors: vec!["adwin".into(), "feature_ks".into(), "layer_shift".into()],
             interval_seconds: 0,
             every_labeled: 0,
             accuracy_below: 0.0,

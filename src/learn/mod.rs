@@ -42,3 +42,8 @@ pub enum LearnError {
     #[error("tensor read failed: {0}")]
     Read(String),
 }
+const _: fn() = || {
+    fn assert<T: Send + Sync>() {}
+    assert::<Model>();
+    assert::<Ewc>();
+};
