@@ -13,6 +13,7 @@ use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource};
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
+use crate::learner::{Learner, LoopError, LoopHandle};
 use crate::metrics::Metrics;
 use crate::serve;
 use crate::store::state::counter;
@@ -25,6 +26,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
     #[error("config key `http.listen`: cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -46,6 +49,16 @@ pub struct Summary {
     pub replay_records: u64,
     pub store_path: PathBuf,
     pub http: String,
+    /// Serving model version at shutdown (0: none).
+    pub model_version: u64,
+    /// Windowed prequential accuracy at shutdown.
+    pub accuracy: f64,
+    /// Labeled records scored (correct + incorrect) over the whole run.
+    pub scored: u64,
+    pub correct: u64,
+    pub promoted: u64,
+    pub rejected: u64,
+    pub failed: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -59,7 +72,21 @@ impl std::fmt::Display for Summary {
             self.malformed,
             self.replay_records,
             self.store_path.display()
-        )
+        )?;
+        if self.scored > 0 {
+            write!(
+                f,
+                "\nmodel version {}, prequential accuracy {:.4} over {} labeled records (last window {:.4}), retrains: {} promoted, {} rejected, {} failed",
+                self.model_version,
+                self.correct as f64 / self.scored as f64,
+                self.scored,
+                self.accuracy,
+                self.promoted,
+                self.rejected,
+                self.failed
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -111,13 +138,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         };
         Box::new(FileDeadLetters::open(path)?)
     };
-    let pipeline = Arc::new(Mutex::new(Pipeline::open(
+    let mut pipeline = Pipeline::open(
         &config,
         store.clone(),
         decoder,
         dead_letters,
         metrics.clone(),
-    )?));
+    )?;
+    let handle = LoopHandle::default();
+    if config.learning_enabled() {
+        let learner = Learner::open(&config, store.clone(), metrics.clone(), handle.clone())?;
+        pipeline.set_observer(Box::new(learner));
+    } else {
+        tracing::warn!(
+            "learning loop off: schema.label and schema.classes are needed to train a classifier"
+        );
+    }
+    let pipeline = Arc::new(Mutex::new(pipeline));
 
     let assignment = Arc::new(Assignment::default());
     let ready: serve::Readiness = if config.uses_kafka() {
@@ -173,6 +210,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         Err(e) => tracing::warn!(%e, "http task failed"),
     }
 
+    let correct = metrics
+        .learn_predictions
+        .with_label_values(&["correct"])
+        .get();
+    let incorrect = metrics
+        .learn_predictions
+        .with_label_values(&["incorrect"])
+        .get();
+    let runs = |o: &str| metrics.retrain_runs.with_label_values(&[o]).get();
     let summary = {
         let p = pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let s = p.state();
@@ -189,6 +235,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             replay_records: p.replay().len(),
             store_path: store_path.clone(),
             http: http_addr,
+            model_version: metrics.learn_model_version.get().max(0) as u64,
+            accuracy: metrics.learn_accuracy.get(),
+            scored: correct + incorrect,
+            correct,
+            promoted: runs("promoted"),
+            rejected: runs("rejected"),
+            failed: runs("failed"),
         }
     };
     drop(pipeline);

@@ -393,6 +393,11 @@ impl Config {
     }
 
     /// Whether records come from Kafka (a broker is configured) or from the file source.
+    /// Whether the learning loop can run: a label field and class names.
+    pub fn learning_enabled(&self) -> bool {
+        !self.schema.label.is_empty() && self.schema.classes.len() >= 2
+    }
+
     pub fn uses_kafka(&self) -> bool {
         !self.kafka.brokers.trim().is_empty()
     }

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod ingest;
 pub mod inspect;
 pub mod learn;
+pub mod learner;
 pub mod metrics;
 pub mod record;
 pub mod retrain;

@@ -8,7 +8,10 @@ use crate::config::EwcConfig;
 use crate::drift::layers::{layer_shift, select_layers, LayerChoice};
 use crate::learn::diagnostics::{activation_stats, relative_gradient_norms, ActivationStats};
 use crate::learn::train::train;
-use crate::learn::{Dataset, Ewc, LayerSet, LearnError, Model, TrainConfig, TrainReport};
+use crate::learn::{
+    BackendKind, Dataset, Ewc, LayerSet, LearnError, Model, ModelSpec, Normalizer, TrainConfig,
+    TrainReport,
+};
 use crate::rng::Rng;
 
 /// Which layers a retrain changes: `"auto"`, `"all"`, or a list of names.
@@ -27,6 +30,15 @@ pub enum LayerPolicy {
 pub enum RetrainMode {
     Partial,
     Full,
+}
+
+/// Whether ingest waits for a running retrain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitPolicy {
+    Auto,
+    Always,
+    Never,
 }
 
 /// `[retrain]`: layer choice and the validation gate.
@@ -50,9 +62,10 @@ pub struct RetrainConfig {
     pub max_forgetting: f64,
     /// Promote only if new-knowledge accuracy improves by at least this much.
     pub min_gain: f64,
-    /// Ingest waits while a retrain runs (deterministic replays and benchmarks). Off (the
-    /// default), the retrain runs on its own thread and ingest keeps its rate.
-    pub wait: bool,
+    /// Whether ingest waits while a retrain runs: `auto` waits when reading a file (a replay,
+    /// reproducible run to run) and not when consuming Kafka; `always`; `never` (the retrain
+    /// runs on its own thread and ingest keeps its rate).
+    pub wait: WaitPolicy,
 }
 
 impl Default for RetrainConfig {
@@ -66,7 +79,7 @@ impl Default for RetrainConfig {
             validation_replay: 1000,
             max_forgetting: 0.02,
             min_gain: 0.0,
-            wait: false,
+            wait: WaitPolicy::Auto,
         }
     }
 }
@@ -136,6 +149,105 @@ pub struct RetrainResult {
     pub outcome: Outcome,
     pub candidate: Option<Model>,
     pub ewc: Option<Ewc>,
+    /// The records the candidate was trained on (its reference window), when promoted.
+    pub trained_on: Option<Dataset>,
+}
+
+/// What a version keeps to detect drift against: a sample of the raw feature rows it was
+/// trained on, its hidden layers' activation statistics on them, and its held-out accuracy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Raw feature rows, row-major `[rows, width]`.
+    pub features: Vec<f32>,
+    pub activations: Vec<ActivationStats>,
+    /// Held-out (new knowledge) accuracy when the version was promoted.
+    pub accuracy: Option<f64>,
+}
+
+impl Reference {
+    /// The reference of `model` from (at most `rows` of) the data it was trained on.
+    pub fn of(
+        model: &Model,
+        data: &Dataset,
+        rows: usize,
+        accuracy: Option<f64>,
+        seed: u64,
+    ) -> Result<Reference, LearnError> {
+        if data.is_empty() {
+            return Err(LearnError::Empty);
+        }
+        let mut rng = Rng::seeded(seed);
+        let idx = Dataset::shuffled_indices(data.len(), &mut rng);
+        let sample = data.subset(&idx[..rows.min(data.len())]);
+        Ok(Reference {
+            activations: activation_stats(model, &sample.x)?,
+            features: sample.x,
+            accuracy,
+        })
+    }
+}
+
+/// Trains the first model (every layer, from scratch, standardised on the window) on the
+/// recent labeled window. It is promoted unless training diverges; its held-out accuracy is
+/// reported as `new_candidate`.
+pub fn bootstrap(
+    spec: ModelSpec,
+    backend: BackendKind,
+    seed: u64,
+    recent: &Dataset,
+    config: &RetrainConfig,
+    train_config: &TrainConfig,
+    ewc_config: &EwcConfig,
+) -> Result<RetrainResult, LearnError> {
+    let mut rng = Rng::seeded(seed);
+    let (fresh, holdout) = recent.split(1.0 - config.holdout_fraction, &mut rng);
+    if fresh.is_empty() || holdout.is_empty() {
+        return Err(LearnError::Empty);
+    }
+    let norm = Normalizer::fit(&fresh.x, fresh.width);
+    let model = Model::new(spec, norm, backend, seed)?;
+    let layers = LayerSet::all(&model);
+    let layer_names = layers.names(&model);
+    let (candidate, report) = match train(&model, &fresh, None, &layers, train_config, None) {
+        Ok(x) => x,
+        Err(LearnError::Diverged(loss, epoch)) => {
+            return Ok(RetrainResult {
+                layers: layer_names,
+                choices: Vec::new(),
+                train: None,
+                validation: None,
+                outcome: Outcome::Rejected {
+                    reason: format!("training diverged: loss {loss} in epoch {epoch}"),
+                },
+                candidate: None,
+                ewc: None,
+                trained_on: None,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let new_candidate = candidate.accuracy(&holdout)?;
+    let mut ewc = Ewc::new(ewc_config.lambda, ewc_config.gamma);
+    ewc.consolidate(&candidate, &fresh, ewc_config.fisher_examples)?;
+    Ok(RetrainResult {
+        layers: layer_names,
+        choices: Vec::new(),
+        train: Some(report),
+        validation: Some(Validation {
+            new_current: 0.0,
+            new_candidate,
+            old_current: 0.0,
+            old_candidate: 0.0,
+            forgetting: 0.0,
+            gain: new_candidate,
+            new_records: holdout.len(),
+            old_records: 0,
+        }),
+        outcome: Outcome::Promoted,
+        candidate: Some(candidate),
+        ewc: Some(ewc),
+        trained_on: Some(fresh),
+    })
 }
 
 /// Inputs of one retrain.
@@ -215,6 +327,7 @@ pub fn run(
                 },
                 candidate: None,
                 ewc: None,
+                trained_on: None,
             })
         }
         Err(e) => return Err(e),
@@ -249,7 +362,7 @@ pub fn run(
     } else {
         Outcome::Promoted
     };
-    let (candidate, ewc) = if outcome == Outcome::Promoted {
+    let (candidate, ewc, trained_on) = if outcome == Outcome::Promoted {
         let mut next = input
             .ewc
             .cloned()
@@ -257,9 +370,9 @@ pub fn run(
         next.lambda = ewc_config.lambda;
         next.gamma = ewc_config.gamma;
         next.consolidate(&candidate, &fresh, ewc_config.fisher_examples)?;
-        (Some(candidate), Some(next))
+        (Some(candidate), Some(next), Some(fresh))
     } else {
-        (None, None)
+        (None, None, None)
     };
     Ok(RetrainResult {
         layers: layer_names,
@@ -269,5 +382,6 @@ pub fn run(
         outcome,
         candidate,
         ewc,
+        trained_on,
     })
 }

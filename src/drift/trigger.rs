@@ -37,7 +37,7 @@ impl Default for TriggerConfig {
             every_labeled: 0,
             accuracy_below: 0.0,
             accuracy_drop: 0.05,
-            cooldown_seconds: 60,
+            cooldown_seconds: 0,
             min_new_labeled: 500,
         }
     }
@@ -68,6 +68,8 @@ impl TriggerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerKind {
+    /// The first model, trained once enough labeled records arrived.
+    Bootstrap,
     Manual,
     Drift,
     AccuracyBelow,
@@ -80,6 +82,7 @@ impl TriggerKind {
     /// The stable name (a metric label).
     pub fn as_str(&self) -> &'static str {
         match self {
+            TriggerKind::Bootstrap => "bootstrap",
             TriggerKind::Manual => "manual",
             TriggerKind::Drift => "drift",
             TriggerKind::AccuracyBelow => "accuracy_below",
@@ -95,6 +98,16 @@ impl TriggerKind {
 pub struct Firing {
     pub kind: TriggerKind,
     pub reason: String,
+}
+
+impl Firing {
+    /// The first training, with `labeled` records in the recent window.
+    pub fn bootstrap(labeled: usize) -> Firing {
+        Firing {
+            kind: TriggerKind::Bootstrap,
+            reason: format!("first model: {labeled} labeled records in the recent window"),
+        }
+    }
 }
 
 /// What the loop observed since the last evaluation.

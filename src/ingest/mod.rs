@@ -32,4 +32,20 @@ pub enum IngestError {
     Stopped,
     #[error("schema does not fit the input: {0}")]
     Schema(String),
+    #[error("learning loop: {0}")]
+    Loop(String),
+}
+
+/// A stage that sees each batch's decoded records before the batch is written (the
+/// continual-learning loop). What it stages lands in the same write batch as the offsets.
+pub trait BatchObserver: Send {
+    /// Sees the decoded records of the open batch, in stream order, and stages its own
+    /// state into `batch`.
+    fn stage(
+        &mut self,
+        records: &[crate::record::Record],
+        batch: &mut crate::store::WriteBatch,
+    ) -> Result<(), IngestError>;
+    /// Called once the batch is durable; `records_total` counts every record processed so far.
+    fn committed(&mut self, records_total: u64);
 }

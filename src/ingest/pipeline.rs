@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{DeadLetter, DeadLetterSink, Decoder, IngestError, Reason};
+use super::{BatchObserver, DeadLetter, DeadLetterSink, Decoder, IngestError, Reason};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::record::Record;
 use crate::store::state::counter;
 use crate::store::{IngestState, KvStore, ReplayBuffer, WriteBatch};
 
@@ -55,6 +56,9 @@ pub struct Pipeline {
     dead_letters: Box<dyn DeadLetterSink>,
     metrics: Metrics,
     tally: BatchTally,
+    /// The learning loop, when attached, and the decoded records of the open batch it sees.
+    observer: Option<Box<dyn BatchObserver>>,
+    records: Vec<Record>,
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
     failed: bool,
@@ -108,8 +112,16 @@ impl Pipeline {
             dead_letters,
             metrics,
             tally: BatchTally::default(),
+            observer: None,
+            records: Vec::new(),
             failed: false,
         })
+    }
+
+    /// Attaches the learning loop: it sees every batch's records before the batch is written
+    /// and stages its state into the same write.
+    pub fn set_observer(&mut self, observer: Box<dyn BatchObserver>) {
+        self.observer = Some(observer);
     }
 
     /// Replaces the decoder (the file source learns its CSV columns from a header).
@@ -153,6 +165,9 @@ impl Pipeline {
                     self.replay.offer(&record);
                 } else {
                     self.tally.unlabeled += 1;
+                }
+                if self.observer.is_some() {
+                    self.records.push(record);
                 }
             }
             Err(e) => {
@@ -209,6 +224,15 @@ impl Pipeline {
             );
         }
         let mut batch = WriteBatch::new();
+        if let Some(o) = self.observer.as_mut() {
+            let staged = o.stage(&self.records, &mut batch);
+            self.records.clear();
+            if let Err(e) = staged {
+                self.failed = true;
+                tracing::error!(error = %e, "learning loop failed; batch not written");
+                return Err(e);
+            }
+        }
         self.replay.stage(&mut batch);
         let offsets = self.state.stage(&mut batch);
         if let Err(e) = self.store.write(batch) {
@@ -245,6 +269,10 @@ impl Pipeline {
         }
         m.store_replay_records.set(self.replay.len() as i64);
         m.store_replay_seen.set(self.replay.seen() as i64);
+        let total = self.state.counter(counter::RECORDS);
+        if let Some(o) = self.observer.as_mut() {
+            o.committed(total);
+        }
         Ok(FlushReport {
             records: t.records,
             malformed,

@@ -1,0 +1,438 @@
+//! The continual-learning loop on the ingest path: scores every record with the serving model
+//! before anything learns from it (prequential), feeds the drift detectors, keeps the recent
+//! window, evaluates the retrain triggers and hands retrains to the worker (`worker.rs`), off
+//! the ingest thread. Its state is staged into the ingest batch, next to the offsets.
+
+pub mod state;
+pub mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
+
+use crate::config::Config;
+use crate::drift::layers::layer_shift;
+use crate::drift::monitor::feature_drift;
+use crate::drift::trigger::{self, Firing, Observation};
+use crate::ingest::{BatchObserver, IngestError};
+use crate::learn::diagnostics::activation_stats;
+use crate::learn::{Dataset, Ewc, LearnError, Model};
+use crate::metrics::Metrics;
+use crate::record::Record;
+use crate::retrain::{Reference, WaitPolicy};
+use crate::store::versions::VersionRecord;
+use crate::store::{KvStore, StoreError, WriteBatch};
+
+pub use state::LoopState;
+pub use worker::{Job, JobOutcome};
+
+/// What stops the loop.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Learn(#[from] LearnError),
+    #[error("stored loop state is corrupt: {0}")]
+    Corrupt(String),
+    #[error("model version {version}: {reason}")]
+    Version { version: u64, reason: String },
+}
+
+impl From<LoopError> for IngestError {
+    fn from(e: LoopError) -> IngestError {
+        IngestError::Loop(e.to_string())
+    }
+}
+
+/// The serving model version with what was stored with it.
+#[derive(Debug)]
+pub struct Serving {
+    pub version: u64,
+    pub model: Model,
+    pub ewc: Option<Ewc>,
+    pub reference: Reference,
+    pub record: VersionRecord,
+}
+
+/// The hot-swappable serving model: readers clone the `Arc` and never wait for a retrain.
+pub type ServingSlot = Arc<RwLock<Option<Arc<Serving>>>>;
+
+/// Reads the serving model (None before the first version).
+pub fn current(slot: &ServingSlot) -> Option<Arc<Serving>> {
+    slot.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Handles shared with HTTP: the serving slot and the manual-retrain flag.
+#[derive(Clone, Default)]
+pub struct LoopHandle {
+    pub serving: ServingSlot,
+    pub manual: Arc<AtomicBool>,
+    pub running: Arc<AtomicBool>,
+}
+
+/// The loop's part of the ingest thread.
+pub struct Learner {
+    config: Config,
+    store: Arc<dyn KvStore>,
+    metrics: Metrics,
+    handle: LoopHandle,
+    state: LoopState,
+    /// The recent window, `state.ring_pushed % window` is the next slot.
+    ring: Vec<Record>,
+    jobs: Option<mpsc::Sender<Job>>,
+    results: mpsc::Receiver<JobOutcome>,
+    results_tx: mpsc::Sender<JobOutcome>,
+    records_total: u64,
+}
+
+impl std::fmt::Debug for Learner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learner")
+            .field("serving", &self.state.serving_version)
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Learner {
+    /// Loads the serving version, the loop state and the recent window; starts the retrain
+    /// worker thread unless `retrain.wait` is set.
+    pub fn open(
+        config: &Config,
+        store: Arc<dyn KvStore>,
+        metrics: Metrics,
+        handle: LoopHandle,
+    ) -> Result<Learner, LoopError> {
+        let serving = worker::load_active(store.as_ref(), config)?;
+        let mut state = state::load(store.as_ref(), config)?;
+        let ring = state::load_ring(store.as_ref(), config.drift.window)?;
+        let active = serving.as_ref().map(|s| s.version);
+        if state.serving_version != active {
+            // A version was promoted (or activated by hand) after the last batch: the
+            // detectors start over against it, as after any promotion.
+            tracing::info!(from = ?state.serving_version, to = ?active, "serving version changed while stopped");
+            state.on_new_version(config, active, now_ms());
+        }
+        *handle.serving.write().unwrap_or_else(|p| p.into_inner()) = serving.map(Arc::new);
+        state.restore_metrics(&metrics, config);
+        metrics.learn_model_version.set(active.unwrap_or(0) as i64);
+        let (results_tx, results) = mpsc::channel();
+        let wait = match config.retrain.wait {
+            WaitPolicy::Always => true,
+            WaitPolicy::Never => false,
+            WaitPolicy::Auto => !config.uses_kafka(),
+        };
+        let jobs = if wait {
+            None
+        } else {
+            Some(worker::spawn(
+                config.clone(),
+                store.clone(),
+                handle.clone(),
+                results_tx.clone(),
+            ))
+        };
+        Ok(Learner {
+            config: config.clone(),
+            store,
+            metrics,
+            handle,
+            state,
+            ring,
+            jobs,
+            results,
+            results_tx,
+            records_total: 0,
+        })
+    }
+
+    /// The loop state (tests, status).
+    pub fn state(&self) -> &LoopState {
+        &self.state
+    }
+
+    fn labeled_window(&self) -> Result<Dataset, LearnError> {
+        let width = self.config.schema.features.len();
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        // Oldest first: slots from the next write position around.
+        let n = self.ring.len();
+        let start = if n < self.config.drift.window {
+            0
+        } else {
+            (self.state.ring_pushed % n as u64) as usize
+        };
+        for i in 0..n {
+            let r = &self.ring[(start + i) % n];
+            if let Some(l) = r.label {
+                x.extend_from_slice(&r.features);
+                y.push(l);
+            }
+        }
+        Dataset::new(x, y, width)
+    }
+
+    fn score(&mut self, serving: &Serving, records: &[Record]) -> Result<(), LoopError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let x: Vec<f32> = records
+            .iter()
+            .flat_map(|r| r.features.iter().copied())
+            .collect();
+        let p = serving.model.predict_proba(&x)?;
+        let k = serving.model.spec.classes;
+        for (r, row) in records.iter().zip(p.chunks_exact(k)) {
+            let Some(label) = r.label else {
+                self.state.add_total("predictions/unlabeled", 1);
+                continue;
+            };
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0usize, f32::NEG_INFINITY), |b, (i, &v)| {
+                    if v > b.1 {
+                        (i, v)
+                    } else {
+                        b
+                    }
+                })
+                .0;
+            let hit = best as u32 == label;
+            let loss = -(row.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln();
+            self.state
+                .push_prediction(hit, loss, self.config.drift.accuracy_window);
+            self.state.add_total(
+                if hit {
+                    "predictions/correct"
+                } else {
+                    "predictions/incorrect"
+                },
+                1,
+            );
+            for d in self.state.errors.update(if hit { 0.0 } else { 1.0 }) {
+                self.state.alarm(d);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_inputs(&mut self, serving: &Serving) -> Result<(), LoopError> {
+        let width = self.config.schema.features.len();
+        if self.ring.len() < 100 || serving.reference.features.is_empty() {
+            return Ok(());
+        }
+        let x: Vec<f32> = self
+            .ring
+            .iter()
+            .flat_map(|r| r.features.iter().copied())
+            .collect();
+        let features = feature_drift(&serving.reference.features, &x, width, &self.config.drift);
+        if features.iter().any(|f| f.drifted) {
+            self.state.alarm("feature_ks");
+        }
+        self.state.features = features;
+        let now = activation_stats(&serving.model, &x)?;
+        self.state.layer_shifts = now
+            .iter()
+            .map(|s| {
+                let shift = serving
+                    .reference
+                    .activations
+                    .iter()
+                    .find(|r| r.layer == s.layer)
+                    .map_or(0.0, |r| layer_shift(r, s));
+                (s.layer.clone(), shift)
+            })
+            .collect();
+        if self
+            .state
+            .layer_shifts
+            .iter()
+            .any(|(_, s)| *s >= self.config.drift.layer_shift_threshold)
+        {
+            self.state.alarm("layer_shift");
+        }
+        Ok(())
+    }
+
+    fn handle_result(&mut self, r: JobOutcome) {
+        let now = now_ms();
+        trigger::record_retrain(&mut self.state.trigger, now);
+        self.state.labeled_since_retrain = 0;
+        self.state.add_total(&format!("runs/{}", r.outcome), 1);
+        if let Some(v) = r.promoted_version {
+            self.state.on_new_version(&self.config, Some(v), now);
+            self.metrics.learn_model_version.set(v as i64);
+        } else {
+            self.state.alarms.clear();
+        }
+        let m = &self.metrics;
+        m.retrain_running.set(0);
+        self.handle.running.store(false, Ordering::SeqCst);
+        if let Some(v) = &r.validation {
+            m.retrain_forgetting.set(v.forgetting);
+            m.retrain_gain.set(v.gain);
+        }
+        if let Some(t) = &r.train {
+            let full_seconds = if t.flops > 0.0 {
+                t.wall_seconds * t.flops_full / t.flops
+            } else {
+                0.0
+            };
+            m.retrain_seconds
+                .with_label_values(&["executed"])
+                .inc_by(t.wall_seconds);
+            m.retrain_seconds
+                .with_label_values(&["full_estimate"])
+                .inc_by(full_seconds);
+            m.retrain_flops
+                .with_label_values(&["executed"])
+                .inc_by(t.flops);
+            m.retrain_flops
+                .with_label_values(&["full_estimate"])
+                .inc_by(t.flops_full);
+            if t.flops_full > 0.0 {
+                m.retrain_cost_ratio.set(t.flops / t.flops_full);
+            }
+            for l in &t.layers {
+                m.retrain_layers.with_label_values(&[l]).inc();
+            }
+        }
+        tracing::info!(
+            trigger = %r.trigger.kind.as_str(),
+            outcome = %r.outcome,
+            detail = %r.detail,
+            version = ?r.promoted_version,
+            "retrain finished"
+        );
+    }
+
+    fn poll_results(&mut self) {
+        let mut any = false;
+        while let Ok(r) = self.results.try_recv() {
+            self.handle_result(r);
+            any = true;
+        }
+        if any {
+            self.state.publish_metrics(&self.metrics, &self.config);
+        }
+    }
+
+    fn dispatch(&mut self, firing: Firing) {
+        let recent = match self.labeled_window() {
+            Ok(d) if d.len() >= 10 => d,
+            Ok(_) | Err(_) => {
+                tracing::warn!(
+                    trigger = firing.kind.as_str(),
+                    "too few labeled records in the recent window; retrain skipped"
+                );
+                return;
+            }
+        };
+        self.state.retrains += 1;
+        self.state
+            .add_total(&format!("triggers/{}", firing.kind.as_str()), 1);
+        self.state.publish_metrics(&self.metrics, &self.config);
+        self.metrics.retrain_running.set(1);
+        self.handle.running.store(true, Ordering::SeqCst);
+        tracing::info!(trigger = firing.kind.as_str(), reason = %firing.reason, records = recent.len(), "retrain started");
+        let job = Job {
+            seq: self.state.retrains,
+            firing,
+            current: current(&self.handle.serving),
+            recent,
+            records_total: self.records_total,
+        };
+        match &self.jobs {
+            Some(tx) => {
+                if tx.send(job).is_err() {
+                    tracing::error!("retrain worker is gone");
+                }
+            }
+            None => {
+                let out = worker::execute(&self.config, self.store.as_ref(), &self.handle, job);
+                let _ = self.results_tx.send(out);
+                self.poll_results();
+            }
+        }
+    }
+
+    fn evaluate_triggers(&mut self, now: u64) -> Option<Firing> {
+        if self.handle.running.load(Ordering::SeqCst) {
+            return None;
+        }
+        let serving = current(&self.handle.serving);
+        if serving.is_none() {
+            let labeled = self.ring.iter().filter(|r| r.label.is_some()).count();
+            return (labeled >= self.config.model.bootstrap_labeled)
+                .then(|| Firing::bootstrap(labeled));
+        }
+        let manual = self.handle.manual.swap(false, Ordering::SeqCst);
+        let obs = Observation {
+            now_ms: now,
+            labeled_since_retrain: self.state.labeled_since_retrain,
+            window_accuracy: self.state.window_accuracy(),
+            reference_accuracy: serving.as_ref().and_then(|s| s.reference.accuracy),
+            drift_alarms: self.state.alarms.iter().cloned().collect(),
+            manual,
+        };
+        trigger::evaluate(&self.config.triggers, &mut self.state.trigger, &obs)
+    }
+}
+
+/// Records scored, pushed and checked between two trigger evaluations.
+const CHUNK: usize = 128;
+
+impl BatchObserver for Learner {
+    fn stage(&mut self, records: &[Record], batch: &mut WriteBatch) -> Result<(), IngestError> {
+        self.poll_results();
+        let window = self.config.drift.window;
+        for chunk in records.chunks(CHUNK) {
+            // Test, then train: the chunk is scored by the model serving before any retrain
+            // that it triggers.
+            let serving = current(&self.handle.serving);
+            if let Some(s) = &serving {
+                self.score(s, chunk)?;
+            }
+            for r in chunk {
+                let slot = (self.state.ring_pushed % window as u64) as usize;
+                state::stage_ring_slot(batch, slot, r);
+                if slot < self.ring.len() {
+                    self.ring[slot] = r.clone();
+                } else {
+                    self.ring.push(r.clone());
+                }
+                self.state.ring_pushed += 1;
+                if r.label.is_some() {
+                    self.state.labeled_since_retrain += 1;
+                }
+            }
+            self.records_total += chunk.len() as u64;
+            self.state.records_since_check += chunk.len() as u64;
+            if let Some(s) = &serving {
+                if self.state.records_since_check >= self.config.drift.check_every {
+                    self.state.records_since_check = 0;
+                    self.check_inputs(s)?;
+                }
+            }
+            if let Some(f) = self.evaluate_triggers(now_ms()) {
+                self.dispatch(f);
+            }
+        }
+        state::stage(batch, &self.state)?;
+        Ok(())
+    }
+
+    fn committed(&mut self, records_total: u64) {
+        self.records_total = records_total;
+        self.state.publish_metrics(&self.metrics, &self.config);
+    }
+}

@@ -1,0 +1,225 @@
+//! The loop's durable state in `Cf::Meta`: detectors, trigger state, the prequential window
+//! and totals (`loop/state`, JSON), and the recent-record ring (`loop/recent/<slot>`). Both
+//! are staged into the ingest batch, so they always match the stored offsets.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::LoopError;
+use crate::config::Config;
+use crate::drift::monitor::{ErrorDetectors, FeatureDrift};
+use crate::drift::trigger::TriggerState;
+use crate::drift::DriftState;
+use crate::metrics::Metrics;
+use crate::record::Record;
+use crate::store::{Cf, KvStore, WriteBatch};
+
+const STATE_KEY: &[u8] = b"loop/state";
+const RING_PREFIX: &str = "loop/recent/";
+
+/// Everything the loop must remember across a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    pub errors: ErrorDetectors,
+    /// Last labeled predictions: (correct, cross-entropy).
+    pub window: VecDeque<(bool, f32)>,
+    /// Records pushed into the recent ring since the store was created.
+    pub ring_pushed: u64,
+    pub labeled_since_retrain: u64,
+    pub records_since_check: u64,
+    /// Detectors in alarm since the last retrain.
+    pub alarms: BTreeSet<String>,
+    pub trigger: TriggerState,
+    /// The version the detectors are calibrated on.
+    pub serving_version: Option<u64>,
+    /// Retrains started.
+    pub retrains: u64,
+    /// Last per-feature comparison (schema order).
+    pub features: Vec<FeatureDrift>,
+    /// Last per-layer shift.
+    pub layer_shifts: Vec<(String, f64)>,
+    /// Counter totals (`predictions/correct`, `detections/adwin`, `triggers/drift`,
+    /// `runs/promoted`...).
+    pub totals: BTreeMap<String, u64>,
+    /// Totals already added to the metrics (not stored: restored from `totals`).
+    #[serde(skip)]
+    published: BTreeMap<String, u64>,
+}
+
+impl LoopState {
+    pub fn new(config: &Config) -> LoopState {
+        LoopState {
+            errors: ErrorDetectors::new(&config.drift),
+            window: VecDeque::new(),
+            ring_pushed: 0,
+            labeled_since_retrain: 0,
+            records_since_check: 0,
+            alarms: BTreeSet::new(),
+            trigger: TriggerState::default(),
+            serving_version: None,
+            retrains: 0,
+            features: Vec::new(),
+            layer_shifts: Vec::new(),
+            totals: BTreeMap::new(),
+            published: BTreeMap::new(),
+        }
+    }
+
+    pub fn add_total(&mut self, key: &str, n: u64) {
+        *self.totals.entry(key.to_string()).or_default() += n;
+    }
+
+    pub fn total(&self, key: &str) -> u64 {
+        self.totals.get(key).copied().unwrap_or(0)
+    }
+
+    /// Raises a detector's alarm (until the next retrain) and counts the detection.
+    pub fn alarm(&mut self, detector: &str) {
+        self.add_total(&format!("detections/{detector}"), 1);
+        if self.alarms.insert(detector.to_string()) {
+            tracing::info!(detector, "drift alarm");
+        }
+    }
+
+    pub fn push_prediction(&mut self, hit: bool, loss: f32, window: usize) {
+        self.window.push_back((hit, loss));
+        while self.window.len() > window {
+            self.window.pop_front();
+        }
+    }
+
+    pub fn window_accuracy(&self) -> Option<f64> {
+        if self.window.is_empty() {
+            return None;
+        }
+        Some(self.window.iter().filter(|(h, _)| *h).count() as f64 / self.window.len() as f64)
+    }
+
+    pub fn window_loss(&self) -> Option<f64> {
+        if self.window.is_empty() {
+            return None;
+        }
+        Some(self.window.iter().map(|(_, l)| f64::from(*l)).sum::<f64>() / self.window.len() as f64)
+    }
+
+    /// A new serving version: detectors start over against it, alarms are addressed.
+    pub fn on_new_version(&mut self, config: &Config, version: Option<u64>, now_ms: u64) {
+        self.serving_version = version;
+        self.errors = ErrorDetectors::new(&config.drift);
+        self.alarms.clear();
+        self.features.clear();
+        self.layer_shifts.clear();
+        self.records_since_check = 0;
+        self.labeled_since_retrain = 0;
+        crate::drift::trigger::record_retrain(&mut self.trigger, now_ms);
+    }
+
+    /// Starts the counters from the stored totals (after a restart).
+    pub fn restore_metrics(&mut self, metrics: &Metrics, config: &Config) {
+        self.published.clear();
+        self.publish_metrics(metrics, config);
+    }
+
+    /// Moves counters by what the totals gained since the last call and sets the gauges.
+    pub fn publish_metrics(&mut self, m: &Metrics, config: &Config) {
+        for (key, &total) in &self.totals {
+            let done = self.published.get(key).copied().unwrap_or(0);
+            if total <= done {
+                continue;
+            }
+            let delta = total - done;
+            let Some((family, label)) = key.split_once('/') else {
+                continue;
+            };
+            match family {
+                "predictions" => m
+                    .learn_predictions
+                    .with_label_values(&[label])
+                    .inc_by(delta),
+                "detections" => m.drift_detections.with_label_values(&[label]).inc_by(delta),
+                "triggers" => m.retrain_triggers.with_label_values(&[label]).inc_by(delta),
+                "runs" => m.retrain_runs.with_label_values(&[label]).inc_by(delta),
+                _ => {}
+            }
+            self.published.insert(key.clone(), total);
+        }
+        if let Some(a) = self.window_accuracy() {
+            m.learn_accuracy.set(a);
+        }
+        if let Some(l) = self.window_loss() {
+            m.learn_loss.set(l);
+        }
+        let sticky = |name: &str, s: DriftState| {
+            if self.alarms.contains(name) {
+                DriftState::Drift.level()
+            } else {
+                s.level()
+            }
+        };
+        for (name, r) in self.errors.readings() {
+            m.drift_statistic
+                .with_label_values(&[name])
+                .set(r.statistic);
+            m.drift_threshold
+                .with_label_values(&[name])
+                .set(r.threshold);
+            m.drift_state
+                .with_label_values(&[name])
+                .set(sticky(name, r.state));
+        }
+        for name in ["feature_ks", "layer_shift"] {
+            m.drift_state
+                .with_label_values(&[name])
+                .set(sticky(name, DriftState::Stable));
+        }
+        for (f, d) in config.schema.features.iter().zip(&self.features) {
+            m.drift_feature_ks
+                .with_label_values(&[f])
+                .set(d.ks_statistic);
+            m.drift_feature_p.with_label_values(&[f]).set(d.ks_p_value);
+            m.drift_feature_psi.with_label_values(&[f]).set(d.psi);
+        }
+        for (l, s) in &self.layer_shifts {
+            m.drift_layer_shift.with_label_values(&[l]).set(*s);
+        }
+    }
+}
+
+/// The stored state, or a fresh one.
+pub fn load(store: &dyn KvStore, config: &Config) -> Result<LoopState, LoopError> {
+    match store.get(Cf::Meta, STATE_KEY)? {
+        None => Ok(LoopState::new(config)),
+        Some(b) => serde_json::from_slice(&b).map_err(|e| LoopError::Corrupt(e.to_string())),
+    }
+}
+
+/// Stages the state into the ingest batch.
+pub fn stage(batch: &mut WriteBatch, state: &LoopState) -> Result<(), LoopError> {
+    let bytes = serde_json::to_vec(state).map_err(|e| LoopError::Corrupt(e.to_string()))?;
+    batch.put(Cf::Meta, STATE_KEY.to_vec(), bytes);
+    Ok(())
+}
+
+fn ring_key(slot: usize) -> Vec<u8> {
+    format!("{RING_PREFIX}{slot:010}").into_bytes()
+}
+
+pub fn stage_ring_slot(batch: &mut WriteBatch, slot: usize, record: &Record) {
+    batch.put(Cf::Meta, ring_key(slot), record.encode());
+}
+
+/// The stored ring in slot order (at most `window` slots).
+pub fn load_ring(store: &dyn KvStore, window: usize) -> Result<Vec<Record>, LoopError> {
+    let mut out = Vec::new();
+    for (k, v) in store.scan_prefix(Cf::Meta, RING_PREFIX.as_bytes())? {
+        if out.len() >= window {
+            break;
+        }
+        out.push(
+            Record::decode(&v)
+                .map_err(|e| LoopError::Corrupt(format!("{}: {e}", String::from_utf8_lossy(&k))))?,
+        );
+    }
+    Ok(out)
+}

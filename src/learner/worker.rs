@@ -1,0 +1,288 @@
+//! The retrain worker: runs a retrain (or the first training) on its own thread, writes the
+//! retrain's report and, when promoted, the new version and the switch to it in one store
+//! batch, then swaps the serving model. A crash before that write leaves the old version
+//! serving; nothing is half-written.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{LoopError, LoopHandle, Serving};
+use crate::config::Config;
+use crate::drift::trigger::Firing;
+use crate::learn::{Checkpoint, Dataset, ModelSpec, TrainReport};
+use crate::retrain::{self, Outcome, Reference, RetrainInput, Validation};
+use crate::store::versions::ModelVersions;
+use crate::store::{Cf, KvStore, ReplayBuffer, WriteBatch};
+
+/// One retrain to run.
+pub struct Job {
+    pub seq: u64,
+    pub firing: Firing,
+    /// The serving model when the trigger fired (None: the first training).
+    pub current: Option<Arc<Serving>>,
+    /// The recent labeled window, oldest first.
+    pub recent: Dataset,
+    /// Records processed when the trigger fired.
+    pub records_total: u64,
+}
+
+/// What a retrain did, sent back to the ingest thread.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub trigger: Firing,
+    /// `promoted`, `rejected` or `failed`.
+    pub outcome: String,
+    pub detail: String,
+    pub promoted_version: Option<u64>,
+    pub validation: Option<Validation>,
+    pub train: Option<TrainReport>,
+}
+
+/// Starts the worker thread; it runs jobs one at a time until the sender is dropped.
+pub fn spawn(
+    config: Config,
+    store: Arc<dyn KvStore>,
+    handle: LoopHandle,
+    results: mpsc::Sender<JobOutcome>,
+) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new()
+        .name("relearn-retrain".into())
+        .spawn(move || {
+            for job in rx {
+                let out = execute(&config, store.as_ref(), &handle, job);
+                if results.send(out).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the retrain thread; retrains will not run");
+    }
+    tx
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The labeled replay buffer as a dataset.
+fn replay_dataset(store: &dyn KvStore, width: usize) -> Result<Dataset, LoopError> {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for r in ReplayBuffer::all(store)? {
+        if let (Some(l), true) = (r.label, r.features.len() == width) {
+            x.extend_from_slice(&r.features);
+            y.push(l);
+        }
+    }
+    Ok(Dataset::new(x, y, width)?)
+}
+
+/// Runs one job and records it; never panics on a failed retrain (outcome `failed`).
+pub fn execute(config: &Config, store: &dyn KvStore, handle: &LoopHandle, job: Job) -> JobOutcome {
+    let trigger = job.firing.clone();
+    match run(config, store, handle, job) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "retrain failed");
+            JobOutcome {
+                trigger,
+                outcome: "failed".into(),
+                detail: e.to_string(),
+                promoted_version: None,
+                validation: None,
+                train: None,
+            }
+        }
+    }
+}
+
+fn run(
+    config: &Config,
+    store: &dyn KvStore,
+    handle: &LoopHandle,
+    job: Job,
+) -> Result<JobOutcome, LoopError> {
+    let width = config.schema.features.len();
+    let seed = config.train.seed ^ job.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let result = match &job.current {
+        None => retrain::bootstrap(
+            ModelSpec {
+                input: width,
+                hidden: config.model.hidden.clone(),
+                classes: config.schema.classes.len(),
+                activation: config.model.activation,
+                dropout: config.model.dropout,
+            },
+            config.model.backend,
+            config.model.seed,
+            &job.recent,
+            &config.retrain,
+            &config.train,
+            &config.ewc,
+        )?,
+        Some(s) => {
+            let replay = replay_dataset(store, width)?;
+            retrain::run(
+                &RetrainInput {
+                    current: &s.model,
+                    ewc: s.ewc.as_ref(),
+                    reference: &s.reference.activations,
+                    recent: &job.recent,
+                    replay: &replay,
+                    seed,
+                },
+                &config.retrain,
+                &config.train,
+                &config.ewc,
+            )?
+        }
+    };
+    let (outcome, detail) = match &result.outcome {
+        Outcome::Promoted => ("promoted".to_string(), String::new()),
+        Outcome::Rejected { reason } => ("rejected".to_string(), reason.clone()),
+    };
+    let cost = result.train.as_ref().map(|t| {
+        json!({
+            "wall_seconds": t.wall_seconds,
+            "flops": t.flops,
+            "full_flops": t.flops_full,
+            "full_wall_seconds_estimate": if t.flops > 0.0 { t.wall_seconds * t.flops_full / t.flops } else { 0.0 },
+            "ratio": if t.flops_full > 0.0 { t.flops / t.flops_full } else { 1.0 },
+            "trainable_params": t.trainable_params,
+            "total_params": t.total_params,
+        })
+    });
+    let mut report = json!({
+        "retrain": job.seq,
+        "trigger": job.firing.kind.as_str(),
+        "reason": job.firing.reason,
+        "outcome": outcome,
+        "detail": detail,
+        "parent": job.current.as_ref().map(|s| s.version),
+        "layers": result.layers,
+        "layer_choice": result.choices,
+        "validation": result.validation,
+        "train": result.train,
+        "cost": cost,
+        "records_total": job.records_total,
+        "recent_records": job.recent.len(),
+        "finished_ms": now_ms(),
+    });
+    let mut batch = WriteBatch::new();
+    let mut promoted = None;
+    if let (Some(candidate), Some(trained_on)) = (&result.candidate, &result.trained_on) {
+        let accuracy = result.validation.as_ref().map(|v| v.new_candidate);
+        let reference = Reference::of(
+            candidate,
+            trained_on,
+            config.drift.reference_rows,
+            accuracy,
+            seed,
+        )?;
+        let ckpt = Checkpoint::of(candidate, result.ewc.as_ref(), Default::default())?;
+        let bytes = ckpt.to_bytes()?;
+        let mut metadata = report.clone();
+        metadata["reference"] =
+            serde_json::to_value(&reference).map_err(|e| LoopError::Corrupt(e.to_string()))?;
+        let versions = ModelVersions::new(store);
+        let version = versions.stage_new(
+            &mut batch,
+            &bytes,
+            job.current.as_ref().map(|s| s.version),
+            now_ms(),
+            metadata,
+            true,
+        )?;
+        report["version"] = json!(version);
+        let record = versions_record(version, &job, bytes.len(), &report);
+        promoted = Some(Serving {
+            version,
+            model: candidate.clone(),
+            ewc: result.ewc.clone(),
+            reference,
+            record,
+        });
+    }
+    batch.put(
+        Cf::Meta,
+        format!("loop/retrains/{:020}", job.seq).into_bytes(),
+        serde_json::to_vec(&report).map_err(|e| LoopError::Corrupt(e.to_string()))?,
+    );
+    store.write(batch)?;
+    let promoted_version = promoted.as_ref().map(|s| s.version);
+    if let Some(s) = promoted {
+        *handle.serving.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
+    }
+    Ok(JobOutcome {
+        trigger: job.firing,
+        outcome,
+        detail,
+        promoted_version,
+        validation: result.validation,
+        train: result.train,
+    })
+}
+
+fn versions_record(
+    version: u64,
+    job: &Job,
+    bytes: usize,
+    report: &serde_json::Value,
+) -> crate::store::versions::VersionRecord {
+    crate::store::versions::VersionRecord {
+        version,
+        created_ms: now_ms(),
+        parent: job.current.as_ref().map(|s| s.version),
+        checkpoint_bytes: bytes,
+        metadata: report.clone(),
+    }
+}
+
+/// The active version from the store, rebuilt on the configured backend.
+pub fn load_active(store: &dyn KvStore, config: &Config) -> Result<Option<Serving>, LoopError> {
+    let versions = ModelVersions::new(store);
+    let Some(version) = versions.active()? else {
+        return Ok(None);
+    };
+    let (record, bytes) = versions.get(version)?.ok_or(LoopError::Version {
+        version,
+        reason: "active but absent".into(),
+    })?;
+    let ckpt = Checkpoint::from_bytes(&bytes)?;
+    if ckpt.spec.input != config.schema.features.len()
+        || ckpt.spec.classes != config.schema.classes.len()
+    {
+        return Err(LoopError::Version {
+            version,
+            reason: format!(
+                "stored model has {} inputs and {} classes; the schema has {} features and {} classes",
+                ckpt.spec.input,
+                ckpt.spec.classes,
+                config.schema.features.len(),
+                config.schema.classes.len()
+            ),
+        });
+    }
+    let model = ckpt.to_model(config.model.backend)?;
+    let reference = match record.metadata.get("reference") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| LoopError::Version {
+            version,
+            reason: format!("reference statistics: {e}"),
+        })?,
+        None => Reference::default(),
+    };
+    Ok(Some(Serving {
+        version,
+        model,
+        ewc: ckpt.ewc,
+        reference,
+        record,
+    }))
+}

@@ -1,0 +1,214 @@
+//! The learning loop on a real RocksDB store, fed batch by batch as the ingest pipeline does:
+//! the first model is trained once enough labeled records arrived, a candidate trained on
+//! flipped labels is rejected without touching the serving model, and the loop state (detectors,
+//! trigger state, recent window) survives a reopen.
+
+use std::sync::Arc;
+
+use relearn::config::Config;
+use relearn::datasets::digits;
+use relearn::drift::trigger::TriggerConfig;
+use relearn::ingest::BatchObserver;
+use relearn::learn::Dataset;
+use relearn::learner::{current, Learner, LoopHandle};
+use relearn::metrics::Metrics;
+use relearn::record::Record;
+use relearn::retrain::WaitPolicy;
+use relearn::store::versions::ModelVersions;
+use relearn::store::{Cf, KvStore, RocksStore, WriteBatch};
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.schema.features = (0..64).map(|i| format!("p{i}")).collect();
+    c.schema.label = "y".into();
+    c.schema.classes = (0..10).map(|i| i.to_string()).collect();
+    c.model.hidden = vec![64, 32];
+    c.model.bootstrap_labeled = 600;
+    c.drift.window = 800;
+    c.drift.reference_rows = 200;
+    c.train.epochs = 20;
+    c.train.learning_rate = 3e-3;
+    c.retrain.wait = WaitPolicy::Always;
+    c.retrain.validation_replay = 300;
+    c.triggers = TriggerConfig {
+        drift_detectors: vec![],
+        every_labeled: 700,
+        min_new_labeled: 100,
+        accuracy_drop: 0.0,
+        ..TriggerConfig::default()
+    };
+    c.validate().expect("test config is valid");
+    c
+}
+
+fn records(d: &Dataset, range: std::ops::Range<usize>, flip: bool) -> Vec<Record> {
+    range
+        .map(|i| Record {
+            features: d.row(i).to_vec(),
+            label: Some(if flip { (d.y[i] + 1) % 10 } else { d.y[i] }),
+            key: None,
+            timestamp_ms: None,
+        })
+        .collect()
+}
+
+/// Feeds records in batches of 200 the way the pipeline does (stage, write, committed). With
+/// `replay`, the records also go to the replay buffer's column family (the history a long
+/// clean stream leaves there; the reservoir itself is tested with the pipeline).
+fn feed(
+    learner: &mut Learner,
+    store: &dyn KvStore,
+    recs: &[Record],
+    total: &mut u64,
+    replay: bool,
+) {
+    for chunk in recs.chunks(200) {
+        let mut batch = WriteBatch::new();
+        learner.stage(chunk, &mut batch).expect("stage");
+        for (i, r) in chunk.iter().enumerate().filter(|_| replay) {
+            batch.put(
+                Cf::Replay,
+                format!("r/{:010}", *total + i as u64).into_bytes(),
+                r.encode(),
+            );
+        }
+        store.write(batch).expect("write");
+        *total += chunk.len() as u64;
+        learner.committed(*total);
+    }
+}
+
+#[test]
+fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config();
+    let data = digits().unwrap();
+    assert!(data.len() >= 1700);
+    let probe: Vec<f32> = (1500..1700).flat_map(|i| data.row(i).to_vec()).collect();
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).unwrap());
+    let metrics = Metrics::new();
+    let handle = LoopHandle::default();
+    let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
+    let mut total = 0;
+
+    // 1. The first model after 600 labeled records (bootstrap), trained on clean labels.
+    feed(
+        &mut learner,
+        store.as_ref(),
+        &records(&data, 0..600, false),
+        &mut total,
+        true,
+    );
+    let v1 = current(&handle.serving).expect("version 1 serves after the bootstrap");
+    assert_eq!(v1.version, 1);
+    assert_eq!(metrics.learn_model_version.get(), 1);
+    let before = v1.model.predict(&probe).unwrap();
+    let probe_y = &data.y[1500..1700];
+    let acc = before.iter().zip(probe_y).filter(|(p, y)| p == y).count() as f64 / 200.0;
+    eprintln!("version 1 accuracy on the probe: {acc:.3}");
+    assert!(acc > 0.8, "bootstrap model learned the digits: {acc}");
+
+    // Prequential scoring of clean records by version 1.
+    feed(
+        &mut learner,
+        store.as_ref(),
+        &records(&data, 600..800, false),
+        &mut total,
+        true,
+    );
+    assert_eq!(
+        metrics
+            .learn_predictions
+            .with_label_values(&["correct"])
+            .get()
+            + metrics
+                .learn_predictions
+                .with_label_values(&["incorrect"])
+                .get(),
+        200
+    );
+    assert!(
+        metrics.learn_accuracy.get() > 0.8,
+        "{}",
+        metrics.learn_accuracy.get()
+    );
+
+    // 2. 800 records with flipped labels: the count trigger (700) retrains on them; the
+    //    candidate forgets the replayed clean knowledge and is rejected.
+    feed(
+        &mut learner,
+        store.as_ref(),
+        &records(&data, 800..1600, true),
+        &mut total,
+        false,
+    );
+    for (_, v) in store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap() {
+        let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        eprintln!(
+            "retrain {} {} {} {}",
+            v["trigger"], v["outcome"], v["detail"], v["validation"]
+        );
+    }
+    assert_eq!(
+        metrics.retrain_runs.with_label_values(&["rejected"]).get(),
+        1
+    );
+    assert_eq!(
+        metrics.retrain_runs.with_label_values(&["promoted"]).get(),
+        1,
+        "only the bootstrap"
+    );
+    let after = current(&handle.serving).unwrap();
+    assert_eq!(after.version, 1, "the serving version did not change");
+    assert_eq!(
+        after.model.predict(&probe).unwrap(),
+        before,
+        "nor its answers"
+    );
+    assert_eq!(
+        ModelVersions::new(store.as_ref()).active().unwrap(),
+        Some(1)
+    );
+    let log = store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap();
+    assert_eq!(
+        log.len(),
+        2,
+        "bootstrap and the rejected retrain are both recorded"
+    );
+    let rejected: serde_json::Value = serde_json::from_slice(&log[1].1).unwrap();
+    assert_eq!(rejected["outcome"], "rejected");
+    assert_eq!(rejected["trigger"], "count");
+    let forgetting = rejected["validation"]["forgetting"].as_f64().unwrap();
+    eprintln!("rejected retrain: {}", rejected["detail"]);
+    assert!(forgetting > c.retrain.max_forgetting, "{forgetting}");
+    // The prequential window saw the flipped labels as errors.
+    assert!(
+        metrics.learn_accuracy.get() < 0.5,
+        "{}",
+        metrics.learn_accuracy.get()
+    );
+
+    // 3. Reopen: the same loop state and recent window come back from the store.
+    let saved = serde_json::to_value(learner.state()).unwrap();
+    drop(learner);
+    let metrics2 = Metrics::new();
+    let handle2 = LoopHandle::default();
+    let learner2 = Learner::open(&c, store.clone(), metrics2.clone(), handle2.clone()).unwrap();
+    assert_eq!(serde_json::to_value(learner2.state()).unwrap(), saved);
+    assert_eq!(current(&handle2.serving).unwrap().version, 1);
+    assert_eq!(
+        current(&handle2.serving)
+            .unwrap()
+            .model
+            .predict(&probe)
+            .unwrap(),
+        before,
+        "the reloaded version answers the same"
+    );
+    assert_eq!(
+        metrics2.retrain_runs.with_label_values(&["rejected"]).get(),
+        1,
+        "counters restart from the stored totals"
+    );
+    assert_eq!(metrics2.learn_model_version.get(), 1);
+}
