@@ -110,6 +110,8 @@ impl Learner {
         metrics: Metrics,
         handle: LoopHandle,
     ) -> Result<Learner, LoopError> {
+        let records_total = crate::store::IngestState::load(store.as_ref())?
+            .counter(crate::store::state::counter::RECORDS);
         let serving = worker::load_active(store.as_ref(), config)?;
         let mut state = state::load(store.as_ref(), config)?;
         let ring = state::load_ring(store.as_ref(), config.drift.window)?;
@@ -149,7 +151,7 @@ impl Learner {
             jobs,
             results,
             results_tx,
-            records_total: 0,
+            records_total,
         })
     }
 
@@ -350,6 +352,17 @@ impl Learner {
             current: current(&self.handle.serving),
             recent,
             records_total: self.records_total,
+            alarms: self.state.alarms.iter().cloned().collect(),
+            drifted_features: self
+                .config
+                .schema
+                .features
+                .iter()
+                .zip(&self.state.features)
+                .filter(|(_, d)| d.drifted)
+                .map(|(f, _)| f.clone())
+                .collect(),
+            layer_shifts: self.state.layer_shifts.clone(),
         };
         match &self.jobs {
             Some(tx) => {

@@ -26,6 +26,11 @@ pub struct Job {
     pub recent: Dataset,
     /// Records processed when the trigger fired.
     pub records_total: u64,
+    /// Detectors in alarm, features that drifted at the last check and the layer shifts,
+    /// when the trigger fired (kept in the retrain's report).
+    pub alarms: Vec<String>,
+    pub drifted_features: Vec<String>,
+    pub layer_shifts: Vec<(String, f64)>,
 }
 
 /// What a retrain did, sent back to the ingest thread.
@@ -172,6 +177,9 @@ fn run(
         "train": result.train,
         "cost": cost,
         "records_total": job.records_total,
+        "alarms": job.alarms,
+        "drifted_features": job.drifted_features,
+        "layer_shifts": job.layer_shifts,
         "recent_records": job.recent.len(),
         "finished_ms": now_ms(),
     });

@@ -1,0 +1,207 @@
+//! The whole loop against a real broker: Elec2 streamed in time order through Kafka into the
+//! daemon binary. After the abrupt change at row 17,425 (the Victoria data starts there) a
+//! drift alarm names the Victoria features, a partial retrain runs on the layers it chose, the
+//! candidate passes the gate and is promoted, and on the records that follow it beats the model
+//! it replaced.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use relearn::config::Config;
+use relearn::ingest::file::EMBEDDED_ELEC2;
+use relearn::ingest::Decoder;
+use relearn::learn::{BackendKind, Checkpoint};
+use relearn::store::versions::ModelVersions;
+use relearn::store::{Cf, KvStore, RocksStore};
+
+const CHANGE: u64 = 17_425;
+const COLUMNS: &str = r#"["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer", "class"]"#;
+
+fn elec2_lines() -> Vec<Vec<u8>> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(EMBEDDED_ELEC2)
+        .read_to_string(&mut text)
+        .expect("embedded Elec2 decompresses");
+    text.lines()
+        .skip(1)
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
+#[test]
+fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
+    let brokers = broker();
+    let topic = unique("elec2");
+    let dlq_topic = unique("elec2-dead");
+    create_topic(&brokers, &topic, 1);
+    create_topic(&brokers, &dlq_topic, 1);
+    let lines = elec2_lines();
+    assert_eq!(lines.len(), 45_312);
+    produce(&brokers, &topic, 1, &lines);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("store");
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("relearn.toml");
+    // The default schema's fields are Elec2's; Kafka records carry no header, so the columns
+    // are given. Ingest waits for retrains so the run is reproducible.
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+topics = ["{topic}"]
+group_id = "{group}"
+dead_letter_topic = "{dlq_topic}"
+[schema]
+format = "csv"
+columns = {columns}
+[store]
+path = "{store}"
+[http]
+listen = "{addr}"
+[retrain]
+wait = "always"
+"#,
+            group = unique("elec2-group"),
+            columns = COLUMNS,
+            store = store_path.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RELEARN_LOG", "info,rdkafka=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("start the relearn binary");
+    let done = wait_for(Duration::from_secs(300), || {
+        let (_, body) = http_get(&addr, "/metrics")?;
+        let n = metric(&body, "relearn_ingest_records_total")?;
+        (n as usize == lines.len()).then_some(body)
+    });
+    let out = stop_gracefully(child);
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let body = done.unwrap_or_else(|| panic!("the daemon did not process Elec2; log:\n{log_text}"));
+    assert!(
+        out.status.success(),
+        "daemon exit: {:?}\n{log_text}",
+        out.status
+    );
+    let accuracy = metric(&body, "relearn_learn_prequential_accuracy_ratio").unwrap();
+    let correct = metric_with(
+        &body,
+        "relearn_learn_predictions_total",
+        "outcome",
+        "correct",
+    )
+    .unwrap();
+    let wrong = metric_with(
+        &body,
+        "relearn_learn_predictions_total",
+        "outcome",
+        "incorrect",
+    )
+    .unwrap();
+    eprintln!(
+        "Elec2 over Kafka: prequential accuracy {:.4} over {} scored records (last window {accuracy:.4})",
+        correct / (correct + wrong),
+        correct + wrong
+    );
+    let promotions =
+        metric_with(&body, "relearn_retrain_runs_total", "outcome", "promoted").unwrap_or(0.0);
+    assert!(
+        promotions >= 2.0,
+        "bootstrap and at least one retrain promoted; log:\n{log_text}"
+    );
+
+    // The store, read after the daemon stopped.
+    let store = RocksStore::open(&store_path, false).unwrap();
+    let reports: Vec<serde_json::Value> = store
+        .scan_prefix(Cf::Meta, b"loop/retrains/")
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).unwrap())
+        .collect();
+    let victoria = |r: &serde_json::Value| {
+        r["drifted_features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "vicprice" || x == "vicdemand"))
+    };
+    let first = reports
+        .iter()
+        .find(|r| victoria(r))
+        .unwrap_or_else(|| panic!("no retrain names the Victoria features: {reports:#?}"));
+    let at = first["records_total"].as_u64().unwrap();
+    eprintln!(
+        "first retrain naming Victoria: at record {at}, trigger {}, reason {}, alarms {}, layers {}, outcome {} {}, validation {}, cost {}",
+        first["trigger"], first["reason"], first["alarms"], first["layers"], first["outcome"],
+        first["detail"], first["validation"], first["cost"]
+    );
+    assert!(
+        at > CHANGE && at <= CHANGE + 3000,
+        "the alarm follows the change at row {CHANGE}: retrain at {at}"
+    );
+    assert_eq!(first["trigger"], "drift");
+    // Reports before the change never name Victoria (its values were constant).
+    assert!(reports
+        .iter()
+        .filter(|r| r["records_total"].as_u64().unwrap() <= CHANGE)
+        .all(|r| !victoria(r)));
+
+    // The first promoted retrain from the change on: partial, and better than its parent.
+    let promoted = reports
+        .iter()
+        .find(|r| r["records_total"].as_u64().unwrap() >= at && r["outcome"] == "promoted")
+        .expect("a retrain after the change was promoted");
+    let layers = promoted["layers"].as_array().unwrap();
+    assert!(
+        !layers.is_empty() && layers.len() < 3,
+        "partial: {layers:?} of hidden.0, hidden.1, head"
+    );
+    assert!(promoted["cost"]["ratio"].as_f64().unwrap() < 1.0);
+    let new_v = promoted["version"].as_u64().unwrap();
+    let old_v = promoted["parent"].as_u64().unwrap();
+    let versions = ModelVersions::new(&store);
+    let load = |v: u64| {
+        let (_, bytes) = versions.get(v).unwrap().unwrap();
+        Checkpoint::from_bytes(&bytes)
+            .unwrap()
+            .to_model(BackendKind::Flex)
+            .unwrap()
+    };
+    let (old, new) = (load(old_v), load(new_v));
+    let from = promoted["records_total"].as_u64().unwrap() as usize;
+    let to = (from + 2000).min(lines.len());
+    let mut schema = Config::default().schema;
+    schema.format = relearn::config::Format::Csv;
+    schema.columns = serde_json::from_str(COLUMNS).unwrap();
+    let decoder = Decoder::new(&schema).unwrap();
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for l in &lines[from..to] {
+        let r = decoder.decode(l).unwrap();
+        x.extend(r.features);
+        y.push(r.label.unwrap());
+    }
+    let acc = |m: &relearn::learn::Model| {
+        let p = m.predict(&x).unwrap();
+        p.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / y.len() as f64
+    };
+    let (a_old, a_new) = (acc(&old), acc(&new));
+    eprintln!(
+        "records {from}..{to}: version {old_v} accuracy {a_old:.4}, version {new_v} (layers {layers:?}) {a_new:.4}"
+    );
+    assert!(
+        a_new > a_old,
+        "the promoted version beats its parent on the same records"
+    );
+}
