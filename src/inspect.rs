@@ -1,10 +1,12 @@
-//! A read-only view of a store for operators and tests: offsets, counters, replay buffer.
+//! A read-only view of a store for operators and tests: offsets, counters, replay buffer,
+//! model versions and the retrain log.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::store::state::IngestState;
+use crate::store::versions::ModelVersions;
 use crate::store::{Cf, KvStore, ReplayState, RocksStore, StoreError};
 
 /// What a store holds, as JSON-friendly values.
@@ -18,6 +20,12 @@ pub struct StoreReport {
     pub replay: Option<ReplayState>,
     /// Records stored in the replay column family.
     pub replay_records: usize,
+    /// The serving model version and how many versions are kept.
+    pub active_version: Option<u64>,
+    pub versions: usize,
+    /// One line per retrain: number, trigger, outcome, records processed when it fired,
+    /// layers trained, version written.
+    pub retrains: Vec<serde_json::Value>,
 }
 
 /// Reads a report from any store.
@@ -41,6 +49,27 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
         counters: state.counters().clone(),
         replay,
         replay_records: store.scan_prefix(Cf::Replay, b"")?.len(),
+        active_version: ModelVersions::new(store).active()?,
+        versions: ModelVersions::new(store).list()?.len(),
+        retrains: store
+            .scan_prefix(Cf::Meta, b"loop/retrains/")?
+            .into_iter()
+            .map(|(k, v)| {
+                let r: serde_json::Value =
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(serde_json::json!({
+                    "retrain": r["retrain"],
+                    "trigger": r["trigger"],
+                    "outcome": r["outcome"],
+                    "records_total": r["records_total"],
+                    "layers": r["layers"],
+                    "version": r["version"],
+                }))
+            })
+            .collect::<Result<_, StoreError>>()?,
     })
 }
 

@@ -138,6 +138,7 @@ impl Learner {
                 config.clone(),
                 store.clone(),
                 handle.clone(),
+                metrics.clone(),
                 results_tx.clone(),
             ))
         };
@@ -265,56 +266,18 @@ impl Learner {
         Ok(())
     }
 
+    /// Folds a finished retrain into the loop state (the worker already moved the metrics).
     fn handle_result(&mut self, r: JobOutcome) {
         let now = now_ms();
         trigger::record_retrain(&mut self.state.trigger, now);
         self.state.labeled_since_retrain = 0;
         self.state.add_total(&format!("runs/{}", r.outcome), 1);
+        self.state.mark_published(&format!("runs/{}", r.outcome));
         if let Some(v) = r.promoted_version {
             self.state.on_new_version(&self.config, Some(v), now);
-            self.metrics.learn_model_version.set(v as i64);
         } else {
             self.state.alarms.clear();
         }
-        let m = &self.metrics;
-        m.retrain_running.set(0);
-        self.handle.running.store(false, Ordering::SeqCst);
-        if let Some(v) = &r.validation {
-            m.retrain_forgetting.set(v.forgetting);
-            m.retrain_gain.set(v.gain);
-        }
-        if let Some(t) = &r.train {
-            let full_seconds = if t.flops > 0.0 {
-                t.wall_seconds * t.flops_full / t.flops
-            } else {
-                0.0
-            };
-            m.retrain_seconds
-                .with_label_values(&["executed"])
-                .inc_by(t.wall_seconds);
-            m.retrain_seconds
-                .with_label_values(&["full_estimate"])
-                .inc_by(full_seconds);
-            m.retrain_flops
-                .with_label_values(&["executed"])
-                .inc_by(t.flops);
-            m.retrain_flops
-                .with_label_values(&["full_estimate"])
-                .inc_by(t.flops_full);
-            if t.flops_full > 0.0 {
-                m.retrain_cost_ratio.set(t.flops / t.flops_full);
-            }
-            for l in &t.layers {
-                m.retrain_layers.with_label_values(&[l]).inc();
-            }
-        }
-        tracing::info!(
-            trigger = %r.trigger.kind.as_str(),
-            outcome = %r.outcome,
-            detail = %r.detail,
-            version = ?r.promoted_version,
-            "retrain finished"
-        );
     }
 
     fn poll_results(&mut self) {
@@ -342,9 +305,9 @@ impl Learner {
         self.state.retrains += 1;
         self.state
             .add_total(&format!("triggers/{}", firing.kind.as_str()), 1);
-        self.state.publish_metrics(&self.metrics, &self.config);
         self.metrics.retrain_running.set(1);
         self.handle.running.store(true, Ordering::SeqCst);
+        self.state.publish_metrics(&self.metrics, &self.config);
         tracing::info!(trigger = firing.kind.as_str(), reason = %firing.reason, records = recent.len(), "retrain started");
         let job = Job {
             seq: self.state.retrains,
@@ -371,7 +334,13 @@ impl Learner {
                 }
             }
             None => {
-                let out = worker::execute(&self.config, self.store.as_ref(), &self.handle, job);
+                let out = worker::execute(
+                    &self.config,
+                    self.store.as_ref(),
+                    &self.handle,
+                    &self.metrics,
+                    job,
+                );
                 let _ = self.results_tx.send(out);
                 self.poll_results();
             }

@@ -115,6 +115,12 @@ impl LoopState {
         crate::drift::trigger::record_retrain(&mut self.trigger, now_ms);
     }
 
+    /// Marks a total as already in the metrics (the worker moves the retrain counters itself,
+    /// the moment a retrain ends).
+    pub fn mark_published(&mut self, key: &str) {
+        self.published.insert(key.to_string(), self.total(key));
+    }
+
     /// Starts the counters from the stored totals (after a restart).
     pub fn restore_metrics(&mut self, metrics: &Metrics, config: &Config) {
         self.published.clear();

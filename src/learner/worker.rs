@@ -3,6 +3,7 @@
 //! batch, then swaps the serving model. A crash before that write leaves the old version
 //! serving; nothing is half-written.
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use super::{LoopError, LoopHandle, Serving};
 use crate::config::Config;
 use crate::drift::trigger::Firing;
 use crate::learn::{Checkpoint, Dataset, ModelSpec, TrainReport};
+use crate::metrics::Metrics;
 use crate::retrain::{self, Outcome, Reference, RetrainInput, Validation};
 use crate::store::versions::ModelVersions;
 use crate::store::{Cf, KvStore, ReplayBuffer, WriteBatch};
@@ -50,6 +52,7 @@ pub fn spawn(
     config: Config,
     store: Arc<dyn KvStore>,
     handle: LoopHandle,
+    metrics: Metrics,
     results: mpsc::Sender<JobOutcome>,
 ) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
@@ -57,7 +60,7 @@ pub fn spawn(
         .name("relearn-retrain".into())
         .spawn(move || {
             for job in rx {
-                let out = execute(&config, store.as_ref(), &handle, job);
+                let out = execute(&config, store.as_ref(), &handle, &metrics, job);
                 if results.send(out).is_err() {
                     break;
                 }
@@ -89,10 +92,17 @@ fn replay_dataset(store: &dyn KvStore, width: usize) -> Result<Dataset, LoopErro
     Ok(Dataset::new(x, y, width)?)
 }
 
-/// Runs one job and records it; never panics on a failed retrain (outcome `failed`).
-pub fn execute(config: &Config, store: &dyn KvStore, handle: &LoopHandle, job: Job) -> JobOutcome {
+/// Runs one job, records it and moves the retrain metrics; a failed retrain is an outcome
+/// (`failed`), never a panic.
+pub fn execute(
+    config: &Config,
+    store: &dyn KvStore,
+    handle: &LoopHandle,
+    metrics: &Metrics,
+    job: Job,
+) -> JobOutcome {
     let trigger = job.firing.clone();
-    match run(config, store, handle, job) {
+    let out = match run(config, store, handle, job) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "retrain failed");
@@ -104,6 +114,53 @@ pub fn execute(config: &Config, store: &dyn KvStore, handle: &LoopHandle, job: J
                 validation: None,
                 train: None,
             }
+        }
+    };
+    record_metrics(metrics, &out);
+    handle.running.store(false, Ordering::SeqCst);
+    tracing::info!(
+        trigger = %out.trigger.kind.as_str(),
+        outcome = %out.outcome,
+        detail = %out.detail,
+        version = ?out.promoted_version,
+        "retrain finished"
+    );
+    out
+}
+
+fn record_metrics(m: &Metrics, r: &JobOutcome) {
+    m.retrain_runs.with_label_values(&[&r.outcome]).inc();
+    m.retrain_running.set(0);
+    if let Some(v) = r.promoted_version {
+        m.learn_model_version.set(v as i64);
+    }
+    if let Some(v) = &r.validation {
+        m.retrain_forgetting.set(v.forgetting);
+        m.retrain_gain.set(v.gain);
+    }
+    if let Some(t) = &r.train {
+        let full_seconds = if t.flops > 0.0 {
+            t.wall_seconds * t.flops_full / t.flops
+        } else {
+            0.0
+        };
+        m.retrain_seconds
+            .with_label_values(&["executed"])
+            .inc_by(t.wall_seconds);
+        m.retrain_seconds
+            .with_label_values(&["full_estimate"])
+            .inc_by(full_seconds);
+        m.retrain_flops
+            .with_label_values(&["executed"])
+            .inc_by(t.flops);
+        m.retrain_flops
+            .with_label_values(&["full_estimate"])
+            .inc_by(t.flops_full);
+        if t.flops_full > 0.0 {
+            m.retrain_cost_ratio.set(t.flops / t.flops_full);
+        }
+        for l in &t.layers {
+            m.retrain_layers.with_label_values(&[l]).inc();
         }
     }
 }
