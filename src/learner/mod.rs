@@ -80,7 +80,7 @@ pub struct Learner {
     state: LoopState,
     /// The recent window, `state.ring_pushed % window` is the next slot.
     ring: Vec<Record>,
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<worker::Worker>,
     results: mpsc::Receiver<JobOutcome>,
     results_tx: mpsc::Sender<JobOutcome>,
     records_total: u64,
@@ -328,8 +328,8 @@ impl Learner {
             layer_shifts: self.state.layer_shifts.clone(),
         };
         match &self.jobs {
-            Some(tx) => {
-                if tx.send(job).is_err() {
+            Some(w) => {
+                if !w.send(job) {
                     tracing::error!("retrain worker is gone");
                 }
             }

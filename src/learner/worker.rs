@@ -47,15 +47,54 @@ pub struct JobOutcome {
     pub train: Option<TrainReport>,
 }
 
-/// Starts the worker thread; it runs jobs one at a time until the sender is dropped.
+/// The retrain thread. Dropping it closes the job queue and waits for the thread to end: at
+/// once when idle, up to `SHUTDOWN_WAIT` for a running retrain (which is then abandoned; the
+/// old version keeps serving after a restart).
+pub struct Worker {
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Worker {
+    /// Queues a job; false when the thread is gone.
+    pub fn send(&self, job: Job) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(job).is_ok())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.tx.take();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+        while self.running.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if self.running.load(Ordering::SeqCst) {
+            tracing::warn!("a retrain is still running at shutdown; abandoned (the serving version is unchanged)");
+            return;
+        }
+        if thread.join().is_err() {
+            tracing::error!("the retrain thread panicked");
+        }
+    }
+}
+
+/// Starts the worker thread; it runs jobs one at a time until the `Worker` is dropped.
 pub fn spawn(
     config: Config,
     store: Arc<dyn KvStore>,
     handle: LoopHandle,
     metrics: Metrics,
     results: mpsc::Sender<JobOutcome>,
-) -> mpsc::Sender<Job> {
+) -> Worker {
     let (tx, rx) = mpsc::channel::<Job>();
+    let running = handle.running.clone();
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())
         .spawn(move || {
@@ -66,10 +105,18 @@ pub fn spawn(
                 }
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the retrain thread; retrains will not run");
+    let thread = match spawned {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the retrain thread; retrains will not run");
+            None
+        }
+    };
+    Worker {
+        tx: Some(tx),
+        thread,
+        running,
     }
-    tx
 }
 
 fn now_ms() -> u64 {
