@@ -183,6 +183,11 @@ pub struct SchemaConfig {
     pub delimiter: String,
     /// Records larger than this many bytes are malformed (`too_large`).
     pub max_record_bytes: usize,
+    /// Temporal augmentation: append the features of this many previous records (stream
+    /// order) to each record's input. Meaningful for one ordered stream (one partition).
+    pub lag_records: usize,
+    /// Temporal augmentation: append the one-hot labels of this many previous records.
+    pub lag_labels: usize,
 }
 
 impl Default for SchemaConfig {
@@ -208,6 +213,8 @@ impl Default for SchemaConfig {
             columns: Vec::new(),
             delimiter: ",".into(),
             max_record_bytes: 65_536,
+            lag_records: 0,
+            lag_labels: 0,
         }
     }
 }
@@ -393,6 +400,17 @@ impl Config {
     }
 
     /// Whether records come from Kafka (a broker is configured) or from the file source.
+    /// The model's input names: features, then lagged features and labels.
+    pub fn input_names(&self) -> Vec<String> {
+        crate::ingest::lags::input_names(&self.schema)
+    }
+
+    /// The model's input width.
+    pub fn input_width(&self) -> usize {
+        self.schema.features.len() * (1 + self.schema.lag_records)
+            + self.schema.classes.len() * self.schema.lag_labels
+    }
+
     /// Whether the learning loop can run: a label field and class names.
     pub fn learning_enabled(&self) -> bool {
         !self.schema.label.is_empty() && self.schema.classes.len() >= 2
@@ -464,6 +482,18 @@ impl Config {
                     ));
                 }
             }
+        }
+        if s.lag_records > 64 {
+            return Err(ConfigError::key("schema.lag_records", "must be <= 64"));
+        }
+        if s.lag_labels > 64 {
+            return Err(ConfigError::key("schema.lag_labels", "must be <= 64"));
+        }
+        if s.lag_labels > 0 && s.classes.is_empty() {
+            return Err(ConfigError::key(
+                "schema.lag_labels",
+                "needs schema.classes (past labels are one-hot encoded)",
+            ));
         }
         if s.max_record_bytes == 0 {
             return Err(ConfigError::key("schema.max_record_bytes", "must be > 0"));
@@ -666,6 +696,15 @@ mod tests {
     fn template_matches_defaults() {
         let text = include_str!("../config/relearn.toml");
         assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn elec2_profile_is_valid() {
+        let c = Config::from_toml(include_str!("../config/elec2.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.schema.lag_records, c.schema.lag_labels), (1, 4));
+        assert_eq!(c.input_width(), 7 * 2 + 2 * 4);
+        assert_eq!(c.input_names().len(), c.input_width());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod dlq;
 pub mod file;
 pub mod kafka;
+pub mod lags;
 pub mod pipeline;
 
 pub use decode::{DecodeError, Decoder, Reason};

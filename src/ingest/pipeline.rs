@@ -58,6 +58,8 @@ pub struct Pipeline {
     tally: BatchTally,
     /// The learning loop, when attached, and the decoded records of the open batch it sees.
     observer: Option<Box<dyn BatchObserver>>,
+    /// Temporal augmentation history (`schema.lag_*`).
+    lags: super::lags::Lags,
     records: Vec<Record>,
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
@@ -82,6 +84,7 @@ impl Pipeline {
         metrics: Metrics,
     ) -> Result<Pipeline, IngestError> {
         let state = IngestState::load(store.as_ref())?;
+        let store_for_lags = store.clone();
         let replay =
             ReplayBuffer::load(store.as_ref(), &config.replay, config.schema.classes.len())?;
         metrics
@@ -113,6 +116,7 @@ impl Pipeline {
             metrics,
             tally: BatchTally::default(),
             observer: None,
+            lags: super::lags::Lags::load(store_for_lags.as_ref(), &config.schema)?,
             records: Vec::new(),
             failed: false,
         })
@@ -159,7 +163,8 @@ impl Pipeline {
     ) -> Result<u64, IngestError> {
         self.check_usable()?;
         match self.decoder.decode(payload) {
-            Ok(record) => {
+            Ok(mut record) => {
+                self.lags.apply(&mut record);
                 if record.label.is_some() {
                     self.tally.labeled += 1;
                     self.replay.offer(&record);
@@ -234,6 +239,7 @@ impl Pipeline {
             }
         }
         self.replay.stage(&mut batch);
+        self.lags.stage(&mut batch);
         let offsets = self.state.stage(&mut batch);
         if let Err(e) = self.store.write(batch) {
             self.failed = true;

@@ -162,7 +162,7 @@ impl Learner {
     }
 
     fn labeled_window(&self) -> Result<Dataset, LearnError> {
-        let width = self.config.schema.features.len();
+        let width = self.config.input_width();
         let mut x = Vec::new();
         let mut y = Vec::new();
         // Oldest first: slots from the next write position around.
@@ -228,7 +228,7 @@ impl Learner {
     }
 
     fn check_inputs(&mut self, serving: &Serving) -> Result<(), LoopError> {
-        let width = self.config.schema.features.len();
+        let width = self.config.input_width();
         if self.ring.len() < 100 || serving.reference.features.is_empty() {
             return Ok(());
         }
@@ -318,8 +318,7 @@ impl Learner {
             alarms: self.state.alarms.iter().cloned().collect(),
             drifted_features: self
                 .config
-                .schema
-                .features
+                .input_names()
                 .iter()
                 .zip(&self.state.features)
                 .filter(|(_, d)| d.drifted)

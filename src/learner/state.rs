@@ -179,7 +179,7 @@ impl LoopState {
                 .with_label_values(&[name])
                 .set(sticky(name, DriftState::Stable));
         }
-        for (f, d) in config.schema.features.iter().zip(&self.features) {
+        for (f, d) in config.input_names().iter().zip(&self.features) {
             m.drift_feature_ks
                 .with_label_values(&[f])
                 .set(d.ks_statistic);

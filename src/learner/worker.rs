@@ -218,7 +218,7 @@ fn run(
     handle: &LoopHandle,
     job: Job,
 ) -> Result<JobOutcome, LoopError> {
-    let width = config.schema.features.len();
+    let width = config.input_width();
     let seed = config.train.seed ^ job.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let result = match &job.current {
         None => retrain::bootstrap(
@@ -368,16 +368,14 @@ pub fn load_active(store: &dyn KvStore, config: &Config) -> Result<Option<Servin
         reason: "active but absent".into(),
     })?;
     let ckpt = Checkpoint::from_bytes(&bytes)?;
-    if ckpt.spec.input != config.schema.features.len()
-        || ckpt.spec.classes != config.schema.classes.len()
-    {
+    if ckpt.spec.input != config.input_width() || ckpt.spec.classes != config.schema.classes.len() {
         return Err(LoopError::Version {
             version,
             reason: format!(
                 "stored model has {} inputs and {} classes; the schema has {} features and {} classes",
                 ckpt.spec.input,
                 ckpt.spec.classes,
-                config.schema.features.len(),
+                config.input_width(),
                 config.schema.classes.len()
             ),
         });
