@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ingest::file::{FileEnd, FileSource};
 use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource};
+use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
@@ -33,10 +34,38 @@ pub enum AppError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Config(String),
     #[error("cannot create a temporary store directory: {0}")]
     TempDir(std::io::Error),
     #[error("internal task failed: {0}")]
     Task(String),
+}
+
+/// The admin token: `http.admin_token_file`, else `RELEARN_ADMIN_TOKEN`; None disables the
+/// admin endpoints.
+fn admin_token(config: &Config) -> Result<Option<String>, AppError> {
+    let path = &config.http.admin_token_file;
+    if !path.is_empty() {
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| {
+                AppError::Config(format!(
+                    "config key `http.admin_token_file`: cannot read {path}: {e}"
+                ))
+            })?
+            .trim()
+            .to_string();
+        if token.is_empty() {
+            return Err(AppError::Config(format!(
+                "config key `http.admin_token_file`: {path} is empty"
+            )));
+        }
+        return Ok(Some(token));
+    }
+    Ok(std::env::var("RELEARN_ADMIN_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty()))
 }
 
 /// Totals at shutdown, for the operator's terminal.
@@ -146,15 +175,62 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         metrics.clone(),
     )?;
     let handle = LoopHandle::default();
+    let mut api = None;
     if config.learning_enabled() {
         let learner = Learner::open(&config, store.clone(), metrics.clone(), handle.clone())?;
         pipeline.set_observer(Box::new(learner));
+        let lags = (config.schema.lag_records > 0 || config.schema.lag_labels > 0).then(|| {
+            let snap: LagsSnapshot = Default::default();
+            pipeline.share_lags(snap.clone());
+            snap
+        });
+        let (json_decoder, line_decoder) = serve::api::decoders(&config)
+            .map_err(|e| IngestError::Schema(format!("predict decoder: {e}")))?;
+        api = Some(serve::api::ApiState {
+            config: Arc::new(config.clone()),
+            store: store.clone(),
+            handle: handle.clone(),
+            metrics: metrics.clone(),
+            lags,
+            admin_token: admin_token(&config)?.map(Arc::new),
+            json_decoder: Arc::new(json_decoder),
+            line_decoder: Arc::new(line_decoder),
+        });
     } else {
         tracing::warn!(
             "learning loop off: schema.label and schema.classes are needed to train a classifier"
         );
     }
     let pipeline = Arc::new(Mutex::new(pipeline));
+
+    // The loop's tick: manual and scheduled triggers and finished retrains are handled even
+    // when no record arrives.
+    let tick_stop = CancellationToken::new();
+    let ticker = {
+        let pipeline = pipeline.clone();
+        let stop = tick_stop.clone();
+        let enabled = config.learning_enabled();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            if !enabled {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = every.tick() => {}
+                }
+                let p = pipeline.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    p.lock().unwrap_or_else(|e| e.into_inner()).tick()
+                })
+                .await;
+                if let Ok(Err(e)) = r {
+                    tracing::debug!(error = %e, "loop tick skipped");
+                }
+            }
+        })
+    };
 
     let assignment = Arc::new(Assignment::default());
     let ready: serve::Readiness = if config.uses_kafka() {
@@ -166,7 +242,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(serve::serve(
         listener,
-        serve::router(metrics.clone(), ready),
+        serve::router(metrics.clone(), ready, api),
         http_stop.clone(),
     ));
 
@@ -203,6 +279,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         Ok(_) => Ok(()),
         Err(e) => Err(AppError::from(e)),
     };
+    tick_stop.cancel();
+    let _ = ticker.await;
     http_stop.cancel();
     match http.await {
         Ok(Ok(())) => {}

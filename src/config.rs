@@ -279,12 +279,25 @@ impl Default for ReplayConfig {
 pub struct HttpConfig {
     /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free port, logged at start).
     pub listen: String,
+    /// File holding the bearer token of the admin endpoints (activate, retrain). Empty: the
+    /// `RELEARN_ADMIN_TOKEN` environment variable; neither: admin endpoints are disabled.
+    pub admin_token_file: String,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Most records in one predict request.
+    pub max_batch_records: usize,
+    /// Requests taking longer are answered 503 `timeout`, in milliseconds.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            admin_token_file: String::new(),
+            max_body_bytes: 1 << 20,
+            max_batch_records: 1024,
+            request_timeout_ms: 5000,
         }
     }
 }
@@ -532,6 +545,15 @@ impl Config {
                     self.http.listen
                 ),
             ));
+        }
+        if self.http.max_body_bytes == 0 {
+            return Err(ConfigError::key("http.max_body_bytes", "must be > 0"));
+        }
+        if self.http.max_batch_records == 0 {
+            return Err(ConfigError::key("http.max_batch_records", "must be > 0"));
+        }
+        if self.http.request_timeout_ms == 0 {
+            return Err(ConfigError::key("http.request_timeout_ms", "must be > 0"));
         }
         if self.model.hidden.contains(&0) {
             return Err(ConfigError::key("model.hidden", "layer widths must be > 0"));

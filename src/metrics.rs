@@ -87,6 +87,12 @@ pub struct Metrics {
     pub retrain_gain: Gauge,
     /// Layers trained by retrains, by `layer`.
     pub retrain_layers: IntCounterVec,
+    /// Records predicted over HTTP.
+    pub serve_predictions: IntCounter,
+    /// `/v1` requests by HTTP `code`.
+    pub serve_requests: IntCounterVec,
+    /// Seconds to answer a `/v1` request.
+    pub serve_request_seconds: Histogram,
 }
 
 /// Trigger kinds, retrain outcomes and cost runs (label values known up front).
@@ -313,6 +319,23 @@ impl Metrics {
                 "Layers trained by retrains, by layer.",
                 "layer",
             ),
+            serve_predictions: IntCounter::new(
+                "relearn_serve_predictions_total",
+                "Records predicted over HTTP.",
+            )
+            .expect("valid metric"),
+            serve_requests: int_counter_vec(
+                "relearn_serve_requests_total",
+                "/v1 requests by HTTP status code.",
+                "code",
+            ),
+            serve_request_seconds: histogram(
+                "relearn_serve_request_duration_seconds",
+                "Seconds to answer a /v1 request.",
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+                ],
+            ),
             registry,
             names: Vec::new(),
         };
@@ -351,6 +374,9 @@ impl Metrics {
             Box::new(m.retrain_forgetting.clone()),
             Box::new(m.retrain_gain.clone()),
             Box::new(m.retrain_layers.clone()),
+            Box::new(m.serve_predictions.clone()),
+            Box::new(m.serve_requests.clone()),
+            Box::new(m.serve_request_seconds.clone()),
         ];
         for c in collectors {
             m.names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
@@ -447,6 +473,7 @@ mod tests {
             .with_label_values(&["hidden.0"])
             .set(0.0);
         m.retrain_layers.with_label_values(&["head"]).inc();
+        m.serve_requests.with_label_values(&["200"]).inc();
         let families = m.registry().gather();
         let registered: BTreeSet<String> = m.names().iter().cloned().collect();
         assert_eq!(families.len(), registered.len(), "every family gathered");

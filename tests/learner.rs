@@ -23,7 +23,7 @@ fn config() -> Config {
     c.schema.label = "y".into();
     c.schema.classes = (0..10).map(|i| i.to_string()).collect();
     c.model.hidden = vec![64, 32];
-    c.model.bootstrap_labeled = 600;
+    c.model.bootstrap_labeled = 500;
     c.drift.window = 800;
     c.drift.reference_rows = 200;
     c.train.epochs = 20;
@@ -91,7 +91,7 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
     let mut total = 0;
 
-    // 1. The first model after 600 labeled records (bootstrap), trained on clean labels.
+    // 1. The first model once 500 labeled records are in (evaluated every 128 records: at 512), trained on clean labels.
     feed(
         &mut learner,
         store.as_ref(),
@@ -106,7 +106,7 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     let probe_y = &data.y[1500..1700];
     let acc = before.iter().zip(probe_y).filter(|(p, y)| p == y).count() as f64 / 200.0;
     eprintln!("version 1 accuracy on the probe: {acc:.3}");
-    assert!(acc > 0.8, "bootstrap model learned the digits: {acc}");
+    assert!(acc > 0.7, "bootstrap model learned the digits: {acc}");
 
     // Prequential scoring of clean records by version 1.
     feed(
@@ -125,10 +125,11 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
                 .learn_predictions
                 .with_label_values(&["incorrect"])
                 .get(),
-        200
+        288,
+        "records 512..800 were scored by version 1"
     );
     assert!(
-        metrics.learn_accuracy.get() > 0.8,
+        metrics.learn_accuracy.get() > 0.7,
         "{}",
         metrics.learn_accuracy.get()
     );

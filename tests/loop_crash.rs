@@ -112,7 +112,7 @@ window = 800
 [triggers]
 drift_detectors = []
 accuracy_drop = 0.0
-every_labeled = 600
+every_labeled = 500
 min_new_labeled = 100
 [retrain]
 wait = "never"
@@ -157,7 +157,7 @@ wait = "never"
             serde_json::from_slice(&store.get(Cf::Meta, b"loop/state").unwrap().unwrap()).unwrap();
         assert_eq!(state["serving_version"], 1);
         assert_eq!(state["ring_pushed"], 1400);
-        assert!(state["labeled_since_retrain"].as_u64().unwrap() >= 600);
+        assert!(state["labeled_since_retrain"].as_u64().unwrap() >= 500);
         assert!(state["window"].as_array().unwrap().len() > 100);
         assert_eq!(state["retrains"], 2, "the killed retrain was started");
         let reports = store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap();

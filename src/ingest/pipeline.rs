@@ -17,6 +17,9 @@ use crate::record::Record;
 use crate::store::state::counter;
 use crate::store::{IngestState, KvStore, ReplayBuffer, WriteBatch};
 
+/// The lag history shared with the HTTP server.
+pub type LagsSnapshot = Arc<std::sync::RwLock<super::lags::Lags>>;
+
 /// Where a record came from: a Kafka topic/partition/offset, or a file and a byte offset.
 #[derive(Debug, Clone, Copy)]
 pub struct SourcePos<'a> {
@@ -60,6 +63,7 @@ pub struct Pipeline {
     observer: Option<Box<dyn BatchObserver>>,
     /// Temporal augmentation history (`schema.lag_*`).
     lags: super::lags::Lags,
+    lags_snapshot: Option<LagsSnapshot>,
     records: Vec<Record>,
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
@@ -117,6 +121,7 @@ impl Pipeline {
             tally: BatchTally::default(),
             observer: None,
             lags: super::lags::Lags::load(store_for_lags.as_ref(), &config.schema)?,
+            lags_snapshot: None,
             records: Vec::new(),
             failed: false,
         })
@@ -201,6 +206,38 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Lets the learning loop act without new records (manual and scheduled triggers, finished
+    /// retrains): writes its state alone when no batch is open.
+    pub fn tick(&mut self) -> Result<(), IngestError> {
+        self.check_usable()?;
+        if self.tally.records > 0 {
+            // The source writes its open batch soon; the loop acts then.
+            return Ok(());
+        }
+        let Some(o) = self.observer.as_mut() else {
+            return Ok(());
+        };
+        let mut batch = WriteBatch::new();
+        if let Err(e) = o.stage(&[], &mut batch) {
+            self.failed = true;
+            return Err(e);
+        }
+        if let Err(e) = self.store.write(batch) {
+            self.failed = true;
+            self.metrics.store_write_errors.inc();
+            return Err(e.into());
+        }
+        o.committed(self.state.counter(counter::RECORDS));
+        Ok(())
+    }
+
+    /// Publishes the temporal-augmentation history into `snapshot` after every durable batch
+    /// (predict requests are augmented with it).
+    pub fn share_lags(&mut self, snapshot: LagsSnapshot) {
+        *snapshot.write().unwrap_or_else(|p| p.into_inner()) = self.lags.clone();
+        self.lags_snapshot = Some(snapshot);
+    }
+
     /// Makes the open batch durable: dead letters first, then one atomic store write.
     pub fn flush(&mut self) -> Result<FlushReport, IngestError> {
         self.check_usable()?;
@@ -278,6 +315,9 @@ impl Pipeline {
         let total = self.state.counter(counter::RECORDS);
         if let Some(o) = self.observer.as_mut() {
             o.committed(total);
+        }
+        if let (Some(snap), true) = (&self.lags_snapshot, self.lags.enabled()) {
+            *snap.write().unwrap_or_else(|p| p.into_inner()) = self.lags.clone();
         }
         Ok(FlushReport {
             records: t.records,

@@ -63,12 +63,37 @@ pub fn current(slot: &ServingSlot) -> Option<Arc<Serving>> {
     slot.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-/// Handles shared with HTTP: the serving slot and the manual-retrain flag.
+/// Handles shared with HTTP: the serving slot, the manual-retrain request, and a status
+/// snapshot the loop refreshes after every batch.
 #[derive(Clone, Default)]
 pub struct LoopHandle {
     pub serving: ServingSlot,
     pub manual: Arc<AtomicBool>,
+    /// Layers a manual retrain should train (None: `retrain.layers`).
+    pub manual_layers: Arc<std::sync::Mutex<Option<Vec<String>>>>,
     pub running: Arc<AtomicBool>,
+    pub status: Arc<RwLock<serde_json::Value>>,
+}
+
+impl LoopHandle {
+    /// Asks for a retrain at the next loop tick, optionally of named layers.
+    pub fn request_retrain(&self, layers: Option<Vec<String>>) {
+        *self.manual_layers.lock().unwrap_or_else(|p| p.into_inner()) = layers;
+        self.manual.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes `serving` the serving model (an activation); the loop notices at its next batch.
+    pub fn swap(&self, serving: Serving) {
+        *self.serving.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(serving));
+    }
+
+    /// The last status snapshot.
+    pub fn status(&self) -> serde_json::Value {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// The loop's part of the ingest thread.
@@ -153,6 +178,28 @@ impl Learner {
             results,
             results_tx,
             records_total,
+        })
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        let names = self.config.input_names();
+        let st = &self.state;
+        serde_json::json!({
+            "serving_version": st.serving_version,
+            "window_accuracy": st.window_accuracy(),
+            "window_loss": st.window_loss(),
+            "labeled_since_retrain": st.labeled_since_retrain,
+            "retrains_started": st.retrains,
+            "retrain_running": self.handle.running.load(Ordering::SeqCst),
+            "alarms": st.alarms,
+            "detectors": st.errors.readings().map(|(n, r)| (n.to_string(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
+            "drifted_features": names.iter().zip(&st.features).filter(|(_, d)| d.drifted).map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "layer_shifts": st.layer_shifts,
+            "triggers": {
+                "config": self.config.triggers,
+                "last_retrain_ms": st.trigger.last_retrain_ms,
+            },
+            "totals": st.totals,
         })
     }
 
@@ -309,12 +356,22 @@ impl Learner {
         self.handle.running.store(true, Ordering::SeqCst);
         self.state.publish_metrics(&self.metrics, &self.config);
         tracing::info!(trigger = firing.kind.as_str(), reason = %firing.reason, records = recent.len(), "retrain started");
+        let manual_layers = if firing.kind == trigger::TriggerKind::Manual {
+            self.handle
+                .manual_layers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+        } else {
+            None
+        };
         let job = Job {
             seq: self.state.retrains,
             firing,
             current: current(&self.handle.serving),
             recent,
             records_total: self.records_total,
+            layers: manual_layers,
             alarms: self.state.alarms.iter().cloned().collect(),
             drifted_features: self
                 .config
@@ -375,8 +432,33 @@ const CHUNK: usize = 128;
 impl BatchObserver for Learner {
     fn stage(&mut self, records: &[Record], batch: &mut WriteBatch) -> Result<(), IngestError> {
         self.poll_results();
+        let active = current(&self.handle.serving).map(|s| s.version);
+        if active != self.state.serving_version && !self.handle.running.load(Ordering::SeqCst) {
+            // Activated by an operator (rollback): the detectors start over against it.
+            tracing::info!(from = ?self.state.serving_version, to = ?active, "serving version changed");
+            self.state.on_new_version(&self.config, active, now_ms());
+            if let Some(v) = active {
+                self.metrics.learn_model_version.set(v as i64);
+            }
+        }
+        let timed =
+            self.config.triggers.interval_seconds > 0 || self.handle.manual.load(Ordering::SeqCst);
+        if records.is_empty() && timed && current(&self.handle.serving).is_some() {
+            // A tick: manual and scheduled triggers fire without records. Record-driven ones
+            // wait for records, so a file replay retrains at the same records run to run.
+            if let Some(f) = self.evaluate_triggers(now_ms()) {
+                self.dispatch(f);
+            }
+        }
         let window = self.config.drift.window;
-        for chunk in records.chunks(CHUNK) {
+        let mut rest = records;
+        while !rest.is_empty() {
+            // Chunks end at multiples of CHUNK records of the whole stream, so where triggers
+            // are evaluated does not depend on how the source cut its batches.
+            let to_boundary = CHUNK - (self.state.ring_pushed % CHUNK as u64) as usize;
+            let (chunk, tail) = rest.split_at(to_boundary.min(rest.len()));
+            rest = tail;
+            let at_boundary = chunk.len() == to_boundary;
             // Test, then train: the chunk is scored by the model serving before any retrain
             // that it triggers.
             let serving = current(&self.handle.serving);
@@ -404,8 +486,10 @@ impl BatchObserver for Learner {
                     self.check_inputs(s)?;
                 }
             }
-            if let Some(f) = self.evaluate_triggers(now_ms()) {
-                self.dispatch(f);
+            if at_boundary {
+                if let Some(f) = self.evaluate_triggers(now_ms()) {
+                    self.dispatch(f);
+                }
             }
         }
         state::stage(batch, &self.state)?;
@@ -415,5 +499,11 @@ impl BatchObserver for Learner {
     fn committed(&mut self, records_total: u64) {
         self.records_total = records_total;
         self.state.publish_metrics(&self.metrics, &self.config);
+        let status = self.status_json();
+        *self
+            .handle
+            .status
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = status;
     }
 }

@@ -28,6 +28,8 @@ pub struct Job {
     pub recent: Dataset,
     /// Records processed when the trigger fired.
     pub records_total: u64,
+    /// Layers a manual request named (overrides `retrain.layers`).
+    pub layers: Option<Vec<String>>,
     /// Detectors in alarm, features that drifted at the last check and the layer shifts,
     /// when the trigger fired (kept in the retrain's report).
     pub alarms: Vec<String>,
@@ -238,6 +240,11 @@ fn run(
         )?,
         Some(s) => {
             let replay = replay_dataset(store, width)?;
+            let mut retrain_config = config.retrain.clone();
+            if let Some(layers) = &job.layers {
+                retrain_config.layers = retrain::LayerPolicy::Named(layers.clone());
+                retrain_config.mode = retrain::RetrainMode::Partial;
+            }
             retrain::run(
                 &RetrainInput {
                     current: &s.model,
@@ -247,7 +254,7 @@ fn run(
                     replay: &replay,
                     seed,
                 },
-                &config.retrain,
+                &retrain_config,
                 &config.train,
                 &config.ewc,
             )?
@@ -363,9 +370,19 @@ pub fn load_active(store: &dyn KvStore, config: &Config) -> Result<Option<Servin
     let Some(version) = versions.active()? else {
         return Ok(None);
     };
+    load_version(store, config, version).map(Some)
+}
+
+/// One stored version, rebuilt on the configured backend.
+pub fn load_version(
+    store: &dyn KvStore,
+    config: &Config,
+    version: u64,
+) -> Result<Serving, LoopError> {
+    let versions = ModelVersions::new(store);
     let (record, bytes) = versions.get(version)?.ok_or(LoopError::Version {
         version,
-        reason: "active but absent".into(),
+        reason: "no such version".into(),
     })?;
     let ckpt = Checkpoint::from_bytes(&bytes)?;
     if ckpt.spec.input != config.input_width() || ckpt.spec.classes != config.schema.classes.len() {
@@ -388,11 +405,11 @@ pub fn load_active(store: &dyn KvStore, config: &Config) -> Result<Option<Servin
         })?,
         None => Reference::default(),
     };
-    Ok(Some(Serving {
+    Ok(Serving {
         version,
         model,
         ewc: ckpt.ewc,
         reference,
         record,
-    }))
+    })
 }

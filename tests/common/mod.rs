@@ -274,3 +274,68 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// One HTTP/1.1 request; returns the status code and the raw body bytes.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, buf[split + 4..].to_vec()))
+}
+
+/// POST JSON; returns the status and the parsed JSON answer.
+pub fn post_json(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    let (code, bytes) = http_request(addr, "POST", path, &headers, body.as_bytes())
+        .unwrap_or_else(|| panic!("POST {path}: no answer"));
+    let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (code, v)
+}
+
+/// GET JSON, or None when nothing answers (yet).
+pub fn try_get_json(addr: &str, path: &str) -> Option<(u16, serde_json::Value)> {
+    let (code, bytes) = http_request(addr, "GET", path, &[], b"")?;
+    Some((
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// GET JSON.
+pub fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    let (code, bytes) = http_request(addr, "GET", path, &[], b"")
+        .unwrap_or_else(|| panic!("GET {path}: no answer"));
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}

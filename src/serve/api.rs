@@ -1,0 +1,367 @@
+//! The `/v1` API: predict with the serving model, status, model versions (metadata, weights,
+//! activation) and manual retrains. Errors are JSON `{"error": {"code", "message"}}` with
+//! stable codes; admin endpoints need `Authorization: Bearer <token>` (compared in constant
+//! time).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use prometheus::core::Collector;
+use serde_json::{json, Value};
+
+use crate::config::{Config, Format};
+use crate::ingest::pipeline::LagsSnapshot;
+use crate::ingest::Decoder;
+use crate::learn::checkpoint::export_safetensors;
+use crate::learner::{current, worker, LoopHandle};
+use crate::metrics::Metrics;
+use crate::store::versions::ModelVersions;
+use crate::store::KvStore;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn KvStore>,
+    pub handle: LoopHandle,
+    pub metrics: Metrics,
+    pub lags: Option<LagsSnapshot>,
+    /// The admin bearer token; None disables the admin endpoints.
+    pub admin_token: Option<Arc<String>>,
+    /// Decoders for JSON objects and for lines in the stream's own format.
+    pub json_decoder: Arc<Decoder>,
+    pub line_decoder: Arc<Decoder>,
+}
+
+/// An API error: HTTP status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"error": {"code": self.1, "message": self.2}})),
+        )
+            .into_response()
+    }
+}
+
+fn bad(code: &'static str, msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, code, msg.into())
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
+/// Equal bytes, in time that depends only on the lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &s.admin_token else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "admin endpoints are disabled: set http.admin_token_file or RELEARN_ADMIN_TOKEN".into(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing `Authorization: Bearer <token>`".into(),
+            )
+        })?;
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong admin token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Decoders for predict bodies: JSON objects by field name, and strings in the stream's own
+/// format (a CSV line for a CSV stream).
+pub fn decoders(config: &Config) -> Result<(Decoder, Decoder), String> {
+    let mut json_schema = config.schema.clone();
+    json_schema.format = Format::Json;
+    let json = Decoder::new(&json_schema).map_err(|e| e.detail)?;
+    let line = Decoder::new(&config.schema).map_err(|e| e.detail)?;
+    Ok((json, line))
+}
+
+/// `POST /v1/predict`: one record (a JSON object, or a string in the stream's format) or an
+/// array of them.
+pub async fn predict(State(s): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| bad("bad_json", format!("request body is not JSON: {e}")))?;
+    let (items, single) = match value {
+        Value::Array(a) => (a, false),
+        other => (vec![other], true),
+    };
+    if items.is_empty() {
+        return Err(bad("empty_batch", "the array holds no record"));
+    }
+    if items.len() > s.config.http.max_batch_records {
+        return Err(bad(
+            "batch_too_large",
+            format!(
+                "{} records; http.max_batch_records is {}",
+                items.len(),
+                s.config.http.max_batch_records
+            ),
+        ));
+    }
+    let serving = current(&s.handle.serving).ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_model",
+            "no model version serves yet (the first one is trained after model.bootstrap_labeled labeled records)".into(),
+        )
+    })?;
+    let lags = s
+        .lags
+        .as_ref()
+        .map(|l| l.read().unwrap_or_else(|p| p.into_inner()).clone());
+    let mut x = Vec::with_capacity(items.len() * serving.model.spec.input);
+    for (i, item) in items.iter().enumerate() {
+        let record = match item {
+            Value::Object(_) => s.json_decoder.decode(item.to_string().as_bytes()),
+            Value::String(line) => s.line_decoder.decode(line.as_bytes()),
+            _ => {
+                return Err(bad(
+                    "bad_record",
+                    format!("record {i}: expected an object or a string"),
+                ))
+            }
+        }
+        .map_err(|e| {
+            bad(
+                "bad_record",
+                format!("record {i}: {} ({})", e.detail, e.reason.as_str()),
+            )
+        })?;
+        match &lags {
+            Some(l) => x.extend(l.augmented(&record.features)),
+            None => x.extend(record.features),
+        }
+    }
+    let proba = serving.model.predict_proba(&x).map_err(internal)?;
+    let classes = &s.config.schema.classes;
+    let preds: Vec<Value> = proba
+        .chunks_exact(serving.model.spec.classes)
+        .map(|row| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
+                .0;
+            let probabilities: serde_json::Map<String, Value> = classes
+                .iter()
+                .zip(row)
+                .map(|(c, p)| (c.clone(), json!(p)))
+                .collect();
+            json!({"class": classes.get(best), "index": best, "probabilities": probabilities})
+        })
+        .collect();
+    s.metrics.serve_predictions.inc_by(preds.len() as u64);
+    let out = if single {
+        let mut p = preds.into_iter().next().unwrap_or(Value::Null);
+        p["version"] = json!(serving.version);
+        p
+    } else {
+        json!({"version": serving.version, "predictions": preds})
+    };
+    Ok(Json(out).into_response())
+}
+
+/// `GET /v1/status`.
+pub async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let mut st = s.handle.status();
+    if !st.is_object() {
+        st = json!({});
+    }
+    let serving = current(&s.handle.serving).map(|v| v.version);
+    let log = s
+        .store
+        .scan_prefix(crate::store::Cf::Meta, b"loop/retrains/")
+        .map_err(internal)?;
+    let last: Option<Value> = match log.last() {
+        Some((_, v)) => {
+            let mut r: Value = serde_json::from_slice(v).map_err(internal)?;
+            if let Some(o) = r.as_object_mut() {
+                o.remove("layer_choice");
+                o.remove("train");
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let lag: f64 = s
+        .metrics
+        .ingest_lag
+        .collect()
+        .iter()
+        .flat_map(|f| f.get_metric())
+        .map(|m| m.get_gauge().get_value())
+        .sum();
+    st["serving_version"] = json!(serving);
+    st["last_retrain"] = json!(last);
+    st["retrains_recorded"] = json!(log.len());
+    st["replay_records"] = json!(s.metrics.store_replay_records.get());
+    st["consumer_lag_records"] = json!(lag);
+    st["records"] = json!(s.metrics.ingest_records.get());
+    Ok(Json(st))
+}
+
+fn strip_reference(mut v: Value) -> Value {
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("reference");
+        m.remove("layer_choice");
+    }
+    v
+}
+
+/// `GET /v1/models`.
+pub async fn models(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let versions = ModelVersions::new(s.store.as_ref());
+    let list = versions.list().map_err(internal)?;
+    let active = versions.active().map_err(internal)?;
+    let list: Vec<Value> = list
+        .into_iter()
+        .map(|r| strip_reference(json!(r)))
+        .collect();
+    Ok(Json(json!({"active": active, "versions": list})))
+}
+
+fn version_or_404(
+    s: &ApiState,
+    v: u64,
+) -> Result<(crate::store::versions::VersionRecord, Vec<u8>), ApiError> {
+    ModelVersions::new(s.store.as_ref())
+        .get(v)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "no_such_version",
+                format!("model version {v} does not exist"),
+            )
+        })
+}
+
+/// `GET /v1/models/{version}`: metadata, validation and cost report (reference statistics
+/// included).
+pub async fn model(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Json<Value>, ApiError> {
+    let (record, _) = version_or_404(&s, v)?;
+    Ok(Json(json!(record)))
+}
+
+/// `GET /v1/models/{version}/weights`: safetensors in PyTorch layout (`[out, in]` weights).
+pub async fn weights(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Response, ApiError> {
+    version_or_404(&s, v)?;
+    let serving = worker::load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
+    let bytes = export_safetensors(&serving.model).map_err(internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"relearn-v{v}.safetensors\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `POST /v1/models/{version}/activate` (admin): rollback or roll forward, swapped into
+/// serving at once.
+pub async fn activate(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(v): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    version_or_404(&s, v)?;
+    if s.handle.running.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "retrain_running",
+            "a retrain is running; activate after it ends".into(),
+        ));
+    }
+    let serving = worker::load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
+    ModelVersions::new(s.store.as_ref())
+        .activate(v)
+        .map_err(internal)?;
+    s.handle.swap(serving);
+    s.metrics.learn_model_version.set(v as i64);
+    tracing::info!(version = v, "model version activated over HTTP");
+    Ok(Json(json!({"active": v})))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetrainRequest {
+    layers: Option<Vec<String>>,
+}
+
+/// `POST /v1/retrain` (admin): a manual trigger, optionally of named layers
+/// (`{"layers": ["head"]}`); it starts at the loop's next tick (within a second).
+pub async fn retrain(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize(&s, &headers)?;
+    let req: RetrainRequest = if body.is_empty() {
+        RetrainRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| bad("bad_json", e.to_string()))?
+    };
+    if let (Some(layers), Some(serving)) = (&req.layers, current(&s.handle.serving)) {
+        let known = serving.model.layer_names();
+        if let Some(l) = layers.iter().find(|l| !known.contains(l)) {
+            return Err(bad(
+                "unknown_layer",
+                format!("unknown layer `{l}`; layers are {known:?}"),
+            ));
+        }
+        if layers.is_empty() {
+            return Err(bad("unknown_layer", "the list of layers is empty"));
+        }
+    }
+    s.handle.request_retrain(req.layers.clone());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"requested": true, "layers": req.layers})),
+    ))
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}

@@ -1,0 +1,197 @@
+//! The `/v1` API against the running daemon binary (embedded Elec2 stream, real RocksDB):
+//! predict (one record, a batch, bad input), status, versions and their weights, admin
+//! endpoints refusing a missing or wrong token, activation (rollback) while predictions keep
+//! succeeding, a manual retrain of named layers, and the OpenAPI document.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const TOKEN: &str = "test-admin-token-7f3a";
+const RECORD: &str = r#"{"day": 2, "period": 0.5, "nswprice": 0.05, "nswdemand": 0.4, "vicprice": 0.003, "vicdemand": 0.4, "transfer": 0.4}"#;
+
+#[test]
+fn api_predicts_reports_and_guards_admin_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = dir.path().join("daemon.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .arg("run")
+        .env("RELEARN__STORE__PATH", dir.path().join("store"))
+        .env("RELEARN__HTTP__LISTEN", &addr)
+        .env("RELEARN__FILE__EXIT_AT_END", "false")
+        .env("RELEARN_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("start the relearn binary");
+    let status = wait_for(Duration::from_secs(120), || {
+        let (code, s) = try_get_json(&addr, "/v1/status")?;
+        (code == 200 && s["records"] == 45_312 && s["serving_version"].as_u64()? >= 2).then_some(s)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the daemon did not finish Elec2; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    let latest = status["serving_version"].as_u64().unwrap();
+    assert!(status["last_retrain"]["outcome"].is_string(), "{status}");
+    assert!(
+        status["detectors"]["adwin"]["threshold"].is_number(),
+        "{status}"
+    );
+    assert_eq!(status["replay_records"], 10_000);
+
+    // Predict: one record, a batch mixing an object and a CSV line.
+    let (code, p) = post_json(&addr, "/v1/predict", None, RECORD);
+    assert_eq!(code, 200, "{p}");
+    assert!(p["class"] == "UP" || p["class"] == "DOWN", "{p}");
+    assert_eq!(p["version"], latest);
+    let sum: f64 = ["UP", "DOWN"]
+        .iter()
+        .map(|c| p["probabilities"][c].as_f64().unwrap())
+        .sum();
+    assert!((sum - 1.0).abs() < 1e-4, "{p}");
+    let batch = format!(r#"[{RECORD}, "2,0.5,0.05,0.4,0.003,0.4,0.4,"]"#);
+    let (code, p) = post_json(&addr, "/v1/predict", None, &batch);
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["predictions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        p["predictions"][0]["class"], p["predictions"][1]["class"],
+        "same record, same answer"
+    );
+
+    // Bad input: clear 400s with stable codes.
+    let (code, e) = post_json(&addr, "/v1/predict", None, "{not json");
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("bad_json")),
+        "{e}"
+    );
+    let (code, e) = post_json(&addr, "/v1/predict", None, r#"{"day": "x"}"#);
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("bad_record")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("record 0"),
+        "{e}"
+    );
+    let (code, e) = post_json(&addr, "/v1/predict", None, "[]");
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("empty_batch")),
+        "{e}"
+    );
+
+    // Versions, metadata, weights.
+    let (code, m) = get_json(&addr, "/v1/models");
+    assert_eq!(code, 200);
+    assert_eq!(m["active"], latest);
+    assert_eq!(m["versions"].as_array().unwrap().len() as u64, latest);
+    let (code, v1) = get_json(&addr, "/v1/models/1");
+    assert_eq!(code, 200);
+    assert_eq!(v1["metadata"]["trigger"], "bootstrap");
+    assert!(
+        v1["metadata"]["validation"]["new_candidate"].is_number(),
+        "{v1}"
+    );
+    assert!(v1["metadata"]["cost"]["flops"].is_number(), "{v1}");
+    let (code, e) = get_json(&addr, "/v1/models/999");
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("no_such_version"))
+    );
+    let (code, w) = http_request(&addr, "GET", "/v1/models/1/weights", &[], b"").unwrap();
+    assert_eq!(code, 200);
+    let n = u64::from_le_bytes(w[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&w[8..8 + n]).unwrap();
+    assert_eq!(
+        header["head.weight"]["shape"],
+        serde_json::json!([2, 64]),
+        "PyTorch layout"
+    );
+
+    // Admin endpoints refuse a missing or a wrong token.
+    let (code, e) = post_json(&addr, "/v1/models/1/activate", None, "");
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (code, _) = post_json(&addr, "/v1/models/1/activate", Some("wrong"), "");
+    assert_eq!(code, 401);
+    let (code, _) = post_json(&addr, "/v1/retrain", Some("test-admin-token-7f3b"), "");
+    assert_eq!(code, 401);
+
+    // Rollback and roll forward while predictions keep coming: none fails.
+    let hammer = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut versions = std::collections::BTreeSet::new();
+            for _ in 0..400 {
+                let (code, p) = post_json(&addr, "/v1/predict", None, RECORD);
+                assert_eq!(code, 200, "a prediction failed during swaps: {p}");
+                versions.insert(p["version"].as_u64().unwrap());
+            }
+            versions
+        })
+    };
+    for i in 0..20 {
+        let v = if i % 2 == 0 { 1 } else { latest };
+        let (code, a) = post_json(&addr, &format!("/v1/models/{v}/activate"), Some(TOKEN), "");
+        assert_eq!(code, 200, "{a}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = hammer.join().expect("no failed prediction");
+    eprintln!("versions answering during swaps: {seen:?}");
+    let (_, m) = get_json(&addr, "/v1/models");
+    assert_eq!(m["active"], latest);
+
+    // Roll back to version 1, then a manual retrain of the head only starts from it.
+    let (code, _) = post_json(&addr, "/v1/models/1/activate", Some(TOKEN), "");
+    assert_eq!(code, 200);
+    let (_, p) = post_json(&addr, "/v1/predict", None, RECORD);
+    assert_eq!(p["version"], 1);
+    let (code, e) = post_json(&addr, "/v1/retrain", Some(TOKEN), r#"{"layers": ["neck"]}"#);
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("unknown_layer")),
+        "{e}"
+    );
+    let (code, r) = post_json(&addr, "/v1/retrain", Some(TOKEN), r#"{"layers": ["head"]}"#);
+    assert_eq!(code, 202, "{r}");
+    let last = wait_for(Duration::from_secs(60), || {
+        let (_, s) = get_json(&addr, "/v1/status");
+        (s["last_retrain"]["trigger"] == "manual").then(|| s["last_retrain"].clone())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the manual retrain did not run; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    eprintln!("manual retrain: {last}");
+    assert_eq!(last["layers"], serde_json::json!(["head"]));
+    assert_eq!(last["parent"], 1);
+    assert!(last["outcome"] == "promoted" || last["outcome"] == "rejected");
+
+    let (code, doc) = get_json(&addr, "/openapi.json");
+    assert_eq!(code, 200);
+    for path in [
+        "/v1/predict",
+        "/v1/status",
+        "/v1/models/{version}/activate",
+        "/v1/retrain",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    let (_, metrics) = http_get(&addr, "/metrics").unwrap();
+    assert!(metric(&metrics, "relearn_serve_predictions_total").unwrap() >= 400.0);
+    assert!(metric_with(&metrics, "relearn_serve_requests_total", "code", "401").unwrap() >= 3.0);
+    stop_gracefully(child);
+}
