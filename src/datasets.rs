@@ -154,3 +154,71 @@ mod tests {
         assert_eq!(q.row(5)[0], d.row(5)[p[0]]);
     }
 }
+
+/// Every image of `data` (square, `side x side`, row-major) rotated by `degrees` about its
+/// centre, bilinear, zero outside (the "rotated" task construction).
+pub fn rotate(data: &Dataset, side: usize, degrees: f64) -> Dataset {
+    let (s, c) = degrees.to_radians().sin_cos();
+    let mid = (side as f64 - 1.0) / 2.0;
+    let mut x = Vec::with_capacity(data.x.len());
+    for img in data.x.chunks_exact(side * side) {
+        for r in 0..side {
+            for col in 0..side {
+                // Inverse mapping: where in the source this output pixel comes from.
+                let (dy, dx) = (r as f64 - mid, col as f64 - mid);
+                let sy = c * dy + s * dx + mid;
+                let sx = -s * dy + c * dx + mid;
+                let (y0, x0) = (sy.floor(), sx.floor());
+                let (fy, fx) = (sy - y0, sx - x0);
+                let px = |yy: f64, xx: f64| -> f64 {
+                    if yy < 0.0 || xx < 0.0 || yy >= side as f64 || xx >= side as f64 {
+                        0.0
+                    } else {
+                        f64::from(img[yy as usize * side + xx as usize])
+                    }
+                };
+                let v = px(y0, x0) * (1.0 - fy) * (1.0 - fx)
+                    + px(y0, x0 + 1.0) * (1.0 - fy) * fx
+                    + px(y0 + 1.0, x0) * fy * (1.0 - fx)
+                    + px(y0 + 1.0, x0 + 1.0) * fy * fx;
+                x.push(v as f32);
+            }
+        }
+    }
+    Dataset {
+        x,
+        y: data.y.clone(),
+        width: data.width,
+    }
+}
+
+/// The rows of `data` whose label is in `classes`.
+pub fn with_classes(data: &Dataset, classes: &[u32]) -> Dataset {
+    let idx: Vec<usize> = (0..data.len())
+        .filter(|&i| classes.contains(&data.y[i]))
+        .collect();
+    data.subset(&idx)
+}
+
+#[cfg(test)]
+mod rotate_tests {
+    use super::*;
+
+    #[test]
+    fn rotation_by_zero_is_identity_and_by_90_moves_pixels() {
+        // 3x3 image with one bright pixel at row 0, column 1 (top middle).
+        let mut x = vec![0f32; 9];
+        x[1] = 1.0;
+        let d = Dataset::new(x.clone(), vec![0], 9).unwrap();
+        assert_eq!(rotate(&d, 3, 0.0).x, x);
+        let r = rotate(&d, 3, 90.0).x;
+        let hot: Vec<usize> = (0..9).filter(|&i| r[i] > 0.5).collect();
+        assert_eq!(hot.len(), 1, "{r:?}");
+        assert!(
+            hot[0] == 3 || hot[0] == 5,
+            "moved to the middle row's side: {r:?}"
+        );
+        let total: f32 = r.iter().sum();
+        assert!((total - 1.0).abs() < 1e-5);
+    }
+}

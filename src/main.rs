@@ -44,6 +44,38 @@ enum Command {
         #[arg(long)]
         activate: Option<u64>,
     },
+    /// Run a continual-learning experiment (no retraining, full, partial, + EWC, + replay) on
+    /// a task sequence and write a markdown table and a JSON report.
+    Bench {
+        scenario: relearn::bench::Scenario,
+        /// Directory of the MNIST IDX files; without it the embedded 8x8 digits are used.
+        #[arg(long)]
+        mnist: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        tasks: usize,
+        #[arg(long, default_value_t = 10_000)]
+        train_per_task: usize,
+        #[arg(long, default_value_t = 2_000)]
+        test_per_task: usize,
+        /// Hidden layer widths, comma-separated.
+        #[arg(long, default_value = "256,256", value_delimiter = ',')]
+        hidden: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        #[arg(long, default_value_t = 500.0)]
+        ewc_lambda: f64,
+        /// Degrees between consecutive rotated tasks.
+        #[arg(long, default_value_t = 30.0)]
+        angle_step: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// burn backend (flex, ndarray, tch).
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        /// Where the report files go.
+        #[arg(long, default_value = "bench-out")]
+        out: PathBuf,
+    },
 }
 
 fn load(config: Option<&std::path::Path>) -> anyhow::Result<relearn::config::Config> {
@@ -101,6 +133,44 @@ fn main() -> anyhow::Result<()> {
                 });
                 println!("{}", serde_json::to_string_pretty(&listing)?);
             }
+        }
+        Command::Bench {
+            scenario,
+            mnist,
+            tasks,
+            train_per_task,
+            test_per_task,
+            hidden,
+            epochs,
+            ewc_lambda,
+            angle_step,
+            seed,
+            backend,
+            out,
+        } => {
+            use relearn::bench::{BenchOptions, Source};
+            let backend = relearn::learn::BackendKind::from_name(&backend)
+                .with_context(|| format!("unknown backend `{backend}`"))?;
+            let opts = BenchOptions {
+                scenario,
+                source: mnist.map_or(Source::Digits, Source::Mnist),
+                tasks,
+                train_per_task,
+                test_per_task,
+                hidden,
+                epochs,
+                ewc_lambda,
+                angle_step,
+                seed,
+                ..BenchOptions::default()
+            };
+            let started = std::time::Instant::now();
+            let report = relearn::bench::run(&opts, backend, |step| {
+                eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
+            })?;
+            let (md, json) = relearn::bench::write(&report, &out)?;
+            print!("{}", relearn::bench::markdown(&report));
+            eprintln!("relearn: wrote {} and {}", md.display(), json.display());
         }
     }
     Ok(())

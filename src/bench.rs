@@ -1,0 +1,468 @@
+//! `relearn bench`: the seed's experiment on task sequences built from real data (rotated,
+//! permuted and split MNIST, or the embedded digits), run with the daemon's own retrain code
+//! (`retrain::bootstrap`, `retrain::run` with the gate open) for each strategy: no retraining,
+//! full, partial (auto layers), partial + EWC, partial + EWC + replay, full + EWC + replay.
+//! Reports the accuracy matrix, ACC, BWT, forgetting (Chaudhry et al. 2018), new-task accuracy,
+//! training FLOPs, wall time and the cost ratio against full retraining.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::EwcConfig;
+use crate::datasets::{self, permutation, permute, rotate, with_classes};
+use crate::learn::{
+    Activation, BackendKind, Dataset, Ewc, LearnError, Model, ModelSpec, TrainConfig,
+};
+use crate::retrain::{self, LayerPolicy, Reference, RetrainConfig, RetrainInput, RetrainMode};
+use crate::rng::Rng;
+
+/// A task sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Task t: every image rotated by t x `angle_step` degrees (input-level shift).
+    RotatedMnist,
+    /// Task t: a fixed random pixel permutation (task 0: none), the classic EWC benchmark.
+    PermutedMnist,
+    /// Task t: only digits 2t and 2t+1 (class-incremental, 5 tasks).
+    SplitMnist,
+}
+
+/// Where the images come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Source {
+    /// MNIST IDX files in this directory (28x28).
+    Mnist(PathBuf),
+    /// sklearn's digits, embedded (8x8): small, for tests and quick runs.
+    Digits,
+}
+
+/// Everything a run depends on.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchOptions {
+    pub scenario: Scenario,
+    pub source: Source,
+    pub tasks: usize,
+    /// Training images per task (at most).
+    pub train_per_task: usize,
+    /// Test images per task (at most).
+    pub test_per_task: usize,
+    pub hidden: Vec<usize>,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub ewc_lambda: f64,
+    /// Replayed records kept from earlier tasks (equal share per task).
+    pub replay_records: usize,
+    pub replay_ratio: f64,
+    pub angle_step: f64,
+    pub seed: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            scenario: Scenario::RotatedMnist,
+            source: Source::Digits,
+            tasks: 5,
+            train_per_task: 10_000,
+            test_per_task: 2_000,
+            hidden: vec![256, 256],
+            epochs: 3,
+            learning_rate: 1e-3,
+            ewc_lambda: 500.0,
+            replay_records: 2_000,
+            replay_ratio: 0.25,
+            angle_step: 30.0,
+            seed: 1,
+        }
+    }
+}
+
+/// One strategy of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Strategy {
+    pub name: &'static str,
+    /// None: no retraining after the first task.
+    pub mode: Option<RetrainMode>,
+    pub ewc: bool,
+    pub replay: bool,
+}
+
+/// The six strategies, in report order.
+pub const STRATEGIES: [Strategy; 6] = [
+    Strategy {
+        name: "none",
+        mode: None,
+        ewc: false,
+        replay: false,
+    },
+    Strategy {
+        name: "full",
+        mode: Some(RetrainMode::Full),
+        ewc: false,
+        replay: false,
+    },
+    Strategy {
+        name: "partial",
+        mode: Some(RetrainMode::Partial),
+        ewc: false,
+        replay: false,
+    },
+    Strategy {
+        name: "partial+ewc",
+        mode: Some(RetrainMode::Partial),
+        ewc: true,
+        replay: false,
+    },
+    Strategy {
+        name: "partial+ewc+replay",
+        mode: Some(RetrainMode::Partial),
+        ewc: true,
+        replay: true,
+    },
+    Strategy {
+        name: "full+ewc+replay",
+        mode: Some(RetrainMode::Full),
+        ewc: true,
+        replay: true,
+    },
+];
+
+/// What one strategy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategyResult {
+    pub strategy: String,
+    /// `matrix[i][j]`: accuracy on task j's test set after training on task i.
+    pub matrix: Vec<Vec<f64>>,
+    /// Mean final accuracy over all tasks.
+    pub acc: f64,
+    /// Backward transfer: mean over earlier tasks of final minus just-learned accuracy.
+    pub bwt: f64,
+    /// Chaudhry et al. 2018: mean over earlier tasks of best earlier minus final accuracy.
+    pub forgetting: f64,
+    /// Mean accuracy on each new task right after training on it (tasks 1..).
+    pub new_task_acc: f64,
+    /// Layers trained for each new task.
+    pub layers: Vec<Vec<String>>,
+    /// Training FLOPs (estimated) and wall seconds of the retrains (tasks 1..).
+    pub flops: f64,
+    pub wall_seconds: f64,
+    /// FLOPs over those of the `full` strategy on the same data.
+    pub cost_ratio: f64,
+}
+
+/// A finished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub options: BenchOptions,
+    pub results: Vec<StrategyResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Dataset(#[from] datasets::DatasetError),
+    #[error(transparent)]
+    Learn(#[from] LearnError),
+    #[error("{0}")]
+    Options(String),
+}
+
+struct Task {
+    train: Dataset,
+    test: Dataset,
+}
+
+fn base(opts: &BenchOptions) -> Result<(Dataset, Dataset, usize), BenchError> {
+    match &opts.source {
+        Source::Mnist(dir) => Ok((
+            datasets::mnist(dir, true, opts.train_per_task)?,
+            datasets::mnist(dir, false, opts.test_per_task)?,
+            28,
+        )),
+        Source::Digits => {
+            let d = datasets::digits()?;
+            let mut rng = Rng::seeded(opts.seed);
+            let (train, test) = d.split(0.8, &mut rng);
+            Ok((train, test, 8))
+        }
+    }
+}
+
+fn tasks(opts: &BenchOptions) -> Result<Vec<Task>, BenchError> {
+    let (train, test, side) = base(opts)?;
+    let take = |d: &Dataset, n: usize| d.subset(&(0..d.len().min(n)).collect::<Vec<_>>());
+    let (train, test) = (
+        take(&train, opts.train_per_task),
+        take(&test, opts.test_per_task),
+    );
+    Ok(match opts.scenario {
+        Scenario::RotatedMnist => (0..opts.tasks)
+            .map(|t| {
+                let a = t as f64 * opts.angle_step;
+                Task {
+                    train: rotate(&train, side, a),
+                    test: rotate(&test, side, a),
+                }
+            })
+            .collect(),
+        Scenario::PermutedMnist => (0..opts.tasks)
+            .map(|t| {
+                if t == 0 {
+                    return Task {
+                        train: train.clone(),
+                        test: test.clone(),
+                    };
+                }
+                let p = permutation(train.width, opts.seed.wrapping_add(t as u64));
+                Task {
+                    train: permute(&train, &p),
+                    test: permute(&test, &p),
+                }
+            })
+            .collect(),
+        Scenario::SplitMnist => {
+            if opts.tasks > 5 {
+                return Err(BenchError::Options(
+                    "split-mnist has at most 5 tasks (2 digits each)".into(),
+                ));
+            }
+            (0..opts.tasks)
+                .map(|t| {
+                    let c = [2 * t as u32, 2 * t as u32 + 1];
+                    Task {
+                        train: with_classes(&train, &c),
+                        test: with_classes(&test, &c),
+                    }
+                })
+                .collect()
+        }
+    })
+}
+
+/// Equal shares of the earlier tasks' training rows, `total` in all.
+fn replay_of(tasks: &[Task], upto: usize, total: usize, rng: &mut Rng) -> Dataset {
+    let share = (total / upto.max(1)).max(1);
+    let mut out = Dataset {
+        x: Vec::new(),
+        y: Vec::new(),
+        width: tasks[0].train.width,
+    };
+    for t in &tasks[..upto] {
+        let idx = Dataset::shuffled_indices(t.train.len(), rng);
+        out.extend(&t.train.subset(&idx[..share.min(idx.len())]));
+    }
+    out
+}
+
+fn summary(matrix: &[Vec<f64>]) -> (f64, f64, f64, f64) {
+    let t = matrix.len();
+    let last = &matrix[t - 1];
+    let acc = last.iter().sum::<f64>() / t as f64;
+    if t < 2 {
+        return (acc, 0.0, 0.0, matrix[0][0]);
+    }
+    let earlier = (t - 1) as f64;
+    let bwt = (0..t - 1).map(|j| last[j] - matrix[j][j]).sum::<f64>() / earlier;
+    let forgetting = (0..t - 1)
+        .map(|j| {
+            let best = (j..t - 1).map(|l| matrix[l][j]).fold(f64::MIN, f64::max);
+            best - last[j]
+        })
+        .sum::<f64>()
+        / earlier;
+    let new_task = (1..t).map(|i| matrix[i][i]).sum::<f64>() / earlier;
+    (acc, bwt, forgetting, new_task)
+}
+
+/// Runs every strategy on the same tasks; `progress` gets a line per step.
+pub fn run(
+    opts: &BenchOptions,
+    backend: BackendKind,
+    mut progress: impl FnMut(&str),
+) -> Result<BenchReport, BenchError> {
+    if opts.tasks < 2 {
+        return Err(BenchError::Options("at least 2 tasks are needed".into()));
+    }
+    let tasks = tasks(opts)?;
+    let width = tasks[0].train.width;
+    let spec = ModelSpec {
+        input: width,
+        hidden: opts.hidden.clone(),
+        classes: 10,
+        activation: Activation::Relu,
+        dropout: 0.0,
+    };
+    let open_gate = |mode: RetrainMode| RetrainConfig {
+        layers: LayerPolicy::Keyword("auto".into()),
+        mode,
+        max_forgetting: 1.0,
+        min_gain: -1.0,
+        holdout_fraction: 0.1,
+        validation_replay: 500,
+        ..RetrainConfig::default()
+    };
+    let train_config = |replay: bool| TrainConfig {
+        epochs: opts.epochs,
+        batch_size: 64,
+        learning_rate: opts.learning_rate,
+        replay_ratio: if replay { opts.replay_ratio } else { 0.0 },
+        prefix_cache: true,
+        seed: opts.seed,
+    };
+    let ewc_config = |on: bool| EwcConfig {
+        lambda: if on { opts.ewc_lambda } else { 0.0 },
+        gamma: 1.0,
+        fisher_examples: 500,
+    };
+    // Task 0 is learned the same way for every strategy (the daemon's bootstrap).
+    progress("task 0: first model (all strategies)");
+    let first = retrain::bootstrap(
+        spec,
+        backend,
+        opts.seed,
+        &tasks[0].train,
+        &open_gate(RetrainMode::Full),
+        &train_config(false),
+        &ewc_config(true),
+    )?;
+    let (Some(model0), Some(ewc0), Some(seen0)) = (first.candidate, first.ewc, first.trained_on)
+    else {
+        return Err(BenchError::Options("the first model diverged".into()));
+    };
+    let evaluate = |m: &Model| -> Result<Vec<f64>, LearnError> {
+        tasks.iter().map(|t| m.accuracy(&t.test)).collect()
+    };
+    let row0 = evaluate(&model0)?;
+    let mut results = Vec::new();
+    for s in STRATEGIES {
+        let mut model = model0.clone();
+        let mut ewc: Ewc = ewc0.clone();
+        let mut seen = seen0.clone();
+        let mut matrix = vec![row0.clone()];
+        let mut layers = Vec::new();
+        let (mut flops, mut wall) = (0.0, 0.0);
+        let mut rng = Rng::seeded(opts.seed ^ 0xBE4C);
+        for t in 1..tasks.len() {
+            progress(&format!("{}: task {t}/{}", s.name, tasks.len() - 1));
+            if let Some(mode) = s.mode {
+                let reference = Reference::of(&model, &seen, 500, None, opts.seed)?;
+                let replay = replay_of(&tasks, t, opts.replay_records, &mut rng);
+                let r = retrain::run(
+                    &RetrainInput {
+                        current: &model,
+                        ewc: s.ewc.then_some(&ewc),
+                        reference: &reference.activations,
+                        recent: &tasks[t].train,
+                        replay: &replay,
+                        seed: opts.seed.wrapping_add(t as u64),
+                    },
+                    &open_gate(mode),
+                    &train_config(s.replay),
+                    &ewc_config(s.ewc),
+                )?;
+                if let Some(tr) = &r.train {
+                    flops += tr.flops;
+                    wall += tr.wall_seconds;
+                }
+                layers.push(r.layers.clone());
+                if let (Some(c), Some(e), Some(d)) = (r.candidate, r.ewc, r.trained_on) {
+                    model = c;
+                    ewc = e;
+                    seen = d;
+                }
+            } else {
+                layers.push(Vec::new());
+            }
+            matrix.push(evaluate(&model)?);
+        }
+        let (acc, bwt, forgetting, new_task_acc) = summary(&matrix);
+        results.push(StrategyResult {
+            strategy: s.name.to_string(),
+            matrix,
+            acc,
+            bwt,
+            forgetting,
+            new_task_acc,
+            layers,
+            flops,
+            wall_seconds: wall,
+            cost_ratio: 0.0,
+        });
+    }
+    let full = results
+        .iter()
+        .find(|r| r.strategy == "full")
+        .map_or(0.0, |r| r.flops);
+    for r in &mut results {
+        r.cost_ratio = if full > 0.0 { r.flops / full } else { 0.0 };
+    }
+    Ok(BenchReport {
+        options: opts.clone(),
+        results,
+    })
+}
+
+/// Writes `bench-<scenario>.md` and `.json` into `dir`; returns their paths.
+pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let name = serde_json::to_value(report.options.scenario)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "bench".into());
+    let md = dir.join(format!("bench-{name}.md"));
+    let json = dir.join(format!("bench-{name}.json"));
+    std::fs::write(&md, markdown(report))?;
+    std::fs::write(
+        &json,
+        serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?,
+    )?;
+    Ok((md, json))
+}
+
+/// The report as a markdown table.
+pub fn markdown(report: &BenchReport) -> String {
+    let mut out = format!(
+        "{:?}, {} tasks, {} train / {} test images per task, hidden {:?}, {} epochs\n\n",
+        report.options.scenario,
+        report.options.tasks,
+        report.options.train_per_task,
+        report.options.test_per_task,
+        report.options.hidden,
+        report.options.epochs
+    );
+    out.push_str("| strategy | ACC | BWT | forgetting | new-task acc | GFLOPs | train s | cost vs full | layers (task 1) |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for r in &report.results {
+        out.push_str(&format!(
+            "| {} | {:.4} | {:+.4} | {:.4} | {:.4} | {:.2} | {:.2} | {:.2} | {} |\n",
+            r.strategy,
+            r.acc,
+            r.bwt,
+            r.forgetting,
+            r.new_task_acc,
+            r.flops / 1e9,
+            r.wall_seconds,
+            r.cost_ratio,
+            r.layers.first().map(|l| l.join(", ")).unwrap_or_default()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_follows_the_definitions() {
+        // Two tasks: task 0 learned to 0.9, then 0.6 after task 1 (learned to 0.8).
+        let m = vec![vec![0.9, 0.1], vec![0.6, 0.8]];
+        let (acc, bwt, forgetting, new_task) = summary(&m);
+        assert!((acc - 0.7).abs() < 1e-12);
+        assert!((bwt + 0.3).abs() < 1e-12);
+        assert!((forgetting - 0.3).abs() < 1e-12);
+        assert!((new_task - 0.8).abs() < 1e-12);
+    }
+}

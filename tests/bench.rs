@@ -1,0 +1,108 @@
+//! `relearn bench` on a small slice of every scenario (the embedded digits), so the command
+//! cannot rot: the report has every strategy, a full accuracy matrix, metrics that follow their
+//! definitions, costs that order as expected, and the files are written.
+
+use std::process::Command;
+
+use relearn::bench::{run, BenchOptions, Scenario, Source};
+use relearn::learn::BackendKind;
+
+fn small(scenario: Scenario) -> BenchOptions {
+    BenchOptions {
+        scenario,
+        source: Source::Digits,
+        tasks: 3,
+        hidden: vec![32, 32],
+        epochs: 5,
+        ..BenchOptions::default()
+    }
+}
+
+#[test]
+fn every_scenario_runs_on_a_small_slice() {
+    for scenario in [
+        Scenario::RotatedMnist,
+        Scenario::PermutedMnist,
+        Scenario::SplitMnist,
+    ] {
+        let opts = small(scenario);
+        let mut steps = 0;
+        let report = run(&opts, BackendKind::from_env(), |_| steps += 1).unwrap();
+        assert_eq!(steps, 1 + 6 * 2, "{scenario:?}: one progress line per step");
+        let names: Vec<&str> = report.results.iter().map(|r| r.strategy.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "none",
+                "full",
+                "partial",
+                "partial+ewc",
+                "partial+ewc+replay",
+                "full+ewc+replay"
+            ]
+        );
+        for r in &report.results {
+            assert_eq!(r.matrix.len(), 3);
+            assert!(r.matrix.iter().all(|row| row.len() == 3));
+            assert!(r.matrix.iter().flatten().all(|a| (0.0..=1.0).contains(a)));
+            let last = &r.matrix[2];
+            assert!((r.acc - last.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+            // The best earlier accuracy is at least the just-learned one.
+            assert!(r.forgetting >= -r.bwt - 1e-12, "{r:?}");
+        }
+        let by = |n: &str| report.results.iter().find(|r| r.strategy == n).unwrap();
+        assert_eq!(by("none").flops, 0.0);
+        assert_eq!(by("full").cost_ratio, 1.0);
+        assert!(by("partial").flops <= by("full").flops, "{scenario:?}");
+        assert!(
+            by("full+ewc+replay").flops > by("full").flops,
+            "replay adds examples"
+        );
+        // Learning the new task works at all: retrained strategies beat no retraining on it.
+        assert!(
+            by("full").new_task_acc > by("none").new_task_acc,
+            "{scenario:?}: {} vs {}",
+            by("full").new_task_acc,
+            by("none").new_task_acc
+        );
+    }
+}
+
+#[test]
+fn the_command_writes_markdown_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .args([
+            "bench",
+            "split-mnist",
+            "--tasks",
+            "2",
+            "--hidden",
+            "16",
+            "--epochs",
+            "2",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| partial+ewc+replay |"), "{stdout}");
+    let md = std::fs::read_to_string(dir.path().join("bench-split-mnist.md")).unwrap();
+    assert_eq!(md, stdout);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bench-split-mnist.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["results"].as_array().unwrap().len(), 6);
+    let bad = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .args(["bench", "split-mnist", "--tasks", "7"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 5 tasks"));
+}
