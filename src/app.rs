@@ -203,6 +203,43 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     }
     let pipeline = Arc::new(Mutex::new(pipeline));
 
+    // A live one-line summary in the log: every second on a file replay, every 30 s on Kafka.
+    let summary_stop = CancellationToken::new();
+    let summary_task = {
+        let metrics = metrics.clone();
+        let handle = handle.clone();
+        let stop = summary_stop.clone();
+        let every = if config.uses_kafka() { 30 } else { 1 };
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+            tick.tick().await;
+            let mut last = u64::MAX;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let records = metrics.ingest_records.get();
+                if records == last {
+                    continue;
+                }
+                last = records;
+                let runs = |o: &str| metrics.retrain_runs.with_label_values(&[o]).get();
+                let alarms = handle.status()["alarms"].to_string();
+                tracing::info!(
+                    records,
+                    accuracy = format!("{:.4}", metrics.learn_accuracy.get()),
+                    version = metrics.learn_model_version.get(),
+                    alarms = %alarms,
+                    promoted = runs("promoted"),
+                    rejected = runs("rejected"),
+                    failed = runs("failed"),
+                    "progress"
+                );
+            }
+        })
+    };
+
     // The loop's tick: manual and scheduled triggers and finished retrains are handled even
     // when no record arrives.
     let tick_stop = CancellationToken::new();
@@ -281,6 +318,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     };
     tick_stop.cancel();
     let _ = ticker.await;
+    summary_stop.cancel();
+    let _ = summary_task.await;
     http_stop.cancel();
     match http.await {
         Ok(Ok(())) => {}

@@ -21,6 +21,9 @@ use crate::rng::Rng;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
+    /// The real Elec2 stream in time order through the daemon's own path; prequential accuracy
+    /// over time per strategy.
+    Elec2,
     /// Task t: every image rotated by t x `angle_step` degrees (input-level shift).
     RotatedMnist,
     /// Task t: a fixed random pixel permutation (task 0: none), the classic EWC benchmark.
@@ -198,6 +201,11 @@ fn tasks(opts: &BenchOptions) -> Result<Vec<Task>, BenchError> {
         take(&test, opts.test_per_task),
     );
     Ok(match opts.scenario {
+        Scenario::Elec2 => {
+            return Err(BenchError::Options(
+                "elec2 is a stream, not a task sequence: see bench::elec2".into(),
+            ))
+        }
         Scenario::RotatedMnist => (0..opts.tasks)
             .map(|t| {
                 let a = t as f64 * opts.angle_step;
@@ -404,6 +412,167 @@ pub fn run(
     })
 }
 
+/// One strategy on the Elec2 stream, run through the daemon's own path (file source,
+/// pipeline, replay buffer in RocksDB, the loop and its retrain worker).
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamResult {
+    pub strategy: String,
+    /// Prequential accuracy over every scored record.
+    pub prequential: f64,
+    pub scored: u64,
+    /// `(records processed, accuracy of the records scored since the previous point)`.
+    pub over_time: Vec<(u64, f64)>,
+    pub promoted: u64,
+    pub rejected: u64,
+    pub flops: f64,
+    pub wall_seconds: f64,
+    pub cost_ratio: f64,
+}
+
+/// The strategies on Elec2 in time order, starting from `config/elec2.toml`: `none` keeps the
+/// first model; the others retrain on the profile's triggers in their mode, with EWC
+/// (`ewc.lambda` 100) and replay (`train.replay_ratio` 0.25) where named.
+pub fn elec2(mut progress: impl FnMut(&str)) -> Result<Vec<StreamResult>, BenchError> {
+    use crate::ingest::file::FileSource;
+    use crate::ingest::{BatchObserver, Decoder, FileDeadLetters, Pipeline};
+    use crate::learner::{Learner, LoopHandle};
+    use crate::metrics::Metrics;
+    use crate::store::{KvStore, RocksStore};
+    use std::sync::{Arc, Mutex};
+
+    /// Records the prediction counters after every durable batch.
+    struct Recorder {
+        inner: Learner,
+        metrics: Metrics,
+        points: Arc<Mutex<Vec<(u64, u64, u64)>>>,
+    }
+    impl BatchObserver for Recorder {
+        fn stage(
+            &mut self,
+            records: &[crate::record::Record],
+            batch: &mut crate::store::WriteBatch,
+        ) -> Result<(), crate::ingest::IngestError> {
+            self.inner.stage(records, batch)
+        }
+        fn committed(&mut self, records_total: u64) {
+            self.inner.committed(records_total);
+            let c = |o: &str| self.metrics.learn_predictions.with_label_values(&[o]).get();
+            if let Ok(mut p) = self.points.lock() {
+                p.push((records_total, c("correct"), c("incorrect")));
+            }
+        }
+    }
+
+    let base = crate::config::Config::from_toml(include_str!("../config/elec2.toml"))
+        .map_err(|e| BenchError::Options(e.to_string()))?;
+    let mut out = Vec::new();
+    for s in STRATEGIES {
+        progress(&format!("elec2: {}", s.name));
+        let mut c = base.clone();
+        c.file.exit_at_end = true;
+        match s.mode {
+            None => {
+                c.triggers.drift_detectors.clear();
+                c.triggers.accuracy_drop = 0.0;
+                c.triggers.every_labeled = 0;
+                c.triggers.interval_seconds = 0;
+            }
+            Some(mode) => c.retrain.mode = mode,
+        }
+        c.ewc.lambda = if s.ewc { 100.0 } else { 0.0 };
+        c.train.replay_ratio = if s.replay { 0.25 } else { 0.0 };
+        c.retrain.wait = crate::retrain::WaitPolicy::Always;
+        let dir = tempfile::tempdir().map_err(|e| BenchError::Options(e.to_string()))?;
+        let fail = |e: &dyn std::fmt::Display| BenchError::Options(e.to_string());
+        let store: Arc<dyn KvStore> =
+            Arc::new(RocksStore::open(&dir.path().join("store"), false).map_err(|e| fail(&e))?);
+        let metrics = Metrics::new();
+        let decoder = Decoder::new(&c.schema).map_err(|e| fail(&e.detail))?;
+        let dlq = FileDeadLetters::open(dir.path().join("dead.jsonl")).map_err(|e| fail(&e))?;
+        let mut pipeline =
+            Pipeline::open(&c, store.clone(), decoder, Box::new(dlq), metrics.clone())
+                .map_err(|e| fail(&e))?;
+        let learner = Learner::open(&c, store.clone(), metrics.clone(), LoopHandle::default())
+            .map_err(|e| fail(&e))?;
+        let points = Arc::new(Mutex::new(Vec::new()));
+        pipeline.set_observer(Box::new(Recorder {
+            inner: learner,
+            metrics: metrics.clone(),
+            points: points.clone(),
+        }));
+        let pipeline = Arc::new(Mutex::new(pipeline));
+        FileSource::open(&c)
+            .map_err(|e| fail(&e))?
+            .run(&pipeline, &tokio_util::sync::CancellationToken::new())
+            .map_err(|e| fail(&e))?;
+        let pts = points.lock().map(|p| p.clone()).unwrap_or_default();
+        let mut over_time = Vec::new();
+        let (mut last_n, mut last_c, mut last_i, mut mark) = (0u64, 0u64, 0u64, 0u64);
+        for &(n, c_ok, c_bad) in &pts {
+            if n >= mark + 2000 || n == pts.last().map_or(0, |p| p.0) {
+                let scored = (c_ok - last_c) + (c_bad - last_i);
+                if scored > 0 {
+                    over_time.push((n, (c_ok - last_c) as f64 / scored as f64));
+                }
+                (last_c, last_i, mark) = (c_ok, c_bad, n);
+            }
+            last_n = n;
+        }
+        let _ = last_n;
+        let ok = metrics
+            .learn_predictions
+            .with_label_values(&["correct"])
+            .get();
+        let bad = metrics
+            .learn_predictions
+            .with_label_values(&["incorrect"])
+            .get();
+        out.push(StreamResult {
+            strategy: s.name.to_string(),
+            prequential: ok as f64 / (ok + bad).max(1) as f64,
+            scored: ok + bad,
+            over_time,
+            promoted: metrics.retrain_runs.with_label_values(&["promoted"]).get(),
+            rejected: metrics.retrain_runs.with_label_values(&["rejected"]).get(),
+            flops: metrics.retrain_flops.with_label_values(&["executed"]).get(),
+            wall_seconds: metrics
+                .retrain_seconds
+                .with_label_values(&["executed"])
+                .get(),
+            cost_ratio: 0.0,
+        });
+    }
+    let full = out
+        .iter()
+        .find(|r| r.strategy == "full")
+        .map_or(0.0, |r| r.flops);
+    for r in &mut out {
+        r.cost_ratio = if full > 0.0 { r.flops / full } else { 0.0 };
+    }
+    Ok(out)
+}
+
+/// The Elec2 results as a markdown table.
+pub fn elec2_markdown(results: &[StreamResult]) -> String {
+    let mut out =
+        String::from("Elec2 in time order (45,312 records), config/elec2.toml per strategy\n\n");
+    out.push_str("| strategy | prequential accuracy | retrains promoted / rejected | GFLOPs | train s | cost vs full |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for r in results {
+        out.push_str(&format!(
+            "| {} | {:.4} | {} / {} | {:.2} | {:.2} | {:.2} |\n",
+            r.strategy,
+            r.prequential,
+            r.promoted,
+            r.rejected,
+            r.flops / 1e9,
+            r.wall_seconds,
+            r.cost_ratio
+        ));
+    }
+    out
+}
+
 /// Writes `bench-<scenario>.md` and `.json` into `dir`; returns their paths.
 pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
@@ -417,6 +586,22 @@ pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(Pa
     std::fs::write(
         &json,
         serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?,
+    )?;
+    Ok((md, json))
+}
+
+/// Writes `bench-elec2.md` and `.json` into `dir`; returns their paths.
+pub fn write_elec2(
+    results: &[StreamResult],
+    dir: &std::path::Path,
+) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let md = dir.join("bench-elec2.md");
+    let json = dir.join("bench-elec2.json");
+    std::fs::write(&md, elec2_markdown(results))?;
+    std::fs::write(
+        &json,
+        serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?,
     )?;
     Ok((md, json))
 }

@@ -165,9 +165,17 @@ fn main() -> anyhow::Result<()> {
                 ..BenchOptions::default()
             };
             let started = std::time::Instant::now();
-            let report = relearn::bench::run(&opts, backend, |step| {
+            let progress = |step: &str| {
                 eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
-            })?;
+            };
+            if scenario == relearn::bench::Scenario::Elec2 {
+                let results = relearn::bench::elec2(progress)?;
+                let (md, json) = relearn::bench::write_elec2(&results, &out)?;
+                print!("{}", relearn::bench::elec2_markdown(&results));
+                eprintln!("relearn: wrote {} and {}", md.display(), json.display());
+                return Ok(());
+            }
+            let report = relearn::bench::run(&opts, backend, progress)?;
             let (md, json) = relearn::bench::write(&report, &out)?;
             print!("{}", relearn::bench::markdown(&report));
             eprintln!("relearn: wrote {} and {}", md.display(), json.display());
