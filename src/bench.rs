@@ -573,7 +573,8 @@ pub fn elec2_markdown(results: &[StreamResult]) -> String {
     out
 }
 
-/// Writes `bench-<scenario>.md` and `.json` into `dir`; returns their paths.
+/// Writes `bench-<scenario>.md`, `.json` and the plots (`-acc.png`, `-matrix.png`,
+/// `-cost.png`) into `dir`; returns the first two.
 pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let name = serde_json::to_value(report.options.scenario)
@@ -583,6 +584,7 @@ pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(Pa
     let md = dir.join(format!("bench-{name}.md"));
     let json = dir.join(format!("bench-{name}.json"));
     std::fs::write(&md, markdown(report))?;
+    crate::plot::tasks(report, &name, dir).map_err(std::io::Error::other)?;
     std::fs::write(
         &json,
         serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?,
@@ -590,7 +592,7 @@ pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(Pa
     Ok((md, json))
 }
 
-/// Writes `bench-elec2.md` and `.json` into `dir`; returns their paths.
+/// Writes `bench-elec2.md`, `.json` and `.png` into `dir`; returns the first two.
 pub fn write_elec2(
     results: &[StreamResult],
     dir: &std::path::Path,
@@ -599,6 +601,7 @@ pub fn write_elec2(
     let md = dir.join("bench-elec2.md");
     let json = dir.join("bench-elec2.json");
     std::fs::write(&md, elec2_markdown(results))?;
+    crate::plot::elec2(results, dir).map_err(std::io::Error::other)?;
     std::fs::write(
         &json,
         serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?,

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod learn;
 pub mod learner;
 pub mod metrics;
+pub mod plot;
 pub mod record;
 pub mod retrain;
 pub mod rng;

@@ -1,6 +1,7 @@
 //! `relearn bench` on a small slice of every scenario (the embedded digits), so the command
 //! cannot rot: the report has every strategy, a full accuracy matrix, metrics that follow their
-//! definitions, costs that order as expected, and the files are written.
+//! definitions, costs that order as expected, and the files (markdown, JSON, PNG plots) are
+//! written. The Elec2 scenario runs whole (45,312 records per strategy, about 20 s).
 
 use std::process::Command;
 
@@ -68,6 +69,27 @@ fn every_scenario_runs_on_a_small_slice() {
     }
 }
 
+/// The Elec2 scenario runs the daemon's own path once per strategy and plots the stream.
+#[test]
+fn elec2_scenario_compares_strategies_on_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = relearn::bench::elec2(|_| {}).unwrap();
+    assert_eq!(results.len(), 6);
+    let by = |n: &str| results.iter().find(|r| r.strategy == n).unwrap();
+    assert_eq!(by("none").promoted, 1, "only the first model");
+    assert!(by("full").promoted > 1);
+    assert!(
+        by("partial").prequential > by("none").prequential,
+        "retraining beats keeping the first model: {} vs {}",
+        by("partial").prequential,
+        by("none").prequential
+    );
+    assert!(results.iter().all(|r| r.over_time.len() >= 10));
+    relearn::bench::write_elec2(&results, dir.path()).unwrap();
+    let png = std::fs::read(dir.path().join("bench-elec2.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+}
+
 #[test]
 fn the_command_writes_markdown_and_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,6 +121,11 @@ fn the_command_writes_markdown_and_json() {
         serde_json::from_slice(&std::fs::read(dir.path().join("bench-split-mnist.json")).unwrap())
             .unwrap();
     assert_eq!(json["results"].as_array().unwrap().len(), 6);
+    for plot in ["acc", "matrix", "cost"] {
+        let png = std::fs::read(dir.path().join(format!("bench-split-mnist-{plot}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{plot} is a PNG");
+        assert!(png.len() > 10_000, "{plot} has content");
+    }
     let bad = Command::new(env!("CARGO_BIN_EXE_relearn"))
         .args(["bench", "split-mnist", "--tasks", "7"])
         .output()

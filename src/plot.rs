@@ -1,0 +1,230 @@
+//! PNG plots of `relearn bench` reports (plotters, bitmap backend, an embedded DejaVu Sans so
+//! no system font is needed): accuracy over time, accuracy matrices, cost vs forgetting.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+use crate::bench::{BenchReport, StreamResult};
+
+static FONT: &[u8] = include_bytes!("../data/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn font() {
+    REGISTER.call_once(|| {
+        if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
+            tracing::warn!("embedded font rejected; plots will lack text");
+        }
+    });
+}
+
+/// A plot that could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("plot {path}: {reason}")]
+pub struct PlotError {
+    pub path: String,
+    pub reason: String,
+}
+
+fn err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> PlotError + '_ {
+    move |e| PlotError {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+type Series<'a> = (&'a str, Vec<(f64, f64)>);
+
+fn lines(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series<'_>],
+) -> Result<(), PlotError> {
+    font();
+    let e = err(path);
+    let xmax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(1.0, f64::max);
+    let ymin = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(1.0, f64::min)
+        .clamp(0.0, 0.9)
+        - 0.02;
+    let root = BitMapBackend::new(path, (1000, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..xmax, ymin.max(0.0)..1.0f64)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
+
+/// `bench-elec2.png`: prequential accuracy over the stream, one line per strategy.
+pub fn elec2(results: &[StreamResult], dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    let path = dir.join("bench-elec2.png");
+    let series: Vec<Series<'_>> = results
+        .iter()
+        .map(|r| {
+            (
+                r.strategy.as_str(),
+                r.over_time.iter().map(|&(n, a)| (n as f64, a)).collect(),
+            )
+        })
+        .collect();
+    lines(
+        &path,
+        "Elec2: prequential accuracy over time (per ingest batch)",
+        "records",
+        "accuracy",
+        &series,
+    )?;
+    Ok(vec![path])
+}
+
+/// `bench-<scenario>-acc.png` (mean accuracy on the tasks seen so far, after each task),
+/// `-matrix.png` (accuracy matrices) and `-cost.png` (cost vs forgetting).
+pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    font();
+    let acc_path = dir.join(format!("bench-{name}-acc.png"));
+    let series: Vec<Series<'_>> = report
+        .results
+        .iter()
+        .map(|r| {
+            let pts = r
+                .matrix
+                .iter()
+                .enumerate()
+                .map(|(i, row)| (i as f64, row[..=i].iter().sum::<f64>() / (i + 1) as f64))
+                .collect();
+            (r.strategy.as_str(), pts)
+        })
+        .collect();
+    lines(
+        &acc_path,
+        &format!("{name}: mean accuracy on the tasks seen so far"),
+        "after task",
+        "accuracy",
+        &series,
+    )?;
+
+    let matrix_path = dir.join(format!("bench-{name}-matrix.png"));
+    {
+        let e = err(&matrix_path);
+        let root = BitMapBackend::new(&matrix_path, (1200, 820)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let cells = root.split_evenly((2, 3));
+        for (area, r) in cells.iter().zip(&report.results) {
+            let t = r.matrix.len();
+            let mut chart = ChartBuilder::on(area)
+                .caption(&r.strategy, ("sans-serif", 18))
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(30)
+                .build_cartesian_2d(0..t, 0..t)
+                .map_err(|x| e(&x))?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc("test task")
+                .y_desc("after task")
+                .draw()
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
+                    row.iter().enumerate().map(move |(j, &a)| {
+                        let v = (a.clamp(0.0, 1.0) * 255.0) as u8;
+                        Rectangle::new(
+                            [(j, t - 1 - i), (j + 1, t - i)],
+                            RGBColor(255 - v, 255 - v / 2, 255).filled(),
+                        )
+                    })
+                }))
+                .map_err(|x| e(&x))?;
+            if t <= 10 {
+                chart
+                    .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
+                        row.iter().enumerate().map(move |(j, &a)| {
+                            Text::new(format!("{:.2}", a), (j, t - i), ("sans-serif", 11))
+                        })
+                    }))
+                    .map_err(|x| e(&x))?;
+            }
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+
+    let cost_path = dir.join(format!("bench-{name}-cost.png"));
+    {
+        let e = err(&cost_path);
+        let root = BitMapBackend::new(&cost_path, (900, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let xmax = report
+            .results
+            .iter()
+            .map(|r| r.cost_ratio)
+            .fold(1.0, f64::max)
+            * 1.15;
+        let ymax = report
+            .results
+            .iter()
+            .map(|r| r.forgetting)
+            .fold(0.05, f64::max)
+            * 1.15;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{name}: cost vs forgetting"), ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.05..xmax, -0.02..ymax)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("training FLOPs / full retraining")
+            .y_desc("forgetting")
+            .draw()
+            .map_err(|x| e(&x))?;
+        for (i, r) in report.results.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let p = (r.cost_ratio, r.forgetting);
+            chart
+                .draw_series([Circle::new(p, 6, color.filled())])
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series([Text::new(r.strategy.clone(), p, ("sans-serif", 14))])
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    Ok(vec![acc_path, matrix_path, cost_path])
+}
