@@ -145,6 +145,7 @@ fn elec2_profile_uses_the_recent_past() {
             "RELEARN__HTTP__LISTEN",
             format!("127.0.0.1:{}", free_port()),
         )
+        .env("RELEARN__FILE__EXIT_AT_END", "true")
         .output()
         .unwrap();
     assert!(
