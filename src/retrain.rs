@@ -153,6 +153,27 @@ pub struct RetrainResult {
     pub trained_on: Option<Dataset>,
 }
 
+/// A run whose loss diverged: a rejection, not an error.
+fn diverged(
+    layers: Vec<String>,
+    choices: Vec<LayerChoice>,
+    loss: f64,
+    epoch: usize,
+) -> RetrainResult {
+    RetrainResult {
+        layers,
+        choices,
+        train: None,
+        validation: None,
+        outcome: Outcome::Rejected {
+            reason: format!("training diverged: loss {loss} in epoch {epoch}"),
+        },
+        candidate: None,
+        ewc: None,
+        trained_on: None,
+    }
+}
+
 /// What a version keeps to detect drift against: a sample of the raw feature rows it was
 /// trained on, its hidden layers' activation statistics on them, and its held-out accuracy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -211,18 +232,7 @@ pub fn bootstrap(
     let (candidate, report) = match train(&model, &fresh, None, &layers, train_config, None) {
         Ok(x) => x,
         Err(LearnError::Diverged(loss, epoch)) => {
-            return Ok(RetrainResult {
-                layers: layer_names,
-                choices: Vec::new(),
-                train: None,
-                validation: None,
-                outcome: Outcome::Rejected {
-                    reason: format!("training diverged: loss {loss} in epoch {epoch}"),
-                },
-                candidate: None,
-                ewc: None,
-                trained_on: None,
-            })
+            return Ok(diverged(layer_names, Vec::new(), loss, epoch))
         }
         Err(e) => return Err(e),
     };
@@ -317,18 +327,7 @@ pub fn run(
     let (candidate, report) = match train(current, &fresh, replay, &layers, train_config, ewc) {
         Ok(x) => x,
         Err(LearnError::Diverged(loss, epoch)) => {
-            return Ok(RetrainResult {
-                layers: layer_names,
-                choices,
-                train: None,
-                validation: None,
-                outcome: Outcome::Rejected {
-                    reason: format!("training diverged: loss {loss} in epoch {epoch}"),
-                },
-                candidate: None,
-                ewc: None,
-                trained_on: None,
-            })
+            return Ok(diverged(layer_names, choices, loss, epoch))
         }
         Err(e) => return Err(e),
     };
