@@ -55,11 +55,17 @@ pub struct BenchOptions {
     pub epochs: usize,
     pub learning_rate: f64,
     pub ewc_lambda: f64,
+    /// Online EWC decay of the accumulated Fisher (`ewc.gamma`; 1 = keep every task's).
+    pub ewc_gamma: f64,
     /// Replayed records kept from earlier tasks (equal share per task).
     pub replay_records: usize,
     pub replay_ratio: f64,
     pub angle_step: f64,
     pub seed: u64,
+    /// `retrain.max_cost` of the partial strategies (1 = no limit).
+    pub max_cost: f64,
+    /// Strategy names to run (empty: all six). Cost ratios need `full` among them.
+    pub strategies: Vec<String>,
 }
 
 impl Default for BenchOptions {
@@ -74,10 +80,13 @@ impl Default for BenchOptions {
             epochs: 3,
             learning_rate: 1e-3,
             ewc_lambda: 500.0,
+            ewc_gamma: 1.0,
             replay_records: 2_000,
             replay_ratio: 0.25,
             angle_step: 30.0,
             seed: 1,
+            max_cost: 1.0,
+            strategies: Vec::new(),
         }
     }
 }
@@ -249,6 +258,34 @@ fn tasks(opts: &BenchOptions) -> Result<Vec<Task>, BenchError> {
     })
 }
 
+fn check_max_cost(max_cost: f64) -> Result<(), BenchError> {
+    if max_cost > 0.0 && max_cost <= 1.0 {
+        Ok(())
+    } else {
+        Err(BenchError::Options(format!(
+            "max_cost must be in (0, 1], got {max_cost}"
+        )))
+    }
+}
+
+/// The strategies named in `names`, in report order (all of them when `names` is empty).
+pub fn selected(names: &[String]) -> Result<Vec<Strategy>, BenchError> {
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !STRATEGIES.iter().any(|s| s.name == n.as_str()))
+    {
+        let known: Vec<&str> = STRATEGIES.iter().map(|s| s.name).collect();
+        return Err(BenchError::Options(format!(
+            "unknown strategy `{bad}`; expected one of {}",
+            known.join(", ")
+        )));
+    }
+    Ok(STRATEGIES
+        .into_iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .collect())
+}
+
 /// Equal shares of the earlier tasks' training rows, `total` in all.
 fn replay_of(tasks: &[Task], upto: usize, total: usize, rng: &mut Rng) -> Dataset {
     let share = (total / upto.max(1)).max(1);
@@ -293,6 +330,14 @@ pub fn run(
     if opts.tasks < 2 {
         return Err(BenchError::Options("at least 2 tasks are needed".into()));
     }
+    let selected = selected(&opts.strategies)?;
+    check_max_cost(opts.max_cost)?;
+    if !(0.0..=1.0).contains(&opts.ewc_gamma) {
+        return Err(BenchError::Options(format!(
+            "ewc_gamma must be in [0, 1], got {}",
+            opts.ewc_gamma
+        )));
+    }
     let tasks = tasks(opts)?;
     let width = tasks[0].train.width;
     let spec = ModelSpec {
@@ -309,6 +354,7 @@ pub fn run(
         min_gain: -1.0,
         holdout_fraction: 0.1,
         validation_replay: 500,
+        max_cost: opts.max_cost,
         ..RetrainConfig::default()
     };
     let train_config = |replay: bool| TrainConfig {
@@ -321,7 +367,7 @@ pub fn run(
     };
     let ewc_config = |on: bool| EwcConfig {
         lambda: if on { opts.ewc_lambda } else { 0.0 },
-        gamma: 1.0,
+        gamma: opts.ewc_gamma,
         fisher_examples: 500,
     };
     // Task 0 is learned the same way for every strategy (the daemon's bootstrap).
@@ -344,7 +390,7 @@ pub fn run(
     };
     let row0 = evaluate(&model0)?;
     let mut results = Vec::new();
-    for s in STRATEGIES {
+    for s in selected {
         let mut model = model0.clone();
         let mut ewc: Ewc = ewc0.clone();
         let mut seen = seen0.clone();
@@ -431,8 +477,12 @@ pub struct StreamResult {
 
 /// The strategies on Elec2 in time order, starting from `config/elec2.toml`: `none` keeps the
 /// first model; the others retrain on the profile's triggers in their mode, with EWC
-/// (`ewc.lambda` 100) and replay (`train.replay_ratio` 0.25) where named.
-pub fn elec2(mut progress: impl FnMut(&str)) -> Result<Vec<StreamResult>, BenchError> {
+/// (`ewc.lambda` 100) and replay (`train.replay_ratio` 0.25) where named. `opts` chooses the
+/// strategies and the partial strategies' `retrain.max_cost`; the rest comes from the profile.
+pub fn elec2(
+    opts: &BenchOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<StreamResult>, BenchError> {
     use crate::ingest::file::FileSource;
     use crate::ingest::{BatchObserver, Decoder, FileDeadLetters, Pipeline};
     use crate::learner::{Learner, LoopHandle};
@@ -465,8 +515,9 @@ pub fn elec2(mut progress: impl FnMut(&str)) -> Result<Vec<StreamResult>, BenchE
 
     let base = crate::config::Config::from_toml(include_str!("../config/elec2.toml"))
         .map_err(|e| BenchError::Options(e.to_string()))?;
+    check_max_cost(opts.max_cost)?;
     let mut out = Vec::new();
-    for s in STRATEGIES {
+    for s in selected(&opts.strategies)? {
         progress(&format!("elec2: {}", s.name));
         let mut c = base.clone();
         c.file.exit_at_end = true;
@@ -477,7 +528,10 @@ pub fn elec2(mut progress: impl FnMut(&str)) -> Result<Vec<StreamResult>, BenchE
                 c.triggers.every_labeled = 0;
                 c.triggers.interval_seconds = 0;
             }
-            Some(mode) => c.retrain.mode = mode,
+            Some(mode) => {
+                c.retrain.mode = mode;
+                c.retrain.max_cost = opts.max_cost;
+            }
         }
         c.ewc.lambda = if s.ewc { 100.0 } else { 0.0 };
         c.train.replay_ratio = if s.replay { 0.25 } else { 0.0 };
@@ -612,13 +666,22 @@ pub fn write_elec2(
 /// The report as a markdown table.
 pub fn markdown(report: &BenchReport) -> String {
     let mut out = format!(
-        "{:?}, {} tasks, {} train / {} test images per task, hidden {:?}, {} epochs\n\n",
+        "{:?}, {} tasks, {} train / {} test images per task, hidden {:?}, {} epochs, \
+         learning rate {}, EWC lambda {} gamma {}, replay {} images at {} of each batch, partial max_cost {}, \
+         seed {}\n\n",
         report.options.scenario,
         report.options.tasks,
         report.options.train_per_task,
         report.options.test_per_task,
         report.options.hidden,
-        report.options.epochs
+        report.options.epochs,
+        report.options.learning_rate,
+        report.options.ewc_lambda,
+        report.options.ewc_gamma,
+        report.options.replay_records,
+        report.options.replay_ratio,
+        report.options.max_cost,
+        report.options.seed
     );
     out.push_str("| strategy | ACC | BWT | forgetting | new-task acc | GFLOPs | train s | cost vs full | layers (task 1) |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|\n");

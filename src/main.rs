@@ -64,6 +64,25 @@ enum Command {
         epochs: usize,
         #[arg(long, default_value_t = 500.0)]
         ewc_lambda: f64,
+        /// Online EWC decay of the accumulated Fisher (1 = keep every task's).
+        #[arg(long, default_value_t = 1.0)]
+        ewc_gamma: f64,
+        /// Adam learning rate of every training run.
+        #[arg(long, default_value_t = 1e-3)]
+        learning_rate: f64,
+        /// Replayed images kept from earlier tasks (equal share per task).
+        #[arg(long, default_value_t = 2_000)]
+        replay_records: usize,
+        /// Fraction of each batch drawn from the replayed images.
+        #[arg(long, default_value_t = 0.25)]
+        replay_ratio: f64,
+        /// `retrain.max_cost` of the partial strategies: most a partial retrain may cost, as a
+        /// fraction of a full one (1 = no limit).
+        #[arg(long, default_value_t = 1.0)]
+        max_cost: f64,
+        /// Strategies to run, comma-separated (default: all six).
+        #[arg(long, value_delimiter = ',')]
+        strategies: Vec<String>,
         /// Degrees between consecutive rotated tasks.
         #[arg(long, default_value_t = 30.0)]
         angle_step: f64,
@@ -143,6 +162,12 @@ fn main() -> anyhow::Result<()> {
             hidden,
             epochs,
             ewc_lambda,
+            ewc_gamma,
+            learning_rate,
+            replay_records,
+            replay_ratio,
+            max_cost,
+            strategies,
             angle_step,
             seed,
             backend,
@@ -160,16 +185,21 @@ fn main() -> anyhow::Result<()> {
                 hidden,
                 epochs,
                 ewc_lambda,
+                ewc_gamma,
+                learning_rate,
+                replay_records,
+                replay_ratio,
+                max_cost,
+                strategies,
                 angle_step,
                 seed,
-                ..BenchOptions::default()
             };
             let started = std::time::Instant::now();
             let progress = |step: &str| {
                 eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
             };
             if scenario == relearn::bench::Scenario::Elec2 {
-                let results = relearn::bench::elec2(progress)?;
+                let results = relearn::bench::elec2(&opts, progress)?;
                 let (md, json) = relearn::bench::write_elec2(&results, &out)?;
                 print!("{}", relearn::bench::elec2_markdown(&results));
                 eprintln!("relearn: wrote {} and {}", md.display(), json.display());

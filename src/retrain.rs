@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::EwcConfig;
 use crate::drift::layers::{layer_shift, select_layers, LayerChoice};
 use crate::learn::diagnostics::{activation_stats, relative_gradient_norms, ActivationStats};
-use crate::learn::train::train;
+use crate::learn::train::{estimate_flops, train};
 use crate::learn::{
     BackendKind, Dataset, Ewc, LayerSet, LearnError, Model, ModelSpec, Normalizer, TrainConfig,
     TrainReport,
@@ -54,6 +54,12 @@ pub struct RetrainConfig {
     /// Auto selection picks layers whose combined score (relative shift and relative gradient
     /// norm, averaged) reaches this; the best layer is always picked.
     pub select_threshold: f64,
+    /// Most a partial retrain may cost, as a fraction of the estimated FLOPs of a full retrain
+    /// on the same data (1 = no limit). Auto selection keeps the chosen layers that fit, best
+    /// first, and trains the best-scoring layer that fits when none of them does. Training a
+    /// low layer needs the backward pass through every layer above it, so under a tight budget
+    /// an input-level shift is answered by the top layers.
+    pub max_cost: f64,
     /// Fraction of the recent window held out for validation (new knowledge).
     pub holdout_fraction: f64,
     /// Replay records used to validate old knowledge.
@@ -75,6 +81,7 @@ impl Default for RetrainConfig {
             mode: RetrainMode::Partial,
             max_layers: 2,
             select_threshold: 0.5,
+            max_cost: 1.0,
             holdout_fraction: 0.25,
             validation_replay: 1000,
             max_forgetting: 0.02,
@@ -102,6 +109,9 @@ impl RetrainConfig {
         if self.max_layers == 0 {
             return Err(("retrain.max_layers", "must be > 0".into()));
         }
+        if !(self.max_cost > 0.0 && self.max_cost <= 1.0) {
+            return Err(("retrain.max_cost", "must be in (0, 1]".into()));
+        }
         if !(0.0 < self.holdout_fraction && self.holdout_fraction < 1.0) {
             return Err(("retrain.holdout_fraction", "must be in (0, 1)".into()));
         }
@@ -113,6 +123,74 @@ impl RetrainConfig {
         }
         Ok(())
     }
+}
+
+/// Estimated FLOPs of training `names` over those of training every layer on the same examples.
+fn relative_cost(
+    model: &Model,
+    names: &[String],
+    prefix_cache: bool,
+    examples: f64,
+    prefix: f64,
+) -> Result<f64, LearnError> {
+    let set = LayerSet::named(model, names)?;
+    let cached = prefix_cache && set.first().is_some_and(|k| k > 0);
+    let full = estimate_flops(model, &LayerSet::all(model), examples, false, 0.0);
+    Ok(estimate_flops(model, &set, examples, cached, prefix) / full.max(1.0))
+}
+
+/// Records each layer's cost alone and keeps the chosen layers that fit `max_cost` together,
+/// best score first; when none fits, the best-scoring layer that fits alone (or else the
+/// cheapest) is trained instead.
+fn fit_budget(
+    model: &Model,
+    choices: &mut [LayerChoice],
+    max_cost: f64,
+    prefix_cache: bool,
+    examples: f64,
+    prefix: f64,
+) -> Result<(), LearnError> {
+    for c in choices.iter_mut() {
+        c.cost = relative_cost(
+            model,
+            std::slice::from_ref(&c.layer),
+            prefix_cache,
+            examples,
+            prefix,
+        )?;
+    }
+    if max_cost >= 1.0 {
+        return Ok(());
+    }
+    let mut order: Vec<usize> = (0..choices.len()).collect();
+    order.sort_by(|&a, &b| choices[b].score.total_cmp(&choices[a].score));
+    let mut picked: Vec<String> = Vec::new();
+    for &i in &order {
+        if !choices[i].chosen {
+            continue;
+        }
+        let mut with = picked.clone();
+        with.push(choices[i].layer.clone());
+        if relative_cost(model, &with, prefix_cache, examples, prefix)? <= max_cost {
+            picked = with;
+        }
+    }
+    if picked.is_empty() {
+        let fallback = order
+            .iter()
+            .copied()
+            .find(|&i| choices[i].cost <= max_cost)
+            .or_else(|| {
+                (0..choices.len()).min_by(|&a, &b| choices[a].cost.total_cmp(&choices[b].cost))
+            });
+        if let Some(i) = fallback {
+            picked.push(choices[i].layer.clone());
+        }
+    }
+    for c in choices.iter_mut() {
+        c.chosen = picked.contains(&c.layer);
+    }
+    Ok(())
 }
 
 /// Accuracies of the serving model and the candidate on old and new knowledge.
@@ -313,6 +391,23 @@ pub fn run(
                 .collect();
             let grads = relative_gradient_norms(current, &fresh, 512)?;
             choices = select_layers(&shifts, &grads, config.select_threshold, config.max_layers);
+            let examples = train_config.epochs as f64 * fresh.len() as f64
+                / (1.0
+                    - if replay_train.is_empty() {
+                        0.0
+                    } else {
+                        train_config.replay_ratio
+                    })
+                .max(0.05);
+            let prefix = (fresh.len() + replay_train.len()) as f64;
+            fit_budget(
+                current,
+                &mut choices,
+                config.max_cost,
+                train_config.prefix_cache,
+                examples,
+                prefix,
+            )?;
             let names: Vec<String> = choices
                 .iter()
                 .filter(|c| c.chosen)
@@ -383,4 +478,92 @@ pub fn run(
         ewc,
         trained_on,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::Activation;
+
+    fn model() -> Model {
+        let spec = ModelSpec {
+            input: 784,
+            hidden: vec![256, 256],
+            classes: 10,
+            activation: Activation::Relu,
+            dropout: 0.0,
+        };
+        Model::new(spec, Normalizer::identity(784), BackendKind::from_env(), 1).unwrap()
+    }
+
+    fn choice(layer: &str, score: f64, chosen: bool) -> LayerChoice {
+        LayerChoice {
+            layer: layer.into(),
+            shift: score,
+            gradient: score,
+            score,
+            cost: 0.0,
+            chosen,
+        }
+    }
+
+    fn chosen(c: &[LayerChoice]) -> Vec<&str> {
+        c.iter()
+            .filter(|c| c.chosen)
+            .map(|c| c.layer.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_budget_keeps_the_best_layers_that_fit() {
+        let m = model();
+        let all = || {
+            vec![
+                choice("hidden.0", 1.0, true),
+                choice("hidden.1", 0.8, true),
+                choice("head", 0.6, false),
+            ]
+        };
+        // No limit: the selection stands, each layer's cost alone is recorded.
+        let mut c = all();
+        fit_budget(&m, &mut c, 1.0, true, 30_000.0, 10_000.0).unwrap();
+        assert_eq!(chosen(&c), ["hidden.0", "hidden.1"]);
+        // The first layer needs the whole backward pass; the head alone is cheap.
+        assert!(c[0].cost > 0.8, "{c:?}");
+        assert!(c[2].cost < 0.2, "{c:?}");
+        assert!(c[1].cost > c[2].cost);
+        // 0.5: hidden.0 does not fit, hidden.1 does.
+        let mut c = all();
+        fit_budget(&m, &mut c, 0.5, true, 30_000.0, 10_000.0).unwrap();
+        assert_eq!(chosen(&c), ["hidden.1"]);
+        // 0.2: neither chosen layer fits; the best-scoring layer that fits alone is the head.
+        let mut c = all();
+        fit_budget(&m, &mut c, 0.2, true, 30_000.0, 10_000.0).unwrap();
+        assert_eq!(chosen(&c), ["head"]);
+        // Below anything: the cheapest layer still trains.
+        let mut c = all();
+        fit_budget(&m, &mut c, 0.001, true, 30_000.0, 10_000.0).unwrap();
+        assert_eq!(chosen(&c), ["head"]);
+        // The estimate is the one training reports: hidden.1 + head with the cached prefix.
+        let names = vec!["hidden.1".to_string(), "head".to_string()];
+        let cost = relative_cost(&m, &names, true, 30_000.0, 10_000.0).unwrap();
+        let set = LayerSet::named(&m, &names).unwrap();
+        let expected = estimate_flops(&m, &set, 30_000.0, true, 10_000.0)
+            / estimate_flops(&m, &LayerSet::all(&m), 30_000.0, false, 0.0);
+        assert!((cost - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn max_cost_is_checked() {
+        let c = RetrainConfig {
+            max_cost: 0.0,
+            ..RetrainConfig::default()
+        };
+        assert_eq!(c.check().unwrap_err().0, "retrain.max_cost");
+        let c = RetrainConfig {
+            max_cost: 1.5,
+            ..RetrainConfig::default()
+        };
+        assert_eq!(c.check().unwrap_err().0, "retrain.max_cost");
+    }
 }

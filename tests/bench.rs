@@ -69,11 +69,57 @@ fn every_scenario_runs_on_a_small_slice() {
     }
 }
 
+/// A cost budget holds partial retraining to its share of a full retrain's FLOPs, task by task.
+#[test]
+fn a_cost_budget_holds_partial_retraining_to_it() {
+    for scenario in [Scenario::RotatedMnist, Scenario::SplitMnist] {
+        let opts = BenchOptions {
+            max_cost: 0.3,
+            strategies: vec!["full".into(), "partial".into()],
+            ..small(scenario)
+        };
+        let report = run(&opts, BackendKind::from_env(), |_| {}).unwrap();
+        let names: Vec<&str> = report.results.iter().map(|r| r.strategy.as_str()).collect();
+        assert_eq!(names, ["full", "partial"], "only the strategies asked for");
+        let partial = &report.results[1];
+        assert!(partial.cost_ratio > 0.0, "{partial:?}");
+        assert!(
+            partial.cost_ratio <= 0.3 + 1e-9,
+            "{scenario:?}: {}",
+            partial.cost_ratio
+        );
+        // Within 0.3 of a full retrain, only the top layers fit: never the first layer.
+        assert!(
+            partial.layers.iter().flatten().all(|l| l != "hidden.0"),
+            "{:?}",
+            partial.layers
+        );
+    }
+    let bad = BenchOptions {
+        strategies: vec!["partial+magic".into()],
+        ..small(Scenario::SplitMnist)
+    };
+    let err = run(&bad, BackendKind::from_env(), |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown strategy `partial+magic`"),
+        "{err}"
+    );
+    let bad = BenchOptions {
+        max_cost: 0.0,
+        ..small(Scenario::SplitMnist)
+    };
+    let err = run(&bad, BackendKind::from_env(), |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("max_cost must be in (0, 1]"),
+        "{err}"
+    );
+}
+
 /// The Elec2 scenario runs the daemon's own path once per strategy and plots the stream.
 #[test]
 fn elec2_scenario_compares_strategies_on_the_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let results = relearn::bench::elec2(|_| {}).unwrap();
+    let results = relearn::bench::elec2(&BenchOptions::default(), |_| {}).unwrap();
     assert_eq!(results.len(), 6);
     let by = |n: &str| results.iter().find(|r| r.strategy == n).unwrap();
     assert_eq!(by("none").promoted, 1, "only the first model");

@@ -34,6 +34,10 @@ pub struct LayerChoice {
     pub gradient: f64,
     /// `(shift + gradient) / 2`.
     pub score: f64,
+    /// Estimated cost of training this layer alone, as a fraction of a full retrain (0 when
+    /// not estimated).
+    #[serde(default)]
+    pub cost: f64,
     pub chosen: bool,
 }
 
@@ -60,6 +64,7 @@ pub fn select_layers(
                 shift,
                 gradient: g.relative,
                 score: (shift + g.relative) / 2.0,
+                cost: 0.0,
                 chosen: false,
             }
         })

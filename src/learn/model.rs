@@ -136,6 +136,10 @@ impl ModelSpec {
     }
 }
 
+/// The smallest standard deviation [`Normalizer::fit`] keeps, as a fraction of the feature's
+/// observed range (max - min).
+pub const STD_FLOOR_OF_RANGE: f64 = 0.1;
+
 /// Per-feature standardisation `(x - mean) / std`, part of the model and versioned with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalizer {
@@ -153,27 +157,36 @@ impl Normalizer {
     }
 
     /// Fits mean and standard deviation on rows of `width` features. A constant feature gets
-    /// std 1 (it is only centred).
+    /// std 1 (it is only centred). A nearly constant one gets at least a tenth of its observed
+    /// range ([`STD_FLOOR_OF_RANGE`]): the normaliser is frozen with the model, and a feature
+    /// that hardly moved at bootstrap (a border pixel, a rarely set flag) but varies after a
+    /// covariate shift would otherwise reach the network hundreds of times larger than the
+    /// others and wreck every later retrain.
     pub fn fit(x: &[f32], width: usize) -> Normalizer {
         let n = (x.len() / width.max(1)).max(1) as f64;
         let mut mean = vec![0f64; width];
         let mut sq = vec![0f64; width];
+        let mut lo = vec![f64::INFINITY; width];
+        let mut hi = vec![f64::NEG_INFINITY; width];
         for row in x.chunks_exact(width) {
             for (j, &v) in row.iter().enumerate() {
-                mean[j] += v as f64;
-                sq[j] += (v as f64) * (v as f64);
+                let v = v as f64;
+                mean[j] += v;
+                sq[j] += v * v;
+                lo[j] = lo[j].min(v);
+                hi[j] = hi[j].max(v);
             }
         }
         let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
-        let std = sq
-            .iter()
-            .zip(&mean)
-            .map(|(s, m)| {
-                let var = (s / n - m * m).max(0.0);
-                if var.sqrt() < 1e-6 {
+        let std = (0..width)
+            .map(|j| {
+                let sd = (sq[j] / n - mean[j] * mean[j]).max(0.0).sqrt();
+                let floor = (hi[j] - lo[j]).max(0.0) * STD_FLOOR_OF_RANGE;
+                let sd = sd.max(floor);
+                if sd < 1e-6 {
                     1.0
                 } else {
-                    var.sqrt() as f32
+                    sd as f32
                 }
             })
             .collect();

@@ -1,9 +1,10 @@
 //! Partial training: only the chosen layers change; a frozen prefix is computed once.
 //!
 //! Frozen layers' parameters do not require gradients, so they get none and the optimizer
-//! keeps no state for them; they stay bit-identical. When the trainable layers form a suffix
-//! (`hidden.k .. head`), the frozen prefix's outputs are computed once without autodiff and
-//! reused across epochs. Each batch can mix replayed old records at a fixed ratio, and the
+//! keeps no state for them; they stay bit-identical. The frozen layers below the lowest
+//! trainable one (`hidden.0 .. hidden.k-1`) are computed once without autodiff and their
+//! outputs reused across epochs; frozen layers above it still run forward and pass gradients
+//! down. Each batch can mix replayed old records at a fixed ratio, and the
 //! online EWC penalty is added to the loss.
 
 use std::collections::BTreeSet;
@@ -48,14 +49,6 @@ impl LayerSet {
         self.0.iter().next().copied()
     }
 
-    /// Whether the set is `first..num_layers` with nothing missing.
-    pub fn is_suffix(&self, num_layers: usize) -> bool {
-        match self.first() {
-            Some(k) => (k..num_layers).all(|i| self.0.contains(&i)),
-            None => false,
-        }
-    }
-
     /// Layer indices in order.
     pub fn indices(&self) -> Vec<usize> {
         self.0.iter().copied().collect()
@@ -80,7 +73,8 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Fraction of each batch drawn from the replay data (0 = none).
     pub replay_ratio: f64,
-    /// Compute a frozen prefix once and reuse it across epochs (suffix training only).
+    /// Compute the frozen layers below the lowest trainable one once and reuse their output
+    /// across epochs.
     pub prefix_cache: bool,
     /// Seed of shuffling, replay draws and dropout.
     pub seed: u64,
@@ -240,7 +234,7 @@ pub fn train(
     }
 
     // Inputs to the first computed layer: the cached prefix output, or standardised features.
-    let cached = config.prefix_cache && k > 0 && layers.is_suffix(num_layers);
+    let cached = config.prefix_cache && k > 0;
     let start_layer = if cached { k } else { 0 };
     let transform = |d: &Dataset| -> Result<Rows, LearnError> {
         if cached {
@@ -386,7 +380,7 @@ mod tests {
         let (model, data) = setup();
         let before = model.params().unwrap();
         for (layers, cached) in [
-            (vec!["hidden.1"], false),
+            (vec!["hidden.1"], true),
             (vec!["head"], true),
             (vec!["hidden.1", "head"], true),
             (vec!["hidden.0", "head"], false),
