@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::EwcConfig;
 use crate::datasets::{self, permutation, permute, rotate, with_classes};
@@ -18,7 +18,7 @@ use crate::retrain::{self, LayerPolicy, Reference, RetrainConfig, RetrainInput, 
 use crate::rng::Rng;
 
 /// A task sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     /// The real Elec2 stream in time order through the daemon's own path; prequential accuracy
@@ -33,7 +33,7 @@ pub enum Scenario {
 }
 
 /// Where the images come from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Source {
     /// MNIST IDX files in this directory (28x28).
     Mnist(PathBuf),
@@ -41,8 +41,9 @@ pub enum Source {
     Digits,
 }
 
-/// Everything a run depends on.
-#[derive(Debug, Clone, Serialize)]
+/// Everything a run depends on (a report read back fills keys it lacks with the defaults).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BenchOptions {
     pub scenario: Scenario,
     pub source: Source,
@@ -142,7 +143,7 @@ pub const STRATEGIES: [Strategy; 6] = [
 ];
 
 /// What one strategy did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StrategyResult {
     pub strategy: String,
     /// `matrix[i][j]`: accuracy on task j's test set after training on task i.
@@ -165,7 +166,7 @@ pub struct StrategyResult {
 }
 
 /// A finished run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
     pub options: BenchOptions,
     pub results: Vec<StrategyResult>,
@@ -644,6 +645,25 @@ pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(Pa
         serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?,
     )?;
     Ok((md, json))
+}
+
+/// Redraws the PNG plots of a task-sequence report (`bench-<scenario>.json`) next to it.
+pub fn replot(json: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    let report: BenchReport = serde_json::from_slice(&std::fs::read(json)?).map_err(|e| {
+        std::io::Error::other(format!(
+            "{} is not a relearn bench report: {e}",
+            json.display()
+        ))
+    })?;
+    let name = serde_json::to_value(report.options.scenario)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "bench".into());
+    let dir = json
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    crate::plot::tasks(&report, &name, dir).map_err(std::io::Error::other)
 }
 
 /// Writes `bench-elec2.md`, `.json` and `.png` into `dir`; returns the first two.

@@ -44,6 +44,11 @@ enum Command {
         #[arg(long)]
         activate: Option<u64>,
     },
+    /// Redraw the PNG plots of a `relearn bench` report (`bench-<scenario>.json`) next to it.
+    Plot {
+        /// The JSON report.
+        report: PathBuf,
+    },
     /// Run a continual-learning experiment (no retraining, full, partial, + EWC, + replay) on
     /// a task sequence and write a markdown table and a JSON report.
     Bench {
@@ -151,6 +156,11 @@ fn main() -> anyhow::Result<()> {
                     "versions": versions.list()?,
                 });
                 println!("{}", serde_json::to_string_pretty(&listing)?);
+            }
+        }
+        Command::Plot { report } => {
+            for png in relearn::bench::replot(&report)? {
+                eprintln!("relearn: wrote {}", png.display());
             }
         }
         Command::Bench {

@@ -151,11 +151,22 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
                 .margin(8)
                 .x_label_area_size(30)
                 .y_label_area_size(30)
-                .build_cartesian_2d(0..t, 0..t)
+                .build_cartesian_2d((0..t - 1).into_segmented(), (0..t - 1).into_segmented())
                 .map_err(|x| e(&x))?;
+            // Labels at cell centres: test task j left to right, "after task" i top to bottom.
+            let centre = |v: &SegmentValue<usize>, flip: bool| match v {
+                SegmentValue::CenterOf(k) if *k < t => {
+                    (if flip { t - 1 - k } else { *k }).to_string()
+                }
+                _ => String::new(),
+            };
             chart
                 .configure_mesh()
                 .disable_mesh()
+                .x_labels(t)
+                .y_labels(t)
+                .x_label_formatter(&|v| centre(v, false))
+                .y_label_formatter(&|v| centre(v, true))
                 .x_desc("test task")
                 .y_desc("after task")
                 .draw()
@@ -165,7 +176,10 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
                     row.iter().enumerate().map(move |(j, &a)| {
                         let v = (a.clamp(0.0, 1.0) * 255.0) as u8;
                         Rectangle::new(
-                            [(j, t - 1 - i), (j + 1, t - i)],
+                            [
+                                (SegmentValue::Exact(j), SegmentValue::Exact(t - 1 - i)),
+                                (SegmentValue::Exact(j + 1), SegmentValue::Exact(t - i)),
+                            ],
                             RGBColor(255 - v, 255 - v / 2, 255).filled(),
                         )
                     })
@@ -175,7 +189,11 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
                 chart
                     .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
                         row.iter().enumerate().map(move |(j, &a)| {
-                            Text::new(format!("{:.2}", a), (j, t - i), ("sans-serif", 11))
+                            Text::new(
+                                format!("{:.2}", a),
+                                (SegmentValue::Exact(j), SegmentValue::Exact(t - i)),
+                                ("sans-serif", 11),
+                            )
                         })
                     }))
                     .map_err(|x| e(&x))?;

@@ -172,6 +172,27 @@ fn the_command_writes_markdown_and_json() {
         assert!(png.starts_with(b"\x89PNG"), "{plot} is a PNG");
         assert!(png.len() > 10_000, "{plot} has content");
     }
+    // `relearn plot` redraws the plots from the JSON report alone.
+    let matrix = dir.path().join("bench-split-mnist-matrix.png");
+    std::fs::remove_file(&matrix).unwrap();
+    let replot = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .arg("plot")
+        .arg(dir.path().join("bench-split-mnist.json"))
+        .output()
+        .unwrap();
+    assert!(
+        replot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replot.stderr)
+    );
+    assert!(std::fs::read(&matrix).unwrap().starts_with(b"\x89PNG"));
+    let not_a_report = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .arg("plot")
+        .arg(dir.path().join("bench-split-mnist.md"))
+        .output()
+        .unwrap();
+    assert!(!not_a_report.status.success());
+    assert!(String::from_utf8_lossy(&not_a_report.stderr).contains("is not a relearn bench report"));
     let bad = Command::new(env!("CARGO_BIN_EXE_relearn"))
         .args(["bench", "split-mnist", "--tasks", "7"])
         .output()
