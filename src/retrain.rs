@@ -391,15 +391,21 @@ pub fn run(
                 .collect();
             let grads = relative_gradient_norms(current, &fresh, 512)?;
             choices = select_layers(&shifts, &grads, config.select_threshold, config.max_layers);
-            let examples = train_config.epochs as f64 * fresh.len() as f64
-                / (1.0
-                    - if replay_train.is_empty() {
-                        0.0
-                    } else {
-                        train_config.replay_ratio
-                    })
-                .max(0.05);
-            let prefix = (fresh.len() + replay_train.len()) as f64;
+            let ratio = if replay_train.is_empty() {
+                0.0
+            } else {
+                train_config.replay_ratio
+            };
+            let new_examples = train_config.epochs as f64 * fresh.len() as f64;
+            let examples = new_examples / (1.0 - ratio).max(0.05);
+            // A cached prefix covers the fresh rows and the distinct replay rows drawn.
+            let r = replay_train.len() as f64;
+            let drawn = if r > 0.0 {
+                r * (1.0 - (-(examples - new_examples) / r).exp())
+            } else {
+                0.0
+            };
+            let prefix = fresh.len() as f64 + drawn;
             fit_budget(
                 current,
                 &mut choices,

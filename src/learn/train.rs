@@ -256,15 +256,38 @@ pub fn train(
             })
         }
     };
-    let new_rows = transform(data)?;
-    let replay_rows = replay.map(transform).transpose()?;
-
     let batch = config.batch_size.max(1);
     let replay_per_batch = match replay {
         Some(_) => ((batch as f64 * config.replay_ratio).round() as usize).min(batch - 1),
         None => 0,
     };
     let new_per_batch = batch - replay_per_batch;
+
+    let new_rows = transform(data)?;
+    // With a cached prefix, only the replay rows training will draw go through it: the draws
+    // are made up front on a copy of the generator, so training sees the same sequence.
+    // `replay_slot[i]` is replay row i's position in `replay_rows`.
+    let (replay_rows, replay_slot, replay_prefix_rows) = match replay {
+        Some(r) if cached && replay_per_batch > 0 && !r.is_empty() => {
+            let mut sim = Rng::seeded(config.seed);
+            let mut drawn = vec![false; r.len()];
+            for _ in 0..config.epochs {
+                let steps = data.len().div_ceil(new_per_batch);
+                let _ = Dataset::shuffled_indices(data.len(), &mut sim);
+                for _ in 0..steps * replay_per_batch {
+                    drawn[sim.below(r.len() as u64) as usize] = true;
+                }
+            }
+            let rows: Vec<usize> = (0..r.len()).filter(|&i| drawn[i]).collect();
+            let mut slot = vec![usize::MAX; r.len()];
+            for (k, &i) in rows.iter().enumerate() {
+                slot[i] = k;
+            }
+            (Some(transform(&r.subset(&rows))?), Some(slot), rows.len())
+        }
+        Some(r) => (Some(transform(r)?), None, r.len()),
+        None => (None, None, 0),
+    };
     let penalty_terms = match ewc {
         Some(e) if e.lambda > 0.0 => e.penalty_terms(&candidate, layers)?,
         _ => Vec::new(),
@@ -290,7 +313,13 @@ pub fn train(
                 let picks: Vec<usize> = (0..replay_per_batch)
                     .map(|_| rng.below(r.len() as u64) as usize)
                     .collect();
-                rows.gather(&picks, &mut xbuf);
+                match &replay_slot {
+                    Some(slot) => {
+                        let at: Vec<usize> = picks.iter().map(|&i| slot[i]).collect();
+                        rows.gather(&at, &mut xbuf);
+                    }
+                    None => rows.gather(&picks, &mut xbuf),
+                }
                 ybuf.extend(picks.iter().map(|&i| r.y[i]));
             }
             let b = ybuf.len();
@@ -324,7 +353,7 @@ pub fn train(
     let dims = candidate.spec.layer_params();
     let trainable_params = layers.indices().iter().map(|&i| dims[i]).sum();
     let all = LayerSet::all(&candidate);
-    let prefix_examples = (data.len() + replay.map_or(0, |r| r.len())) as f64;
+    let prefix_examples = (data.len() + replay_prefix_rows) as f64;
     let report = TrainReport {
         layers: layers.names(&candidate),
         epoch_loss,
@@ -435,6 +464,51 @@ mod tests {
         );
         assert!(cand.accuracy(&a).unwrap() > model.accuracy(&a).unwrap());
         assert!(report.examples_per_second > 0.0);
+    }
+
+    #[test]
+    fn a_cached_prefix_covers_only_the_replay_rows_drawn() {
+        let (model, data) = setup();
+        // No dropout: the cached prefix is computed without it, so only then are the two runs
+        // the same computation.
+        let spec = ModelSpec {
+            dropout: 0.0,
+            ..model.spec.clone()
+        };
+        let model = Model::new(spec, model.norm.clone(), BackendKind::from_env(), 5).unwrap();
+        let (new, old) = (
+            data.subset(&(0..100).collect::<Vec<_>>()),
+            data.subset(&(100..400).collect::<Vec<_>>()),
+        );
+        let set = LayerSet::named(&model, &["hidden.1", "head"]).unwrap();
+        let run = |cache: bool| {
+            let c = TrainConfig {
+                replay_ratio: 0.25,
+                prefix_cache: cache,
+                ..config()
+            };
+            train(&model, &new, Some(&old), &set, &c, None).unwrap()
+        };
+        let (cached, report) = run(true);
+        let (plain, _) = run(false);
+        assert!(report.prefix_cached);
+        // Batches of 24 new + 8 replayed: 2 epochs x 5 steps x 8 = 80 draws from 300 rows, so
+        // the one-off prefix pass covers the 100 new rows and at most 80 replayed ones.
+        let examples = 2.0 * 100.0 + 80.0;
+        let bound = |rows: f64| estimate_flops(&model, &set, examples, true, rows);
+        assert!(report.flops <= bound(180.0), "{} vs {}", report.flops, bound(180.0));
+        assert!(report.flops > bound(100.0));
+        // Same batches as without the cache: the same training up to rounding.
+        let (a, b) = (cached.params().unwrap(), plain.params().unwrap());
+        for (name, (_, va)) in &a {
+            let vb = &b[name].1;
+            let diff = va
+                .iter()
+                .zip(vb)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-3, "{name}: {diff}");
+        }
     }
 
     #[test]
