@@ -496,7 +496,12 @@ mod tests {
         // the one-off prefix pass covers the 100 new rows and at most 80 replayed ones.
         let examples = 2.0 * 100.0 + 80.0;
         let bound = |rows: f64| estimate_flops(&model, &set, examples, true, rows);
-        assert!(report.flops <= bound(180.0), "{} vs {}", report.flops, bound(180.0));
+        assert!(
+            report.flops <= bound(180.0),
+            "{} vs {}",
+            report.flops,
+            bound(180.0)
+        );
         assert!(report.flops > bound(100.0));
         // Same batches as without the cache: the same training up to rounding.
         let (a, b) = (cached.params().unwrap(), plain.params().unwrap());
