@@ -632,10 +632,7 @@ pub fn elec2_markdown(results: &[StreamResult]) -> String {
 /// `-cost.png`) into `dir`; returns the first two.
 pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
-    let name = serde_json::to_value(report.options.scenario)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "bench".into());
+    let name = scenario_name(report.options.scenario);
     let md = dir.join(format!("bench-{name}.md"));
     let json = dir.join(format!("bench-{name}.json"));
     std::fs::write(&md, markdown(report))?;
@@ -647,6 +644,14 @@ pub fn write(report: &BenchReport, dir: &std::path::Path) -> std::io::Result<(Pa
     Ok((md, json))
 }
 
+/// The scenario's name in file names (`rotated-mnist`).
+fn scenario_name(scenario: Scenario) -> String {
+    serde_json::to_value(scenario)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "bench".into())
+}
+
 /// Redraws the PNG plots of a task-sequence report (`bench-<scenario>.json`) next to it.
 pub fn replot(json: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     let report: BenchReport = serde_json::from_slice(&std::fs::read(json)?).map_err(|e| {
@@ -655,10 +660,7 @@ pub fn replot(json: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
             json.display()
         ))
     })?;
-    let name = serde_json::to_value(report.options.scenario)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "bench".into());
+    let name = scenario_name(report.options.scenario);
     let dir = json
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -125,6 +125,25 @@ impl RetrainConfig {
     }
 }
 
+/// Examples a training run will process and rows its cached prefix will cover (the fresh rows
+/// and the expected distinct replay rows drawn), for `fresh` new and `replay` replay rows.
+fn training_size(config: &TrainConfig, fresh: usize, replay: usize) -> (f64, f64) {
+    let ratio = if replay == 0 {
+        0.0
+    } else {
+        config.replay_ratio
+    };
+    let new_examples = config.epochs as f64 * fresh as f64;
+    let examples = new_examples / (1.0 - ratio).max(0.05);
+    let r = replay as f64;
+    let drawn = if r > 0.0 {
+        r * (1.0 - (-(examples - new_examples) / r).exp())
+    } else {
+        0.0
+    };
+    (examples, fresh as f64 + drawn)
+}
+
 /// Estimated FLOPs of training `names` over those of training every layer on the same examples.
 fn relative_cost(
     model: &Model,
@@ -391,21 +410,7 @@ pub fn run(
                 .collect();
             let grads = relative_gradient_norms(current, &fresh, 512)?;
             choices = select_layers(&shifts, &grads, config.select_threshold, config.max_layers);
-            let ratio = if replay_train.is_empty() {
-                0.0
-            } else {
-                train_config.replay_ratio
-            };
-            let new_examples = train_config.epochs as f64 * fresh.len() as f64;
-            let examples = new_examples / (1.0 - ratio).max(0.05);
-            // A cached prefix covers the fresh rows and the distinct replay rows drawn.
-            let r = replay_train.len() as f64;
-            let drawn = if r > 0.0 {
-                r * (1.0 - (-(examples - new_examples) / r).exp())
-            } else {
-                0.0
-            };
-            let prefix = fresh.len() as f64 + drawn;
+            let (examples, prefix) = training_size(train_config, fresh.len(), replay_train.len());
             fit_budget(
                 current,
                 &mut choices,

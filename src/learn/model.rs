@@ -483,3 +483,31 @@ impl Model {
         self.spec.layer_params().iter().sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nearly_constant_feature_is_not_blown_up() {
+        // Three features over 1,000 rows: constant 5; zero but for one 1.0 (a border pixel);
+        // alternating 0 and 1.
+        let rows = 1000;
+        let mut x = Vec::new();
+        for i in 0..rows {
+            x.extend([5.0, if i == 0 { 1.0 } else { 0.0 }, (i % 2) as f32]);
+        }
+        let n = Normalizer::fit(&x, 3);
+        assert_eq!(n.std[0], 1.0, "constant: only centred");
+        assert!((n.mean[0] - 5.0).abs() < 1e-6);
+        // Its own std is ~0.0316; the floor is a tenth of its range (1).
+        assert!((n.std[1] - 0.1).abs() < 1e-6, "{}", n.std[1]);
+        assert!(
+            (n.std[2] - 0.5).abs() < 1e-6,
+            "an ordinary feature keeps its std"
+        );
+        // After a shift that sets the rare feature, it reaches the network at 10, not ~32.
+        let shifted = n.apply(&[5.0, 1.0, 1.0]);
+        assert!(shifted[1] <= 10.0 && shifted[1] > 9.9, "{shifted:?}");
+    }
+}
