@@ -63,8 +63,11 @@ pub struct BenchOptions {
     pub replay_ratio: f64,
     pub angle_step: f64,
     pub seed: u64,
-    /// `retrain.max_cost` of the partial strategies (1 = no limit).
-    pub max_cost: f64,
+    /// `retrain.max_cost` of the partial strategies (1 = no limit). Several values run each
+    /// partial strategy once per budget (`partial@0.25`, ...): a cost/accuracy frontier. A
+    /// report may hold one number here.
+    #[serde(deserialize_with = "one_or_many")]
+    pub max_cost: Vec<f64>,
     /// Strategy names to run (empty: all six). Cost ratios need `full` among them.
     pub strategies: Vec<String>,
 }
@@ -86,7 +89,7 @@ impl Default for BenchOptions {
             replay_ratio: 0.25,
             angle_step: 30.0,
             seed: 1,
-            max_cost: 1.0,
+            max_cost: vec![1.0],
             strategies: Vec::new(),
         }
     }
@@ -163,6 +166,10 @@ pub struct StrategyResult {
     pub wall_seconds: f64,
     /// FLOPs over those of the `full` strategy on the same data.
     pub cost_ratio: f64,
+    /// Estimated cost of training each layer alone on the first new task, as a fraction of a
+    /// full retrain (auto selection only; empty for the others).
+    #[serde(default)]
+    pub layer_costs: Vec<(String, f64)>,
 }
 
 /// A finished run.
@@ -259,14 +266,64 @@ fn tasks(opts: &BenchOptions) -> Result<Vec<Task>, BenchError> {
     })
 }
 
-fn check_max_cost(max_cost: f64) -> Result<(), BenchError> {
-    if max_cost > 0.0 && max_cost <= 1.0 {
-        Ok(())
-    } else {
-        Err(BenchError::Options(format!(
-            "max_cost must be in (0, 1], got {max_cost}"
-        )))
+/// A number or a list of numbers.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f64),
+        Many(Vec<f64>),
     }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn check_max_cost(budgets: &[f64]) -> Result<(), BenchError> {
+    if budgets.is_empty() {
+        return Err(BenchError::Options(
+            "max_cost needs at least one value".into(),
+        ));
+    }
+    match budgets.iter().find(|&&b| !(b > 0.0 && b <= 1.0)) {
+        Some(bad) => Err(BenchError::Options(format!(
+            "max_cost must be in (0, 1], got {bad}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// One strategy at one budget: the partial strategies run once per `max_cost` value when there
+/// are several (named `partial@0.25`), the others once.
+struct Arm {
+    name: String,
+    strategy: Strategy,
+    max_cost: f64,
+}
+
+fn arms(selected: &[Strategy], budgets: &[f64]) -> Vec<Arm> {
+    let mut out = Vec::new();
+    for &s in selected {
+        if s.mode == Some(RetrainMode::Partial) && budgets.len() > 1 {
+            out.extend(budgets.iter().map(|&b| Arm {
+                name: format!("{}@{b}", s.name),
+                strategy: s,
+                max_cost: b,
+            }));
+        } else {
+            let max_cost = match s.mode {
+                Some(RetrainMode::Partial) => budgets.first().copied().unwrap_or(1.0),
+                _ => 1.0,
+            };
+            out.push(Arm {
+                name: s.name.to_string(),
+                strategy: s,
+                max_cost,
+            });
+        }
+    }
+    out
 }
 
 /// The strategies named in `names`, in report order (all of them when `names` is empty).
@@ -332,7 +389,7 @@ pub fn run(
         return Err(BenchError::Options("at least 2 tasks are needed".into()));
     }
     let selected = selected(&opts.strategies)?;
-    check_max_cost(opts.max_cost)?;
+    check_max_cost(&opts.max_cost)?;
     if !(0.0..=1.0).contains(&opts.ewc_gamma) {
         return Err(BenchError::Options(format!(
             "ewc_gamma must be in [0, 1], got {}",
@@ -348,14 +405,14 @@ pub fn run(
         activation: Activation::Relu,
         dropout: 0.0,
     };
-    let open_gate = |mode: RetrainMode| RetrainConfig {
+    let open_gate = |mode: RetrainMode, max_cost: f64| RetrainConfig {
         layers: LayerPolicy::Keyword("auto".into()),
         mode,
         max_forgetting: 1.0,
         min_gain: -1.0,
         holdout_fraction: 0.1,
         validation_replay: 500,
-        max_cost: opts.max_cost,
+        max_cost,
         ..RetrainConfig::default()
     };
     let train_config = |replay: bool| TrainConfig {
@@ -378,7 +435,7 @@ pub fn run(
         backend,
         opts.seed,
         &tasks[0].train,
-        &open_gate(RetrainMode::Full),
+        &open_gate(RetrainMode::Full, 1.0),
         &train_config(false),
         &ewc_config(true),
     )?;
@@ -391,16 +448,18 @@ pub fn run(
     };
     let row0 = evaluate(&model0)?;
     let mut results = Vec::new();
-    for s in selected {
+    for arm in arms(&selected, &opts.max_cost) {
+        let s = arm.strategy;
         let mut model = model0.clone();
         let mut ewc: Ewc = ewc0.clone();
         let mut seen = seen0.clone();
         let mut matrix = vec![row0.clone()];
         let mut layers = Vec::new();
+        let mut layer_costs = Vec::new();
         let (mut flops, mut wall) = (0.0, 0.0);
         let mut rng = Rng::seeded(opts.seed ^ 0xBE4C);
         for t in 1..tasks.len() {
-            progress(&format!("{}: task {t}/{}", s.name, tasks.len() - 1));
+            progress(&format!("{}: task {t}/{}", arm.name, tasks.len() - 1));
             if let Some(mode) = s.mode {
                 let reference = Reference::of(&model, &seen, 500, None, opts.seed)?;
                 let replay = replay_of(&tasks, t, opts.replay_records, &mut rng);
@@ -413,10 +472,17 @@ pub fn run(
                         replay: &replay,
                         seed: opts.seed.wrapping_add(t as u64),
                     },
-                    &open_gate(mode),
+                    &open_gate(mode, arm.max_cost),
                     &train_config(s.replay),
                     &ewc_config(s.ewc),
                 )?;
+                if t == 1 {
+                    layer_costs = r
+                        .choices
+                        .iter()
+                        .map(|c| (c.layer.clone(), c.cost))
+                        .collect();
+                }
                 if let Some(tr) = &r.train {
                     flops += tr.flops;
                     wall += tr.wall_seconds;
@@ -434,7 +500,7 @@ pub fn run(
         }
         let (acc, bwt, forgetting, new_task_acc) = summary(&matrix);
         results.push(StrategyResult {
-            strategy: s.name.to_string(),
+            strategy: arm.name,
             matrix,
             acc,
             bwt,
@@ -444,6 +510,7 @@ pub fn run(
             flops,
             wall_seconds: wall,
             cost_ratio: 0.0,
+            layer_costs,
         });
     }
     let full = results
@@ -516,10 +583,11 @@ pub fn elec2(
 
     let base = crate::config::Config::from_toml(include_str!("../config/elec2.toml"))
         .map_err(|e| BenchError::Options(e.to_string()))?;
-    check_max_cost(opts.max_cost)?;
+    check_max_cost(&opts.max_cost)?;
     let mut out = Vec::new();
-    for s in selected(&opts.strategies)? {
-        progress(&format!("elec2: {}", s.name));
+    for arm in arms(&selected(&opts.strategies)?, &opts.max_cost) {
+        let s = arm.strategy;
+        progress(&format!("elec2: {}", arm.name));
         let mut c = base.clone();
         c.file.exit_at_end = true;
         match s.mode {
@@ -531,7 +599,7 @@ pub fn elec2(
             }
             Some(mode) => {
                 c.retrain.mode = mode;
-                c.retrain.max_cost = opts.max_cost;
+                c.retrain.max_cost = arm.max_cost;
             }
         }
         c.ewc.lambda = if s.ewc { 100.0 } else { 0.0 };
@@ -583,7 +651,7 @@ pub fn elec2(
             .with_label_values(&["incorrect"])
             .get();
         out.push(StreamResult {
-            strategy: s.name.to_string(),
+            strategy: arm.name,
             prequential: ok as f64 / (ok + bad).max(1) as f64,
             scored: ok + bad,
             over_time,
@@ -702,7 +770,13 @@ pub fn markdown(report: &BenchReport) -> String {
         report.options.ewc_gamma,
         report.options.replay_records,
         report.options.replay_ratio,
-        report.options.max_cost,
+        report
+            .options
+            .max_cost
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         report.options.seed
     );
     out.push_str("| strategy | ACC | BWT | forgetting | new-task acc | GFLOPs | train s | cost vs full | layers (task 1) |\n");
@@ -719,6 +793,19 @@ pub fn markdown(report: &BenchReport) -> String {
             r.wall_seconds,
             r.cost_ratio,
             r.layers.first().map(|l| l.join(", ")).unwrap_or_default()
+        ));
+    }
+    if let Some(r) = report.results.iter().find(|r| !r.layer_costs.is_empty()) {
+        let costs: Vec<String> = r
+            .layer_costs
+            .iter()
+            .map(|(l, c)| format!("{l} {c:.2}"))
+            .collect();
+        out.push_str(&format!(
+            "\nEstimated cost of training one layer alone on task 1 (vs full, {} epochs, frozen \
+             prefix cached): {}\n",
+            report.options.epochs,
+            costs.join(", ")
         ));
     }
     out

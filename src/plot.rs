@@ -1,5 +1,6 @@
 //! PNG plots of `relearn bench` reports (plotters, bitmap backend, an embedded DejaVu Sans so
-//! no system font is needed): accuracy over time, accuracy matrices, cost vs forgetting.
+//! no system font is needed): accuracy over time, accuracy matrices, cost vs forgetting and
+//! cost vs new-task accuracy (the frontier of `--max-cost` budgets).
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -203,46 +204,84 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
     }
 
     let cost_path = dir.join(format!("bench-{name}-cost.png"));
-    {
-        let e = err(&cost_path);
-        let root = BitMapBackend::new(&cost_path, (900, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(|x| e(&x))?;
-        let xmax = report
+    let points = |y: fn(&crate::bench::StrategyResult) -> f64| -> Vec<(String, f64, f64)> {
+        report
             .results
             .iter()
-            .map(|r| r.cost_ratio)
-            .fold(1.0, f64::max)
-            * 1.15;
-        let ymax = report
-            .results
+            .map(|r| (r.strategy.clone(), r.cost_ratio, y(r)))
+            .collect()
+    };
+    scatter(
+        &cost_path,
+        &format!("{name}: cost vs forgetting"),
+        "forgetting",
+        &points(|r| r.forgetting),
+    )?;
+    let frontier_path = dir.join(format!("bench-{name}-frontier.png"));
+    scatter(
+        &frontier_path,
+        &format!("{name}: cost vs new-task accuracy"),
+        "new-task accuracy",
+        &points(|r| r.new_task_acc),
+    )?;
+    Ok(vec![acc_path, matrix_path, cost_path, frontier_path])
+}
+
+/// Labelled points (strategy, cost ratio, y); the budgets of one strategy (`partial@0.25`,
+/// `partial@1`, ...) are joined by a line in cost order.
+fn scatter(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    points: &[(String, f64, f64)],
+) -> Result<(), PlotError> {
+    let e = err(path);
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let xmax = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.35;
+    let ymax = points.iter().map(|p| p.2).fold(0.05, f64::max) * 1.15;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.05..xmax, -0.02..ymax)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("training FLOPs / full retraining")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|x| e(&x))?;
+    let base = |name: &str| name.split('@').next().unwrap_or(name).to_string();
+    let mut bases: Vec<String> = Vec::new();
+    for (name, _, _) in points {
+        if !bases.contains(&base(name)) {
+            bases.push(base(name));
+        }
+    }
+    for (i, b) in bases.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let mut line: Vec<(f64, f64)> = points
             .iter()
-            .map(|r| r.forgetting)
-            .fold(0.05, f64::max)
-            * 1.15;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{name}: cost vs forgetting"), ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.05..xmax, -0.02..ymax)
-            .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .x_desc("training FLOPs / full retraining")
-            .y_desc("forgetting")
-            .draw()
-            .map_err(|x| e(&x))?;
-        for (i, r) in report.results.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let p = (r.cost_ratio, r.forgetting);
+            .filter(|p| &base(&p.0) == b)
+            .map(|p| (p.1, p.2))
+            .collect();
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if line.len() > 1 {
             chart
-                .draw_series([Circle::new(p, 6, color.filled())])
-                .map_err(|x| e(&x))?;
-            chart
-                .draw_series([Text::new(r.strategy.clone(), p, ("sans-serif", 14))])
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
                 .map_err(|x| e(&x))?;
         }
-        root.present().map_err(|x| e(&x))?;
+        for (name, x, y) in points.iter().filter(|p| &base(&p.0) == b) {
+            chart
+                .draw_series([Circle::new((*x, *y), 6, color.filled())])
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series([Text::new(name.clone(), (*x, *y), ("sans-serif", 14))])
+                .map_err(|x| e(&x))?;
+        }
     }
-    Ok(vec![acc_path, matrix_path, cost_path])
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
 }

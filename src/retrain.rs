@@ -56,9 +56,9 @@ pub struct RetrainConfig {
     pub select_threshold: f64,
     /// Most a partial retrain may cost, as a fraction of the estimated FLOPs of a full retrain
     /// on the same data (1 = no limit). Auto selection keeps the chosen layers that fit, best
-    /// first, and trains the best-scoring layer that fits when none of them does. Training a
-    /// low layer needs the backward pass through every layer above it, so under a tight budget
-    /// an input-level shift is answered by the top layers.
+    /// first; what a dropped layer leaves goes to the best-scoring other layers that fit (up
+    /// to `max_layers`). Training a low layer needs the backward pass through every layer
+    /// above it, so under a tight budget an input-level shift is answered by the top layers.
     pub max_cost: f64,
     /// Fraction of the recent window held out for validation (new knowledge).
     pub holdout_fraction: f64,
@@ -159,13 +159,14 @@ fn relative_cost(
 }
 
 /// Records each layer's cost alone and keeps the chosen layers that fit `max_cost` together,
-/// best score first; when none fits, the best-scoring layer that fits alone (or else the
-/// cheapest) is trained instead.
+/// best score first. When the budget drops a chosen layer, what is left of it goes to the
+/// best-scoring other layers that still fit (up to `max_layers` in all), so a budget that cannot
+/// pay for the first layer buys the top ones rather than the head alone; when nothing fits, the
+/// cheapest layer trains.
 fn fit_budget(
     model: &Model,
     choices: &mut [LayerChoice],
-    max_cost: f64,
-    prefix_cache: bool,
+    budget: Budget,
     examples: f64,
     prefix: f64,
 ) -> Result<(), LearnError> {
@@ -173,43 +174,56 @@ fn fit_budget(
         c.cost = relative_cost(
             model,
             std::slice::from_ref(&c.layer),
-            prefix_cache,
+            budget.prefix_cache,
             examples,
             prefix,
         )?;
     }
-    if max_cost >= 1.0 {
+    if budget.max_cost >= 1.0 {
         return Ok(());
     }
     let mut order: Vec<usize> = (0..choices.len()).collect();
     order.sort_by(|&a, &b| choices[b].score.total_cmp(&choices[a].score));
     let mut picked: Vec<String> = Vec::new();
-    for &i in &order {
-        if !choices[i].chosen {
-            continue;
-        }
+    let try_add = |picked: &mut Vec<String>, layer: &str| -> Result<(), LearnError> {
         let mut with = picked.clone();
-        with.push(choices[i].layer.clone());
-        if relative_cost(model, &with, prefix_cache, examples, prefix)? <= max_cost {
-            picked = with;
+        with.push(layer.to_string());
+        if relative_cost(model, &with, budget.prefix_cache, examples, prefix)? <= budget.max_cost {
+            *picked = with;
+        }
+        Ok(())
+    };
+    for &i in order.iter().filter(|&&i| choices[i].chosen) {
+        try_add(&mut picked, &choices[i].layer)?;
+    }
+    if choices
+        .iter()
+        .any(|c| c.chosen && !picked.contains(&c.layer))
+    {
+        for &i in order.iter().filter(|&&i| !choices[i].chosen) {
+            if picked.len() < budget.max_layers.max(1) {
+                try_add(&mut picked, &choices[i].layer)?;
+            }
         }
     }
     if picked.is_empty() {
-        let fallback = order
-            .iter()
-            .copied()
-            .find(|&i| choices[i].cost <= max_cost)
-            .or_else(|| {
-                (0..choices.len()).min_by(|&a, &b| choices[a].cost.total_cmp(&choices[b].cost))
-            });
-        if let Some(i) = fallback {
-            picked.push(choices[i].layer.clone());
+        if let Some(c) = choices.iter().min_by(|a, b| a.cost.total_cmp(&b.cost)) {
+            picked.push(c.layer.clone());
         }
     }
     for c in choices.iter_mut() {
         c.chosen = picked.contains(&c.layer);
     }
     Ok(())
+}
+
+/// What a partial retrain may spend: `retrain.max_cost`, `retrain.max_layers` and whether the
+/// frozen prefix is cached (`train.prefix_cache`).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    max_cost: f64,
+    max_layers: usize,
+    prefix_cache: bool,
 }
 
 /// Accuracies of the serving model and the candidate on old and new knowledge.
@@ -411,14 +425,12 @@ pub fn run(
             let grads = relative_gradient_norms(current, &fresh, 512)?;
             choices = select_layers(&shifts, &grads, config.select_threshold, config.max_layers);
             let (examples, prefix) = training_size(train_config, fresh.len(), replay_train.len());
-            fit_budget(
-                current,
-                &mut choices,
-                config.max_cost,
-                train_config.prefix_cache,
-                examples,
-                prefix,
-            )?;
+            let budget = Budget {
+                max_cost: config.max_cost,
+                max_layers: config.max_layers,
+                prefix_cache: train_config.prefix_cache,
+            };
+            fit_budget(current, &mut choices, budget, examples, prefix)?;
             let names: Vec<String> = choices
                 .iter()
                 .filter(|c| c.chosen)
@@ -528,6 +540,11 @@ mod tests {
     #[test]
     fn the_budget_keeps_the_best_layers_that_fit() {
         let m = model();
+        let budget = |max_cost| Budget {
+            max_cost,
+            max_layers: 2,
+            prefix_cache: true,
+        };
         let all = || {
             vec![
                 choice("hidden.0", 1.0, true),
@@ -537,23 +554,31 @@ mod tests {
         };
         // No limit: the selection stands, each layer's cost alone is recorded.
         let mut c = all();
-        fit_budget(&m, &mut c, 1.0, true, 30_000.0, 10_000.0).unwrap();
+        fit_budget(&m, &mut c, budget(1.0), 30_000.0, 10_000.0).unwrap();
         assert_eq!(chosen(&c), ["hidden.0", "hidden.1"]);
         // The first layer needs the whole backward pass; the head alone is cheap.
         assert!(c[0].cost > 0.8, "{c:?}");
         assert!(c[2].cost < 0.2, "{c:?}");
         assert!(c[1].cost > c[2].cost);
-        // 0.5: hidden.0 does not fit, hidden.1 does.
+        // 0.5: hidden.0 does not fit, hidden.1 does, and what is left buys the head too.
         let mut c = all();
-        fit_budget(&m, &mut c, 0.5, true, 30_000.0, 10_000.0).unwrap();
+        fit_budget(&m, &mut c, budget(0.5), 30_000.0, 10_000.0).unwrap();
+        assert_eq!(chosen(&c), ["hidden.1", "head"]);
+        // ... but never more layers than max_layers.
+        let mut c = all();
+        let one = Budget {
+            max_layers: 1,
+            ..budget(0.5)
+        };
+        fit_budget(&m, &mut c, one, 30_000.0, 10_000.0).unwrap();
         assert_eq!(chosen(&c), ["hidden.1"]);
         // 0.2: neither chosen layer fits; the best-scoring layer that fits alone is the head.
         let mut c = all();
-        fit_budget(&m, &mut c, 0.2, true, 30_000.0, 10_000.0).unwrap();
+        fit_budget(&m, &mut c, budget(0.2), 30_000.0, 10_000.0).unwrap();
         assert_eq!(chosen(&c), ["head"]);
         // Below anything: the cheapest layer still trains.
         let mut c = all();
-        fit_budget(&m, &mut c, 0.001, true, 30_000.0, 10_000.0).unwrap();
+        fit_budget(&m, &mut c, budget(0.001), 30_000.0, 10_000.0).unwrap();
         assert_eq!(chosen(&c), ["head"]);
         // The estimate is the one training reports: hidden.1 + head with the cached prefix.
         let names = vec!["hidden.1".to_string(), "head".to_string()];

@@ -74,7 +74,7 @@ fn every_scenario_runs_on_a_small_slice() {
 fn a_cost_budget_holds_partial_retraining_to_it() {
     for scenario in [Scenario::RotatedMnist, Scenario::SplitMnist] {
         let opts = BenchOptions {
-            max_cost: 0.3,
+            max_cost: vec![0.3],
             strategies: vec!["full".into(), "partial".into()],
             ..small(scenario)
         };
@@ -105,7 +105,7 @@ fn a_cost_budget_holds_partial_retraining_to_it() {
         "{err}"
     );
     let bad = BenchOptions {
-        max_cost: 0.0,
+        max_cost: vec![0.5, 0.0],
         ..small(Scenario::SplitMnist)
     };
     let err = run(&bad, BackendKind::from_env(), |_| {}).unwrap_err();
@@ -113,6 +113,65 @@ fn a_cost_budget_holds_partial_retraining_to_it() {
         err.to_string().contains("max_cost must be in (0, 1]"),
         "{err}"
     );
+}
+
+/// Several budgets run each partial strategy once per budget: a frontier, with each layer's
+/// estimated cost alone in the report.
+#[test]
+fn several_budgets_trace_a_cost_frontier() {
+    let opts = BenchOptions {
+        max_cost: vec![0.3, 1.0],
+        strategies: vec!["full".into(), "partial".into()],
+        ..small(Scenario::RotatedMnist)
+    };
+    let mut lines = Vec::new();
+    let report = run(&opts, BackendKind::from_env(), |l| {
+        lines.push(l.to_string())
+    })
+    .unwrap();
+    let names: Vec<&str> = report.results.iter().map(|r| r.strategy.as_str()).collect();
+    assert_eq!(names, ["full", "partial@0.3", "partial@1"]);
+    assert!(
+        lines.iter().any(|l| l.starts_with("partial@0.3: task 1")),
+        "{lines:?}"
+    );
+    let (tight, open) = (&report.results[1], &report.results[2]);
+    assert!(
+        tight.cost_ratio > 0.0 && tight.cost_ratio <= 0.3 + 1e-9,
+        "{tight:?}"
+    );
+    assert!(open.cost_ratio >= tight.cost_ratio, "{open:?}");
+    assert!(
+        report.results[0].layer_costs.is_empty(),
+        "full does not choose"
+    );
+    // Each layer's cost alone: the first layer costs most, the head least.
+    let cost = |l: &str| {
+        tight
+            .layer_costs
+            .iter()
+            .find(|(n, _)| n == l)
+            .map(|(_, c)| *c)
+            .unwrap_or_else(|| panic!("no cost for {l}: {:?}", tight.layer_costs))
+    };
+    assert!(
+        cost("hidden.0") > cost("hidden.1"),
+        "{:?}",
+        tight.layer_costs
+    );
+    assert!(cost("hidden.1") > cost("head"), "{:?}", tight.layer_costs);
+    assert!(cost("hidden.0") < 1.0, "{:?}", tight.layer_costs);
+    let md = relearn::bench::markdown(&report);
+    assert!(md.contains("partial max_cost 0.3, 1,"), "{md}");
+    assert!(
+        md.contains("Estimated cost of training one layer alone"),
+        "{md}"
+    );
+    // A report with a single number for max_cost (older reports) still reads back.
+    let mut json = serde_json::to_value(&report).unwrap();
+    json["options"]["max_cost"] = serde_json::json!(0.5);
+    let back: relearn::bench::BenchReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back.options.max_cost, vec![0.5]);
 }
 
 /// The Elec2 scenario runs the daemon's own path once per strategy and plots the stream.
@@ -167,7 +226,7 @@ fn the_command_writes_markdown_and_json() {
         serde_json::from_slice(&std::fs::read(dir.path().join("bench-split-mnist.json")).unwrap())
             .unwrap();
     assert_eq!(json["results"].as_array().unwrap().len(), 6);
-    for plot in ["acc", "matrix", "cost"] {
+    for plot in ["acc", "matrix", "cost", "frontier"] {
         let png = std::fs::read(dir.path().join(format!("bench-split-mnist-{plot}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{plot} is a PNG");
         assert!(png.len() > 10_000, "{plot} has content");
