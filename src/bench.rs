@@ -305,23 +305,20 @@ struct Arm {
 fn arms(selected: &[Strategy], budgets: &[f64]) -> Vec<Arm> {
     let mut out = Vec::new();
     for &s in selected {
-        if s.mode == Some(RetrainMode::Partial) && budgets.len() > 1 {
-            out.extend(budgets.iter().map(|&b| Arm {
-                name: format!("{}@{b}", s.name),
-                strategy: s,
-                max_cost: b,
-            }));
+        let budgets = if s.mode == Some(RetrainMode::Partial) {
+            budgets
         } else {
-            let max_cost = match s.mode {
-                Some(RetrainMode::Partial) => budgets.first().copied().unwrap_or(1.0),
-                _ => 1.0,
-            };
-            out.push(Arm {
-                name: s.name.to_string(),
-                strategy: s,
-                max_cost,
-            });
-        }
+            &[1.0]
+        };
+        out.extend(budgets.iter().map(|&b| Arm {
+            name: if budgets.len() > 1 {
+                format!("{}@{b}", s.name)
+            } else {
+                s.name.to_string()
+            },
+            strategy: s,
+            max_cost: b,
+        }));
     }
     out
 }

@@ -51,29 +51,43 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
         replay_records: store.scan_prefix(Cf::Replay, b"")?.len(),
         active_version: ModelVersions::new(store).active()?,
         versions: ModelVersions::new(store).list()?.len(),
-        retrains: store
-            .scan_prefix(Cf::Meta, b"loop/retrains/")?
+        retrains: retrain_log(store)?
             .into_iter()
-            .map(|(k, v)| {
-                let r: serde_json::Value =
-                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                        key: String::from_utf8_lossy(&k).into_owned(),
-                        reason: e.to_string(),
-                    })?;
-                Ok(serde_json::json!({
+            .map(|r| {
+                serde_json::json!({
                     "retrain": r["retrain"],
                     "trigger": r["trigger"],
                     "outcome": r["outcome"],
                     "records_total": r["records_total"],
                     "layers": r["layers"],
                     "version": r["version"],
-                }))
+                })
             })
-            .collect::<Result<_, StoreError>>()?,
+            .collect(),
     })
+}
+
+/// Every retrain's whole report, oldest first: trigger and reason, alarms, drifted features,
+/// layer choice, validation, cost, outcome.
+pub fn retrain_log(store: &dyn KvStore) -> Result<Vec<serde_json::Value>, StoreError> {
+    store
+        .scan_prefix(Cf::Meta, b"loop/retrains/")?
+        .into_iter()
+        .map(|(k, v)| {
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Opens the RocksDB store at `path` read-only (safe while the daemon runs) and reports.
 pub fn inspect_path(path: &Path) -> Result<StoreReport, StoreError> {
     report(&RocksStore::open_read_only(path)?)
+}
+
+/// [`retrain_log`] of the RocksDB store at `path`, opened read-only.
+pub fn retrain_log_path(path: &Path) -> Result<Vec<serde_json::Value>, StoreError> {
+    retrain_log(&RocksStore::open_read_only(path)?)
 }

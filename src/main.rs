@@ -33,6 +33,10 @@ enum Command {
         /// The store directory (`store.path`).
         #[arg(long)]
         store: PathBuf,
+        /// Print every retrain's whole report instead (trigger, alarms, drifted features,
+        /// layer choice, validation, cost, outcome), oldest first.
+        #[arg(long)]
+        retrains: bool,
     },
     /// List the model versions kept in a store (read-only), or re-activate one (rollback;
     /// needs the daemon stopped, since RocksDB allows one writer).
@@ -165,9 +169,13 @@ fn main() -> anyhow::Result<()> {
                 toml::to_string(&config).context("cannot print the config")?
             );
         }
-        Command::Inspect { store } => {
-            let report = relearn::inspect::inspect_path(&store)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+        Command::Inspect { store, retrains } => {
+            let json = if retrains {
+                serde_json::to_string_pretty(&relearn::inspect::retrain_log_path(&store)?)?
+            } else {
+                serde_json::to_string_pretty(&relearn::inspect::inspect_path(&store)?)?
+            };
+            println!("{json}");
         }
         Command::Models { store, activate } => {
             use relearn::store::versions::ModelVersions;

@@ -62,7 +62,7 @@ pub struct RetrainConfig {
     pub max_cost: f64,
     /// Fraction of the recent window held out for validation (new knowledge).
     pub holdout_fraction: f64,
-    /// Replay records used to validate old knowledge.
+    /// Replay records used to validate old knowledge (never records of the recent window).
     pub validation_replay: usize,
     /// Promote only if old-knowledge accuracy drops by at most this much.
     pub max_forgetting: f64,
@@ -381,9 +381,23 @@ pub struct RetrainInput<'a> {
     pub reference: &'a [ActivationStats],
     /// The recent labeled window (split into train and held-out).
     pub recent: &'a Dataset,
-    /// Replayed old records (training mix and old-knowledge validation).
+    /// Replayed old records (training mix and old-knowledge validation). Rows also in `recent`
+    /// (same features and label) are left out: the reservoir samples the whole stream, so it
+    /// holds part of the recent window, which is new knowledge, not old.
     pub replay: &'a Dataset,
     pub seed: u64,
+}
+
+/// The rows of `replay` that are not rows of `recent` (same label and feature bits).
+fn not_in(replay: &Dataset, recent: &Dataset) -> Dataset {
+    let key = |d: &Dataset, i: usize| -> (u32, Vec<u32>) {
+        (d.y[i], d.row(i).iter().map(|v| v.to_bits()).collect())
+    };
+    let recent: std::collections::HashSet<_> = (0..recent.len()).map(|i| key(recent, i)).collect();
+    let keep: Vec<usize> = (0..replay.len())
+        .filter(|&i| !recent.contains(&key(replay, i)))
+        .collect();
+    replay.subset(&keep)
 }
 
 /// Runs one retrain and decides. Errors are for bad inputs; a diverging candidate is a
@@ -400,10 +414,11 @@ pub fn run(
     if fresh.is_empty() || holdout.is_empty() {
         return Err(LearnError::Empty);
     }
-    let idx = Dataset::shuffled_indices(input.replay.len(), &mut rng);
-    let cut = config.validation_replay.min(input.replay.len() / 2);
-    let old = input.replay.subset(&idx[..cut]);
-    let replay_train = input.replay.subset(&idx[cut..]);
+    let older = not_in(input.replay, input.recent);
+    let idx = Dataset::shuffled_indices(older.len(), &mut rng);
+    let cut = config.validation_replay.min(older.len() / 2);
+    let old = older.subset(&idx[..cut]);
+    let replay_train = older.subset(&idx[cut..]);
 
     let mut choices = Vec::new();
     let layers = match (&config.mode, &config.layers) {

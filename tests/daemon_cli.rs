@@ -117,6 +117,27 @@ fn embedded_demo_streams_elec2_into_the_store() {
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["counters"]["records"], 45_312);
+    // `inspect --retrains` prints every retrain's whole report.
+    let out = relearn()
+        .args(["inspect", "--retrains", "--store"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log.len(), report.retrains.len());
+    let rejected = log
+        .iter()
+        .find(|r| r["outcome"] == "rejected")
+        .expect("a rejected retrain");
+    assert!(
+        rejected["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{rejected}"
+    );
+    assert!(
+        rejected["validation"]["old_records"].as_u64().is_some(),
+        "{rejected}"
+    );
 }
 
 /// The loop's summary line: (prequential accuracy, whole line).

@@ -104,6 +104,34 @@ fn drifted_window_is_learned_and_promoted() {
     assert!(r.candidate.is_some() && r.ewc.is_some());
 }
 
+/// The replay buffer samples the whole stream, recent records included; those are new
+/// knowledge, so they neither count as old knowledge nor get replayed: a buffer holding the
+/// recent window too gives exactly the run of a buffer without it.
+#[test]
+fn recent_records_in_the_replay_buffer_are_not_old_knowledge() {
+    let s = setup();
+    let reference = activation_stats(&s.serving, &s.a_train.x).unwrap();
+    let (rc, tc, ec) = configs();
+    let mut mixed = s.a_train.clone();
+    mixed.extend(&s.b_train);
+    let go = |replay: &Dataset| {
+        let input = RetrainInput {
+            current: &s.serving,
+            ewc: Some(&s.ewc),
+            reference: &reference,
+            recent: &s.b_train,
+            replay,
+            seed: 3,
+        };
+        run(&input, &rc, &tc, &ec).unwrap()
+    };
+    let (with, without) = (go(&mixed), go(&s.a_train));
+    let (v, w) = (with.validation.unwrap(), without.validation.unwrap());
+    assert_eq!(v, w);
+    assert_eq!(v.old_records, 400.min(s.a_train.len() / 2));
+    assert_eq!(with.train.unwrap().flops, without.train.unwrap().flops);
+}
+
 #[test]
 fn flipped_labels_are_rejected_and_the_serving_model_is_unchanged() {
     let s = setup();

@@ -62,7 +62,9 @@ fn kolmogorov_q(lambda: f64) -> f64 {
 }
 
 /// Population stability index of `recent` against `reference`, with `bins` bins at the
-/// reference's quantiles and a floor of 1e-4 on each bin's share.
+/// reference's quantiles, one bin below the reference's minimum and one above its maximum (new
+/// values: a feature that was constant and starts to vary lands there, on both sides), and a
+/// floor of 1e-4 on each bin's share.
 pub fn psi(reference: &[f64], recent: &[f64], bins: usize) -> f64 {
     if reference.is_empty() || recent.is_empty() || bins < 2 {
         return 0.0;
@@ -73,10 +75,17 @@ pub fn psi(reference: &[f64], recent: &[f64], bins: usize) -> f64 {
         .map(|k| sorted[(k * sorted.len() / bins).min(sorted.len() - 1)])
         .collect();
     edges.dedup();
+    let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
     let share = |xs: &[f64]| -> Vec<f64> {
-        let mut counts = vec![0f64; edges.len() + 1];
+        let mut counts = vec![0f64; edges.len() + 3];
         for &x in xs {
-            let bin = edges.partition_point(|&e| e < x);
+            let bin = if x < lo {
+                0
+            } else if x > hi {
+                edges.len() + 2
+            } else {
+                1 + edges.partition_point(|&e| e < x)
+            };
             counts[bin] += 1.0;
         }
         counts
@@ -125,5 +134,26 @@ mod tests {
         assert!(d.p_value < 1e-6, "shifted by half a sd: {d:?}");
         assert!(psi(&a, &same, 10) < 0.1);
         assert!(psi(&a, &shifted, 10) > 0.1);
+    }
+
+    /// A feature that took two values starts to vary (Elec2's Victoria prices at row 17,425):
+    /// values below the old minimum are new, not part of the lowest quantile bin.
+    #[test]
+    fn psi_sees_new_values_outside_the_reference_range() {
+        let reference: Vec<f64> = (0..500).map(|i| [0.0032, 0.0035][i % 2]).collect();
+        let mut rng = Rng::seeded(9);
+        let recent: Vec<f64> = (0..2000)
+            .map(|i| {
+                if i % 4 == 0 {
+                    0.002 + 0.0011 * rng.unit_f64()
+                } else {
+                    reference[i % 2]
+                }
+            })
+            .collect();
+        // A quarter of the records changed: a major shift (>= 0.25).
+        let p = psi(&reference, &recent, 10);
+        assert!(p >= 0.25, "{p}");
+        assert!(psi(&reference, &reference, 10) < 1e-9);
     }
 }

@@ -349,6 +349,14 @@ impl Learner {
                 return;
             }
         };
+        // The report names what drifted in the window this retrain learns from, not what the
+        // last periodic check (up to `drift.check_every` records ago) saw.
+        let serving = current(&self.handle.serving);
+        if let Some(s) = &serving {
+            if let Err(e) = self.check_inputs(s) {
+                tracing::warn!(%e, "drift diagnosis before the retrain failed; using the last check");
+            }
+        }
         self.state.retrains += 1;
         self.state
             .add_total(&format!("triggers/{}", firing.kind.as_str()), 1);
@@ -368,7 +376,7 @@ impl Learner {
         let job = Job {
             seq: self.state.retrains,
             firing,
-            current: current(&self.handle.serving),
+            current: serving,
             recent,
             records_total: self.records_total,
             layers: manual_layers,
