@@ -388,14 +388,34 @@ pub struct RetrainInput<'a> {
     pub seed: u64,
 }
 
-/// The rows of `replay` that are not rows of `recent` (same label and feature bits).
+/// The rows of `replay` that are not rows of `recent` (same label and feature bits). Rows are
+/// indexed by a hash and compared in full only when the hashes match.
 fn not_in(replay: &Dataset, recent: &Dataset) -> Dataset {
-    let key = |d: &Dataset, i: usize| -> (u32, Vec<u32>) {
-        (d.y[i], d.row(i).iter().map(|v| v.to_bits()).collect())
+    use std::hash::{Hash, Hasher};
+    let hash = |d: &Dataset, i: usize| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        d.y[i].hash(&mut h);
+        d.row(i).iter().for_each(|v| v.to_bits().hash(&mut h));
+        h.finish()
     };
-    let recent: std::collections::HashSet<_> = (0..recent.len()).map(|i| key(recent, i)).collect();
+    let same = |i: usize, j: usize| {
+        replay.y[i] == recent.y[j]
+            && replay
+                .row(i)
+                .iter()
+                .zip(recent.row(j))
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    let mut index: std::collections::HashMap<u64, Vec<usize>> = Default::default();
+    for j in 0..recent.len() {
+        index.entry(hash(recent, j)).or_default().push(j);
+    }
     let keep: Vec<usize> = (0..replay.len())
-        .filter(|&i| !recent.contains(&key(replay, i)))
+        .filter(|&i| {
+            index
+                .get(&hash(replay, i))
+                .is_none_or(|js| !js.iter().any(|&j| same(i, j)))
+        })
         .collect();
     replay.subset(&keep)
 }
