@@ -1,5 +1,5 @@
 //! `relearn bench`: the seed's experiment on task sequences built from real data (rotated,
-//! permuted and split MNIST, or the embedded digits), run with the daemon's own retrain code
+//! permuted, split and remapped MNIST, or the embedded digits), run with the daemon's own retrain code
 //! (`retrain::bootstrap`, `retrain::run` with the gate open) for each strategy: no retraining,
 //! full, partial (auto layers), partial + EWC, partial + EWC + replay, full + EWC + replay.
 //! Reports the accuracy matrix, ACC, BWT, forgetting (Chaudhry et al. 2018), new-task accuracy,
@@ -10,12 +10,15 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::EwcConfig;
-use crate::datasets::{self, permutation, permute, rotate, with_classes};
+use crate::datasets::{self, permutation, permute, relabel, rotate, with_classes};
 use crate::learn::{
     Activation, BackendKind, Dataset, Ewc, LearnError, Model, ModelSpec, TrainConfig,
 };
 use crate::retrain::{self, LayerPolicy, Reference, RetrainConfig, RetrainInput, RetrainMode};
 use crate::rng::Rng;
+
+/// Classes of every scenario's images (digits 0-9).
+const CLASSES: usize = 10;
 
 /// A task sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -30,6 +33,10 @@ pub enum Scenario {
     PermutedMnist,
     /// Task t: only digits 2t and 2t+1 (class-incremental, 5 tasks).
     SplitMnist,
+    /// Task t: the same images, labels through a fixed random permutation of the classes (task
+    /// 0: none). Concept drift at the output: the inputs do not move, so the features learned
+    /// on task 0 still serve and the old tasks' concepts conflict with the new one.
+    RemappedMnist,
 }
 
 /// Where the images come from.
@@ -232,21 +239,10 @@ fn tasks(opts: &BenchOptions) -> Result<Vec<Task>, BenchError> {
                 }
             })
             .collect(),
-        Scenario::PermutedMnist => (0..opts.tasks)
-            .map(|t| {
-                if t == 0 {
-                    return Task {
-                        train: train.clone(),
-                        test: test.clone(),
-                    };
-                }
-                let p = permutation(train.width, opts.seed.wrapping_add(t as u64));
-                Task {
-                    train: permute(&train, &p),
-                    test: permute(&test, &p),
-                }
-            })
-            .collect(),
+        Scenario::PermutedMnist => changed_after_first(opts.tasks, &train, &test, |t| {
+            let p = permutation(train.width, opts.seed.wrapping_add(t as u64));
+            move |d: &Dataset| permute(d, &p)
+        }),
         Scenario::SplitMnist => {
             if opts.tasks > 5 {
                 return Err(BenchError::Options(
@@ -263,7 +259,38 @@ fn tasks(opts: &BenchOptions) -> Result<Vec<Task>, BenchError> {
                 })
                 .collect()
         }
+        Scenario::RemappedMnist => changed_after_first(opts.tasks, &train, &test, |t| {
+            let map: Vec<u32> = permutation(CLASSES, opts.seed.wrapping_add(t as u64))
+                .into_iter()
+                .map(|c| c as u32)
+                .collect();
+            move |d: &Dataset| relabel(d, &map)
+        }),
     })
+}
+
+/// Task 0 is `train`/`test` as they are; task t is both changed by the function `change(t)`
+/// returns.
+fn changed_after_first<F, C>(tasks: usize, train: &Dataset, test: &Dataset, change: C) -> Vec<Task>
+where
+    C: Fn(usize) -> F,
+    F: Fn(&Dataset) -> Dataset,
+{
+    (0..tasks)
+        .map(|t| {
+            if t == 0 {
+                return Task {
+                    train: train.clone(),
+                    test: test.clone(),
+                };
+            }
+            let f = change(t);
+            Task {
+                train: f(train),
+                test: f(test),
+            }
+        })
+        .collect()
 }
 
 /// A number or a list of numbers.
@@ -398,7 +425,7 @@ pub fn run(
     let spec = ModelSpec {
         input: width,
         hidden: opts.hidden.clone(),
-        classes: 10,
+        classes: CLASSES,
         activation: Activation::Relu,
         dropout: 0.0,
     };

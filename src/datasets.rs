@@ -192,6 +192,20 @@ pub fn rotate(data: &Dataset, side: usize, degrees: f64) -> Dataset {
     }
 }
 
+/// `data` with every label `y` replaced by `map[y]` (the "remapped" task construction: the
+/// inputs stay, the concept moves). Labels outside `map` keep their value.
+pub fn relabel(data: &Dataset, map: &[u32]) -> Dataset {
+    Dataset {
+        x: data.x.clone(),
+        y: data
+            .y
+            .iter()
+            .map(|&y| map.get(y as usize).copied().unwrap_or(y))
+            .collect(),
+        width: data.width,
+    }
+}
+
 /// The rows of `data` whose label is in `classes`.
 pub fn with_classes(data: &Dataset, classes: &[u32]) -> Dataset {
     let idx: Vec<usize> = (0..data.len())

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::EwcConfig;
-use crate::drift::layers::{layer_shift, select_layers, LayerChoice};
+use crate::drift::layers::{select_layers, selection_shifts, LayerChoice};
 use crate::learn::diagnostics::{activation_stats, relative_gradient_norms, ActivationStats};
 use crate::learn::train::{estimate_flops, train};
 use crate::learn::{
@@ -447,16 +447,7 @@ pub fn run(
         (_, LayerPolicy::Keyword(k)) if k == "all" => LayerSet::all(current),
         (_, LayerPolicy::Keyword(_)) => {
             let now = activation_stats(current, &fresh.x)?;
-            let shifts: Vec<f64> = now
-                .iter()
-                .map(|s| {
-                    input
-                        .reference
-                        .iter()
-                        .find(|r| r.layer == s.layer)
-                        .map_or(0.0, |r| layer_shift(r, s))
-                })
-                .collect();
+            let shifts = selection_shifts(input.reference, &now);
             let grads = relative_gradient_norms(current, &fresh, 512)?;
             choices = select_layers(&shifts, &grads, config.select_threshold, config.max_layers);
             let (examples, prefix) = training_size(train_config, fresh.len(), replay_train.len());

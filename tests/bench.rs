@@ -25,6 +25,7 @@ fn every_scenario_runs_on_a_small_slice() {
         Scenario::RotatedMnist,
         Scenario::PermutedMnist,
         Scenario::SplitMnist,
+        Scenario::RemappedMnist,
     ] {
         let opts = small(scenario);
         let mut steps = 0;
@@ -258,4 +259,28 @@ fn the_command_writes_markdown_and_json() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 5 tasks"));
+}
+
+/// A concept drift at the output (the labels move, the inputs do not): auto selection trains
+/// the head alone, for a fraction of a full retrain, and learns the new concept.
+#[test]
+fn a_concept_drift_at_the_output_retrains_the_head_alone() {
+    let opts = BenchOptions {
+        strategies: vec!["none".into(), "full".into(), "partial".into()],
+        // 5 epochs of about 1,100 images are few steps: at this rate a head moves far enough.
+        learning_rate: 0.01,
+        ..small(Scenario::RemappedMnist)
+    };
+    let report = run(&opts, BackendKind::from_env(), |_| {}).unwrap();
+    let by = |n: &str| report.results.iter().find(|r| r.strategy == n).unwrap();
+    let (none, full, partial) = (by("none"), by("full"), by("partial"));
+    assert_eq!(partial.layers, vec![vec!["head".to_string()]; 2]);
+    assert!(partial.cost_ratio < 0.25, "{}", partial.cost_ratio);
+    assert!(
+        none.new_task_acc < 0.3 && partial.new_task_acc > 0.8,
+        "none {} partial {} full {}",
+        none.new_task_acc,
+        partial.new_task_acc,
+        full.new_task_acc
+    );
 }

@@ -3,7 +3,8 @@
 //! A hidden layer's shift is the mean over its units of the standardised change in the unit's
 //! mean activation, `|mu_now - mu_ref| / sqrt(var_ref + eps)`, between the reference stored
 //! with the serving version and a recent window. Auto selection combines each layer's
-//! relative shift with its relative gradient norm (Auto-RGN) on recent labeled data.
+//! relative shift with its relative gradient norm (Auto-RGN) on recent labeled data; when no
+//! layer moved beyond sampling noise, the gradients alone decide.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,11 +25,48 @@ pub fn layer_shift(reference: &ActivationStats, current: &ActivationStats) -> f6
         / n as f64
 }
 
+/// The shift a layer that did not move shows from sampling alone: each unit's standardised
+/// mean difference is about `N(0, 1/n_ref + 1/n_now)`, whose mean absolute value is
+/// `sqrt(2/pi) * sqrt(1/n_ref + 1/n_now)` (0.037 for 500 reference rows against 7,500).
+pub fn shift_noise(reference: &ActivationStats, current: &ActivationStats) -> f64 {
+    if reference.count == 0 || current.count == 0 {
+        return f64::INFINITY;
+    }
+    let var = 1.0 / reference.count as f64 + 1.0 / current.count as f64;
+    (2.0 / std::f64::consts::PI).sqrt() * var.sqrt()
+}
+
+/// Each hidden layer's shift in `now` against its entry in `reference` (0 without one), for
+/// auto selection; all 0 when no layer moved beyond sampling noise (3 x [`shift_noise`]).
+/// Selection scores shifts relative to the largest, so without this the least quiet of
+/// unmoved layers would score as the most shifted, and a concept drift at the output (the
+/// inputs do not move, the labels do) would train hidden layers instead of the head.
+pub fn selection_shifts(reference: &[ActivationStats], now: &[ActivationStats]) -> Vec<f64> {
+    let mut moved = false;
+    let shifts = now
+        .iter()
+        .map(|s| match reference.iter().find(|r| r.layer == s.layer) {
+            Some(r) => {
+                let shift = layer_shift(r, s);
+                moved |= shift > 3.0 * shift_noise(r, s);
+                shift
+            }
+            None => 0.0,
+        })
+        .collect();
+    if moved {
+        shifts
+    } else {
+        vec![0.0; now.len()]
+    }
+}
+
 /// A layer's scores and whether it was chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerChoice {
     pub layer: String,
-    /// Shift relative to the most shifted layer (the head has none: 0).
+    /// Shift relative to the most shifted layer (the head has none: 0; all 0 when no layer
+    /// moved beyond sampling noise, see [`selection_shifts`]).
     pub shift: f64,
     /// Relative gradient norm relative to the largest.
     pub gradient: f64,
@@ -106,6 +144,42 @@ mod tests {
         assert_eq!(layer_shift(&r, &r), 0.0);
         let c = stats(vec![2.0, 1.0], vec![4.0, 1.0]);
         assert!((layer_shift(&r, &c) - 0.5).abs() < 1e-3, "(2/2 + 0) / 2");
+    }
+
+    #[test]
+    fn shifts_within_sampling_noise_do_not_count() {
+        let layer = |name: &str, mean: Vec<f32>, count: usize| ActivationStats {
+            layer: name.into(),
+            count,
+            var: vec![1.0; mean.len()],
+            mean,
+        };
+        let reference = [
+            layer("hidden.0", vec![0.0; 4], 500),
+            layer("hidden.1", vec![0.0; 4], 500),
+        ];
+        let noise = shift_noise(&reference[0], &layer("hidden.0", vec![], 7500));
+        assert!((noise - 0.0369).abs() < 1e-3, "{noise}");
+        // Mean shifts of 0.035 and 0.02: both within 3 x 0.037, nothing moved.
+        let quiet = [
+            layer("hidden.0", vec![0.04, -0.03, 0.05, -0.02], 7500),
+            layer("hidden.1", vec![0.02; 4], 7500),
+        ];
+        assert_eq!(selection_shifts(&reference, &quiet), [0.0, 0.0]);
+        // One layer beyond the noise: every shift counts as measured.
+        let moved = [
+            layer("hidden.0", vec![0.5; 4], 7500),
+            layer("hidden.1", vec![0.02; 4], 7500),
+        ];
+        let s = selection_shifts(&reference, &moved);
+        assert!(
+            (s[0] - 0.5).abs() < 1e-6 && (s[1] - 0.02).abs() < 1e-6,
+            "{s:?}"
+        );
+        // A layer without reference, or no rows, measures nothing.
+        assert_eq!(selection_shifts(&reference[..1], &moved)[1], 0.0);
+        let empty = [layer("hidden.0", vec![0.5; 4], 0)];
+        assert_eq!(selection_shifts(&reference, &empty), [0.0]);
     }
 
     #[test]
