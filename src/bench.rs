@@ -2,8 +2,8 @@
 //! permuted, split and remapped MNIST, or the embedded digits), run with the daemon's own
 //! retrain code (`retrain::bootstrap`, `retrain::run` with the gate open) for each strategy: no
 //! retraining, full, partial (auto layers), partial + EWC, partial + EWC + replay, full + EWC +
-//! replay. Reports the accuracy matrix, ACC, BWT, forgetting (Chaudhry et al. 2018), new-task accuracy,
-//! training FLOPs, wall time and the cost ratio against full retraining.
+//! replay. Reports the accuracy matrix, ACC, BWT, forgetting (Chaudhry et al. 2018), new-task
+//! accuracy, training FLOPs, wall time and the cost ratio against full retraining.
 
 use std::path::PathBuf;
 
