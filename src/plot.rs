@@ -273,12 +273,23 @@ fn scatter(
                 .draw_series(LineSeries::new(line, color.stroke_width(2)))
                 .map_err(|x| e(&x))?;
         }
+        // Budgets that led to the same run share one point and one label ("partial@0.25, 1").
+        let mut labelled: Vec<(f64, f64, String)> = Vec::new();
         for (name, x, y) in points.iter().filter(|p| &base(&p.0) == b) {
+            match labelled.iter_mut().find(|l| l.0 == *x && l.1 == *y) {
+                Some(l) => {
+                    l.2.push_str(", ");
+                    l.2.push_str(name.split_once('@').map_or(name.as_str(), |s| s.1));
+                }
+                None => labelled.push((*x, *y, name.clone())),
+            }
+        }
+        for (x, y, label) in labelled {
             chart
-                .draw_series([Circle::new((*x, *y), 6, color.filled())])
+                .draw_series([Circle::new((x, y), 6, color.filled())])
                 .map_err(|x| e(&x))?;
             chart
-                .draw_series([Text::new(name.clone(), (*x, *y), ("sans-serif", 14))])
+                .draw_series([Text::new(label, (x, y), ("sans-serif", 14))])
                 .map_err(|x| e(&x))?;
         }
     }
