@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use relearn::config::Config;
-use relearn::ingest::kafka::{Assignment, KafkaSource};
+use relearn::ingest::kafka::{Assignment, KafkaSource, Liveness};
 use relearn::ingest::{Decoder, FileDeadLetters, Pipeline};
 use relearn::metrics::Metrics;
 use relearn::store::{KvStore, RocksStore};
@@ -123,6 +123,7 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
         pipeline,
         metrics.clone(),
         Arc::new(Assignment::default()),
+        Arc::new(Liveness::new(0)),
     )
     .expect("source");
     let stop = CancellationToken::new();

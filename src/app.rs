@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ingest::file::{FileEnd, FileSource};
-use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource};
+use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource, Liveness};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
@@ -88,6 +88,15 @@ pub struct Summary {
     pub promoted: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Whole-stream prequential scores (kappa, no-change and majority baselines).
+    pub scores: crate::learner::state::Scoreboard,
+    /// Challenger promotions, and estimated FLOPs of all training (retrains and online
+    /// steps) with what the same work would cost training every layer.
+    pub challenger_promotions: u64,
+    /// The challenger's prequential accuracy on the records it scored (0: none).
+    pub challenger_accuracy: f64,
+    pub train_flops: f64,
+    pub train_flops_full: f64,
 }
 
 impl std::fmt::Display for Summary {
@@ -114,6 +123,17 @@ impl std::fmt::Display for Summary {
                 self.rejected,
                 self.failed
             )?;
+            if let (Some(k), Some(kt)) = (self.scores.kappa(), self.scores.kappa_temporal()) {
+                write!(
+                    f,
+                    "\nkappa {k:.4}, kappa-temporal {kt:.4} (no-change {:.4}, majority {:.4} on the same records), challenger promotions {}, training FLOPs {:.3e} ({:.2}x of training every layer)",
+                    self.scores.nochange_accuracy().unwrap_or(0.0),
+                    self.scores.majority_accuracy().unwrap_or(0.0),
+                    self.challenger_promotions,
+                    self.train_flops,
+                    if self.train_flops_full > 0.0 { self.train_flops / self.train_flops_full } else { 1.0 }
+                )?;
+            }
         }
         Ok(())
     }
@@ -158,6 +178,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         Box::new(KafkaDeadLetters::new(
             client_config(&config.kafka, ClientRole::Producer),
             &config.kafka.dead_letter_topic,
+            config.kafka.dead_letter_max_bytes,
         )?)
     } else {
         let path = if config.file.dead_letter_path.is_empty() {
@@ -270,16 +291,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     };
 
     let assignment = Arc::new(Assignment::default());
-    let ready: serve::Readiness = if config.uses_kafka() {
+    let liveness = Arc::new(Liveness::new(config.kafka.stall_timeout_seconds));
+    let (ready, live): (serve::Probe, serve::Probe) = if config.uses_kafka() {
         let a = assignment.clone();
-        Arc::new(move || a.count() > 0)
+        let l = liveness.clone();
+        (
+            Arc::new(move || a.count() > 0),
+            Arc::new(move || l.healthy()),
+        )
     } else {
-        Arc::new(|| true)
+        (Arc::new(|| true), Arc::new(|| true))
     };
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(serve::serve(
         listener,
-        serve::router(metrics.clone(), ready, api),
+        serve::router(metrics.clone(), ready, live, api),
         http_stop.clone(),
     ));
 
@@ -291,7 +317,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         let stop = ingest_stop.clone();
         tokio::task::spawn_blocking(move || -> Result<Option<FileEnd>, IngestError> {
             if config.uses_kafka() {
-                KafkaSource::new(&config, pipeline, metrics, assignment)?.run(&stop)?;
+                KafkaSource::new(&config, pipeline, metrics, assignment, liveness)?.run(&stop)?;
                 Ok(None)
             } else {
                 let source = FileSource::open(&config)?;
@@ -359,6 +385,42 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             promoted: runs("promoted"),
             rejected: runs("rejected"),
             failed: runs("failed"),
+            scores: handle
+                .scores
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            challenger_accuracy: {
+                let c = |o: &str| {
+                    metrics
+                        .learn_challenger_predictions
+                        .with_label_values(&[o])
+                        .get()
+                };
+                let (right, wrong) = (c("correct"), c("incorrect"));
+                if right + wrong > 0 {
+                    right as f64 / (right + wrong) as f64
+                } else {
+                    0.0
+                }
+            },
+            challenger_promotions: metrics
+                .learn_promotions
+                .with_label_values(&["challenger"])
+                .get(),
+            train_flops: metrics.retrain_flops.with_label_values(&["executed"]).get()
+                + metrics
+                    .learn_online_flops
+                    .with_label_values(&["executed"])
+                    .get(),
+            train_flops_full: metrics
+                .retrain_flops
+                .with_label_values(&["full_estimate"])
+                .get()
+                + metrics
+                    .learn_online_flops
+                    .with_label_values(&["full_estimate"])
+                    .get(),
         }
     };
     drop(pipeline);

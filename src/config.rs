@@ -69,6 +69,25 @@ pub struct Config {
     pub triggers: crate::drift::trigger::TriggerConfig,
     /// Which layers a retrain changes and the validation gate.
     pub retrain: crate::retrain::RetrainConfig,
+    /// Continuous learning: the challenger beside the serving model.
+    pub challenger: crate::learner::challenger::ChallengerConfig,
+    /// Retention of model versions.
+    pub models: ModelsConfig,
+}
+
+/// `[models]`: how many versions the store keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Versions kept besides every version that was ever activated by hand (a rollback) or
+    /// pinned, and the active one; older ones are deleted when a new one is written. 0 = all.
+    pub keep_last: usize,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self { keep_last: 50 }
+    }
 }
 
 /// The file source: CSV or JSON lines from a file (optionally gzip-compressed) or stdin.
@@ -121,6 +140,15 @@ pub struct KafkaConfig {
     pub consumer_properties: BTreeMap<String, String>,
     /// librdkafka properties for the dead-letter producer only; applied after `properties`.
     pub producer_properties: BTreeMap<String, String>,
+    /// Largest dead letter produced, in bytes (payload, key and headers). A larger malformed
+    /// record is dead-lettered with its payload truncated to fit; headers carry its original
+    /// size and SHA-256. Keep it at or below the dead-letter topic's `max.message.bytes`
+    /// (a letter the broker still refuses as too large is resent with a 1 KiB prefix).
+    pub dead_letter_max_bytes: usize,
+    /// `/healthz` answers 503 once the consumer has made no progress (no successful poll)
+    /// for this many seconds: a fatal consumer error that could not be recovered, or a
+    /// broker outage longer than this, so a supervisor restarts the daemon. 0 = never.
+    pub stall_timeout_seconds: u64,
 }
 
 impl Default for KafkaConfig {
@@ -134,9 +162,14 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
             producer_properties: BTreeMap::new(),
+            dead_letter_max_bytes: 1_000_000,
+            stall_timeout_seconds: 300,
         }
     }
 }
+
+/// The smallest `kafka.dead_letter_max_bytes`: room for the headers and a payload prefix.
+pub const MIN_DEAD_LETTER_BYTES: usize = 4096;
 
 /// librdkafka properties the daemon sets itself; a pass-through may not override them, since
 /// exactly-once state depends on them.
@@ -330,7 +363,7 @@ impl Default for ModelConfig {
             dropout: 0.0,
             backend: crate::learn::BackendKind::Flex,
             seed: 1,
-            bootstrap_labeled: 1000,
+            bootstrap_labeled: 100,
         }
     }
 }
@@ -604,6 +637,9 @@ impl Config {
         if let Err((key, reason)) = self.retrain.check() {
             return Err(ConfigError::key(key, reason));
         }
+        if let Err((key, reason)) = self.challenger.check() {
+            return Err(ConfigError::key(key, reason));
+        }
         if self.uses_kafka() {
             let k = &self.kafka;
             if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
@@ -625,6 +661,15 @@ impl Config {
                 return Err(ConfigError::key(
                     "kafka.dead_letter_topic",
                     "must differ from the consumed topics",
+                ));
+            }
+            if k.dead_letter_max_bytes < MIN_DEAD_LETTER_BYTES {
+                return Err(ConfigError::key(
+                    "kafka.dead_letter_max_bytes",
+                    format!(
+                        "must be at least {} (room for the headers and a payload prefix), got {}",
+                        MIN_DEAD_LETTER_BYTES, k.dead_letter_max_bytes
+                    ),
                 ));
             }
             if !matches!(k.auto_offset_reset.as_str(), "earliest" | "latest") {

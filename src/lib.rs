@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod datasets;
 pub mod drift;
+pub mod eval;
 pub mod ingest;
 pub mod inspect;
 pub mod learn;

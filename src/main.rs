@@ -56,6 +56,38 @@ enum Command {
     /// Run a continual-learning experiment (no retraining, full, partial, + EWC, + replay) on
     /// a task sequence and write a markdown table and a JSON report.
     Bench(BenchArgs),
+    /// Runs a CSV stream (a path or a .gz) through the daemon's own path once per strategy
+    /// and prints prequential accuracy, kappa, kappa-temporal, promotions, training FLOPs and
+    /// wall time (markdown; eval.md and eval.json in --out).
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The stream: a CSV file with a header, optionally gzip-compressed.
+    file: PathBuf,
+    /// A config whose schema and settings to use (default: the defaults).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The label column (schema.label).
+    #[arg(long)]
+    label: Option<String>,
+    /// Feature columns (schema.features); default: every numeric column but the label.
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+    /// Class names (schema.classes); default: the label's distinct values, sorted.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// Strategies: default, full, none, no-change, majority.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "default,full,none,no-change,majority"
+    )]
+    strategies: Vec<String>,
+    /// Where eval.md and eval.json go.
+    #[arg(long, default_value = "eval-out")]
+    out: PathBuf,
 }
 
 /// `relearn bench`'s flags.
@@ -140,14 +172,20 @@ fn load(config: Option<&std::path::Path>) -> anyhow::Result<relearn::config::Con
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // An evaluation prints its own progress; the daemon's info lines would drown it.
+    let default_filter = if matches!(cli.command, Some(Command::Eval(_))) {
+        "warn,rdkafka=warn"
+    } else {
+        "info,rdkafka=warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RELEARN_LOG")
-                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Run { config } => {
             let config = load(config.as_deref())?;
@@ -190,6 +228,7 @@ fn main() -> anyhow::Result<()> {
                 let versions = ModelVersions::new(&db);
                 let listing = serde_json::json!({
                     "active": versions.active()?,
+                    "pruned": versions.pruned()?,
                     "versions": versions.list()?,
                 });
                 println!("{}", serde_json::to_string_pretty(&listing)?);
@@ -199,6 +238,37 @@ fn main() -> anyhow::Result<()> {
             for png in relearn::bench::replot(&report)? {
                 eprintln!("relearn: wrote {}", png.display());
             }
+        }
+        Command::Eval(args) => {
+            let mut config = load(args.config.as_deref())?;
+            if let Some(label) = args.label {
+                config.schema.label = label;
+                if args.config.is_none() {
+                    // The defaults' schema is the embedded Elec2 stream's.
+                    config.schema.features.clear();
+                    config.schema.classes.clear();
+                }
+            }
+            if !args.features.is_empty() {
+                config.schema.features = args.features;
+            }
+            if !args.classes.is_empty() {
+                config.schema.classes = args.classes;
+            }
+            relearn::eval::infer_schema(&mut config, &args.file)?;
+            config.validate()?;
+            let strategies = args
+                .strategies
+                .iter()
+                .map(|s| relearn::eval::Strategy::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let started = std::time::Instant::now();
+            let report = relearn::eval::run(&config, &args.file, &strategies, |step| {
+                eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
+            })?;
+            print!("{}", relearn::eval::markdown(&report));
+            let (md, json) = relearn::eval::write(&report, &args.out)?;
+            eprintln!("relearn: wrote {} and {}", md.display(), json.display());
         }
         Command::Bench(args) => {
             let backend = relearn::learn::BackendKind::from_name(&args.backend)

@@ -37,6 +37,11 @@ pub struct Metrics {
     pub ingest_rebalances: IntCounterVec,
     /// Errors of the dead-letter sink (a failed batch is retried after a restart).
     pub ingest_dead_letter_errors: IntCounter,
+    /// Kafka client errors by `kind`: transient (retried by librdkafka: broker down, leader
+    /// moved, coordinator loading) or fatal (the consumer is recreated).
+    pub ingest_kafka_errors: IntCounterVec,
+    /// Consumers recreated after a fatal error (a fenced static member, say).
+    pub ingest_consumer_restarts: IntCounter,
     /// Records held by the replay buffer.
     pub store_replay_records: IntGauge,
     /// Labeled records offered to the replay buffer since the store was created.
@@ -51,6 +56,20 @@ pub struct Metrics {
     pub learn_loss: Gauge,
     /// The serving model version (0: none yet).
     pub learn_model_version: IntGauge,
+    /// Challenger prequential predictions by `outcome` (correct, incorrect).
+    pub learn_challenger_predictions: IntCounterVec,
+    /// Accuracy of the champion and the challenger (`model`) on the same recent labeled
+    /// records (the paired window).
+    pub learn_paired_accuracy: GaugeVec,
+    /// Challenger minus champion accuracy on the paired window.
+    pub learn_paired_difference: Gauge,
+    /// Versions promoted, by `reason` (challenger, or the trigger of a retrain).
+    pub learn_promotions: IntCounterVec,
+    /// Challenger resets from the champion, by `reason` (behind, diverged).
+    pub learn_challenger_resets: IntCounterVec,
+    /// Estimated FLOPs of online (challenger) training since start, by `run` (executed,
+    /// full_estimate: the same steps with every layer trained).
+    pub learn_online_flops: GaugeVec,
     /// Error-stream detectors' statistic, by `detector`.
     pub drift_statistic: GaugeVec,
     /// Error-stream detectors' threshold, by `detector`.
@@ -96,7 +115,7 @@ pub struct Metrics {
 }
 
 /// Trigger kinds, retrain outcomes and cost runs (label values known up front).
-pub const TRIGGERS: [&str; 7] = [
+pub const TRIGGERS: [&str; 8] = [
     "bootstrap",
     "manual",
     "drift",
@@ -104,7 +123,10 @@ pub const TRIGGERS: [&str; 7] = [
     "accuracy_drop",
     "count",
     "schedule",
+    "challenger",
 ];
+/// Why a challenger was reset from the champion.
+pub const RESETS: [&str; 2] = ["behind", "diverged"];
 pub const OUTCOMES: [&str; 3] = ["promoted", "rejected", "failed"];
 const DETECTORS: [&str; 5] = ["adwin", "page_hinkley", "ddm", "feature_ks", "layer_shift"];
 
@@ -190,6 +212,19 @@ impl Metrics {
                 "Dead-letter deliveries that failed.",
             )
             .expect("valid metric"),
+            ingest_kafka_errors: IntCounterVec::new(
+                Opts::new(
+                    "relearn_ingest_kafka_errors_total",
+                    "Kafka client errors by kind (transient: retried; fatal: consumer recreated).",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            ingest_consumer_restarts: IntCounter::new(
+                "relearn_ingest_consumer_restarts_total",
+                "Kafka consumers recreated after a fatal error.",
+            )
+            .expect("valid metric"),
             store_replay_records: IntGauge::new(
                 "relearn_store_replay_records",
                 "Records held by the replay buffer.",
@@ -225,6 +260,36 @@ impl Metrics {
                 "The serving model version (0: none yet).",
             )
             .expect("valid metric"),
+            learn_challenger_predictions: int_counter_vec(
+                "relearn_learn_challenger_predictions_total",
+                "Challenger prequential predictions by outcome.",
+                "outcome",
+            ),
+            learn_paired_accuracy: gauge_vec(
+                "relearn_learn_paired_accuracy",
+                "Champion and challenger accuracy on the same recent labeled records.",
+                "model",
+            ),
+            learn_paired_difference: Gauge::new(
+                "relearn_learn_paired_accuracy_difference",
+                "Challenger minus champion accuracy on the paired window.",
+            )
+            .expect("valid metric"),
+            learn_promotions: int_counter_vec(
+                "relearn_learn_promotions_total",
+                "Versions promoted, by reason (challenger or the retrain's trigger).",
+                "reason",
+            ),
+            learn_challenger_resets: int_counter_vec(
+                "relearn_learn_challenger_resets_total",
+                "Challenger resets from the champion, by reason.",
+                "reason",
+            ),
+            learn_online_flops: gauge_vec(
+                "relearn_learn_online_flops",
+                "Estimated FLOPs of online training since start (executed, full_estimate).",
+                "run",
+            ),
             drift_statistic: gauge_vec(
                 "relearn_drift_detector_statistic",
                 "Error-stream detector statistic.",
@@ -350,6 +415,8 @@ impl Metrics {
             Box::new(m.ingest_assigned.clone()),
             Box::new(m.ingest_rebalances.clone()),
             Box::new(m.ingest_dead_letter_errors.clone()),
+            Box::new(m.ingest_kafka_errors.clone()),
+            Box::new(m.ingest_consumer_restarts.clone()),
             Box::new(m.store_replay_records.clone()),
             Box::new(m.store_replay_seen.clone()),
             Box::new(m.store_write_errors.clone()),
@@ -357,6 +424,12 @@ impl Metrics {
             Box::new(m.learn_accuracy.clone()),
             Box::new(m.learn_loss.clone()),
             Box::new(m.learn_model_version.clone()),
+            Box::new(m.learn_challenger_predictions.clone()),
+            Box::new(m.learn_paired_accuracy.clone()),
+            Box::new(m.learn_paired_difference.clone()),
+            Box::new(m.learn_promotions.clone()),
+            Box::new(m.learn_challenger_resets.clone()),
+            Box::new(m.learn_online_flops.clone()),
             Box::new(m.drift_statistic.clone()),
             Box::new(m.drift_threshold.clone()),
             Box::new(m.drift_state.clone()),
@@ -394,8 +467,26 @@ impl Metrics {
         for k in ["assign", "revoke", "error"] {
             m.ingest_rebalances.with_label_values(&[k]);
         }
-        for k in ["correct", "incorrect", "unlabeled"] {
+        for k in ["transient", "fatal"] {
+            m.ingest_kafka_errors.with_label_values(&[k]);
+        }
+        for k in ["correct", "incorrect", "unlabeled", "unscored"] {
             m.learn_predictions.with_label_values(&[k]);
+        }
+        for k in ["correct", "incorrect"] {
+            m.learn_challenger_predictions.with_label_values(&[k]);
+        }
+        for k in ["champion", "challenger"] {
+            m.learn_paired_accuracy.with_label_values(&[k]);
+        }
+        for r in TRIGGERS {
+            m.learn_promotions.with_label_values(&[r]);
+        }
+        for r in RESETS {
+            m.learn_challenger_resets.with_label_values(&[r]);
+        }
+        for r in ["executed", "full_estimate"] {
+            m.learn_online_flops.with_label_values(&[r]);
         }
         for d in DETECTORS {
             m.drift_state.with_label_values(&[d]);

@@ -304,7 +304,15 @@ fn models_subcommand_lists_and_reactivates_versions() {
         for (parent, activate) in [(None, true), (Some(1), true)] {
             let mut b = WriteBatch::new();
             versions
-                .stage_new(&mut b, b"ckpt", parent, 1, serde_json::json!({}), activate)
+                .stage_new(
+                    &mut b,
+                    b"ckpt",
+                    parent,
+                    1,
+                    serde_json::json!({}),
+                    activate,
+                    0,
+                )
                 .unwrap();
             store.write(b).unwrap();
         }

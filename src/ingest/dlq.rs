@@ -35,6 +35,10 @@ pub mod header {
     pub const TOPIC: &str = "relearn.source.topic";
     pub const PARTITION: &str = "relearn.source.partition";
     pub const OFFSET: &str = "relearn.source.offset";
+    /// Set on a letter whose payload was truncated to fit: the original payload's length.
+    pub const ORIGINAL_SIZE: &str = "relearn.original.size";
+    /// Set with `ORIGINAL_SIZE`: the original payload's SHA-256, lowercase hex.
+    pub const ORIGINAL_SHA256: &str = "relearn.original.sha256";
 }
 
 /// A destination for malformed records.
@@ -45,92 +49,208 @@ pub trait DeadLetterSink: Send {
     fn flush(&mut self) -> Result<(), IngestError>;
 }
 
-/// Dead letters produced to a Kafka topic (idempotent producer, acks=all).
+/// Bytes kept of a payload when the broker refuses even the truncated letter as too large.
+const LAST_RESORT_PREFIX: usize = 1024;
+
+/// Room left for record overhead (lengths, attributes, timestamps) beyond key, payload and
+/// header bytes.
+const RECORD_OVERHEAD: usize = 512;
+
+/// The headers of one dead letter, owned so that a letter can be rebuilt and resent.
+#[derive(Debug, Clone)]
+struct LetterHeaders(Vec<(&'static str, String)>);
+
+impl LetterHeaders {
+    fn of(l: &DeadLetter<'_>) -> LetterHeaders {
+        LetterHeaders(vec![
+            (header::REASON, l.reason.as_str().to_string()),
+            (header::DETAIL, l.detail.to_string()),
+            (header::TOPIC, l.topic.to_string()),
+            (header::PARTITION, l.partition.to_string()),
+            (header::OFFSET, l.offset.to_string()),
+        ])
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len() + 8).sum()
+    }
+
+    /// Marks the letter as truncated: the original payload's size and SHA-256.
+    fn truncated(&mut self, original: &[u8]) {
+        use sha2::Digest as _;
+        let sha: String = sha2::Sha256::digest(original)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.0
+            .push((header::ORIGINAL_SIZE, original.len().to_string()));
+        self.0.push((header::ORIGINAL_SHA256, sha));
+    }
+
+    fn owned(&self) -> OwnedHeaders {
+        self.0.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v.as_str()),
+            })
+        })
+    }
+}
+
+/// A letter produced and not yet acknowledged: what is needed to resend it shorter.
+struct Pending {
+    delivery: DeliveryFuture,
+    headers: LetterHeaders,
+    key: Option<Vec<u8>>,
+    /// The payload's first `LAST_RESORT_PREFIX` bytes, resent when the broker refuses the
+    /// letter as too large.
+    prefix: Vec<u8>,
+    /// Whether the headers already describe a truncated original.
+    truncated: bool,
+}
+
+/// Dead letters produced to a Kafka topic (idempotent producer, acks=all). A letter larger
+/// than `max_bytes` is produced with its payload truncated to fit, and headers give the
+/// original size and SHA-256, so one oversized poison record never blocks its partition.
 pub struct KafkaDeadLetters {
     producer: FutureProducer,
     topic: String,
-    pending: Vec<DeliveryFuture>,
+    max_bytes: usize,
+    pending: Vec<Pending>,
 }
 
 impl KafkaDeadLetters {
-    /// A producer for `topic` with the given base client config (brokers, pass-through).
-    pub fn new(mut config: ClientConfig, topic: &str) -> Result<KafkaDeadLetters, IngestError> {
+    /// A producer for `topic` with the given base client config (brokers, pass-through);
+    /// letters are kept within `max_bytes`.
+    pub fn new(
+        mut config: ClientConfig,
+        topic: &str,
+        max_bytes: usize,
+    ) -> Result<KafkaDeadLetters, IngestError> {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5");
+        if config.get("message.max.bytes").is_none() {
+            // librdkafka's own limit (1,000,000 by default) must admit the largest letter.
+            let limit = (max_bytes + 64 * 1024).max(1_000_000);
+            config.set("message.max.bytes", limit.to_string());
+        }
         let producer: FutureProducer = config
             .create()
             .map_err(|e| IngestError::Kafka(format!("cannot create dead-letter producer: {e}")))?;
         Ok(KafkaDeadLetters {
             producer,
             topic: topic.to_string(),
+            max_bytes,
             pending: Vec::new(),
         })
     }
-}
 
-impl DeadLetterSink for KafkaDeadLetters {
-    fn send(&mut self, l: DeadLetter<'_>) -> Result<(), IngestError> {
-        let partition = l.partition.to_string();
-        let offset = l.offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: header::REASON,
-                value: Some(l.reason.as_str()),
-            })
-            .insert(Header {
-                key: header::DETAIL,
-                value: Some(l.detail),
-            })
-            .insert(Header {
-                key: header::TOPIC,
-                value: Some(l.topic),
-            })
-            .insert(Header {
-                key: header::PARTITION,
-                value: Some(&partition),
-            })
-            .insert(Header {
-                key: header::OFFSET,
-                value: Some(&offset),
-            });
+    /// Enqueues one letter, waiting while librdkafka's local queue is full.
+    fn enqueue(
+        &self,
+        headers: &LetterHeaders,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<DeliveryFuture, IngestError> {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-            .payload(l.payload)
-            .headers(headers);
-        if let Some(k) = l.key {
+            .payload(payload)
+            .headers(headers.owned());
+        if let Some(k) = key {
             record = record.key(k);
         }
         loop {
             match self.producer.send_result(record) {
-                Ok(fut) => {
-                    self.pending.push(fut);
-                    return Ok(());
+                Ok(fut) => return Ok(fut),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The local queue is full: let deliveries complete, then retry.
+                    self.producer.poll(Duration::from_millis(10));
+                    record = back;
                 }
-                Err((e, back)) => {
-                    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-                    if let KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) = e {
-                        // The local queue is full: let deliveries complete, then retry.
-                        self.producer.poll(Duration::from_millis(10));
-                        record = back;
-                        continue;
-                    }
-                    return Err(IngestError::DeadLetter(e.to_string()));
+                Err((e, _)) => {
+                    return Err(IngestError::DeadLetter(format!(
+                        "cannot produce to {}: {e}",
+                        self.topic
+                    )))
                 }
             }
         }
     }
+}
+
+/// Whether a delivery failed because the letter is larger than the broker takes.
+fn too_large(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge)
+    )
+}
+
+impl DeadLetterSink for KafkaDeadLetters {
+    fn send(&mut self, l: DeadLetter<'_>) -> Result<(), IngestError> {
+        let mut headers = LetterHeaders::of(&l);
+        let key_len = l.key.map_or(0, <[u8]>::len);
+        let fixed = headers.bytes() + key_len + RECORD_OVERHEAD + 128;
+        let room = self.max_bytes.saturating_sub(fixed);
+        let truncated = l.payload.len() > room;
+        let payload = if truncated {
+            headers.truncated(l.payload);
+            tracing::warn!(
+                topic = l.topic,
+                partition = l.partition,
+                offset = l.offset,
+                size = l.payload.len(),
+                kept = room,
+                "dead letter larger than kafka.dead_letter_max_bytes: payload truncated"
+            );
+            &l.payload[..room]
+        } else {
+            l.payload
+        };
+        let delivery = self.enqueue(&headers, l.key, payload)?;
+        self.pending.push(Pending {
+            delivery,
+            headers,
+            key: l.key.map(<[u8]>::to_vec),
+            prefix: l.payload[..l.payload.len().min(LAST_RESORT_PREFIX)].to_vec(),
+            truncated,
+        });
+        Ok(())
+    }
 
     fn flush(&mut self) -> Result<(), IngestError> {
-        for fut in self.pending.drain(..) {
-            match futures::executor::block_on(fut) {
+        let closed = || IngestError::DeadLetter("delivery report channel closed".into());
+        for p in std::mem::take(&mut self.pending) {
+            match futures::executor::block_on(p.delivery) {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(IngestError::DeadLetter(e.to_string())),
-                Err(_) => {
-                    return Err(IngestError::DeadLetter(
-                        "delivery report channel closed".into(),
-                    ))
+                Ok(Err((e, msg))) if too_large(&e) => {
+                    // The topic takes less than `dead_letter_max_bytes`: resend a short
+                    // prefix, still naming the original's size and hash.
+                    let mut headers = p.headers;
+                    if !p.truncated {
+                        use rdkafka::Message as _;
+                        headers.truncated(msg.payload().unwrap_or(&[]));
+                    }
+                    tracing::warn!(error = %e, topic = %self.topic, "dead letter refused as too large; resending a 1 KiB prefix");
+                    let retry = self.enqueue(&headers, p.key.as_deref(), &p.prefix)?;
+                    match futures::executor::block_on(retry) {
+                        Ok(Ok(_)) => {}
+                        Ok(Err((e, _))) => {
+                            return Err(IngestError::DeadLetter(format!(
+                                "{}: {e} (after truncation)",
+                                self.topic
+                            )))
+                        }
+                        Err(_) => return Err(closed()),
+                    }
                 }
+                Ok(Err((e, _))) => {
+                    return Err(IngestError::DeadLetter(format!("{}: {e}", self.topic)))
+                }
+                Err(_) => return Err(closed()),
             }
         }
         Ok(())

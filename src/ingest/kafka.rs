@@ -6,7 +6,7 @@
 //! written after each durable batch so that standard tools show the group's lag. On
 //! revocation the open batch is made durable before the partitions are released.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::pipeline::FlushReport;
 use super::{IngestError, Pipeline, SourcePos};
-use crate::config::{Config, IngestConfig, KafkaConfig};
+use crate::config::{Config, KafkaConfig};
 use crate::metrics::Metrics;
 
 /// Which client a librdkafka configuration is for.
@@ -104,7 +104,18 @@ impl ClientContext for IngestContext {
     }
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "kafka client error");
+        // Broker outages, leader moves and coordinator loads land here; librdkafka retries
+        // them itself. Fatal errors also pass by here and are handled by the poll loop.
+        let fatal = matches!(
+            error.rdkafka_error_code(),
+            Some(rdkafka::error::RDKafkaErrorCode::Fatal)
+        );
+        let kind = if fatal { "fatal" } else { "transient" };
+        self.metrics
+            .ingest_kafka_errors
+            .with_label_values(&[kind])
+            .inc();
+        tracing::warn!(%error, reason, kind, "kafka client error");
     }
 }
 
@@ -238,10 +249,85 @@ fn commit(consumer: &BaseConsumer<IngestContext>, report: &FlushReport, mode: Co
     }
 }
 
+/// When the consumer last made progress (a poll that returned a record or nothing, without
+/// a fatal error): `/healthz` fails once that is longer ago than `kafka.stall_timeout_seconds`.
+#[derive(Debug)]
+pub struct Liveness {
+    started: Instant,
+    last_ms: AtomicU64,
+    stall_after: Option<Duration>,
+}
+
+impl Liveness {
+    /// Starts alive; `stall_after_seconds = 0` never reports a stall.
+    pub fn new(stall_after_seconds: u64) -> Liveness {
+        Liveness {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            stall_after: (stall_after_seconds > 0)
+                .then(|| Duration::from_secs(stall_after_seconds)),
+        }
+    }
+
+    /// Marks progress now.
+    pub fn beat(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last progress.
+    pub fn since_progress(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// False once no progress was made for longer than the stall timeout.
+    pub fn healthy(&self) -> bool {
+        self.stall_after
+            .is_none_or(|limit| self.since_progress() <= limit)
+    }
+}
+
+/// Fatal consumer errors recovered by recreating the consumer within `FATAL_WINDOW` before
+/// the source gives up and exits non-zero (a supervisor restarts it).
+const MAX_FATAL_IN_WINDOW: usize = 5;
+const FATAL_WINDOW: Duration = Duration::from_secs(300);
+
+/// Creates the consumer with its context and subscribes to the configured topics.
+fn subscribe(
+    config: &Config,
+    context: IngestContext,
+) -> Result<BaseConsumer<IngestContext>, IngestError> {
+    let k = &config.kafka;
+    let mut cc = client_config(k, ClientRole::Consumer);
+    cc.set("group.id", &k.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", &k.auto_offset_reset)
+        .set("enable.partition.eof", "false");
+    for (key, value) in CONSUMER_DEFAULTS {
+        if !k.properties.contains_key(*key) && !k.consumer_properties.contains_key(*key) {
+            cc.set(*key, *value);
+        }
+    }
+    let consumer: BaseConsumer<IngestContext> = cc
+        .create_with_context(context)
+        .map_err(|e| IngestError::Kafka(format!("cannot create consumer: {e}")))?;
+    let topics: Vec<&str> = k.topics.iter().map(|s| s.as_str()).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| IngestError::Kafka(format!("cannot subscribe to {topics:?}: {e}")))?;
+    Ok(consumer)
+}
+
 /// A running Kafka source.
 pub struct KafkaSource {
     consumer: BaseConsumer<IngestContext>,
-    batch: IngestConfig,
+    config: Config,
+    pipeline: Arc<Mutex<Pipeline>>,
+    metrics: Metrics,
+    assignment: Arc<Assignment>,
+    liveness: Arc<Liveness>,
 }
 
 impl KafkaSource {
@@ -251,53 +337,103 @@ impl KafkaSource {
         pipeline: Arc<Mutex<Pipeline>>,
         metrics: Metrics,
         assignment: Arc<Assignment>,
+        liveness: Arc<Liveness>,
     ) -> Result<KafkaSource, IngestError> {
-        let k = &config.kafka;
-        let mut cc = client_config(k, ClientRole::Consumer);
-        cc.set("group.id", &k.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", &k.auto_offset_reset)
-            .set("enable.partition.eof", "false");
-        for (key, value) in CONSUMER_DEFAULTS {
-            if !k.properties.contains_key(*key) && !k.consumer_properties.contains_key(*key) {
-                cc.set(*key, *value);
-            }
-        }
         let context = IngestContext {
+            pipeline: pipeline.clone(),
+            metrics: metrics.clone(),
+            assignment: assignment.clone(),
+            failed: AtomicBool::new(false),
+        };
+        let consumer = subscribe(config, context)?;
+        liveness.beat();
+        Ok(KafkaSource {
+            consumer,
+            config: config.clone(),
             pipeline,
             metrics,
             assignment,
-            failed: AtomicBool::new(false),
-        };
-        let consumer: BaseConsumer<IngestContext> = cc
-            .create_with_context(context)
-            .map_err(|e| IngestError::Kafka(format!("cannot create consumer: {e}")))?;
-        let topics: Vec<&str> = k.topics.iter().map(|s| s.as_str()).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|e| IngestError::Kafka(format!("cannot subscribe to {topics:?}: {e}")))?;
-        Ok(KafkaSource {
-            consumer,
-            batch: config.ingest.clone(),
+            liveness,
         })
     }
 
+    /// The consumer's fatal error, if it has one (it can then consume nothing more).
+    fn fatal_error(&self) -> Option<String> {
+        self.consumer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code:?}: {reason}"))
+    }
+
+    /// Replaces a consumer that hit a fatal error (a fenced static member, say) by a new one.
+    /// The open batch is made durable first; the new consumer's assignment starts at the
+    /// stored offsets, so nothing is lost or doubled.
+    fn recreate(&mut self, error: &str) -> Result<(), IngestError> {
+        self.pipeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .flush()?;
+        self.metrics.ingest_consumer_restarts.inc();
+        tracing::warn!(
+            error,
+            "fatal consumer error: recreating the consumer; it resumes from the stored offsets"
+        );
+        self.assignment.partitions.store(0, Ordering::Relaxed);
+        self.metrics.ingest_assigned.set(0);
+        let context = IngestContext {
+            pipeline: self.pipeline.clone(),
+            metrics: self.metrics.clone(),
+            assignment: self.assignment.clone(),
+            failed: AtomicBool::new(false),
+        };
+        // The old consumer is dropped (closed) before its successor joins the group, so a
+        // static member's instance id is free again.
+        let fresh = subscribe(&self.config, context)?;
+        let old = std::mem::replace(&mut self.consumer, fresh);
+        drop(old);
+        Ok(())
+    }
+
     /// Consumes until `shutdown` is cancelled or an error stops ingest. On shutdown the open
-    /// batch is made durable and its offsets committed before returning.
-    pub fn run(self, shutdown: &CancellationToken) -> Result<(), IngestError> {
-        let max_wait = Duration::from_millis(self.batch.batch_max_wait_ms);
-        let max_records = self.batch.batch_max_records as u64;
-        let ctx = self.consumer.context().clone();
+    /// batch is made durable and its offsets committed before returning. Fatal consumer
+    /// errors are recovered by recreating the consumer, up to `MAX_FATAL_IN_WINDOW` times in
+    /// `FATAL_WINDOW`; then the source fails, so that the daemon exits non-zero.
+    pub fn run(mut self, shutdown: &CancellationToken) -> Result<(), IngestError> {
+        let max_wait = Duration::from_millis(self.config.ingest.batch_max_wait_ms);
+        let max_records = self.config.ingest.batch_max_records as u64;
+        let pipeline = self.pipeline.clone();
+        let lock = || pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fatal_at: Vec<Instant> = Vec::new();
         // When the open batch began; checked on idle polls and every 256 records, so the
         // clock is not read per record.
         let mut opened: Option<Instant> = None;
+        let mut since_fatal_check = 0u32;
         let result = loop {
             if shutdown.is_cancelled() {
                 break Ok(());
             }
-            if ctx.failed.load(Ordering::SeqCst) {
+            if self.consumer.context().failed.load(Ordering::SeqCst) {
                 break Err(IngestError::Stopped);
+            }
+            since_fatal_check += 1;
+            if since_fatal_check >= 1024 {
+                since_fatal_check = 0;
+                if let Some(error) = self.fatal_error() {
+                    fatal_at.retain(|t| t.elapsed() < FATAL_WINDOW);
+                    fatal_at.push(Instant::now());
+                    if fatal_at.len() > MAX_FATAL_IN_WINDOW {
+                        break Err(IngestError::Kafka(format!(
+                            "{} fatal consumer errors within {} s, the last: {error}",
+                            fatal_at.len(),
+                            FATAL_WINDOW.as_secs()
+                        )));
+                    }
+                    if let Err(e) = self.recreate(&error) {
+                        break Err(e);
+                    }
+                    opened = None;
+                    continue;
+                }
             }
             let poll_timeout = if opened.is_some() {
                 Duration::from_millis(10).min(max_wait)
@@ -305,11 +441,21 @@ impl KafkaSource {
                 Duration::from_millis(100)
             };
             let (open, idle) = match self.consumer.poll(poll_timeout) {
-                None => (ctx.lock().open_records(), true),
+                None => {
+                    // An idle poll checks for a fatal error at the next turn.
+                    since_fatal_check = 1024;
+                    self.liveness.beat();
+                    (lock().open_records(), true)
+                }
                 Some(Err(e)) => {
                     // Transient broker errors surface here; librdkafka retries by itself.
+                    since_fatal_check = 1024;
+                    self.metrics
+                        .ingest_kafka_errors
+                        .with_label_values(&["transient"])
+                        .inc();
                     tracing::warn!(%e, "consumer error");
-                    (ctx.lock().open_records(), true)
+                    (lock().open_records(), true)
                 }
                 Some(Ok(msg)) => {
                     let pos = SourcePos {
@@ -318,12 +464,15 @@ impl KafkaSource {
                         offset: msg.offset(),
                         next: msg.offset() + 1,
                     };
-                    let res = ctx
-                        .lock()
-                        .process(pos, msg.key(), msg.payload().unwrap_or(&[]));
+                    let res = lock().process(pos, msg.key(), msg.payload().unwrap_or(&[]));
                     drop(msg);
                     match res {
-                        Ok(open) => (open, false),
+                        Ok(open) => {
+                            if open % 256 == 0 {
+                                self.liveness.beat();
+                            }
+                            (open, false)
+                        }
                         Err(e) => break Err(e),
                     }
                 }
@@ -335,7 +484,7 @@ impl KafkaSource {
             let started = *opened.get_or_insert_with(Instant::now);
             let check_clock = idle || open % 256 == 0;
             if open >= max_records || (check_clock && started.elapsed() >= max_wait) {
-                let report = ctx.lock().flush();
+                let report = lock().flush();
                 match report {
                     Ok(report) => commit(&self.consumer, &report, CommitMode::Async),
                     Err(e) => break Err(e),
@@ -343,7 +492,7 @@ impl KafkaSource {
                 opened = None;
             }
         };
-        let last = ctx.lock().flush();
+        let last = lock().flush();
         match (&result, last) {
             (Ok(()), Ok(report)) => commit(&self.consumer, &report, CommitMode::Sync),
             (Ok(()), Err(e)) => return Err(e),

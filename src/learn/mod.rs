@@ -10,6 +10,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod ewc;
 pub mod model;
+pub mod online;
 pub mod train;
 
 pub use checkpoint::Checkpoint;

@@ -307,6 +307,11 @@ impl Model {
         }
     }
 
+    /// Makes every parameter trainable again (after online training froze some).
+    pub fn reset_require_grad(&mut self) {
+        self.net = self.net.clone().set_require_grad(true);
+    }
+
     /// The autodiff device.
     pub fn device(&self) -> &Device {
         &self.device

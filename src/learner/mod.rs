@@ -3,6 +3,7 @@
 //! window, evaluates the retrain triggers and hands retrains to the worker (`worker.rs`), off
 //! the ingest thread. Its state is staged into the ingest batch, next to the offsets.
 
+pub mod challenger;
 pub mod state;
 pub mod worker;
 
@@ -22,6 +23,7 @@ use crate::record::Record;
 use crate::retrain::{Reference, WaitPolicy};
 use crate::store::versions::VersionRecord;
 use crate::store::{KvStore, StoreError, WriteBatch};
+use challenger::{Challenger, Verdict};
 
 pub use state::LoopState;
 pub use worker::{Job, JobOutcome};
@@ -73,6 +75,18 @@ pub struct LoopHandle {
     pub manual_layers: Arc<std::sync::Mutex<Option<Vec<String>>>>,
     pub running: Arc<AtomicBool>,
     pub status: Arc<RwLock<serde_json::Value>>,
+    /// The challenger as of the last durable batch (shadow predictions).
+    pub challenger: Arc<RwLock<Option<Arc<ChallengerSnapshot>>>>,
+    /// Whole-stream prequential scores as of the last durable batch.
+    pub scores: Arc<RwLock<state::Scoreboard>>,
+}
+
+/// A copy of the challenger for `/v1/predict?model=challenger`.
+#[derive(Debug)]
+pub struct ChallengerSnapshot {
+    pub model: Model,
+    /// The champion version it was copied from.
+    pub parent: Option<u64>,
 }
 
 impl LoopHandle {
@@ -85,6 +99,14 @@ impl LoopHandle {
     /// Makes `serving` the serving model (an activation); the loop notices at its next batch.
     pub fn swap(&self, serving: Serving) {
         *self.serving.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(serving));
+    }
+
+    /// The challenger as of the last durable batch, if one learns.
+    pub fn challenger(&self) -> Option<Arc<ChallengerSnapshot>> {
+        self.challenger
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The last status snapshot.
@@ -109,7 +131,17 @@ pub struct Learner {
     results: mpsc::Receiver<JobOutcome>,
     results_tx: mpsc::Sender<JobOutcome>,
     records_total: u64,
+    /// Learns from every labeled chunk beside the serving model (`[challenger]`); not stored:
+    /// after a restart it starts again from the serving version.
+    challenger: Option<Challenger>,
+    /// The replay buffer as the challenger's replay and old-knowledge data, reloaded from the
+    /// store every `REPLAY_RELOAD` labeled records.
+    replay_cache: Option<Dataset>,
+    replay_loaded_at: u64,
 }
+
+/// Labeled records between two reloads of the replay buffer for the challenger.
+const REPLAY_RELOAD: u64 = 5_000;
 
 impl std::fmt::Debug for Learner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -178,6 +210,9 @@ impl Learner {
             results,
             results_tx,
             records_total,
+            challenger: None,
+            replay_cache: None,
+            replay_loaded_at: 0,
         })
     }
 
@@ -200,6 +235,17 @@ impl Learner {
                 "last_retrain_ms": st.trigger.last_retrain_ms,
             },
             "totals": st.totals,
+            "challenger": self.challenger.as_ref().map(|c| {
+                let acc = c.paired.accuracies();
+                serde_json::json!({
+                    "parent": c.parent,
+                    "layers": c.layers(),
+                    "paired_records": c.paired.len(),
+                    "champion_accuracy": acc.map(|a| a.0),
+                    "challenger_accuracy": acc.map(|a| a.1),
+                    "mcnemar_p": c.paired.mcnemar_p(),
+                })
+            }),
         })
     }
 
@@ -229,33 +275,29 @@ impl Learner {
         Dataset::new(x, y, width)
     }
 
-    fn score(&mut self, serving: &Serving, records: &[Record]) -> Result<(), LoopError> {
+    /// Scores the chunk's records with the serving model (prequential metrics, error
+    /// detectors); returns whether each labeled record was predicted right, in order.
+    fn score(
+        &mut self,
+        serving: &Serving,
+        x: &[f32],
+        records: &[Record],
+    ) -> Result<Vec<bool>, LoopError> {
+        let mut hits = Vec::with_capacity(records.len());
         if records.is_empty() {
-            return Ok(());
+            return Ok(hits);
         }
-        let x: Vec<f32> = records
-            .iter()
-            .flat_map(|r| r.features.iter().copied())
-            .collect();
-        let p = serving.model.predict_proba(&x)?;
+        let p = serving.model.predict_proba(x)?;
         let k = serving.model.spec.classes;
         for (r, row) in records.iter().zip(p.chunks_exact(k)) {
             let Some(label) = r.label else {
                 self.state.add_total("predictions/unlabeled", 1);
                 continue;
             };
-            let best = row
-                .iter()
-                .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |b, (i, &v)| {
-                    if v > b.1 {
-                        (i, v)
-                    } else {
-                        b
-                    }
-                })
-                .0;
+            let best = argmax(row);
             let hit = best as u32 == label;
+            hits.push(hit);
+            self.state.scores.record(label, best as u32, k);
             let loss = -(row.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln();
             self.state
                 .push_prediction(hit, loss, self.config.drift.accuracy_window);
@@ -270,6 +312,237 @@ impl Learner {
             for d in self.state.errors.update(if hit { 0.0 } else { 1.0 }) {
                 self.state.alarm(d);
             }
+        }
+        Ok(hits)
+    }
+
+    /// The challenger's turn on a chunk the champion just scored: it scores the chunk too
+    /// (paired with the champion's `hits`), then learns from the chunk's labeled records.
+    fn challenge(
+        &mut self,
+        serving: &Serving,
+        x: &[f32],
+        records: &[Record],
+        hits: &[bool],
+    ) -> Result<(), LoopError> {
+        let cfg = &self.config.challenger;
+        let seed = self.config.train.seed ^ self.state.ring_pushed;
+        let challenger = self.challenger.get_or_insert_with(|| {
+            Challenger::from_champion(&serving.model, Some(serving.version), cfg, seed)
+        });
+        let width = self.config.input_width();
+        let mut lx = Vec::with_capacity(hits.len() * width);
+        let mut ly = Vec::with_capacity(hits.len());
+        let preds = challenger.model.predict(x)?;
+        let mut i = 0;
+        for (r, (pred, row)) in records.iter().zip(preds.iter().zip(x.chunks_exact(width))) {
+            let Some(label) = r.label else { continue };
+            let hit = *pred == label;
+            challenger.paired.push(hits[i], hit, cfg.window);
+            self.state.add_total(
+                if hit {
+                    "challenger/correct"
+                } else {
+                    "challenger/incorrect"
+                },
+                1,
+            );
+            lx.extend_from_slice(row);
+            ly.push(label);
+            i += 1;
+        }
+        if ly.is_empty() {
+            return Ok(());
+        }
+        let labeled =
+            self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
+        if cfg.replay_ratio > 0.0
+            && (self.replay_cache.is_none() || labeled >= self.replay_loaded_at + REPLAY_RELOAD)
+        {
+            self.replay_cache = Some(worker::replay_dataset(self.store.as_ref(), width)?);
+            self.replay_loaded_at = labeled;
+        }
+        let replay = self
+            .replay_cache
+            .as_ref()
+            .filter(|_| cfg.replay_ratio > 0.0);
+        match challenger.learn(&lx, &ly, replay) {
+            Ok(_) => {}
+            Err(LearnError::Diverged(loss, _)) => {
+                tracing::warn!(
+                    loss,
+                    "challenger training diverged; reset from the champion"
+                );
+                challenger.reset(&serving.model, Some(serving.version), cfg, seed);
+                self.state.add_total("resets/diverged", 1);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// At a chunk boundary: promotes the challenger when the paired test says it is better
+    /// and the old-knowledge gate agrees, resets it when the test says it is worse.
+    fn judge_challenger(&mut self) -> Result<(), LoopError> {
+        if self.handle.running.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(serving) = current(&self.handle.serving) else {
+            return Ok(());
+        };
+        let Some(ch) = self.challenger.as_mut() else {
+            return Ok(());
+        };
+        let cfg = &self.config.challenger;
+        match ch.verdict(cfg) {
+            Verdict::Undecided => Ok(()),
+            Verdict::Worse => {
+                let seed = self.config.train.seed ^ self.state.ring_pushed;
+                tracing::debug!(
+                    p = ch.paired.mcnemar_p(),
+                    champion_only = ch.paired.champion_only,
+                    challenger_only = ch.paired.challenger_only,
+                    "challenger behind the champion; reset from it"
+                );
+                ch.reset(&serving.model, Some(serving.version), cfg, seed);
+                self.state.add_total("resets/behind", 1);
+                Ok(())
+            }
+            Verdict::Better => self.promote_challenger(&serving),
+        }
+    }
+
+    /// The gate and, when it passes, the new version: written in its own batch (checkpoint,
+    /// metadata, active pointer, report), then swapped in.
+    fn promote_challenger(&mut self, serving: &Arc<Serving>) -> Result<(), LoopError> {
+        let width = self.config.input_width();
+        let labeled =
+            self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
+        if self.replay_cache.is_none() || labeled >= self.replay_loaded_at + REPLAY_RELOAD {
+            self.replay_cache = Some(worker::replay_dataset(self.store.as_ref(), width)?);
+            self.replay_loaded_at = labeled;
+        }
+        let recent = self.labeled_window()?;
+        let Some(ch) = self.challenger.as_mut() else {
+            return Ok(());
+        };
+        let replay = self.replay_cache.as_ref().expect("loaded above");
+        let n_old = replay.len().min(self.config.retrain.validation_replay);
+        let old = replay.subset(&(0..n_old).collect::<Vec<_>>());
+        let (old_current, old_candidate) = if old.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (serving.model.accuracy(&old)?, ch.model.accuracy(&old)?)
+        };
+        let (new_current, new_candidate) = ch.paired.accuracies().unwrap_or((0.0, 0.0));
+        let forgetting = old_current - old_candidate;
+        let allowed = challenger::forgetting_allowed(
+            self.config.retrain.max_forgetting,
+            old_current,
+            new_current,
+        );
+        let validation = crate::retrain::Validation {
+            new_current,
+            new_candidate,
+            old_current,
+            old_candidate,
+            forgetting,
+            gain: new_candidate - new_current,
+            new_records: ch.paired.len(),
+            old_records: old.len(),
+        };
+        let p = ch.paired.mcnemar_p();
+        let reason = format!(
+            "challenger better on the last {} paired records: {:.4} vs {:.4}, McNemar p = {:.2e}",
+            ch.paired.len(),
+            new_candidate,
+            new_current,
+            p
+        );
+        self.state.retrains += 1;
+        let seq = self.state.retrains;
+        self.state.add_total("triggers/challenger", 1);
+        let promote = forgetting <= allowed && !recent.is_empty();
+        let (outcome, detail) = if promote {
+            ("promoted", String::new())
+        } else {
+            (
+                "rejected",
+                format!(
+                    "forgetting {forgetting:.4} on {} replay records exceeds {allowed:.4} (retrain.max_forgetting plus the champion's drop from replay to recent records)",
+                    old.len()
+                ),
+            )
+        };
+        let cost = ch.cost();
+        let mut report = serde_json::json!({
+            "retrain": seq,
+            "trigger": "challenger",
+            "reason": reason,
+            "outcome": outcome,
+            "detail": detail,
+            "parent": serving.version,
+            "layers": ch.layers(),
+            "validation": validation,
+            "online_cost": {
+                "steps": cost.steps,
+                "examples": cost.examples,
+                "flops": cost.flops,
+                "full_flops": cost.flops_full,
+            },
+            "records_total": self.records_total,
+            "forgetting_allowed": allowed,
+            "finished_ms": now_ms(),
+        });
+        let mut batch = WriteBatch::new();
+        let mut promoted = None;
+        if promote {
+            let mut candidate = ch.model.clone();
+            candidate.reset_require_grad();
+            let ewc = match &serving.ewc {
+                Some(e) if self.config.ewc.lambda > 0.0 => {
+                    let mut e = e.clone();
+                    e.consolidate(&candidate, &recent, self.config.ewc.fisher_examples)?;
+                    Some(e)
+                }
+                _ => None,
+            };
+            let seed = self.config.train.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let s = worker::stage_version(
+                &self.config,
+                self.store.as_ref(),
+                &mut batch,
+                worker::NewVersion {
+                    candidate: &candidate,
+                    ewc: ewc.as_ref(),
+                    trained_on: &recent,
+                    accuracy: Some(new_candidate),
+                    seed,
+                    parent: Some(serving.version),
+                },
+                &mut report,
+            )?;
+            promoted = Some(s);
+        }
+        worker::stage_report(&mut batch, seq, &report)?;
+        self.store.write(batch)?;
+        self.state.add_total(&format!("runs/{outcome}"), 1);
+        ch.paired.clear();
+        if let Some(s) = promoted {
+            let version = s.version;
+            tracing::info!(version, parent = serving.version, %reason, "challenger promoted");
+            *self
+                .handle
+                .serving
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
+            ch.parent = Some(version);
+            self.state.add_total("promotions/challenger", 1);
+            self.metrics.learn_model_version.set(version as i64);
+            self.state
+                .on_new_version(&self.config, Some(version), now_ms());
+        } else {
+            tracing::info!(%detail, "challenger rejected by the old-knowledge gate");
         }
         Ok(())
     }
@@ -321,7 +594,13 @@ impl Learner {
         self.state.add_total(&format!("runs/{}", r.outcome), 1);
         self.state.mark_published(&format!("runs/{}", r.outcome));
         if let Some(v) = r.promoted_version {
+            self.state
+                .add_total(&format!("promotions/{}", r.trigger.kind.as_str()), 1);
             self.state.on_new_version(&self.config, Some(v), now);
+            if let Some(ch) = self.challenger.as_mut() {
+                // The paired record was against the previous champion.
+                ch.paired.clear();
+            }
         } else {
             self.state.alarms.clear();
         }
@@ -434,8 +713,19 @@ impl Learner {
     }
 }
 
-/// Records scored, pushed and checked between two trigger evaluations.
-const CHUNK: usize = 128;
+/// The index of the largest value (the first on ties).
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0usize, f32::NEG_INFINITY), |b, (i, &v)| {
+            if v > b.1 {
+                (i, v)
+            } else {
+                b
+            }
+        })
+        .0
+}
 
 impl BatchObserver for Learner {
     fn stage(&mut self, records: &[Record], batch: &mut WriteBatch) -> Result<(), IngestError> {
@@ -461,9 +751,10 @@ impl BatchObserver for Learner {
         let window = self.config.drift.window;
         let mut rest = records;
         while !rest.is_empty() {
-            // Chunks end at multiples of CHUNK records of the whole stream, so where triggers
+            // Chunks end at multiples of `challenger.chunk` records of the whole stream, so where triggers
             // are evaluated does not depend on how the source cut its batches.
-            let to_boundary = CHUNK - (self.state.ring_pushed % CHUNK as u64) as usize;
+            let chunk_len = self.config.challenger.chunk;
+            let to_boundary = chunk_len - (self.state.ring_pushed % chunk_len as u64) as usize;
             let (chunk, tail) = rest.split_at(to_boundary.min(rest.len()));
             rest = tail;
             let at_boundary = chunk.len() == to_boundary;
@@ -471,7 +762,20 @@ impl BatchObserver for Learner {
             // that it triggers.
             let serving = current(&self.handle.serving);
             if let Some(s) = &serving {
-                self.score(s, chunk)?;
+                let x: Vec<f32> = chunk
+                    .iter()
+                    .flat_map(|r| r.features.iter().copied())
+                    .collect();
+                let hits = self.score(s, &x, chunk)?;
+                if self.config.challenger.enabled {
+                    self.challenge(s, &x, chunk, &hits)?;
+                }
+            } else {
+                let classes = self.config.schema.classes.len();
+                for label in chunk.iter().filter_map(|r| r.label) {
+                    self.state.add_total("predictions/unscored", 1);
+                    self.state.scores.observe(label, classes);
+                }
             }
             for r in chunk {
                 let slot = (self.state.ring_pushed % window as u64) as usize;
@@ -498,6 +802,9 @@ impl BatchObserver for Learner {
                 if let Some(f) = self.evaluate_triggers(now_ms()) {
                     self.dispatch(f);
                 }
+                if self.config.challenger.enabled {
+                    self.judge_challenger()?;
+                }
             }
         }
         state::stage(batch, &self.state)?;
@@ -507,6 +814,38 @@ impl BatchObserver for Learner {
     fn committed(&mut self, records_total: u64) {
         self.records_total = records_total;
         self.state.publish_metrics(&self.metrics, &self.config);
+        if let Some(ch) = &self.challenger {
+            let m = &self.metrics;
+            if let Some((champion, challenger)) = ch.paired.accuracies() {
+                m.learn_paired_accuracy
+                    .with_label_values(&["champion"])
+                    .set(champion);
+                m.learn_paired_accuracy
+                    .with_label_values(&["challenger"])
+                    .set(challenger);
+                m.learn_paired_difference.set(challenger - champion);
+            }
+            let cost = ch.cost();
+            m.learn_online_flops
+                .with_label_values(&["executed"])
+                .set(cost.flops);
+            m.learn_online_flops
+                .with_label_values(&["full_estimate"])
+                .set(cost.flops_full);
+            *self
+                .handle
+                .challenger
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(ChallengerSnapshot {
+                model: ch.model.clone(),
+                parent: ch.parent,
+            }));
+        }
+        *self
+            .handle
+            .scores
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = self.state.scores.clone();
         let status = self.status_json();
         *self
             .handle

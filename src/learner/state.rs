@@ -45,6 +45,118 @@ pub struct LoopState {
     /// Totals already added to the metrics (not stored: restored from `totals`).
     #[serde(skip)]
     published: BTreeMap<String, u64>,
+    /// Whole-stream prequential scores (absent in state written before it existed).
+    #[serde(default)]
+    pub scores: Scoreboard,
+}
+
+/// Whole-stream prequential scores of the serving model: its confusion matrix, and the
+/// no-change (previous label) and majority (most frequent label so far) baselines on the
+/// same records, for Cohen's kappa and the temporal kappa of Zliobaite et al. (2015).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scoreboard {
+    pub classes: usize,
+    /// `confusion[truth * classes + predicted]`.
+    pub confusion: Vec<u64>,
+    /// Scored records the previous label would have got right.
+    pub nochange_hits: u64,
+    /// Scored records the most frequent label so far would have got right.
+    pub majority_hits: u64,
+    /// Labels of every labeled record seen, scored or not.
+    pub label_counts: Vec<u64>,
+    pub last_label: Option<u32>,
+}
+
+impl Scoreboard {
+    fn ensure(&mut self, classes: usize) {
+        if self.classes != classes {
+            *self = Scoreboard {
+                classes,
+                confusion: vec![0; classes * classes],
+                label_counts: vec![0; classes],
+                ..Scoreboard::default()
+            };
+        }
+    }
+
+    /// A labeled record that arrived before any model could score it.
+    pub fn observe(&mut self, label: u32, classes: usize) {
+        self.ensure(classes);
+        if let Some(c) = self.label_counts.get_mut(label as usize) {
+            *c += 1;
+        }
+        self.last_label = Some(label);
+    }
+
+    /// A labeled record the serving model predicted as `predicted`.
+    pub fn record(&mut self, label: u32, predicted: u32, classes: usize) {
+        self.ensure(classes);
+        if let Some(c) = self
+            .confusion
+            .get_mut(label as usize * classes + predicted as usize)
+        {
+            *c += 1;
+        }
+        if self.last_label == Some(label) {
+            self.nochange_hits += 1;
+        }
+        let majority = self
+            .label_counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, &n)| (n, std::cmp::Reverse(*i)))
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, _)| i as u32);
+        if majority == Some(label) {
+            self.majority_hits += 1;
+        }
+        self.observe(label, classes);
+    }
+
+    /// Labeled records scored.
+    pub fn scored(&self) -> u64 {
+        self.confusion.iter().sum()
+    }
+
+    fn rate(&self, hits: u64) -> Option<f64> {
+        let n = self.scored();
+        (n > 0).then(|| hits as f64 / n as f64)
+    }
+
+    pub fn accuracy(&self) -> Option<f64> {
+        let k = self.classes;
+        self.rate((0..k).map(|i| self.confusion[i * k + i]).sum())
+    }
+
+    pub fn nochange_accuracy(&self) -> Option<f64> {
+        self.rate(self.nochange_hits)
+    }
+
+    pub fn majority_accuracy(&self) -> Option<f64> {
+        self.rate(self.majority_hits)
+    }
+
+    /// Cohen's kappa: accuracy against the agreement expected by chance from the marginals.
+    pub fn kappa(&self) -> Option<f64> {
+        let k = self.classes;
+        let n = self.scored() as f64;
+        let acc = self.accuracy()?;
+        let chance: f64 = (0..k)
+            .map(|c| {
+                let truth: u64 = (0..k).map(|p| self.confusion[c * k + p]).sum();
+                let pred: u64 = (0..k).map(|t| self.confusion[t * k + c]).sum();
+                (truth as f64 / n) * (pred as f64 / n)
+            })
+            .sum();
+        (chance < 1.0).then(|| (acc - chance) / (1.0 - chance))
+    }
+
+    /// Temporal kappa: accuracy against the no-change baseline's on the same records.
+    pub fn kappa_temporal(&self) -> Option<f64> {
+        let acc = self.accuracy()?;
+        let base = self.nochange_accuracy()?;
+        (base < 1.0).then(|| (acc - base) / (1.0 - base))
+    }
 }
 
 impl LoopState {
@@ -63,6 +175,7 @@ impl LoopState {
             layer_shifts: Vec::new(),
             totals: BTreeMap::new(),
             published: BTreeMap::new(),
+            scores: Scoreboard::default(),
         }
     }
 
@@ -146,6 +259,15 @@ impl LoopState {
                 "detections" => m.drift_detections.with_label_values(&[label]).inc_by(delta),
                 "triggers" => m.retrain_triggers.with_label_values(&[label]).inc_by(delta),
                 "runs" => m.retrain_runs.with_label_values(&[label]).inc_by(delta),
+                "challenger" => m
+                    .learn_challenger_predictions
+                    .with_label_values(&[label])
+                    .inc_by(delta),
+                "promotions" => m.learn_promotions.with_label_values(&[label]).inc_by(delta),
+                "resets" => m
+                    .learn_challenger_resets
+                    .with_label_values(&[label])
+                    .inc_by(delta),
                 _ => {}
             }
             self.published.insert(key.clone(), total);
@@ -228,4 +350,32 @@ pub fn load_ring(store: &dyn KvStore, window: usize) -> Result<Vec<Record>, Loop
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scoreboard;
+
+    #[test]
+    fn scoreboard_kappas_from_hand_counts() {
+        let mut s = Scoreboard::default();
+        // Labels 0 0 1 1 0; the first is only observed (no model yet).
+        s.observe(0, 2);
+        // Predictions: 0 (right), 0 (wrong), 1 (right), 0 (right).
+        s.record(0, 0, 2);
+        s.record(1, 0, 2);
+        s.record(1, 1, 2);
+        s.record(0, 0, 2);
+        assert_eq!(s.scored(), 4);
+        assert_eq!(s.accuracy(), Some(0.75));
+        // No-change predicts 0,0,1,1 for truths 0,1,1,0: right twice.
+        assert_eq!(s.nochange_accuracy(), Some(0.5));
+        // kappa_t = (0.75 - 0.5) / (1 - 0.5).
+        assert_eq!(s.kappa_temporal(), Some(0.5));
+        // Majority so far predicts 0,0,0,0 (ties to the lower class) for 0,1,1,0: right twice.
+        assert_eq!(s.majority_accuracy(), Some(0.5));
+        // Chance agreement: truth marginals (0.5, 0.5), predicted (0.75, 0.25) -> 0.5;
+        // kappa = (0.75 - 0.5) / 0.5.
+        assert!((s.kappa().unwrap() - 0.5).abs() < 1e-12);
+    }
 }

@@ -129,7 +129,7 @@ fn now_ms() -> u64 {
 }
 
 /// The labeled replay buffer as a dataset.
-fn replay_dataset(store: &dyn KvStore, width: usize) -> Result<Dataset, LoopError> {
+pub(crate) fn replay_dataset(store: &dyn KvStore, width: usize) -> Result<Dataset, LoopError> {
     let mut x = Vec::new();
     let mut y = Vec::new();
     for r in ReplayBuffer::all(store)? {
@@ -297,43 +297,22 @@ fn run(
     let mut batch = WriteBatch::new();
     let mut promoted = None;
     if let (Some(candidate), Some(trained_on)) = (&result.candidate, &result.trained_on) {
-        let accuracy = result.validation.as_ref().map(|v| v.new_candidate);
-        let reference = Reference::of(
-            candidate,
-            trained_on,
-            config.drift.reference_rows,
-            accuracy,
-            seed,
-        )?;
-        let ckpt = Checkpoint::of(candidate, result.ewc.as_ref(), Default::default())?;
-        let bytes = ckpt.to_bytes()?;
-        let mut metadata = report.clone();
-        metadata["reference"] =
-            serde_json::to_value(&reference).map_err(|e| LoopError::Corrupt(e.to_string()))?;
-        let versions = ModelVersions::new(store);
-        let version = versions.stage_new(
+        promoted = Some(stage_version(
+            config,
+            store,
             &mut batch,
-            &bytes,
-            job.current.as_ref().map(|s| s.version),
-            now_ms(),
-            metadata,
-            true,
-        )?;
-        report["version"] = json!(version);
-        let record = versions_record(version, &job, bytes.len(), &report);
-        promoted = Some(Serving {
-            version,
-            model: candidate.clone(),
-            ewc: result.ewc.clone(),
-            reference,
-            record,
-        });
+            NewVersion {
+                candidate,
+                ewc: result.ewc.as_ref(),
+                trained_on,
+                accuracy: result.validation.as_ref().map(|v| v.new_candidate),
+                seed,
+                parent: job.current.as_ref().map(|s| s.version),
+            },
+            &mut report,
+        )?);
     }
-    batch.put(
-        Cf::Meta,
-        format!("loop/retrains/{:020}", job.seq).into_bytes(),
-        serde_json::to_vec(&report).map_err(|e| LoopError::Corrupt(e.to_string()))?,
-    );
+    stage_report(&mut batch, job.seq, &report)?;
     store.write(batch)?;
     let promoted_version = promoted.as_ref().map(|s| s.version);
     if let Some(s) = promoted {
@@ -349,19 +328,79 @@ fn run(
     })
 }
 
-fn versions_record(
-    version: u64,
-    job: &Job,
-    bytes: usize,
-    report: &serde_json::Value,
-) -> crate::store::versions::VersionRecord {
-    crate::store::versions::VersionRecord {
+/// A model about to become a version.
+pub(crate) struct NewVersion<'a> {
+    pub candidate: &'a crate::learn::Model,
+    pub ewc: Option<&'a crate::learn::Ewc>,
+    /// The records it was trained on (its drift reference is drawn from them).
+    pub trained_on: &'a Dataset,
+    /// Its held-out accuracy, the reference of the accuracy-drop trigger.
+    pub accuracy: Option<f64>,
+    pub seed: u64,
+    pub parent: Option<u64>,
+}
+
+/// Stages `v` as a new active version into `batch` (checkpoint, metadata with the report and
+/// the drift reference); sets `report["version"]` and returns what will serve once the batch
+/// is written.
+pub(crate) fn stage_version(
+    config: &Config,
+    store: &dyn KvStore,
+    batch: &mut WriteBatch,
+    v: NewVersion<'_>,
+    report: &mut serde_json::Value,
+) -> Result<Serving, LoopError> {
+    let reference = Reference::of(
+        v.candidate,
+        v.trained_on,
+        config.drift.reference_rows,
+        v.accuracy,
+        v.seed,
+    )?;
+    let ckpt = Checkpoint::of(v.candidate, v.ewc, Default::default())?;
+    let bytes = ckpt.to_bytes()?;
+    let mut metadata = report.clone();
+    metadata["reference"] =
+        serde_json::to_value(&reference).map_err(|e| LoopError::Corrupt(e.to_string()))?;
+    let versions = ModelVersions::new(store);
+    let version = versions.stage_new(
+        batch,
+        &bytes,
+        v.parent,
+        now_ms(),
+        metadata,
+        true,
+        config.models.keep_last,
+    )?;
+    report["version"] = json!(version);
+    let record = crate::store::versions::VersionRecord {
         version,
         created_ms: now_ms(),
-        parent: job.current.as_ref().map(|s| s.version),
-        checkpoint_bytes: bytes,
+        parent: v.parent,
+        checkpoint_bytes: bytes.len(),
         metadata: report.clone(),
-    }
+    };
+    Ok(Serving {
+        version,
+        model: v.candidate.clone(),
+        ewc: v.ewc.cloned(),
+        reference,
+        record,
+    })
+}
+
+/// Stages the report of retrain (or challenger gate) `seq` into the retrain log.
+pub(crate) fn stage_report(
+    batch: &mut WriteBatch,
+    seq: u64,
+    report: &serde_json::Value,
+) -> Result<(), LoopError> {
+    batch.put(
+        Cf::Meta,
+        format!("loop/retrains/{seq:020}").into_bytes(),
+        serde_json::to_vec(report).map_err(|e| LoopError::Corrupt(e.to_string()))?,
+    );
+    Ok(())
 }
 
 /// The active version from the store, rebuilt on the configured backend.

@@ -108,7 +108,40 @@ pub fn decoders(config: &Config) -> Result<(Decoder, Decoder), String> {
 
 /// `POST /v1/predict`: one record (a JSON object, or a string in the stream's format) or an
 /// array of them.
-pub async fn predict(State(s): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+/// Which model answers a predict request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelRole {
+    /// The serving version.
+    #[default]
+    Champion,
+    /// The challenger that learns from every labeled record (shadow traffic).
+    Challenger,
+}
+
+/// Query parameters of `POST /v1/predict`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictQuery {
+    #[serde(default)]
+    pub model: ModelRole,
+}
+
+/// `POST /v1/predict[?model=champion|challenger]`.
+pub async fn predict(
+    State(s): State<ApiState>,
+    query: Result<axum::extract::Query<PredictQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let role = query
+        .map_err(|e| {
+            bad(
+                "bad_query",
+                format!("{e} (model is `champion` or `challenger`)"),
+            )
+        })?
+        .0
+        .model;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| bad("bad_json", format!("request body is not JSON: {e}")))?;
     let (items, single) = match value {
@@ -128,18 +161,34 @@ pub async fn predict(State(s): State<ApiState>, body: Bytes) -> Result<Response,
             ),
         ));
     }
-    let serving = current(&s.handle.serving).ok_or_else(|| {
+    let no_model = |what: &str| {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_model",
-            "no model version serves yet (the first one is trained after model.bootstrap_labeled labeled records)".into(),
+            format!("{what} (the first version is trained after model.bootstrap_labeled labeled records)"),
         )
-    })?;
+    };
+    let champion;
+    let challenger;
+    let (model, version) = match role {
+        ModelRole::Champion => {
+            champion = current(&s.handle.serving)
+                .ok_or_else(|| no_model("no model version serves yet"))?;
+            (&champion.model, Some(champion.version))
+        }
+        ModelRole::Challenger => {
+            challenger = s
+                .handle
+                .challenger()
+                .ok_or_else(|| no_model("no challenger is learning"))?;
+            (&challenger.model, challenger.parent)
+        }
+    };
     let lags = s
         .lags
         .as_ref()
         .map(|l| l.read().unwrap_or_else(|p| p.into_inner()).clone());
-    let mut x = Vec::with_capacity(items.len() * serving.model.spec.input);
+    let mut x = Vec::with_capacity(items.len() * model.spec.input);
     for (i, item) in items.iter().enumerate() {
         let record = match item {
             Value::Object(_) => s.json_decoder.decode(item.to_string().as_bytes()),
@@ -162,10 +211,10 @@ pub async fn predict(State(s): State<ApiState>, body: Bytes) -> Result<Response,
             None => x.extend(record.features),
         }
     }
-    let proba = serving.model.predict_proba(&x).map_err(internal)?;
+    let proba = model.predict_proba(&x).map_err(internal)?;
     let classes = &s.config.schema.classes;
     let preds: Vec<Value> = proba
-        .chunks_exact(serving.model.spec.classes)
+        .chunks_exact(model.spec.classes)
         .map(|row| {
             let best = row
                 .iter()
@@ -184,12 +233,17 @@ pub async fn predict(State(s): State<ApiState>, body: Bytes) -> Result<Response,
         })
         .collect();
     s.metrics.serve_predictions.inc_by(preds.len() as u64);
+    let role = match role {
+        ModelRole::Champion => "champion",
+        ModelRole::Challenger => "challenger",
+    };
     let out = if single {
         let mut p = preds.into_iter().next().unwrap_or(Value::Null);
-        p["version"] = json!(serving.version);
+        p["version"] = json!(version);
+        p["model"] = json!(role);
         p
     } else {
-        json!({"version": serving.version, "predictions": preds})
+        json!({"version": version, "model": role, "predictions": preds})
     };
     Ok(Json(out).into_response())
 }

@@ -1,4 +1,5 @@
-//! The HTTP surface: `/metrics` (Prometheus text), `/healthz` (the process answers),
+//! The HTTP surface: `/metrics` (Prometheus text), `/healthz` (the process answers and
+//! ingest is not stalled),
 //! `/readyz` (the store is open and the source holds its input), and the `/v1` API
 //! (`api.rs`) with its OpenAPI document; body limit and timeout on every request.
 
@@ -17,24 +18,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
-/// Answers whether the daemon is ready to do its work.
-pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
+/// Answers a yes/no question about the daemon (ready to work, alive).
+pub type Probe = Arc<dyn Fn() -> bool + Send + Sync>;
 
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,
-    ready: Readiness,
+    ready: Probe,
+    live: Probe,
 }
 
-/// The router of every endpoint; the `/v1` API when the learning loop runs.
-pub fn router(metrics: Metrics, ready: Readiness, api: Option<api::ApiState>) -> Router {
+/// The router of every endpoint; the `/v1` API when the learning loop runs. `/readyz`
+/// answers `ready`, `/healthz` answers `live` (false: ingest stalled, restart the process).
+pub fn router(metrics: Metrics, ready: Probe, live: Probe, api: Option<api::ApiState>) -> Router {
     let base = Router::new()
         .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health_handler))
         .route("/readyz", get(ready_handler))
         .with_state(AppState {
             metrics: metrics.clone(),
             ready,
+            live,
         });
     let Some(api) = api else {
         return base;
@@ -88,6 +92,14 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
         )],
         s.metrics.render(),
     )
+}
+
+async fn health_handler(State(s): State<AppState>) -> impl IntoResponse {
+    if (s.live)() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "ingest stalled\n")
+    }
 }
 
 async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {

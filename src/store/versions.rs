@@ -1,7 +1,9 @@
-//! Model versions in `Cf::Models`: every version's checkpoint bytes and metadata, kept
-//! forever, and the active (serving) version in `Cf::Meta`. A new version and the switch to it
-//! are staged into the caller's write batch, so they land atomically with whatever else the
-//! caller writes (detector state, trigger state).
+//! Model versions in `Cf::Models`: each version's checkpoint bytes and metadata, and the
+//! active (serving) version in `Cf::Meta`. A new version and the switch to it are staged into
+//! the caller's write batch, so they land atomically with whatever else the caller writes
+//! (detector state, trigger state). Retention (`stage_new`'s `keep_last`) prunes old versions
+//! in the same batch, except every version that was ever activated by hand (a rollback) or
+//! pinned, and the active one.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +11,12 @@ use super::{Cf, KvStore, StoreError, WriteBatch};
 
 const ACTIVE_KEY: &[u8] = b"models/active";
 const NEXT_KEY: &[u8] = b"models/next";
+/// The lowest version retention has not looked at yet.
+const PRUNE_FROM_KEY: &[u8] = b"models/prune_from";
+/// Versions pruned so far.
+const PRUNED_KEY: &[u8] = b"models/pruned";
+/// `models/pinned/<v>`: a version kept whatever the retention (activated by hand or pinned).
+const PINNED_PREFIX: &str = "models/pinned/";
 
 /// What is known of a version besides its checkpoint bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +39,10 @@ fn meta_key(v: u64) -> Vec<u8> {
 
 fn checkpoint_key(v: u64) -> Vec<u8> {
     format!("v/{v:020}/checkpoint").into_bytes()
+}
+
+fn pinned_key(v: u64) -> Vec<u8> {
+    format!("{PINNED_PREFIX}{v:020}").into_bytes()
 }
 
 fn read_u64(store: &dyn KvStore, key: &[u8]) -> Result<Option<u64>, StoreError> {
@@ -61,8 +73,33 @@ impl<'a> ModelVersions<'a> {
         read_u64(self.store, ACTIVE_KEY)
     }
 
+    /// Versions pruned by retention since the store was created.
+    pub fn pruned(&self) -> Result<u64, StoreError> {
+        Ok(read_u64(self.store, PRUNED_KEY)?.unwrap_or(0))
+    }
+
+    /// Whether a version is kept whatever the retention.
+    pub fn is_pinned(&self, version: u64) -> Result<bool, StoreError> {
+        Ok(self.store.get(Cf::Meta, &pinned_key(version))?.is_some())
+    }
+
+    /// Keeps `version` whatever the retention.
+    pub fn pin(&self, version: u64) -> Result<(), StoreError> {
+        if self.store.get(Cf::Models, &meta_key(version))?.is_none() {
+            return Err(StoreError::Write(format!(
+                "model version {version} does not exist"
+            )));
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::Meta, pinned_key(version), Vec::new());
+        self.store.write(batch)
+    }
+
     /// Stages a new version (and, with `activate`, the switch to it) into `batch`; returns its
-    /// number. Nothing is visible until the batch is written. One writer at a time.
+    /// number. With `keep_last > 0`, versions older than the last `keep_last` are deleted in
+    /// the same batch unless pinned or active. Nothing is visible until the batch is written.
+    /// One writer at a time.
+    #[allow(clippy::too_many_arguments)]
     pub fn stage_new(
         &self,
         batch: &mut WriteBatch,
@@ -71,8 +108,32 @@ impl<'a> ModelVersions<'a> {
         created_ms: u64,
         metadata: serde_json::Value,
         activate: bool,
+        keep_last: usize,
     ) -> Result<u64, StoreError> {
         let version = read_u64(self.store, NEXT_KEY)?.unwrap_or(1);
+        if keep_last > 0 && version > keep_last as u64 {
+            // Versions up to `upto` fall out of the last `keep_last` once `version` exists.
+            let upto = version - keep_last as u64;
+            let from = read_u64(self.store, PRUNE_FROM_KEY)?.unwrap_or(1);
+            let active = self.active()?;
+            let mut pruned = read_u64(self.store, PRUNED_KEY)?.unwrap_or(0);
+            for v in from..=upto {
+                if Some(v) == active || self.is_pinned(v)? {
+                    continue;
+                }
+                if self.store.get(Cf::Models, &meta_key(v))?.is_some() {
+                    batch.delete(Cf::Models, meta_key(v));
+                    batch.delete(Cf::Models, checkpoint_key(v));
+                    pruned += 1;
+                }
+            }
+            batch.put(
+                Cf::Meta,
+                PRUNE_FROM_KEY.to_vec(),
+                (upto + 1).to_le_bytes().to_vec(),
+            );
+            batch.put(Cf::Meta, PRUNED_KEY.to_vec(), pruned.to_le_bytes().to_vec());
+        }
         let record = VersionRecord {
             version,
             created_ms,
@@ -118,22 +179,26 @@ impl<'a> ModelVersions<'a> {
         Ok(Some((record, bytes)))
     }
 
-    /// Every version's record, oldest first.
+    /// Every kept version's record, oldest first. Reads the metadata only, never a
+    /// checkpoint.
     pub fn list(&self) -> Result<Vec<VersionRecord>, StoreError> {
-        self.store
-            .scan_prefix(Cf::Models, b"v/")?
-            .into_iter()
-            .filter(|(k, _)| k.ends_with(b"/meta"))
-            .map(|(k, v)| {
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(&k).into_owned(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect()
+        let next = read_u64(self.store, NEXT_KEY)?.unwrap_or(1);
+        let mut out = Vec::new();
+        for v in 1..next {
+            if let Some(meta) = self.store.get(Cf::Models, &meta_key(v))? {
+                out.push(
+                    serde_json::from_slice(&meta).map_err(|e| StoreError::Corrupt {
+                        key: format!("version {v} meta"),
+                        reason: e.to_string(),
+                    })?,
+                );
+            }
+        }
+        Ok(out)
     }
 
-    /// Makes an existing version the serving one (rollback or roll forward).
+    /// Makes an existing version the serving one (rollback or roll forward); it is pinned:
+    /// retention keeps every version that was ever activated by hand.
     pub fn activate(&self, version: u64) -> Result<(), StoreError> {
         if self.store.get(Cf::Models, &meta_key(version))?.is_none() {
             return Err(StoreError::Write(format!(
@@ -146,6 +211,7 @@ impl<'a> ModelVersions<'a> {
             ACTIVE_KEY.to_vec(),
             version.to_le_bytes().to_vec(),
         );
+        batch.put(Cf::Meta, pinned_key(version), Vec::new());
         self.store.write(batch)
     }
 }
@@ -167,6 +233,7 @@ mod tests {
                 10,
                 serde_json::json!({"trigger": "initial"}),
                 true,
+                0,
             )
             .unwrap();
         assert_eq!(
@@ -184,6 +251,7 @@ mod tests {
                 20,
                 serde_json::json!({"outcome": "rejected"}),
                 false,
+                0,
             )
             .unwrap();
         store.write(b).unwrap();
@@ -213,6 +281,37 @@ mod tests {
         assert_eq!(versions.active().unwrap(), Some(1), "rollback");
         let e = versions.activate(9).unwrap_err().to_string();
         assert!(e.contains("version 9"), "{e}");
+    }
+
+    #[test]
+    fn retention_keeps_the_last_the_active_and_the_pinned() {
+        let store = MemoryStore::new();
+        let versions = ModelVersions::new(&store);
+        let add = |keep: usize| {
+            let mut b = WriteBatch::new();
+            let v = versions
+                .stage_new(&mut b, b"w", None, 0, serde_json::json!({}), true, keep)
+                .unwrap();
+            store.write(b).unwrap();
+            v
+        };
+        for _ in 0..3 {
+            add(3);
+        }
+        // Version 2 was rolled back to once: pinned.
+        versions.activate(2).unwrap();
+        versions.activate(3).unwrap();
+        for _ in 0..5 {
+            add(3);
+        }
+        let kept: Vec<u64> = versions.list().unwrap().iter().map(|r| r.version).collect();
+        // 8 versions, the last 3 (6, 7, 8) kept, plus 2 (rolled back to) and 3 (activated by
+        // hand); 1, 4 and 5 pruned.
+        assert_eq!(kept, vec![2, 3, 6, 7, 8]);
+        assert_eq!(versions.pruned().unwrap(), 3);
+        assert!(versions.get(1).unwrap().is_none());
+        assert!(versions.get(4).unwrap().is_none());
+        assert_eq!(versions.active().unwrap(), Some(8));
     }
 
     #[test]

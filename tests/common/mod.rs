@@ -103,7 +103,7 @@ pub fn produce(
         .set("linger.ms", "5")
         .set("enable.idempotence", "true")
         .set("queue.buffering.max.messages", "1000000")
-        .set("message.max.bytes", "10000000")
+        .set("message.max.bytes", "20000000")
         .create()
         .expect("producer");
     let mut futures = Vec::with_capacity(payloads.len());
@@ -338,4 +338,69 @@ pub fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
         code,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// Starts the daemon binary with `config`, stdout piped, stderr appended to `log`.
+pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the daemon log");
+    std::process::Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RELEARN_LOG", "info,rdkafka=warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(log))
+        .spawn()
+        .expect("start the relearn binary")
+}
+
+/// A broker of its own on `port` (stopped and started by fault tests, so that the shared
+/// test broker is never disturbed), through `scripts/kafka.sh`.
+pub struct PrivateBroker {
+    pub port: u16,
+}
+
+impl PrivateBroker {
+    fn script(&self, action: &str) -> std::process::Output {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::process::Command::new("bash")
+            .arg(root.join("scripts/kafka.sh"))
+            .arg(action)
+            .env("RELEARN_KAFKA_PORT", self.port.to_string())
+            .output()
+            .expect("cannot run scripts/kafka.sh")
+    }
+
+    /// Starts it (idempotent) and returns its bootstrap address; panics with the script's
+    /// output when it cannot start.
+    pub fn start(&self) -> String {
+        let out = self.script("start");
+        assert!(
+            out.status.success(),
+            "the private Kafka broker on port {} could not start:\n{}\n{}",
+            self.port,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after 30 s); its data stays for the next start.
+    pub fn stop(&self) {
+        let out = self.script("stop");
+        assert!(
+            out.status.success(),
+            "scripts/kafka.sh stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = self.script("stop");
+    }
 }

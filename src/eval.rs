@@ -1,0 +1,395 @@
+//! `relearn eval`: runs one CSV stream through the daemon's own path (file source, pipeline,
+//! RocksDB in a temporary directory, the loop) once per strategy, and reports prequential
+//! accuracy, Cohen's kappa, the temporal kappa against no-change, promotions, training FLOPs
+//! and wall time, as a markdown table and JSON. A user judges relearn on their own stream with
+//! it before deploying.
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, AppError, Summary};
+use crate::config::{Config, Format};
+
+/// What failed in an evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Schema { path: PathBuf, reason: String },
+    #[error("unknown strategy `{0}`; known: default, full, none, no-change, majority")]
+    Strategy(String),
+    #[error("strategy {strategy}: {source}")]
+    Run {
+        strategy: String,
+        #[source]
+        source: AppError,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A way to run the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The config as given (defaults: partial retrains and the challenger).
+    Default,
+    /// Every retrain and the challenger train every layer.
+    Full,
+    /// The first model only: no challenger, no triggered retrain.
+    None,
+    /// The previous label (on the records the default run scored).
+    NoChange,
+    /// The most frequent label so far (on the records the default run scored).
+    Majority,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Default,
+        Strategy::Full,
+        Strategy::None,
+        Strategy::NoChange,
+        Strategy::Majority,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Default => "default",
+            Strategy::Full => "full",
+            Strategy::None => "none",
+            Strategy::NoChange => "no-change",
+            Strategy::Majority => "majority",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Strategy, EvalError> {
+        Strategy::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| EvalError::Strategy(s.to_string()))
+    }
+
+    /// The config this strategy runs with, from the user's.
+    fn apply(self, base: &Config) -> Config {
+        let mut c = base.clone();
+        match self {
+            Strategy::Full => {
+                c.retrain.mode = crate::retrain::RetrainMode::Full;
+                c.challenger.layers = crate::learner::challenger::ChallengerLayers::All;
+            }
+            Strategy::None => {
+                c.challenger.enabled = false;
+                c.triggers.drift_detectors.clear();
+                c.triggers.accuracy_drop = 0.0;
+                c.triggers.accuracy_below = 0.0;
+                c.triggers.every_labeled = 0;
+                c.triggers.interval_seconds = 0;
+            }
+            Strategy::Default | Strategy::NoChange | Strategy::Majority => {}
+        }
+        c
+    }
+}
+
+/// One strategy's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRow {
+    pub strategy: Strategy,
+    /// Labeled records scored (after the first model).
+    pub scored: u64,
+    pub labeled: u64,
+    pub accuracy: f64,
+    pub kappa: Option<f64>,
+    pub kappa_temporal: Option<f64>,
+    pub promoted: u64,
+    pub rejected: u64,
+    pub challenger_promotions: u64,
+    /// The challenger's own prequential accuracy (what serving it directly would score).
+    pub challenger_accuracy: f64,
+    /// Estimated training FLOPs (retrains + online steps).
+    pub train_flops: f64,
+    pub wall_seconds: f64,
+    pub records_per_second: f64,
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    pub file: String,
+    pub records: u64,
+    pub label: String,
+    pub features: Vec<String>,
+    pub classes: Vec<String>,
+    pub rows: Vec<EvalRow>,
+    /// Default's training FLOPs over full's, when both ran.
+    pub cost_ratio: Option<f64>,
+}
+
+/// Fills the schema from the file's header when the user left it out: features are every
+/// column but the label whose first 1,000 values are numbers (or empty), classes are the
+/// label's distinct values in sorted order.
+pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
+    let read = |source| EvalError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            file,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    let delimiter = config
+        .schema
+        .delimiter
+        .as_bytes()
+        .first()
+        .copied()
+        .unwrap_or(b',');
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader);
+    let schema_err = |reason: String| EvalError::Schema {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header: Vec<String> = csv
+        .headers()
+        .map_err(|e| schema_err(format!("no CSV header: {e}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let label = &config.schema.label;
+    let label_at = header.iter().position(|h| h == label).ok_or_else(|| {
+        schema_err(format!(
+            "no column `{label}` (schema.label); columns are {header:?}"
+        ))
+    })?;
+    let mut numeric = vec![true; header.len()];
+    let mut classes = BTreeSet::new();
+    let need_features = config.schema.features.is_empty();
+    let need_classes = config.schema.classes.is_empty();
+    for (i, row) in csv.records().enumerate() {
+        let row = row.map_err(|e| schema_err(format!("row {}: {e}", i + 2)))?;
+        if need_features && i < 1000 {
+            for (j, v) in row.iter().enumerate() {
+                if j < numeric.len() && !v.trim().is_empty() && v.trim().parse::<f32>().is_err() {
+                    numeric[j] = false;
+                }
+            }
+        }
+        if need_classes {
+            if let Some(v) = row.get(label_at).filter(|v| !v.is_empty()) {
+                classes.insert(v.to_string());
+            }
+        } else if i >= 1000 {
+            break;
+        }
+    }
+    if need_features {
+        config.schema.features = header
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != label_at && numeric[j])
+            .map(|(_, h)| h.clone())
+            .collect();
+    }
+    if need_classes {
+        if classes.len() > 1000 {
+            return Err(schema_err(format!(
+                "`{label}` has {} distinct values: a numeric target is not a class label",
+                classes.len()
+            )));
+        }
+        config.schema.classes = classes.into_iter().collect();
+    }
+    config.schema.format = Format::Csv;
+    config.schema.columns.clear();
+    Ok(())
+}
+
+/// Runs `strategies` over `path` with `base` (schema already set) and reports.
+pub fn run(
+    base: &Config,
+    path: &Path,
+    strategies: &[Strategy],
+    mut progress: impl FnMut(&str),
+) -> Result<EvalReport, EvalError> {
+    let mut config = base.clone();
+    config.file.path = path.display().to_string();
+    config.file.header = true;
+    config.file.exit_at_end = true;
+    config.file.dead_letter_path = String::new();
+    config.kafka.brokers = String::new();
+    config.store.path = String::new();
+    config.http.listen = "127.0.0.1:0".into();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(EvalError::Runtime)?;
+    let mut runs: Vec<(Strategy, Summary, f64)> = Vec::new();
+    for &s in strategies {
+        if matches!(s, Strategy::NoChange | Strategy::Majority) {
+            continue;
+        }
+        progress(&format!("{}: running", s.as_str()));
+        let started = Instant::now();
+        let summary = runtime
+            .block_on(app::run(s.apply(&config), CancellationToken::new()))
+            .map_err(|source| EvalError::Run {
+                strategy: s.as_str().into(),
+                source,
+            })?;
+        let wall = started.elapsed().as_secs_f64();
+        progress(&format!(
+            "{}: accuracy {:.4} over {} records in {wall:.1} s",
+            s.as_str(),
+            summary.scores.accuracy().unwrap_or(0.0),
+            summary.scores.scored()
+        ));
+        runs.push((s, summary, wall));
+    }
+    // The baselines are scored on the records the first run scored (they need no run).
+    let baseline = runs.first().map(|(_, s, _)| s.clone());
+    let mut rows = Vec::new();
+    for &s in strategies {
+        let row = match s {
+            Strategy::NoChange | Strategy::Majority => {
+                let Some(b) = &baseline else { continue };
+                let acc = if s == Strategy::NoChange {
+                    b.scores.nochange_accuracy()
+                } else {
+                    b.scores.majority_accuracy()
+                }
+                .unwrap_or(0.0);
+                let nochange = b.scores.nochange_accuracy().unwrap_or(0.0);
+                EvalRow {
+                    strategy: s,
+                    scored: b.scores.scored(),
+                    labeled: b.labeled,
+                    accuracy: acc,
+                    kappa: None,
+                    kappa_temporal: (nochange < 1.0).then(|| (acc - nochange) / (1.0 - nochange)),
+                    promoted: 0,
+                    rejected: 0,
+                    challenger_promotions: 0,
+                    challenger_accuracy: 0.0,
+                    train_flops: 0.0,
+                    wall_seconds: 0.0,
+                    records_per_second: 0.0,
+                }
+            }
+            _ => {
+                let Some((_, sum, wall)) = runs.iter().find(|(k, _, _)| *k == s) else {
+                    continue;
+                };
+                EvalRow {
+                    strategy: s,
+                    scored: sum.scores.scored(),
+                    labeled: sum.labeled,
+                    accuracy: sum.scores.accuracy().unwrap_or(0.0),
+                    kappa: sum.scores.kappa(),
+                    kappa_temporal: sum.scores.kappa_temporal(),
+                    promoted: sum.promoted,
+                    rejected: sum.rejected,
+                    challenger_promotions: sum.challenger_promotions,
+                    challenger_accuracy: sum.challenger_accuracy,
+                    train_flops: sum.train_flops,
+                    wall_seconds: *wall,
+                    records_per_second: sum.records as f64 / wall.max(1e-9),
+                }
+            }
+        };
+        rows.push(row);
+    }
+    let flops = |k: Strategy| rows.iter().find(|r| r.strategy == k).map(|r| r.train_flops);
+    let cost_ratio = match (flops(Strategy::Default), flops(Strategy::Full)) {
+        (Some(d), Some(f)) if f > 0.0 => Some(d / f),
+        _ => None,
+    };
+    Ok(EvalReport {
+        file: path.display().to_string(),
+        records: runs.first().map_or(0, |(_, s, _)| s.records),
+        label: config.schema.label.clone(),
+        features: config.schema.features.clone(),
+        classes: config.schema.classes.clone(),
+        rows,
+        cost_ratio,
+    })
+}
+
+/// The report as a markdown table.
+pub fn markdown(r: &EvalReport) -> String {
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut out = format!(
+        "{}: {} records, label `{}`, {} features, {} classes\n\n",
+        r.file,
+        r.records,
+        r.label,
+        r.features.len(),
+        r.classes.len()
+    );
+    out.push_str("| strategy | accuracy | kappa | kappa-temporal | scored | promoted / rejected (challenger) | challenger accuracy | training FLOPs | wall s | records/s |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for row in &r.rows {
+        out.push_str(&format!(
+            "| {} | {:.4} | {} | {} | {} | {} / {} ({}) | {:.4} | {:.3e} | {:.1} | {:.0} |\n",
+            row.strategy.as_str(),
+            row.accuracy,
+            opt(row.kappa),
+            opt(row.kappa_temporal),
+            row.scored,
+            row.promoted,
+            row.rejected,
+            row.challenger_promotions,
+            row.challenger_accuracy,
+            row.train_flops,
+            row.wall_seconds,
+            row.records_per_second
+        ));
+    }
+    if let Some(c) = r.cost_ratio {
+        out.push_str(&format!("\ndefault / full training FLOPs: {c:.2}\n"));
+    }
+    out
+}
+
+/// Writes `eval.md` and `eval.json` into `dir`.
+pub fn write(r: &EvalReport, dir: &Path) -> Result<(PathBuf, PathBuf), EvalError> {
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EvalError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let md = dir.join("eval.md");
+    std::fs::write(&md, markdown(r)).map_err(err(&md))?;
+    let json = dir.join("eval.json");
+    let body = serde_json::to_vec_pretty(r).map_err(|e| EvalError::Write {
+        path: json.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    std::fs::write(&json, body).map_err(err(&json))?;
+    Ok((md, json))
+}

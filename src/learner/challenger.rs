@@ -1,0 +1,412 @@
+//! The challenger: a copy of the serving model (the champion) that learns from every labeled
+//! chunk after the chunk is scored. Both score every record before either learns from it, so
+//! their prequential accuracies are paired on the same records. The challenger is promoted
+//! when McNemar's test on the paired errors says it is better, and the gate on the replay
+//! buffer does not see it forget what still holds; it is reset from the champion when the
+//! test says it is worse, or when its training diverges.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::learn::online::{OnlineCost, OnlineSettings, OnlineTrainer};
+use crate::learn::{Dataset, LayerSet, LearnError, Model};
+
+/// Which layers the challenger trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengerLayers {
+    /// Every layer.
+    All,
+    /// The head and the hidden layer below it (the cheapest set that still moves features).
+    Top,
+    /// The head only.
+    Head,
+}
+
+impl ChallengerLayers {
+    pub const ALL: [ChallengerLayers; 3] = [
+        ChallengerLayers::All,
+        ChallengerLayers::Top,
+        ChallengerLayers::Head,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengerLayers::All => "all",
+            ChallengerLayers::Top => "top",
+            ChallengerLayers::Head => "head",
+        }
+    }
+
+    /// The layer set of `model` this policy names.
+    pub fn set(self, model: &Model) -> LayerSet {
+        let n = model.num_layers();
+        let names = model.layer_names();
+        let pick: Vec<&String> = match self {
+            ChallengerLayers::All => names.iter().collect(),
+            ChallengerLayers::Top => names[n.saturating_sub(2)..].iter().collect(),
+            ChallengerLayers::Head => names[n - 1..].iter().collect(),
+        };
+        LayerSet::named(model, &pick).expect("the names come from the model")
+    }
+}
+
+/// `[challenger]`: continuous learning beside the serving model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChallengerConfig {
+    /// Learn from every labeled record (false: the model changes only by triggered retrains).
+    pub enabled: bool,
+    /// Records per loop step: the champion and the challenger score this many records, then
+    /// the challenger learns from them, and triggers and the paired test are evaluated.
+    /// Steps end at multiples of this many records of the whole stream, so a file replay
+    /// gives the same result whatever its batches. Also used with `enabled = false`.
+    pub chunk: usize,
+    /// Layers the challenger trains: `all`, `top` (the last hidden layer and the head) or
+    /// `head`.
+    pub layers: ChallengerLayers,
+    /// Adam learning rate of the online steps.
+    pub learning_rate: f64,
+    /// Records per online step (new + replayed).
+    pub batch_size: usize,
+    /// Fraction of each step drawn from the replay buffer, in [0, 1).
+    pub replay_ratio: f64,
+    /// Paired predictions (champion and challenger on the same labeled records) the test looks
+    /// at: the most recent this many.
+    pub window: usize,
+    /// Fewest paired predictions before the test decides anything.
+    pub min_paired: usize,
+    /// Significance level of McNemar's test, for promotion and for reset, per `window` records:
+    /// the test runs after every chunk, each time at `significance * chunk / window`, so the
+    /// chance of a false promotion stays about `significance` per window of records.
+    pub significance: f64,
+}
+
+impl Default for ChallengerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            chunk: 32,
+            layers: ChallengerLayers::All,
+            learning_rate: 0.005,
+            batch_size: 16,
+            replay_ratio: 0.0,
+            window: 1000,
+            min_paired: 100,
+            significance: 0.01,
+        }
+    }
+}
+
+impl ChallengerConfig {
+    /// Refuses values that cannot work; returns the key at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err((
+                "challenger.learning_rate",
+                "must be a positive number".into(),
+            ));
+        }
+        if !(1..=4096).contains(&self.chunk) {
+            return Err(("challenger.chunk", "must be in [1, 4096]".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(("challenger.batch_size", "must be at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&self.replay_ratio) {
+            return Err(("challenger.replay_ratio", "must be in [0, 1)".into()));
+        }
+        if self.window == 0 {
+            return Err(("challenger.window", "must be at least 1".into()));
+        }
+        if self.min_paired == 0 || self.min_paired > self.window {
+            return Err((
+                "challenger.min_paired",
+                format!("must be in [1, challenger.window = {}]", self.window),
+            ));
+        }
+        if !(self.significance > 0.0 && self.significance < 0.5) {
+            return Err(("challenger.significance", "must be in (0, 0.5)".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The paired outcomes of the last `window` labeled records both models scored.
+#[derive(Debug, Clone, Default)]
+pub struct Paired {
+    window: VecDeque<(bool, bool)>,
+    /// Challenger right, champion wrong.
+    pub challenger_only: u64,
+    /// Champion right, challenger wrong.
+    pub champion_only: u64,
+    pub champion_hits: u64,
+    pub challenger_hits: u64,
+}
+
+impl Paired {
+    pub fn push(&mut self, champion: bool, challenger: bool, window: usize) {
+        self.window.push_back((champion, challenger));
+        self.count(champion, challenger, 1);
+        while self.window.len() > window {
+            if let Some((a, b)) = self.window.pop_front() {
+                self.count(a, b, -1);
+            }
+        }
+    }
+
+    fn count(&mut self, champion: bool, challenger: bool, d: i64) {
+        let add = |v: &mut u64| *v = v.saturating_add_signed(d);
+        if champion {
+            add(&mut self.champion_hits);
+        }
+        if challenger {
+            add(&mut self.challenger_hits);
+        }
+        match (champion, challenger) {
+            (false, true) => add(&mut self.challenger_only),
+            (true, false) => add(&mut self.champion_only),
+            _ => {}
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.window.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.window.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        *self = Paired::default();
+    }
+
+    /// Champion and challenger accuracy on the window.
+    pub fn accuracies(&self) -> Option<(f64, f64)> {
+        let n = self.window.len() as f64;
+        (n > 0.0).then(|| {
+            (
+                self.champion_hits as f64 / n,
+                self.challenger_hits as f64 / n,
+            )
+        })
+    }
+
+    /// McNemar's test (continuity-corrected) on the discordant pairs: the p-value that both
+    /// models err equally often.
+    pub fn mcnemar_p(&self) -> f64 {
+        mcnemar_p(self.challenger_only, self.champion_only)
+    }
+}
+
+/// McNemar's test with continuity correction: `b` and `c` discordant pairs; the statistic
+/// `(|b - c| - 1)^2 / (b + c)` is chi-square with one degree of freedom under the null.
+pub fn mcnemar_p(b: u64, c: u64) -> f64 {
+    let n = (b + c) as f64;
+    if n == 0.0 {
+        return 1.0;
+    }
+    let d = ((b as f64 - c as f64).abs() - 1.0).max(0.0);
+    let chi2 = d * d / n;
+    // Survival of chi-square(1) at x is erfc(sqrt(x / 2)).
+    erfc((chi2 / 2.0).sqrt())
+}
+
+/// The complementary error function (Numerical Recipes' Chebyshev fit, |error| < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// What the paired test says now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not enough evidence either way.
+    Undecided,
+    /// Significantly better: try the gate.
+    Better,
+    /// Significantly worse: reset from the champion.
+    Worse,
+}
+
+/// The challenger model with its trainer and its paired record against the champion.
+#[derive(Debug)]
+pub struct Challenger {
+    pub model: Model,
+    trainer: OnlineTrainer,
+    pub paired: Paired,
+    /// The champion version it was copied from.
+    pub parent: Option<u64>,
+    /// Cost of online training since the daemon started (carried over resets).
+    cost_before: OnlineCost,
+}
+
+impl Challenger {
+    /// A challenger copied from `champion`.
+    pub fn from_champion(
+        champion: &Model,
+        parent: Option<u64>,
+        config: &ChallengerConfig,
+        seed: u64,
+    ) -> Challenger {
+        let mut model = champion.clone();
+        let layers = config.layers.set(&model);
+        let trainer = OnlineTrainer::new(&mut model, layers, settings(config, seed), 200.0);
+        Challenger {
+            model,
+            trainer,
+            paired: Paired::default(),
+            parent,
+            cost_before: OnlineCost::default(),
+        }
+    }
+
+    /// Starts over from `champion`, keeping the cost account.
+    pub fn reset(
+        &mut self,
+        champion: &Model,
+        parent: Option<u64>,
+        config: &ChallengerConfig,
+        seed: u64,
+    ) {
+        let before = self.cost();
+        *self = Challenger::from_champion(champion, parent, config, seed);
+        self.cost_before = before;
+    }
+
+    /// Online training cost since the daemon started.
+    pub fn cost(&self) -> OnlineCost {
+        let now = self.trainer.cost();
+        OnlineCost {
+            steps: self.cost_before.steps + now.steps,
+            examples: self.cost_before.examples + now.examples,
+            flops: self.cost_before.flops + now.flops,
+            flops_full: self.cost_before.flops_full + now.flops_full,
+        }
+    }
+
+    /// Layers it trains, by name.
+    pub fn layers(&self) -> Vec<String> {
+        self.trainer.layers().names(&self.model)
+    }
+
+    /// Learns from a chunk's labeled rows (raw features).
+    pub fn learn(
+        &mut self,
+        x: &[f32],
+        y: &[u32],
+        replay: Option<&Dataset>,
+    ) -> Result<f64, LearnError> {
+        self.trainer.learn(&mut self.model, x, y, replay)
+    }
+
+    /// The test's verdict on the paired window.
+    pub fn verdict(&self, config: &ChallengerConfig) -> Verdict {
+        if self.paired.len() < config.min_paired {
+            return Verdict::Undecided;
+        }
+        let per_test = config.significance * config.chunk as f64 / config.window as f64;
+        if self.paired.mcnemar_p() >= per_test.min(config.significance) {
+            return Verdict::Undecided;
+        }
+        if self.paired.challenger_only > self.paired.champion_only {
+            Verdict::Better
+        } else {
+            Verdict::Worse
+        }
+    }
+}
+
+fn settings(config: &ChallengerConfig, seed: u64) -> OnlineSettings {
+    OnlineSettings {
+        learning_rate: config.learning_rate,
+        batch_size: config.batch_size,
+        replay_ratio: config.replay_ratio,
+        seed,
+    }
+}
+
+/// The old-knowledge gate of a challenger promotion. `forgetting` is the champion's replay
+/// accuracy minus the challenger's. Replayed labels that the present concept no longer
+/// follows are not knowledge to keep: the champion's own accuracy drop from the replay
+/// buffer to the recent paired window measures how much of the old data the present
+/// contradicts, and that much forgetting is allowed on top of `max_forgetting`.
+pub fn forgetting_allowed(
+    max_forgetting: f64,
+    champion_replay_accuracy: f64,
+    champion_recent_accuracy: f64,
+) -> f64 {
+    max_forgetting + (champion_replay_accuracy - champion_recent_accuracy).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcnemar_matches_chi_square_tables() {
+        // (|b - c| - 1)^2 / (b + c) = 3.841 is the 0.05 critical value of chi-square(1).
+        assert_eq!(mcnemar_p(0, 0), 1.0);
+        // b = 30, c = 12: (18 - 1)^2 / 42 = 6.881, p = 0.00871 (tables: 0.0087).
+        assert!(
+            (mcnemar_p(30, 12) - 0.00871).abs() < 2e-4,
+            "{}",
+            mcnemar_p(30, 12)
+        );
+        // b = 10, c = 10: no evidence.
+        assert!(mcnemar_p(10, 10) > 0.8);
+        assert_eq!(mcnemar_p(12, 30), mcnemar_p(30, 12));
+    }
+
+    #[test]
+    fn paired_window_counts_discordant_pairs() {
+        let mut p = Paired::default();
+        for i in 0..10 {
+            p.push(i % 2 == 0, true, 4);
+        }
+        assert_eq!(p.len(), 4);
+        assert_eq!(p.challenger_only, 2);
+        assert_eq!(p.champion_only, 0);
+        assert_eq!(p.accuracies(), Some((0.5, 1.0)));
+    }
+
+    #[test]
+    fn a_moved_concept_allows_forgetting_what_no_longer_holds() {
+        // The champion is right on 90% of replay records but only 60% of recent ones: up to
+        // 30 points of replay accuracy may go, plus the configured tolerance.
+        assert!((forgetting_allowed(0.02, 0.9, 0.6) - 0.32).abs() < 1e-12);
+        // Stable concept: only the tolerance.
+        assert!((forgetting_allowed(0.02, 0.8, 0.85) - 0.02).abs() < 1e-12);
+    }
+
+    #[test]
+    fn config_checks_name_the_key() {
+        let mut c = ChallengerConfig::default();
+        assert!(c.check().is_ok());
+        c.min_paired = c.window + 1;
+        assert_eq!(c.check().unwrap_err().0, "challenger.min_paired");
+        let c = ChallengerConfig {
+            significance: 0.7,
+            ..Default::default()
+        };
+        assert_eq!(c.check().unwrap_err().0, "challenger.significance");
+    }
+}

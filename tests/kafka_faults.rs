@@ -1,0 +1,271 @@
+//! Kafka faults through the real binary: a broker stopped and restarted mid-stream (with and
+//! without static membership) is waited out and the counts are exact afterwards; records of
+//! 2 MB and 10 MB are dead-lettered with their payload truncated to fit, and ingest goes on.
+//!
+//! The restart tests run against a broker of their own (`PrivateBroker`, port 19192), so the
+//! shared test broker that other tests use is never stopped.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use relearn::ingest::dlq::header as dlq;
+
+/// The private broker's port (the shared test broker is on 19092).
+const FAULT_BROKER_PORT: u16 = 19192;
+const PARTITIONS: i32 = 3;
+
+/// One restart test at a time: they stop and start the same private broker.
+static PRIVATE: Mutex<()> = Mutex::new(());
+
+fn payloads(from: usize, to: usize) -> Vec<Vec<u8>> {
+    (from..to)
+        .map(|i| {
+            if i % 100 == 7 {
+                format!("{i},oops,1").into_bytes()
+            } else {
+                format!("{i},{},{}", (i % 13) as f32 * 0.5, i % 2).into_bytes()
+            }
+        })
+        .collect()
+}
+
+fn write_config(path: &Path, brokers: &str, topic: &str, store: &Path, addr: &str, extra: &str) {
+    std::fs::write(
+        path,
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+topics = ["{topic}"]
+group_id = "{group}"
+dead_letter_topic = "{topic}-dead"
+[kafka.consumer_properties]
+"session.timeout.ms" = "6000"
+{extra}
+[schema]
+format = "csv"
+features = ["a", "b"]
+label = "y"
+classes = ["0", "1"]
+[ingest]
+batch_max_records = 500
+batch_max_wait_ms = 20
+[store]
+path = "{store}"
+[http]
+listen = "{addr}"
+"#,
+            group = unique("fault-group"),
+            store = store.display()
+        ),
+    )
+    .expect("write the config");
+}
+
+fn processed(addr: &str) -> Option<usize> {
+    let (_, body) = http_get(addr, "/metrics")?;
+    metric(&body, "relearn_ingest_records_total").map(|v| v as usize)
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Produces 20,000 records, waits until the daemon has them, stops the broker for 20 s,
+/// starts it again, produces 20,000 more and expects exactly 40,000 processed, the right
+/// malformed count, offsets at the partitions' ends, and a healthy daemon.
+fn survives_broker_restart(static_membership: bool) {
+    let _one = PRIVATE.lock().unwrap_or_else(|p| p.into_inner());
+    let broker = PrivateBroker {
+        port: FAULT_BROKER_PORT,
+    };
+    let brokers = broker.start();
+    let topic = unique(if static_membership {
+        "restart-static"
+    } else {
+        "restart-dynamic"
+    });
+    create_topic(&brokers, &topic, PARTITIONS);
+    create_topic(&brokers, &format!("{topic}-dead"), 1);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("relearn.toml");
+    let extra = if static_membership {
+        "\"group.instance.id\" = \"fault-test-0\""
+    } else {
+        ""
+    };
+    write_config(&config, &brokers, &topic, &store, &addr, extra);
+
+    const HALF: usize = 20_000;
+    produce(&brokers, &topic, PARTITIONS, &payloads(0, HALF));
+    let mut child = spawn_daemon(&config, &log);
+    if wait_for(Duration::from_secs(120), || {
+        processed(&addr).filter(|&n| n >= HALF)
+    })
+    .is_none()
+    {
+        let _ = child.kill();
+        panic!(
+            "daemon did not process the first half; log:\n{}",
+            log_of(&log)
+        );
+    }
+
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(20));
+    let (code, _) = http_get(&addr, "/healthz").expect("the daemon answers during the outage");
+    assert_eq!(code, 200, "a 20 s outage is waited out, not a stall");
+    broker.start();
+    produce(&brokers, &topic, PARTITIONS, &payloads(HALF, 2 * HALF));
+
+    let reached = wait_for(Duration::from_secs(180), || {
+        processed(&addr).filter(|&n| n >= 2 * HALF)
+    });
+    if reached.is_none() {
+        let _ = child.kill();
+        panic!(
+            "ingest stalled after the broker restart at {:?} of {} records; log:\n{}",
+            processed(&addr),
+            2 * HALF,
+            log_of(&log)
+        );
+    }
+    let (code, _) = http_get(&addr, "/healthz").expect("healthz");
+    assert_eq!(code, 200, "healthy after the restart");
+    let (_, body) = http_get(&addr, "/metrics").expect("metrics");
+    let restarts = metric(&body, "relearn_ingest_consumer_restarts_total").unwrap_or(-1.0);
+    eprintln!("static membership {static_membership}: consumer restarts {restarts}");
+    let out = stop_gracefully(child);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("records {} ", 2 * HALF)),
+        "{stdout}\nlog:\n{}",
+        log_of(&log)
+    );
+
+    let report = relearn::inspect::inspect_path(&store).expect("inspect the store");
+    let bad = (0..2 * HALF).filter(|i| i % 100 == 7).count() as u64;
+    assert_eq!(
+        report.counters["records"],
+        2 * HALF as u64,
+        "nothing lost or doubled"
+    );
+    assert_eq!(report.counters["malformed/non_numeric"], bad);
+    assert_eq!(report.counters["labeled"], 2 * HALF as u64 - bad);
+    for (p, end) in end_offsets(&brokers, &topic, PARTITIONS).iter().enumerate() {
+        assert_eq!(
+            report.offsets[&format!("{topic}/{p}")],
+            *end,
+            "partition {p}"
+        );
+    }
+}
+
+#[test]
+fn broker_restart_with_static_membership_is_waited_out() {
+    survives_broker_restart(true);
+}
+
+#[test]
+fn broker_restart_without_static_membership_is_waited_out() {
+    survives_broker_restart(false);
+}
+
+/// One 2 MB and one 10 MB record among 3,000: both are dead letters of at most
+/// `kafka.dead_letter_max_bytes` with the original size and SHA-256 in headers; every
+/// record is processed once and the daemon keeps running.
+#[test]
+fn oversized_records_are_dead_lettered_truncated() {
+    use sha2::Digest as _;
+    let brokers = broker();
+    let topic = unique("oversized");
+    let dlq_topic = format!("{topic}-dead");
+    create_topic(&brokers, &topic, 1);
+    create_topic(&brokers, &dlq_topic, 1);
+    let mut records = payloads(0, 3_000);
+    let big = |n: usize, fill: u8| -> Vec<u8> {
+        let mut v = format!("{n},1,").into_bytes();
+        v.resize(n, fill);
+        v
+    };
+    records[1_500] = big(2_000_000, b'a');
+    records[2_200] = big(10_000_000, b'b');
+    let originals = [records[1_500].clone(), records[2_200].clone()];
+    produce(&brokers, &topic, 1, &records);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("relearn.toml");
+    write_config(&config, &brokers, &topic, &store, &addr, "");
+    let mut child = spawn_daemon(&config, &log);
+    if wait_for(Duration::from_secs(120), || {
+        processed(&addr).filter(|&n| n >= records.len())
+    })
+    .is_none()
+    {
+        let _ = child.kill();
+        panic!(
+            "daemon did not pass the oversized records (at {:?}); log:\n{}",
+            processed(&addr),
+            log_of(&log)
+        );
+    }
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the daemon keeps running"
+    );
+    let out = stop_gracefully(child);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("records 3000 "), "{stdout}");
+
+    let report = relearn::inspect::inspect_path(&store).expect("inspect the store");
+    assert_eq!(report.counters["malformed/too_large"], 2);
+    let letters = read_all(&brokers, &dlq_topic, 1, 32, Duration::from_secs(30));
+    use rdkafka::Message as _;
+    let truncated: Vec<_> = letters
+        .iter()
+        .filter(|m| header(m, dlq::REASON).as_deref() == Some("too_large"))
+        .collect();
+    assert_eq!(
+        truncated.len(),
+        2,
+        "both oversized records dead-lettered once"
+    );
+    for (m, original) in truncated.iter().zip(&originals) {
+        let size: usize = header(m, dlq::ORIGINAL_SIZE)
+            .expect("original size header")
+            .parse()
+            .expect("a number");
+        assert_eq!(size, original.len());
+        let sha: String = sha2::Sha256::digest(original)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            header(m, dlq::ORIGINAL_SHA256).as_deref(),
+            Some(sha.as_str())
+        );
+        let payload = m.payload().expect("a payload prefix");
+        assert!(payload.len() <= 1_000_000, "letter fits: {}", payload.len());
+        assert!(
+            payload.len() > 900_000,
+            "most of the payload kept: {}",
+            payload.len()
+        );
+        assert_eq!(
+            payload,
+            &original[..payload.len()],
+            "a prefix of the original"
+        );
+    }
+}
