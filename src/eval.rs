@@ -115,7 +115,10 @@ pub struct EvalRow {
     /// Labeled records scored (after the first model).
     pub scored: u64,
     pub labeled: u64,
+    /// Accuracy over the scored records.
     pub accuracy: f64,
+    /// Accuracy over every labeled record, those before the first model counted as errors.
+    pub accuracy_all: f64,
     pub kappa: Option<f64>,
     pub kappa_temporal: Option<f64>,
     pub promoted: u64,
@@ -290,6 +293,8 @@ pub fn run(
                     scored: b.scores.scored(),
                     labeled: b.labeled,
                     accuracy: acc,
+                    accuracy_all: acc * b.scores.scored() as f64
+                        / b.scores.label_counts.iter().sum::<u64>().max(1) as f64,
                     kappa: None,
                     kappa_temporal: (nochange < 1.0).then(|| (acc - nochange) / (1.0 - nochange)),
                     promoted: 0,
@@ -310,6 +315,7 @@ pub fn run(
                     scored: sum.scores.scored(),
                     labeled: sum.labeled,
                     accuracy: sum.scores.accuracy().unwrap_or(0.0),
+                    accuracy_all: sum.scores.accuracy_all().unwrap_or(0.0),
                     kappa: sum.scores.kappa(),
                     kappa_temporal: sum.scores.kappa_temporal(),
                     promoted: sum.promoted,
@@ -340,7 +346,8 @@ pub fn run(
     })
 }
 
-/// The report as a markdown table.
+/// The report as a markdown table. "accuracy (all labeled)" counts records before the first
+/// model as errors, as a learner that predicts from the first record is scored.
 pub fn markdown(r: &EvalReport) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     let mut out = format!(
@@ -351,12 +358,13 @@ pub fn markdown(r: &EvalReport) -> String {
         r.features.len(),
         r.classes.len()
     );
-    out.push_str("| strategy | accuracy | kappa | kappa-temporal | scored | promoted / rejected (challenger) | challenger accuracy | training FLOPs | wall s | records/s |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| strategy | accuracy (all labeled) | accuracy (scored) | kappa | kappa-temporal | scored | promoted / rejected (challenger) | challenger accuracy | training FLOPs | wall s | records/s |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for row in &r.rows {
         out.push_str(&format!(
-            "| {} | {:.4} | {} | {} | {} | {} / {} ({}) | {:.4} | {:.3e} | {:.1} | {:.0} |\n",
+            "| {} | {:.4} | {:.4} | {} | {} | {} | {} / {} ({}) | {:.4} | {:.3e} | {:.1} | {:.0} |\n",
             row.strategy.as_str(),
+            row.accuracy_all,
             row.accuracy,
             opt(row.kappa),
             opt(row.kappa_temporal),

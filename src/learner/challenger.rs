@@ -77,9 +77,10 @@ pub struct ChallengerConfig {
     pub window: usize,
     /// Fewest paired predictions before the test decides anything.
     pub min_paired: usize,
-    /// Significance level of McNemar's test, for promotion and for reset, per `window` records:
-    /// the test runs after every chunk, each time at `significance * chunk / window`, so the
-    /// chance of a false promotion stays about `significance` per window of records.
+    /// Significance level of the paired tests, for promotion and for reset, per `window`
+    /// records: the tests run every `min_paired` paired records, each time at
+    /// `significance * min_paired / window`, so the chance of a false promotion stays about
+    /// `significance` per window of records.
     pub significance: f64,
 }
 
@@ -90,11 +91,11 @@ impl Default for ChallengerConfig {
             chunk: 32,
             layers: ChallengerLayers::All,
             learning_rate: 0.005,
-            batch_size: 16,
+            batch_size: 8,
             replay_ratio: 0.0,
             window: 1000,
-            min_paired: 100,
-            significance: 0.01,
+            min_paired: 50,
+            significance: 0.05,
         }
     }
 }
@@ -133,27 +134,57 @@ impl ChallengerConfig {
     }
 }
 
-/// The paired outcomes of the last `window` labeled records both models scored.
+/// The paired outcomes of the last `window` labeled records both models scored: whether each
+/// was right, and the champion's cross-entropy minus the challenger's.
 #[derive(Debug, Clone, Default)]
 pub struct Paired {
-    window: VecDeque<(bool, bool)>,
+    window: VecDeque<(bool, bool, f32)>,
+    /// Sum and sum of squares of the loss differences in the window.
+    gain_sum: f64,
+    gain_sq: f64,
     /// Challenger right, champion wrong.
     pub challenger_only: u64,
     /// Champion right, challenger wrong.
     pub champion_only: u64,
     pub champion_hits: u64,
     pub challenger_hits: u64,
+    /// Records pushed since the tests last looked.
+    since_test: usize,
 }
 
 impl Paired {
-    pub fn push(&mut self, champion: bool, challenger: bool, window: usize) {
-        self.window.push_back((champion, challenger));
+    /// Adds one record: whether each model was right, and `gain`, the champion's loss minus
+    /// the challenger's.
+    pub fn push(&mut self, champion: bool, challenger: bool, gain: f32, window: usize) {
+        let gain = if gain.is_finite() { gain } else { 0.0 };
+        self.window.push_back((champion, challenger, gain));
+        self.since_test += 1;
         self.count(champion, challenger, 1);
+        self.gain_sum += f64::from(gain);
+        self.gain_sq += f64::from(gain) * f64::from(gain);
         while self.window.len() > window {
-            if let Some((a, b)) = self.window.pop_front() {
+            if let Some((a, b, g)) = self.window.pop_front() {
                 self.count(a, b, -1);
+                self.gain_sum -= f64::from(g);
+                self.gain_sq -= f64::from(g) * f64::from(g);
             }
         }
+    }
+
+    /// One-sided paired test on the loss differences (normal approximation of the t-test):
+    /// the p-value that the challenger's cross-entropy is not lower than the champion's.
+    pub fn loss_p(&self) -> f64 {
+        let n = self.window.len() as f64;
+        if n < 2.0 {
+            return 1.0;
+        }
+        let mean = self.gain_sum / n;
+        let var = ((self.gain_sq - n * mean * mean) / (n - 1.0)).max(0.0);
+        if var <= 0.0 {
+            return if mean > 0.0 { 0.0 } else { 1.0 };
+        }
+        let t = mean / (var / n).sqrt();
+        0.5 * erfc(t / std::f64::consts::SQRT_2)
     }
 
     fn count(&mut self, champion: bool, challenger: bool, d: i64) {
@@ -318,19 +349,23 @@ impl Challenger {
         self.trainer.learn(&mut self.model, x, y, replay)
     }
 
-    /// The test's verdict on the paired window.
-    pub fn verdict(&self, config: &ChallengerConfig) -> Verdict {
-        if self.paired.len() < config.min_paired {
+    /// The tests' verdict on the paired window (`&mut`: a look is counted). Better: the challenger erred less often
+    /// and either McNemar's test on the errors or the paired test on the cross-entropy says so
+    /// at the per-test level; worse: McNemar's test says the champion errs less often.
+    pub fn verdict(&mut self, config: &ChallengerConfig) -> Verdict {
+        if self.paired.len() < config.min_paired || self.paired.since_test < config.min_paired {
             return Verdict::Undecided;
         }
-        let per_test = config.significance * config.chunk as f64 / config.window as f64;
-        if self.paired.mcnemar_p() >= per_test.min(config.significance) {
-            return Verdict::Undecided;
-        }
-        if self.paired.challenger_only > self.paired.champion_only {
+        self.paired.since_test = 0;
+        let alpha = config.significance * config.min_paired as f64 / config.window as f64;
+        let (b, c) = (self.paired.challenger_only, self.paired.champion_only);
+        let errors = self.paired.mcnemar_p() < alpha;
+        if b > c && (errors || self.paired.loss_p() < alpha) {
             Verdict::Better
-        } else {
+        } else if c > b && errors {
             Verdict::Worse
+        } else {
+            Verdict::Undecided
         }
     }
 }
@@ -380,12 +415,19 @@ mod tests {
     fn paired_window_counts_discordant_pairs() {
         let mut p = Paired::default();
         for i in 0..10 {
-            p.push(i % 2 == 0, true, 4);
+            p.push(i % 2 == 0, true, 0.1, 4);
         }
         assert_eq!(p.len(), 4);
         assert_eq!(p.challenger_only, 2);
         assert_eq!(p.champion_only, 0);
         assert_eq!(p.accuracies(), Some((0.5, 1.0)));
+        // A constant positive loss gain is certain evidence.
+        assert_eq!(p.loss_p(), 0.0);
+        let mut q = Paired::default();
+        for i in 0..400 {
+            q.push(true, true, if i % 2 == 0 { 0.5 } else { -0.5 }, 1000);
+        }
+        assert!(q.loss_p() > 0.3, "no mean gain: {}", q.loss_p());
     }
 
     #[test]

@@ -276,13 +276,14 @@ impl Learner {
     }
 
     /// Scores the chunk's records with the serving model (prequential metrics, error
-    /// detectors); returns whether each labeled record was predicted right, in order.
+    /// detectors); returns, for each labeled record in order, whether it was predicted right
+    /// and its cross-entropy.
     fn score(
         &mut self,
         serving: &Serving,
         x: &[f32],
         records: &[Record],
-    ) -> Result<Vec<bool>, LoopError> {
+    ) -> Result<Vec<(bool, f32)>, LoopError> {
         let mut hits = Vec::with_capacity(records.len());
         if records.is_empty() {
             return Ok(hits);
@@ -296,9 +297,9 @@ impl Learner {
             };
             let best = argmax(row);
             let hit = best as u32 == label;
-            hits.push(hit);
             self.state.scores.record(label, best as u32, k);
             let loss = -(row.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln();
+            hits.push((hit, loss));
             self.state
                 .push_prediction(hit, loss, self.config.drift.accuracy_window);
             self.state.add_total(
@@ -323,7 +324,7 @@ impl Learner {
         serving: &Serving,
         x: &[f32],
         records: &[Record],
-        hits: &[bool],
+        hits: &[(bool, f32)],
     ) -> Result<(), LoopError> {
         let cfg = &self.config.challenger;
         let seed = self.config.train.seed ^ self.state.ring_pushed;
@@ -333,12 +334,20 @@ impl Learner {
         let width = self.config.input_width();
         let mut lx = Vec::with_capacity(hits.len() * width);
         let mut ly = Vec::with_capacity(hits.len());
-        let preds = challenger.model.predict(x)?;
+        let proba = challenger.model.predict_proba(x)?;
+        let k = challenger.model.spec.classes;
         let mut i = 0;
-        for (r, (pred, row)) in records.iter().zip(preds.iter().zip(x.chunks_exact(width))) {
+        for (r, (p, row)) in records
+            .iter()
+            .zip(proba.chunks_exact(k).zip(x.chunks_exact(width)))
+        {
             let Some(label) = r.label else { continue };
-            let hit = *pred == label;
-            challenger.paired.push(hits[i], hit, cfg.window);
+            let hit = argmax(p) as u32 == label;
+            let loss = -(p.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln();
+            let (champion_hit, champion_loss) = hits[i];
+            challenger
+                .paired
+                .push(champion_hit, hit, champion_loss - loss, cfg.window);
             self.state.add_total(
                 if hit {
                     "challenger/correct"

@@ -128,6 +128,15 @@ impl Scoreboard {
         self.rate((0..k).map(|i| self.confusion[i * k + i]).sum())
     }
 
+    /// Accuracy over every labeled record seen, those before the first model counted as
+    /// errors (comparable with learners that predict from the first record).
+    pub fn accuracy_all(&self) -> Option<f64> {
+        let k = self.classes;
+        let seen: u64 = self.label_counts.iter().sum();
+        let hits: u64 = (0..k).map(|i| self.confusion[i * k + i]).sum();
+        (seen > 0).then(|| hits as f64 / seen as f64)
+    }
+
     pub fn nochange_accuracy(&self) -> Option<f64> {
         self.rate(self.nochange_hits)
     }
@@ -368,6 +377,8 @@ mod tests {
         s.record(0, 0, 2);
         assert_eq!(s.scored(), 4);
         assert_eq!(s.accuracy(), Some(0.75));
+        // Five labels seen, three predicted right.
+        assert_eq!(s.accuracy_all(), Some(0.6));
         // No-change predicts 0,0,1,1 for truths 0,1,1,0: right twice.
         assert_eq!(s.nochange_accuracy(), Some(0.5));
         // kappa_t = (0.75 - 0.5) / (1 - 0.5).
