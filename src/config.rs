@@ -363,7 +363,7 @@ impl Default for ModelConfig {
             dropout: 0.0,
             backend: crate::learn::BackendKind::Flex,
             seed: 1,
-            bootstrap_labeled: 100,
+            bootstrap_labeled: 32,
         }
     }
 }
