@@ -614,6 +614,9 @@ pub fn elec2(
         progress(&format!("elec2: {}", arm.name));
         let mut c = base.clone();
         c.file.exit_at_end = true;
+        // The arms compare triggered-retrain strategies; the challenger (which `relearn eval`
+        // measures) would blur them.
+        c.challenger.enabled = false;
         match s.mode {
             None => {
                 c.triggers.drift_detectors.clear();

@@ -79,8 +79,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsConfig {
-    /// Versions kept besides every version that was ever activated by hand (a rollback) or
-    /// pinned, and the active one; older ones are deleted when a new one is written. 0 = all.
+    /// Versions kept besides the first version, every version that was ever activated by
+    /// hand (a rollback) or pinned, and the active one; older ones are deleted when a new one is written. 0 = all.
     pub keep_last: usize,
 }
 

@@ -99,7 +99,15 @@ fn embedded_demo_streams_elec2_into_the_store() {
         report.versions >= 2,
         "bootstrap and promoted retrains: {report:?}"
     );
-    assert_eq!(report.active_version, Some(report.versions as u64));
+    {
+        // The newest version serves; retention keeps at most models.keep_last (50) of them.
+        let store = relearn::store::RocksStore::open_read_only(dir.path()).unwrap();
+        let kept = relearn::store::versions::ModelVersions::new(&store)
+            .list()
+            .unwrap();
+        assert_eq!(report.active_version, kept.last().map(|r| r.version));
+        assert!(kept.len() <= 50, "{} versions kept", kept.len());
+    }
     assert!(report.retrains.iter().any(|r| r["trigger"] == "drift"));
 
     // A second run resumes after the stored offset: nothing is processed twice.

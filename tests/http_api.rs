@@ -93,7 +93,30 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
     let (code, m) = get_json(&addr, "/v1/models");
     assert_eq!(code, 200);
     assert_eq!(m["active"], latest);
-    assert_eq!(m["versions"].as_array().unwrap().len() as u64, latest);
+    // Retention (models.keep_last = 50): the last 50 and the first (pinned) version are
+    // listed, and every listed version exists; a pruned one answers 404.
+    let listed: Vec<u64> = m["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    let mut expected: Vec<u64> = (latest.saturating_sub(49).max(1)..=latest).collect();
+    if expected[0] != 1 {
+        expected.insert(0, 1);
+    }
+    assert_eq!(listed, expected);
+    for v in &listed {
+        assert_eq!(
+            get_json(&addr, &format!("/v1/models/{v}")).0,
+            200,
+            "version {v}"
+        );
+    }
+    if latest > 51 {
+        let (code, _) = get_json(&addr, &format!("/v1/models/{}", latest - 50));
+        assert_eq!(code, 404, "a pruned version is gone");
+    }
     let (code, v1) = get_json(&addr, "/v1/models/1");
     assert_eq!(code, 200);
     assert_eq!(v1["metadata"]["trigger"], "bootstrap");

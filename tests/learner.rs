@@ -30,6 +30,9 @@ fn config() -> Config {
     c.train.learning_rate = 3e-3;
     c.retrain.wait = WaitPolicy::Always;
     c.retrain.validation_replay = 300;
+    // This test is about triggered retrains and their gate; tests/challenger.rs covers the
+    // challenger.
+    c.challenger.enabled = false;
     c.triggers = TriggerConfig {
         drift_detectors: vec![],
         every_labeled: 700,

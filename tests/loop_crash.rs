@@ -1,7 +1,9 @@
 //! A crash during a retrain: the daemon binary, retraining on its worker thread while ingest
 //! goes on, is killed with SIGKILL. After the restart the previous version serves, the loop
 //! state (detectors, trigger state) and the replay buffer are intact, and the next trigger
-//! retrains normally.
+//! retrains normally. And crashes while the challenger learns and is promoted: after SIGKILLs
+//! at several moments every labeled record is counted exactly once (scored, or unscored
+//! before the first model) and the active version loads.
 
 mod common;
 
@@ -116,6 +118,9 @@ every_labeled = 500
 min_new_labeled = 100
 [retrain]
 wait = "never"
+[challenger]
+# This part is about a triggered retrain; the challenger's crashes are the test below.
+enabled = false
 "#,
             data = data.display(),
             features = features.join(", "),
@@ -191,4 +196,94 @@ wait = "never"
     let last: serde_json::Value = serde_json::from_slice(&reports[1].1).unwrap();
     assert_eq!(last["trigger"], "count");
     assert_eq!(last["parent"], 1);
+}
+
+#[test]
+fn sigkill_while_the_challenger_learns_counts_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("digits.csv");
+    let store_path = dir.path().join("store");
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("relearn.toml");
+    let features: Vec<String> = (0..64).map(|i| format!("\"p{i}\"")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[file]
+path = "{data}"
+exit_at_end = true
+[schema]
+format = "csv"
+features = [{features}]
+label = "y"
+classes = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+[ingest]
+batch_max_records = 50
+batch_max_wait_ms = 5
+[store]
+path = "{store}"
+[http]
+listen = "{addr}"
+[model]
+hidden = [64, 32]
+"#,
+            data = data.display(),
+            features = features.join(", "),
+            store = store_path.display()
+        ),
+    )
+    .unwrap();
+    const N: usize = 1797;
+    append_rows(&data, 0, N);
+    // SIGKILL at growing counts of processed records (wherever the challenger is then).
+    let mut killed = 0;
+    for threshold in [100.0, 400.0, 700.0, 1000.0, 1300.0] {
+        let mut child = spawn(&config, &log, 5);
+        let reached = wait_for(Duration::from_secs(60), || {
+            let (_, body) = http_get(&addr, "/metrics")?;
+            (m(&body, "relearn_ingest_records_total") >= threshold).then_some(())
+        });
+        let _ = child.kill();
+        child.wait().unwrap();
+        if reached.is_some() {
+            killed += 1;
+        }
+    }
+    assert!(killed >= 3, "only {killed} kills landed mid-stream");
+    let child = spawn(&config, &log, 5);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("records {N} ")), "{stdout}");
+
+    let store = RocksStore::open(&store_path, false).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&store.get(Cf::Meta, b"loop/state").unwrap().unwrap()).unwrap();
+    let total = |k: &str| state["totals"][k].as_u64().unwrap_or(0);
+    assert_eq!(
+        total("predictions/correct")
+            + total("predictions/incorrect")
+            + total("predictions/unscored"),
+        N as u64,
+        "every labeled record counted once: {}",
+        state["totals"]
+    );
+    assert_eq!(
+        total("challenger/correct") + total("challenger/incorrect") + total("predictions/unscored"),
+        N as u64,
+        "the challenger scored every record the champion scored: {}",
+        state["totals"]
+    );
+    let versions = ModelVersions::new(&store);
+    let active = versions.active().unwrap().expect("an active version");
+    let (_, bytes) = versions
+        .get(active)
+        .unwrap()
+        .expect("the active version exists");
+    relearn::learn::Checkpoint::from_bytes(&bytes)
+        .expect("the active checkpoint loads")
+        .to_model(relearn::learn::BackendKind::Flex)
+        .expect("and builds a model");
 }

@@ -278,7 +278,8 @@ mod tests {
         let data = datasets::digits().unwrap();
         let mut m = model(&data);
         let before = m.accuracy(&data).unwrap();
-        let mut t = OnlineTrainer::new(&mut m, LayerSet::all(&m), settings(), 50.0);
+        let all = LayerSet::all(&m);
+        let mut t = OnlineTrainer::new(&mut m, all, settings(), 50.0);
         for (xc, yc) in data.x.chunks(64 * 128).zip(data.y.chunks(128)) {
             t.learn(&mut m, xc, yc, None).unwrap();
         }

@@ -349,9 +349,10 @@ impl Challenger {
         self.trainer.learn(&mut self.model, x, y, replay)
     }
 
-    /// The tests' verdict on the paired window (`&mut`: a look is counted). Better: the challenger erred less often
-    /// and either McNemar's test on the errors or the paired test on the cross-entropy says so
-    /// at the per-test level; worse: McNemar's test says the champion errs less often.
+    /// The tests' verdict on the paired window (`&mut`: a look is counted). Better: the
+    /// challenger erred less often, and McNemar's test on the errors says so at the per-look
+    /// level, or the paired test on the cross-entropy does while McNemar's is under
+    /// `significance`; worse: McNemar's test says the champion errs less often.
     pub fn verdict(&mut self, config: &ChallengerConfig) -> Verdict {
         if self.paired.len() < config.min_paired || self.paired.since_test < config.min_paired {
             return Verdict::Undecided;
@@ -360,7 +361,11 @@ impl Challenger {
         let alpha = config.significance * config.min_paired as f64 / config.window as f64;
         let (b, c) = (self.paired.challenger_only, self.paired.champion_only);
         let errors = self.paired.mcnemar_p() < alpha;
-        if b > c && (errors || self.paired.loss_p() < alpha) {
+        // The loss test alone would promote a merely better calibrated challenger (on labels
+        // that carry nothing, say): it counts only when the errors lean the same way at the
+        // per-window level.
+        let loss = self.paired.loss_p() < alpha && self.paired.mcnemar_p() < config.significance;
+        if b > c && (errors || loss) {
             Verdict::Better
         } else if c > b && errors {
             Verdict::Worse

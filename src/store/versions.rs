@@ -2,8 +2,8 @@
 //! active (serving) version in `Cf::Meta`. A new version and the switch to it are staged into
 //! the caller's write batch, so they land atomically with whatever else the caller writes
 //! (detector state, trigger state). Retention (`stage_new`'s `keep_last`) prunes old versions
-//! in the same batch, except every version that was ever activated by hand (a rollback) or
-//! pinned, and the active one.
+//! in the same batch, except the first version, every version that was ever activated by hand
+//! (a rollback) or pinned, and the active one.
 
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +144,10 @@ impl<'a> ModelVersions<'a> {
         let meta = serde_json::to_vec(&record).map_err(|e| StoreError::Write(e.to_string()))?;
         batch.put(Cf::Models, meta_key(version), meta);
         batch.put(Cf::Models, checkpoint_key(version), checkpoint.to_vec());
+        if version == 1 {
+            // The first version is the root of every lineage: kept as a known fallback.
+            batch.put(Cf::Meta, pinned_key(version), Vec::new());
+        }
         batch.put(
             Cf::Meta,
             NEXT_KEY.to_vec(),
@@ -305,11 +309,11 @@ mod tests {
             add(3);
         }
         let kept: Vec<u64> = versions.list().unwrap().iter().map(|r| r.version).collect();
-        // 8 versions, the last 3 (6, 7, 8) kept, plus 2 (rolled back to) and 3 (activated by
-        // hand); 1, 4 and 5 pruned.
-        assert_eq!(kept, vec![2, 3, 6, 7, 8]);
-        assert_eq!(versions.pruned().unwrap(), 3);
-        assert!(versions.get(1).unwrap().is_none());
+        // 8 versions, the last 3 (6, 7, 8) kept, plus 1 (the first), 2 (rolled back to) and 3
+        // (activated by hand); 4 and 5 pruned.
+        assert_eq!(kept, vec![1, 2, 3, 6, 7, 8]);
+        assert_eq!(versions.pruned().unwrap(), 2);
+        assert!(versions.get(5).unwrap().is_none());
         assert!(versions.get(4).unwrap().is_none());
         assert_eq!(versions.active().unwrap(), Some(8));
     }
