@@ -82,6 +82,17 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
         e["error"]["message"].as_str().unwrap().contains("record 0"),
         "{e}"
     );
+    // Shadow traffic: the challenger answers when asked, naming itself; a bad role is refused.
+    let (code, p) = post_json(&addr, "/v1/predict?model=challenger", None, RECORD);
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["model"], "challenger", "{p}");
+    assert!(p["class"] == "UP" || p["class"] == "DOWN", "{p}");
+    let (code, e) = post_json(&addr, "/v1/predict?model=oracle", None, RECORD);
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("bad_query")),
+        "{e}"
+    );
     let (code, e) = post_json(&addr, "/v1/predict", None, "[]");
     assert_eq!(
         (code, e["error"]["code"].as_str()),

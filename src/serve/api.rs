@@ -119,6 +119,21 @@ pub enum ModelRole {
     Challenger,
 }
 
+/// The model a predict request is answered by, held for the request's duration.
+enum Answering {
+    Champion(Arc<crate::learner::Serving>),
+    Challenger(Arc<crate::learner::ChallengerSnapshot>),
+}
+
+impl Answering {
+    fn model(&self) -> &crate::learn::Model {
+        match self {
+            Answering::Champion(s) => &s.model,
+            Answering::Challenger(c) => &c.model,
+        }
+    }
+}
+
 /// Query parameters of `POST /v1/predict`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,22 +183,23 @@ pub async fn predict(
             format!("{what} (the first version is trained after model.bootstrap_labeled labeled records)"),
         )
     };
-    let champion;
-    let challenger;
-    let (model, version) = match role {
+    let (answering, version) = match role {
         ModelRole::Champion => {
-            champion = current(&s.handle.serving)
+            let c = current(&s.handle.serving)
                 .ok_or_else(|| no_model("no model version serves yet"))?;
-            (&champion.model, Some(champion.version))
+            let v = Some(c.version);
+            (Answering::Champion(c), v)
         }
         ModelRole::Challenger => {
-            challenger = s
+            let c = s
                 .handle
                 .challenger()
                 .ok_or_else(|| no_model("no challenger is learning"))?;
-            (&challenger.model, challenger.parent)
+            let v = c.parent;
+            (Answering::Challenger(c), v)
         }
     };
+    let model = answering.model();
     let lags = s
         .lags
         .as_ref()
@@ -211,10 +227,16 @@ pub async fn predict(
             None => x.extend(record.features),
         }
     }
-    let proba = model.predict_proba(&x).map_err(internal)?;
+    let classes_n = model.spec.classes;
+    // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
+    // stall other requests, and the request timeout answers while it finishes.
+    let proba = tokio::task::spawn_blocking(move || answering.model().predict_proba(&x))
+        .await
+        .map_err(|e| internal(format!("predict task: {e}")))?
+        .map_err(internal)?;
     let classes = &s.config.schema.classes;
     let preds: Vec<Value> = proba
-        .chunks_exact(model.spec.classes)
+        .chunks_exact(classes_n)
         .map(|row| {
             let best = row
                 .iter()
