@@ -100,13 +100,19 @@ fn embedded_demo_streams_elec2_into_the_store() {
         "bootstrap and promoted retrains: {report:?}"
     );
     {
-        // The newest version serves; retention keeps at most models.keep_last (50) of them.
+        // The newest version serves; retention keeps the last models.keep_last (50) and the
+        // first (pinned) one.
         let store = relearn::store::RocksStore::open_read_only(dir.path()).unwrap();
         let kept = relearn::store::versions::ModelVersions::new(&store)
             .list()
             .unwrap();
         assert_eq!(report.active_version, kept.last().map(|r| r.version));
-        assert!(kept.len() <= 50, "{} versions kept", kept.len());
+        assert!(kept.len() <= 51, "{} versions kept", kept.len());
+        assert_eq!(
+            kept.first().map(|r| r.version),
+            Some(1),
+            "the first version is kept"
+        );
     }
     assert!(report.retrains.iter().any(|r| r["trigger"] == "drift"));
 

@@ -140,6 +140,17 @@ impl ModelSpec {
 /// observed range (max - min).
 pub const STD_FLOOR_OF_RANGE: f64 = 0.1;
 
+/// A standard deviation floored at [`STD_FLOOR_OF_RANGE`] of the observed `range`; 1 for a
+/// constant feature (it is only centred).
+pub(crate) fn floored_std(sd: f64, range: f64) -> f32 {
+    let sd = sd.max(range.max(0.0) * STD_FLOOR_OF_RANGE);
+    if sd < 1e-6 {
+        1.0
+    } else {
+        sd as f32
+    }
+}
+
 /// Per-feature standardisation `(x - mean) / std`, part of the model and versioned with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalizer {
@@ -181,13 +192,7 @@ impl Normalizer {
         let std = (0..width)
             .map(|j| {
                 let sd = (sq[j] / n - mean[j] * mean[j]).max(0.0).sqrt();
-                let floor = (hi[j] - lo[j]).max(0.0) * STD_FLOOR_OF_RANGE;
-                let sd = sd.max(floor);
-                if sd < 1e-6 {
-                    1.0
-                } else {
-                    sd as f32
-                }
+                floored_std(sd, hi[j] - lo[j])
             })
             .collect();
         Normalizer {

@@ -64,17 +64,8 @@ impl RunningScale {
         let std = (0..self.mean.len())
             .map(|j| {
                 let sd = (self.m2[j] / self.n.max(1.0)).max(0.0).sqrt();
-                let range = if self.hi[j] >= self.lo[j] {
-                    self.hi[j] - self.lo[j]
-                } else {
-                    0.0
-                };
-                let sd = sd.max(range * super::model::STD_FLOOR_OF_RANGE);
-                if sd < 1e-6 {
-                    1.0
-                } else {
-                    sd as f32
-                }
+                // No row seen yet: lo > hi, no range.
+                super::model::floored_std(sd, (self.hi[j] - self.lo[j]).max(0.0))
             })
             .collect();
         Normalizer {
