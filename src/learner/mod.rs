@@ -134,10 +134,32 @@ pub struct Learner {
     /// Learns from every labeled chunk beside the serving model (`[challenger]`); not stored:
     /// after a restart it starts again from the serving version.
     challenger: Option<Challenger>,
-    /// The replay buffer as the challenger's replay and old-knowledge data, reloaded from the
-    /// store every `REPLAY_RELOAD` labeled records.
-    replay_cache: Option<Dataset>,
-    replay_loaded_at: u64,
+    /// The replay buffer as the challenger's replay and old-knowledge data.
+    replay_cache: ReplayCache,
+}
+
+/// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
+/// records (not per chunk: a reload reads every slot).
+#[derive(Debug, Default)]
+struct ReplayCache {
+    data: Option<Dataset>,
+    loaded_at: u64,
+}
+
+impl ReplayCache {
+    /// The buffer as of at most `REPLAY_RELOAD` labeled records ago (`labeled`: scored so far).
+    fn get(
+        &mut self,
+        store: &dyn KvStore,
+        width: usize,
+        labeled: u64,
+    ) -> Result<&Dataset, LoopError> {
+        if self.data.is_none() || labeled >= self.loaded_at + REPLAY_RELOAD {
+            self.data = Some(worker::replay_dataset(store, width)?);
+            self.loaded_at = labeled;
+        }
+        Ok(self.data.as_ref().expect("loaded above"))
+    }
 }
 
 /// Labeled records between two reloads of the replay buffer for the challenger.
@@ -211,8 +233,7 @@ impl Learner {
             results_tx,
             records_total,
             challenger: None,
-            replay_cache: None,
-            replay_loaded_at: 0,
+            replay_cache: ReplayCache::default(),
         })
     }
 
@@ -365,16 +386,11 @@ impl Learner {
         }
         let labeled =
             self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
-        if cfg.replay_ratio > 0.0
-            && (self.replay_cache.is_none() || labeled >= self.replay_loaded_at + REPLAY_RELOAD)
-        {
-            self.replay_cache = Some(worker::replay_dataset(self.store.as_ref(), width)?);
-            self.replay_loaded_at = labeled;
-        }
-        let replay = self
-            .replay_cache
-            .as_ref()
-            .filter(|_| cfg.replay_ratio > 0.0);
+        let replay = if cfg.replay_ratio > 0.0 {
+            Some(self.replay_cache.get(self.store.as_ref(), width, labeled)?)
+        } else {
+            None
+        };
         match challenger.learn(&lx, &ly, replay) {
             Ok(_) => {}
             Err(LearnError::Diverged(loss, _)) => {
@@ -427,15 +443,12 @@ impl Learner {
         let width = self.config.input_width();
         let labeled =
             self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
-        if self.replay_cache.is_none() || labeled >= self.replay_loaded_at + REPLAY_RELOAD {
-            self.replay_cache = Some(worker::replay_dataset(self.store.as_ref(), width)?);
-            self.replay_loaded_at = labeled;
-        }
+        self.replay_cache.get(self.store.as_ref(), width, labeled)?;
         let recent = self.labeled_window()?;
         let Some(ch) = self.challenger.as_mut() else {
             return Ok(());
         };
-        let replay = self.replay_cache.as_ref().expect("loaded above");
+        let replay = self.replay_cache.data.as_ref().expect("loaded above");
         let n_old = replay.len().min(self.config.retrain.validation_replay);
         let old = replay.subset(&(0..n_old).collect::<Vec<_>>());
         let (old_current, old_candidate) = if old.is_empty() {
