@@ -138,8 +138,9 @@ pub struct Learner {
     replay_cache: ReplayCache,
 }
 
-/// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
-/// records (not per chunk: a reload reads every slot).
+/// The replay buffer as a dataset, reloaded from the store as the stream doubles and then
+/// every `REPLAY_RELOAD` labeled records (not per chunk: a reload reads every slot; early
+/// reloads are small, and the buffer starts empty since the open batch is not written yet).
 #[derive(Debug, Default)]
 struct ReplayCache {
     data: Option<Dataset>,
@@ -147,14 +148,15 @@ struct ReplayCache {
 }
 
 impl ReplayCache {
-    /// The buffer as of at most `REPLAY_RELOAD` labeled records ago (`labeled`: scored so far).
+    /// The buffer as of a recent reload (`labeled`: records scored so far).
     fn get(
         &mut self,
         store: &dyn KvStore,
         width: usize,
         labeled: u64,
     ) -> Result<&Dataset, LoopError> {
-        if self.data.is_none() || labeled >= self.loaded_at + REPLAY_RELOAD {
+        let every = self.loaded_at.clamp(32, REPLAY_RELOAD);
+        if self.data.is_none() || labeled >= self.loaded_at + every {
             self.data = Some(worker::replay_dataset(store, width)?);
             self.loaded_at = labeled;
         }
