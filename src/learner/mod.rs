@@ -138,9 +138,8 @@ pub struct Learner {
     replay_cache: ReplayCache,
 }
 
-/// The replay buffer as a dataset, reloaded from the store as the stream doubles and then
-/// every `REPLAY_RELOAD` labeled records (not per chunk: a reload reads every slot; early
-/// reloads are small, and the buffer starts empty since the open batch is not written yet).
+/// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
+/// records (not per chunk: a reload reads every slot).
 #[derive(Debug, Default)]
 struct ReplayCache {
     data: Option<Dataset>,
@@ -148,15 +147,14 @@ struct ReplayCache {
 }
 
 impl ReplayCache {
-    /// The buffer as of a recent reload (`labeled`: records scored so far).
+    /// The buffer as of at most `REPLAY_RELOAD` labeled records ago (`labeled`: scored so far).
     fn get(
         &mut self,
         store: &dyn KvStore,
         width: usize,
         labeled: u64,
     ) -> Result<&Dataset, LoopError> {
-        let every = self.loaded_at.clamp(32, REPLAY_RELOAD);
-        if self.data.is_none() || labeled >= self.loaded_at + every {
+        if self.data.is_none() || labeled >= self.loaded_at + REPLAY_RELOAD {
             self.data = Some(worker::replay_dataset(store, width)?);
             self.loaded_at = labeled;
         }
