@@ -221,7 +221,47 @@ pub struct SchemaConfig {
     pub lag_records: usize,
     /// Temporal augmentation: append the one-hot labels of this many previous records.
     pub lag_labels: usize,
+    /// String input fields (country, device, carrier). Each is hashed into
+    /// `categorical_buckets` one-hot inputs; a value never seen before is not an error. A
+    /// number in such a field is read as its text. Disjoint from `features`.
+    pub categorical: Vec<String>,
+    /// One-hot inputs per categorical field (feature hashing, FNV-1a). Two values share an
+    /// input only when their hashes collide; more buckets make that rarer.
+    pub categorical_buckets: usize,
+    /// What an absent, null or empty field, or one of `missing_tokens`, does.
+    pub missing: MissingPolicy,
+    /// Values that mean "missing" in a numeric or categorical field, compared after trimming.
+    pub missing_tokens: Vec<String>,
 }
+
+/// What a missing feature value does (`schema.missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// A missing numeric value becomes the model normaliser's mean (its standardised input is
+    /// 0); a missing categorical value sets none of its inputs. Counted per field.
+    Impute,
+    /// As `impute`, plus one 0/1 input per numeric feature that says the value was missing
+    /// (changes the model's input width).
+    Indicate,
+    /// A missing value makes the record malformed (`missing_field`, to the dead-letter sink).
+    Reject,
+}
+
+impl MissingPolicy {
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissingPolicy::Impute => "impute",
+            MissingPolicy::Indicate => "indicate",
+            MissingPolicy::Reject => "reject",
+        }
+    }
+}
+
+/// Default `schema.missing_tokens`.
+pub const DEFAULT_MISSING_TOKENS: &[&str] =
+    &["NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"];
 
 impl Default for SchemaConfig {
     fn default() -> Self {
@@ -248,6 +288,13 @@ impl Default for SchemaConfig {
             max_record_bytes: 65_536,
             lag_records: 0,
             lag_labels: 0,
+            categorical: Vec::new(),
+            categorical_buckets: 32,
+            missing: MissingPolicy::Impute,
+            missing_tokens: DEFAULT_MISSING_TOKENS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -453,7 +500,7 @@ impl Config {
 
     /// The model's input width.
     pub fn input_width(&self) -> usize {
-        self.schema.features.len() * (1 + self.schema.lag_records)
+        crate::ingest::decode::decoded_width(&self.schema) * (1 + self.schema.lag_records)
             + self.schema.classes.len() * self.schema.lag_labels
     }
 
@@ -469,10 +516,10 @@ impl Config {
     /// Refuses values that parse but cannot work, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let s = &self.schema;
-        if s.features.is_empty() {
+        if s.features.is_empty() && s.categorical.is_empty() {
             return Err(ConfigError::key(
                 "schema.features",
-                "at least one feature is required",
+                "at least one feature (or schema.categorical field) is required",
             ));
         }
         let mut seen = std::collections::HashSet::new();
@@ -489,6 +536,34 @@ impl Config {
                     format!("feature `{f}` is listed twice"),
                 ));
             }
+        }
+        for f in &s.categorical {
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.categorical",
+                    "field names must not be empty",
+                ));
+            }
+            if !seen.insert(f.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.categorical",
+                    format!(
+                        "`{f}` is listed twice or is also in schema.features (a field is numeric or categorical, not both)"
+                    ),
+                ));
+            }
+        }
+        if !s.categorical.is_empty() && !(1..=4096).contains(&s.categorical_buckets) {
+            return Err(ConfigError::key(
+                "schema.categorical_buckets",
+                format!("must be in 1..=4096, got {}", s.categorical_buckets),
+            ));
+        }
+        if s.missing_tokens.iter().any(|t| t.trim() != t) {
+            return Err(ConfigError::key(
+                "schema.missing_tokens",
+                "tokens are compared after trimming: remove leading and trailing spaces",
+            ));
         }
         if !s.label.is_empty() {
             if seen.contains(s.label.as_str()) {
@@ -520,7 +595,12 @@ impl Config {
             ));
         }
         if s.format == Format::Csv && !s.columns.is_empty() {
-            for f in s.features.iter().chain(std::iter::once(&s.label)) {
+            for f in s
+                .features
+                .iter()
+                .chain(&s.categorical)
+                .chain(std::iter::once(&s.label))
+            {
                 if !f.is_empty() && !s.columns.contains(f) {
                     return Err(ConfigError::key(
                         "schema.columns",

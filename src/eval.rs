@@ -139,6 +139,7 @@ pub struct EvalReport {
     pub records: u64,
     pub label: String,
     pub features: Vec<String>,
+    pub categorical: Vec<String>,
     pub classes: Vec<String>,
     pub rows: Vec<EvalRow>,
     /// Default's training FLOPs over full's, when both ran.
@@ -146,8 +147,9 @@ pub struct EvalReport {
 }
 
 /// Fills the schema from the file's header when the user left it out: features are every
-/// column but the label whose first 1,000 values are numbers (or empty), classes are the
-/// label's distinct values in sorted order.
+/// column but the label whose first 1,000 values are numbers (or missing), categorical fields
+/// every other column (unless the features or the categorical fields were given), classes
+/// are the label's distinct values in sorted order.
 pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
     let read = |source| EvalError::Read {
         path: path.to_path_buf(),
@@ -192,12 +194,19 @@ pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
     let mut numeric = vec![true; header.len()];
     let mut classes = BTreeSet::new();
     let need_features = config.schema.features.is_empty();
+    let need_categorical = need_features && config.schema.categorical.is_empty();
     let need_classes = config.schema.classes.is_empty();
+    let tokens = config.schema.missing_tokens.clone();
     for (i, row) in csv.records().enumerate() {
         let row = row.map_err(|e| schema_err(format!("row {}: {e}", i + 2)))?;
         if need_features && i < 1000 {
             for (j, v) in row.iter().enumerate() {
-                if j < numeric.len() && !v.trim().is_empty() && v.trim().parse::<f32>().is_err() {
+                let v = v.trim();
+                if j < numeric.len()
+                    && !v.is_empty()
+                    && !tokens.iter().any(|t| t == v)
+                    && v.parse::<f32>().is_err()
+                {
                     numeric[j] = false;
                 }
             }
@@ -211,10 +220,19 @@ pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
         }
     }
     if need_features {
+        let given: BTreeSet<&String> = config.schema.categorical.iter().collect();
         config.schema.features = header
             .iter()
             .enumerate()
-            .filter(|&(j, _)| j != label_at && numeric[j])
+            .filter(|&(j, h)| j != label_at && numeric[j] && !given.contains(h))
+            .map(|(_, h)| h.clone())
+            .collect();
+    }
+    if need_categorical {
+        config.schema.categorical = header
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != label_at && !numeric[j])
             .map(|(_, h)| h.clone())
             .collect();
     }
@@ -340,6 +358,7 @@ pub fn run(
         records: runs.first().map_or(0, |(_, s, _)| s.records),
         label: config.schema.label.clone(),
         features: config.schema.features.clone(),
+        categorical: config.schema.categorical.clone(),
         classes: config.schema.classes.clone(),
         rows,
         cost_ratio,
@@ -351,11 +370,12 @@ pub fn run(
 pub fn markdown(r: &EvalReport) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     let mut out = format!(
-        "{}: {} records, label `{}`, {} features, {} classes\n\n",
+        "{}: {} records, label `{}`, {} numeric and {} categorical features, {} classes\n\n",
         r.file,
         r.records,
         r.label,
         r.features.len(),
+        r.categorical.len(),
         r.classes.len()
     );
     out.push_str("| strategy | accuracy (all labeled) | accuracy (scored) | kappa | kappa-temporal | scored | promoted / rejected (challenger) | challenger accuracy | training FLOPs | wall s | records/s |\n");

@@ -78,6 +78,10 @@ struct EvalArgs {
     /// Class names (schema.classes); default: the label's distinct values, sorted.
     #[arg(long, value_delimiter = ',')]
     classes: Vec<String>,
+    /// String columns (schema.categorical); default, when --features is not given either:
+    /// every other non-numeric column but the label.
+    #[arg(long, value_delimiter = ',')]
+    categorical: Vec<String>,
     /// Strategies: default, full, none, no-change, majority.
     #[arg(
         long,
@@ -247,10 +251,14 @@ fn main() -> anyhow::Result<()> {
                     // The defaults' schema is the embedded Elec2 stream's.
                     config.schema.features.clear();
                     config.schema.classes.clear();
+                    config.schema.categorical.clear();
                 }
             }
             if !args.features.is_empty() {
                 config.schema.features = args.features;
+            }
+            if !args.categorical.is_empty() {
+                config.schema.categorical = args.categorical;
             }
             if !args.classes.is_empty() {
                 config.schema.classes = args.classes;

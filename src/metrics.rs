@@ -23,6 +23,7 @@ pub struct Metrics {
     pub ingest_decoded: IntCounterVec,
     /// Malformed records by `reason`, each sent to the dead-letter sink.
     pub ingest_malformed: IntCounterVec,
+    pub ingest_missing: IntCounterVec,
     /// Ingest batches written to the store.
     pub ingest_batches: IntCounter,
     /// Seconds to make one batch durable (dead letters acknowledged, store write).
@@ -167,6 +168,14 @@ impl Metrics {
                     "Malformed records sent to the dead-letter sink, by reason.",
                 ),
                 &["reason"],
+            )
+            .expect("valid metric"),
+            ingest_missing: IntCounterVec::new(
+                Opts::new(
+                    "relearn_ingest_missing_values_total",
+                    "Missing values in decoded records (imputed, or none of a categorical field's inputs set), by schema field.",
+                ),
+                &["field"],
             )
             .expect("valid metric"),
             ingest_batches: IntCounter::new(
@@ -408,6 +417,7 @@ impl Metrics {
             Box::new(m.ingest_records.clone()),
             Box::new(m.ingest_decoded.clone()),
             Box::new(m.ingest_malformed.clone()),
+            Box::new(m.ingest_missing.clone()),
             Box::new(m.ingest_batches.clone()),
             Box::new(m.ingest_batch_seconds.clone()),
             Box::new(m.ingest_batch_records.clone()),
@@ -565,6 +575,7 @@ mod tests {
             .set(0.0);
         m.retrain_layers.with_label_values(&["head"]).inc();
         m.serve_requests.with_label_values(&["200"]).inc();
+        m.ingest_missing.with_label_values(&["f"]).inc();
         let families = m.registry().gather();
         let registered: BTreeSet<String> = m.names().iter().cloned().collect();
         assert_eq!(families.len(), registered.len(), "every family gathered");

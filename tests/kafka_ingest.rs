@@ -116,6 +116,9 @@ fn config(format: Format, brokers: &str, topic: &str, dlq_topic: &str, store: &s
     c.schema.label = "y".into();
     c.schema.classes = vec!["neg".into(), "pos".into()];
     c.schema.max_record_bytes = 256;
+    // Today's strict decoding: gaps and `NaN` are dead letters.
+    c.schema.missing = relearn::config::MissingPolicy::Reject;
+    c.schema.missing_tokens.clear();
     c.store.path = store.into();
     c.replay.capacity = 5_000;
     c.replay.seed = 7;

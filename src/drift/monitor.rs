@@ -195,8 +195,18 @@ pub fn feature_drift(
         return Vec::new();
     }
     let alpha = config.ks_alpha / width as f64;
+    // A missing value (NaN) is an atom below every value: a change in a feature's missing
+    // rate moves its CDF at the bottom (KS) and its below-minimum bin (PSI).
     let column = |x: &[f32], j: usize| -> Vec<f64> {
-        x.chunks_exact(width).map(|r| f64::from(r[j])).collect()
+        x.chunks_exact(width)
+            .map(|r| {
+                if r[j].is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::from(r[j])
+                }
+            })
+            .collect()
     };
     (0..width)
         .map(|j| {

@@ -2,13 +2,53 @@
 //!
 //! Invariant: decoding never panics on any input; every failure is a `DecodeError` with a
 //! bounded `Reason` (used as a metric label and a dead-letter header) and a human detail.
+//!
+//! A decoded record's features are the model's raw inputs, in this order: the numeric
+//! `schema.features` (NaN where a value is missing and `schema.missing` imputes: the model's
+//! normaliser turns NaN into its mean), then `schema.categorical_buckets` one-hot inputs per
+//! `schema.categorical` field (feature hashing), then, with `schema.missing = "indicate"`, one
+//! 0/1 missing indicator per numeric feature. [`decoded_names`] names them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::config::{Format, SchemaConfig};
+use crate::config::{Format, MissingPolicy, SchemaConfig};
 use crate::record::Record;
+
+/// The decoder's output width for `schema` (before temporal augmentation).
+pub fn decoded_width(schema: &SchemaConfig) -> usize {
+    let n = schema.features.len();
+    n + schema.categorical.len() * schema.categorical_buckets
+        + if schema.missing == MissingPolicy::Indicate {
+            n
+        } else {
+            0
+        }
+}
+
+/// Names of the decoder's outputs: `<feature>`, `<field>#<bucket>`, `<feature>:missing`.
+pub fn decoded_names(schema: &SchemaConfig) -> Vec<String> {
+    let mut names = schema.features.clone();
+    for c in &schema.categorical {
+        names.extend((0..schema.categorical_buckets).map(|b| format!("{c}#{b}")));
+    }
+    if schema.missing == MissingPolicy::Indicate {
+        names.extend(schema.features.iter().map(|f| format!("{f}:missing")));
+    }
+    names
+}
+
+/// The one-hot input of a categorical value: FNV-1a (64 bit) of its text, modulo `buckets`.
+/// Stable across processes, versions and machines (serving replicas agree without state).
+pub fn category_bucket(value: &str, buckets: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in value.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % buckets.max(1) as u64) as usize
+}
 
 /// Why a record was refused. The names are stable: they are metric labels and DLQ headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,7 +57,8 @@ pub enum Reason {
     InvalidJson,
     /// The payload is not a valid CSV line (bad quoting, not UTF-8).
     InvalidCsv,
-    /// A feature field is absent, null or empty.
+    /// A feature field is absent, null, empty or a missing token, and `schema.missing` is
+    /// `reject` (or a CSV schema names a field that is not a column).
     MissingField,
     /// A feature value is not a number.
     NonNumeric,
@@ -90,6 +131,11 @@ fn fail(reason: Reason, detail: impl Into<String>) -> DecodeError {
 pub struct Decoder {
     format: Format,
     features: Vec<String>,
+    categorical: Vec<String>,
+    buckets: usize,
+    missing: MissingPolicy,
+    missing_tokens: HashSet<String>,
+    width: usize,
     label: Option<String>,
     classes: HashMap<String, u32>,
     key: Option<String>,
@@ -104,6 +150,7 @@ pub struct Decoder {
 enum Role {
     Ignore,
     Feature(usize),
+    Categorical(usize),
     Label,
     Key,
     Timestamp,
@@ -117,10 +164,12 @@ struct CsvLayout {
 }
 
 impl Decoder {
-    /// Builds a decoder; CSV columns are the schema's `columns` (or features then label).
+    /// Builds a decoder; CSV columns are the schema's `columns` (or features, categorical
+    /// fields, then label).
     pub fn new(schema: &SchemaConfig) -> Result<Decoder, DecodeError> {
         let columns = if schema.columns.is_empty() {
             let mut c = schema.features.clone();
+            c.extend(schema.categorical.iter().cloned());
             if !schema.label.is_empty() {
                 c.push(schema.label.clone());
             }
@@ -153,6 +202,18 @@ impl Decoder {
                 None => {}
             }
         }
+        for (k, f) in schema.categorical.iter().enumerate() {
+            match columns.iter().position(|c| c == f) {
+                Some(i) => roles[i] = Role::Categorical(k),
+                None if schema.format == Format::Csv => {
+                    return Err(fail(
+                        Reason::MissingField,
+                        format!("categorical field `{f}` is not among the CSV columns {columns:?}"),
+                    ))
+                }
+                None => {}
+            }
+        }
         for (name, role) in [
             (&schema.label, Role::Label),
             (&schema.key, Role::Key),
@@ -169,6 +230,11 @@ impl Decoder {
         Ok(Decoder {
             format: schema.format,
             features: schema.features.clone(),
+            categorical: schema.categorical.clone(),
+            buckets: schema.categorical_buckets.max(1),
+            missing: schema.missing,
+            missing_tokens: schema.missing_tokens.iter().cloned().collect(),
+            width: decoded_width(schema),
             label: opt(&schema.label),
             classes: schema
                 .classes
@@ -186,7 +252,74 @@ impl Decoder {
 
     /// Number of features of every decoded record.
     pub fn width(&self) -> usize {
-        self.features.len()
+        self.width
+    }
+
+    /// Schema fields (numeric features, then categorical fields) that were missing in `record`,
+    /// as indices into `features ++ categorical`. Only meaningful on a freshly decoded record.
+    pub fn missing_fields<'a>(&'a self, record: &'a Record) -> impl Iterator<Item = usize> + 'a {
+        let n = self.features.len();
+        let numeric = (0..n).filter(|&k| record.features.get(k).is_some_and(|v| v.is_nan()));
+        let categorical = (0..self.categorical.len()).filter(move |&k| {
+            let start = n + k * self.buckets;
+            record
+                .features
+                .get(start..start + self.buckets)
+                .is_some_and(|block| block.iter().all(|&v| v == 0.0))
+        });
+        numeric.chain(categorical.map(move |k| n + k))
+    }
+
+    /// Names of the fields `missing_fields` indexes.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.features
+            .iter()
+            .chain(&self.categorical)
+            .map(String::as_str)
+    }
+
+    /// Whether a (trimmed) field text stands for a missing value.
+    fn is_missing_text(&self, s: &str) -> bool {
+        s.is_empty() || self.missing_tokens.contains(s)
+    }
+
+    /// A missing numeric feature `k`: NaN (imputed by the model) or a refusal.
+    fn missing_numeric(
+        &self,
+        features: &mut [f32],
+        k: usize,
+        detail: impl FnOnce() -> String,
+    ) -> Result<(), DecodeError> {
+        if self.missing == MissingPolicy::Reject {
+            return Err(fail(Reason::MissingField, detail()));
+        }
+        features[k] = f32::NAN;
+        if self.missing == MissingPolicy::Indicate {
+            let at = self.features.len() + self.categorical.len() * self.buckets + k;
+            features[at] = 1.0;
+        }
+        Ok(())
+    }
+
+    /// Sets categorical field `k` to `value` (None: missing).
+    fn set_category(
+        &self,
+        features: &mut [f32],
+        k: usize,
+        value: Option<&str>,
+    ) -> Result<(), DecodeError> {
+        match value.map(str::trim) {
+            Some(v) if !self.is_missing_text(v) => {
+                let at = self.features.len() + k * self.buckets + category_bucket(v, self.buckets);
+                features[at] = 1.0;
+                Ok(())
+            }
+            _ if self.missing == MissingPolicy::Reject => Err(fail(
+                Reason::MissingField,
+                format!("`{}` is missing", self.categorical[k]),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Decodes one payload.
@@ -213,30 +346,39 @@ impl Decoder {
         let Value::Object(map) = value else {
             return Err(fail(Reason::InvalidJson, "not a JSON object"));
         };
-        let mut features = Vec::with_capacity(self.features.len());
-        for name in &self.features {
-            let v = match map.get(name) {
+        let mut features = vec![0f32; self.width];
+        for (k, name) in self.features.iter().enumerate() {
+            let x = match map.get(name) {
                 None | Some(Value::Null) => {
-                    return Err(fail(Reason::MissingField, format!("`{name}` is missing")))
+                    self.missing_numeric(&mut features, k, || format!("`{name}` is missing"))?;
+                    continue;
                 }
-                Some(v) => v,
-            };
-            let x = match v {
-                Value::Number(n) => n.as_f64().ok_or_else(|| {
+                Some(Value::Number(n)) => n.as_f64().ok_or_else(|| {
                     fail(Reason::NonNumeric, format!("`{name}` = {n} is not a float"))
                 })?,
-                Value::String(s) if s.trim().is_empty() => {
-                    return Err(fail(Reason::MissingField, format!("`{name}` is empty")))
+                Some(Value::String(s)) if self.is_missing_text(s.trim()) => {
+                    self.missing_numeric(&mut features, k, || {
+                        format!("`{name}` = {s:?} is a missing value")
+                    })?;
+                    continue;
                 }
-                Value::String(s) => parse_number(name, s)?,
-                other => {
+                Some(Value::String(s)) => parse_number(name, s)?,
+                Some(other) => {
                     return Err(fail(
                         Reason::NonNumeric,
                         format!("`{name}` is {}, not a number", json_kind(other)),
                     ))
                 }
             };
-            features.push(finite(name, x)?);
+            features[k] = finite(name, x)?;
+        }
+        for (k, name) in self.categorical.iter().enumerate() {
+            let text = match map.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+                Some(other) => Some(std::borrow::Cow::Owned(other.to_string())),
+            };
+            self.set_category(&mut features, k, text.as_deref())?;
         }
         let label = match &self.label {
             None => None,
@@ -319,7 +461,7 @@ impl Decoder {
 
     /// Builds a record from exactly `csv.width` fields.
     fn csv_record<'a>(&self, fields: impl Iterator<Item = &'a str>) -> Result<Record, DecodeError> {
-        let mut features = vec![0f32; self.features.len()];
+        let mut features = vec![0f32; self.width];
         let (mut label, mut key, mut timestamp_ms) = (None, None, None);
         for (col, field) in fields.enumerate() {
             match self.csv.roles.get(col).copied().unwrap_or(Role::Ignore) {
@@ -327,11 +469,15 @@ impl Decoder {
                 Role::Feature(k) => {
                     let name = &self.features[k];
                     let s = field.trim();
-                    if s.is_empty() {
-                        return Err(fail(Reason::MissingField, format!("`{name}` is empty")));
+                    if self.is_missing_text(s) {
+                        self.missing_numeric(&mut features, k, || {
+                            format!("`{name}` = {s:?} is a missing value")
+                        })?;
+                    } else {
+                        features[k] = finite(name, parse_number(name, s)?)?;
                     }
-                    features[k] = finite(name, parse_number(name, s)?)?;
                 }
+                Role::Categorical(k) => self.set_category(&mut features, k, Some(field))?,
                 Role::Label => {
                     let s = field.trim();
                     if !s.is_empty() {
@@ -481,9 +627,18 @@ mod tests {
         d.decode(p.as_bytes()).unwrap_err().reason
     }
 
+    /// Today's strict schema: a missing value is a dead letter, `NaN` is not a token.
+    fn strict(format: Format) -> SchemaConfig {
+        SchemaConfig {
+            missing: MissingPolicy::Reject,
+            missing_tokens: Vec::new(),
+            ..schema(format)
+        }
+    }
+
     #[test]
     fn csv_good_and_bad() {
-        let d = Decoder::new(&schema(Format::Csv)).unwrap();
+        let d = Decoder::new(&strict(Format::Csv)).unwrap();
         let r = d.decode(b"5,0.5,1.5,yes\n").unwrap();
         assert_eq!(r.features, vec![0.5, 1.5]);
         assert_eq!(r.label, Some(1));
@@ -512,7 +667,7 @@ mod tests {
 
     #[test]
     fn json_good_and_bad() {
-        let d = Decoder::new(&schema(Format::Json)).unwrap();
+        let d = Decoder::new(&strict(Format::Json)).unwrap();
         let r = d.decode(br#"{"a":1,"b":"2.5","y":"no","t":7}"#).unwrap();
         assert_eq!(r.features, vec![1.0, 2.5]);
         assert_eq!(r.label, Some(0));
@@ -543,6 +698,106 @@ mod tests {
             Some(1)
         );
         assert_eq!(reason(&d, r#"{"a":1,"b":2,"y":3}"#), Reason::UnknownLabel);
+    }
+
+    #[test]
+    fn missing_values_are_imputed_or_indicated() {
+        let d = Decoder::new(&schema(Format::Csv)).unwrap();
+        for line in [
+            "5,,1.5,yes",
+            "5, NA ,1.5,yes",
+            "5,?,1.5,yes",
+            "5,NaN,1.5,yes",
+        ] {
+            let r = d.decode(line.as_bytes()).unwrap();
+            assert!(r.features[0].is_nan(), "{line}");
+            assert_eq!(r.features[1], 1.5);
+            assert_eq!(d.missing_fields(&r).collect::<Vec<_>>(), vec![0], "{line}");
+        }
+        // Not a token: still a malformed value.
+        assert_eq!(reason(&d, "5,n/a,1.5,yes"), Reason::NonNumeric);
+        assert_eq!(reason(&d, "5,inf,1.5,yes"), Reason::NonFinite);
+        let j = Decoder::new(&schema(Format::Json)).unwrap();
+        for p in [
+            r#"{"b":2}"#,
+            r#"{"a":null,"b":2}"#,
+            r#"{"a":"","b":2}"#,
+            r#"{"a":"NA","b":2}"#,
+        ] {
+            let r = j.decode(p.as_bytes()).unwrap();
+            assert!(r.features[0].is_nan(), "{p}");
+            assert_eq!(r.features[1], 2.0);
+        }
+        let ind = Decoder::new(&SchemaConfig {
+            missing: MissingPolicy::Indicate,
+            ..schema(Format::Csv)
+        })
+        .unwrap();
+        assert_eq!(ind.width(), 4);
+        let r = ind.decode(b"5,0.5,,no").unwrap();
+        assert_eq!(r.features[0], 0.5);
+        assert!(r.features[1].is_nan());
+        assert_eq!(r.features[2..], [0.0, 1.0]);
+        assert_eq!(
+            decoded_names(&SchemaConfig {
+                missing: MissingPolicy::Indicate,
+                ..schema(Format::Csv)
+            }),
+            ["a", "b", "a:missing", "b:missing"]
+        );
+        // The strict policy keeps today's dead letters.
+        let strict = Decoder::new(&SchemaConfig {
+            missing: MissingPolicy::Reject,
+            ..schema(Format::Csv)
+        })
+        .unwrap();
+        assert_eq!(reason(&strict, "5,NA,1.5,yes"), Reason::MissingField);
+    }
+
+    #[test]
+    fn categorical_fields_are_hashed_one_hot() {
+        let s = SchemaConfig {
+            categorical: vec!["city".into()],
+            categorical_buckets: 8,
+            columns: vec![
+                "t".into(),
+                "a".into(),
+                "city".into(),
+                "b".into(),
+                "y".into(),
+            ],
+            ..schema(Format::Csv)
+        };
+        assert_eq!(decoded_width(&s), 10);
+        assert_eq!(decoded_names(&s)[2..4], ["city#0", "city#1"]);
+        let d = Decoder::new(&s).unwrap();
+        let r = d.decode(b"1,0.5,Paris,2,yes").unwrap();
+        assert_eq!(r.features.len(), 10);
+        assert_eq!(r.features[..2], [0.5, 2.0]);
+        let hot: Vec<usize> = (2..10).filter(|&i| r.features[i] == 1.0).collect();
+        assert_eq!(hot, vec![2 + category_bucket("Paris", 8)]);
+        assert_eq!(r.features[2..].iter().sum::<f32>(), 1.0);
+        // A value never seen before is not an error; a missing one sets nothing and is counted.
+        assert!(d.decode(b"1,0.5,Ouagadougou,2,yes").is_ok());
+        let r = d.decode(b"1,0.5,,2,yes").unwrap();
+        assert_eq!(r.features[2..].iter().sum::<f32>(), 0.0);
+        assert_eq!(d.missing_fields(&r).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(d.field_names().collect::<Vec<_>>(), ["a", "b", "city"]);
+        // JSON: numbers and booleans are read as their text.
+        let j = Decoder::new(&SchemaConfig {
+            format: Format::Json,
+            ..s.clone()
+        })
+        .unwrap();
+        let r = j.decode(br#"{"a":1,"b":2,"city":"Paris"}"#).unwrap();
+        assert_eq!(r.features[2 + category_bucket("Paris", 8)], 1.0);
+        let r = j.decode(br#"{"a":1,"b":2,"city":75}"#).unwrap();
+        assert_eq!(r.features[2 + category_bucket("75", 8)], 1.0);
+        // FNV-1a is fixed: these buckets must never change, or stored models break.
+        // (Values from an independent FNV-1a implementation.)
+        assert_eq!(category_bucket("", 1 << 20), 140_069);
+        assert_eq!(category_bucket("a", 1_000_003), 783_675);
+        assert_eq!(category_bucket("Paris", 1_000_003), 308_894);
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Lags {
         let fresh = Lags {
             records: schema.lag_records,
             labels: schema.lag_labels,
-            width: schema.features.len(),
+            width: crate::ingest::decode::decoded_width(schema),
             classes: schema.classes.len(),
             ..Lags::default()
         };
@@ -114,12 +114,13 @@ impl Lags {
     }
 }
 
-/// Input names of the model: the features, then `<feature>@-k` for the previous records, then
-/// `label@-k=<class>`.
+/// Input names of the model: the decoded inputs (features, categorical buckets, missing
+/// indicators), then `<input>@-k` for the previous records, then `label@-k=<class>`.
 pub fn input_names(schema: &SchemaConfig) -> Vec<String> {
-    let mut names = schema.features.clone();
+    let decoded = crate::ingest::decode::decoded_names(schema);
+    let mut names = decoded.clone();
     for k in 1..=schema.lag_records {
-        names.extend(schema.features.iter().map(|f| format!("{f}@-{k}")));
+        names.extend(decoded.iter().map(|f| format!("{f}@-{k}")));
     }
     for k in 1..=schema.lag_labels {
         names.extend(schema.classes.iter().map(|c| format!("label@-{k}={c}")));

@@ -39,6 +39,8 @@ struct BatchTally {
     labeled: u64,
     unlabeled: u64,
     malformed: BTreeMap<Reason, u64>,
+    /// Missing values by schema field index (`Decoder::field_names`).
+    missing: BTreeMap<usize, u64>,
 }
 
 /// What one durable batch contained.
@@ -109,6 +111,10 @@ impl Pipeline {
                 .with_label_values(&[r.as_str()])
                 .inc_by(n);
         }
+        for field in decoder.field_names() {
+            let n = state.counter(&format!("{}{field}", counter::MISSING_PREFIX));
+            metrics.ingest_missing.with_label_values(&[field]).inc_by(n);
+        }
         metrics.store_replay_records.set(replay.len() as i64);
         metrics.store_replay_seen.set(replay.seen() as i64);
         Ok(Pipeline {
@@ -169,6 +175,9 @@ impl Pipeline {
         self.check_usable()?;
         match self.decoder.decode(payload) {
             Ok(mut record) => {
+                for k in self.decoder.missing_fields(&record) {
+                    *self.tally.missing.entry(k).or_default() += 1;
+                }
                 self.lags.apply(&mut record);
                 if record.label.is_some() {
                     self.tally.labeled += 1;
@@ -265,6 +274,13 @@ impl Pipeline {
                 *n,
             );
         }
+        let fields: Vec<&str> = self.decoder.field_names().collect();
+        for (k, n) in &t.missing {
+            if let Some(field) = fields.get(*k) {
+                self.state
+                    .add(&format!("{}{field}", counter::MISSING_PREFIX), *n);
+            }
+        }
         let mut batch = WriteBatch::new();
         if let Some(o) = self.observer.as_mut() {
             let staged = o.stage(&self.records, &mut batch);
@@ -302,6 +318,11 @@ impl Pipeline {
                 .with_label_values(&[reason.as_str()])
                 .inc_by(*n);
             malformed += n;
+        }
+        for (k, n) in &t.missing {
+            if let Some(field) = fields.get(*k) {
+                m.ingest_missing.with_label_values(&[field]).inc_by(*n);
+            }
         }
         if malformed > 0 {
             tracing::warn!(

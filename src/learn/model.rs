@@ -174,23 +174,33 @@ impl Normalizer {
     /// covariate shift would otherwise reach the network hundreds of times larger than the
     /// others and wreck every later retrain.
     pub fn fit(x: &[f32], width: usize) -> Normalizer {
-        let n = (x.len() / width.max(1)).max(1) as f64;
+        // Missing values (NaN) are left out of each feature's statistics.
+        let mut count = vec![0f64; width];
         let mut mean = vec![0f64; width];
         let mut sq = vec![0f64; width];
         let mut lo = vec![f64::INFINITY; width];
         let mut hi = vec![f64::NEG_INFINITY; width];
         for row in x.chunks_exact(width) {
             for (j, &v) in row.iter().enumerate() {
+                if v.is_nan() {
+                    continue;
+                }
                 let v = v as f64;
+                count[j] += 1.0;
                 mean[j] += v;
                 sq[j] += v * v;
                 lo[j] = lo[j].min(v);
                 hi[j] = hi[j].max(v);
             }
         }
-        let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
+        let mean: Vec<f64> = mean
+            .iter()
+            .zip(&count)
+            .map(|(m, n)| m / n.max(1.0))
+            .collect();
         let std = (0..width)
             .map(|j| {
+                let n = count[j].max(1.0);
                 let sd = (sq[j] / n - mean[j] * mean[j]).max(0.0).sqrt();
                 floored_std(sd, hi[j] - lo[j])
             })
@@ -201,12 +211,18 @@ impl Normalizer {
         }
     }
 
-    /// Standardises rows of features.
+    /// Standardises rows of features. A missing value (NaN) becomes 0, the mean: imputation.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let w = self.mean.len();
         x.iter()
             .enumerate()
-            .map(|(i, &v)| (v - self.mean[i % w]) / self.std[i % w])
+            .map(|(i, &v)| {
+                if v.is_nan() {
+                    0.0
+                } else {
+                    (v - self.mean[i % w]) / self.std[i % w]
+                }
+            })
             .collect()
     }
 }

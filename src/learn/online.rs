@@ -18,7 +18,8 @@ use crate::rng::Rng;
 /// uses: it follows the stream instead of freezing what the first records showed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningScale {
-    n: f64,
+    /// Values seen per feature (missing values, NaN, are skipped).
+    n: Vec<f64>,
     mean: Vec<f64>,
     m2: Vec<f64>,
     lo: Vec<f64>,
@@ -31,7 +32,7 @@ impl RunningScale {
     pub fn from_normalizer(norm: &Normalizer, weight: f64) -> RunningScale {
         let width = norm.mean.len();
         RunningScale {
-            n: weight,
+            n: vec![weight; width],
             mean: norm.mean.iter().map(|&m| m as f64).collect(),
             m2: norm
                 .std
@@ -47,11 +48,14 @@ impl RunningScale {
     pub fn update(&mut self, x: &[f32]) {
         let w = self.mean.len();
         for row in x.chunks_exact(w) {
-            self.n += 1.0;
             for (j, &v) in row.iter().enumerate() {
+                if v.is_nan() {
+                    continue;
+                }
                 let v = v as f64;
+                self.n[j] += 1.0;
                 let d = v - self.mean[j];
-                self.mean[j] += d / self.n;
+                self.mean[j] += d / self.n[j];
                 self.m2[j] += d * (v - self.mean[j]);
                 self.lo[j] = self.lo[j].min(v);
                 self.hi[j] = self.hi[j].max(v);
@@ -63,7 +67,7 @@ impl RunningScale {
     pub fn normalizer(&self) -> Normalizer {
         let std = (0..self.mean.len())
             .map(|j| {
-                let sd = (self.m2[j] / self.n.max(1.0)).max(0.0).sqrt();
+                let sd = (self.m2[j] / self.n[j].max(1.0)).max(0.0).sqrt();
                 // No row seen yet: lo > hi, no range.
                 super::model::floored_std(sd, (self.hi[j] - self.lo[j]).max(0.0))
             })

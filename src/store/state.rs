@@ -20,6 +20,8 @@ pub mod counter {
     pub const UNLABELED: &str = "unlabeled";
     /// Prefix of per-reason malformed counters: `malformed/<reason>`.
     pub const MALFORMED_PREFIX: &str = "malformed/";
+    /// Prefix of per-field missing-value counters: `missing/<field>`.
+    pub const MISSING_PREFIX: &str = "missing/";
 }
 
 /// Offsets and counters, in memory, with what changed since the last `stage`.

@@ -1,0 +1,207 @@
+//! Production-shaped records through the real binary: a string field that carries the
+//! concept and a numeric field with gaps (`NA`, empty). With `schema.categorical` the daemon
+//! takes every record (no dead letters), counts the missing values per field exactly, and
+//! learns the concept from the string field; with `schema.missing = "reject"` the gaps are
+//! dead letters as before.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const N: usize = 4_000;
+/// Cities and whether they are labeled `yes`; their FNV-1a buckets (mod 32) are distinct:
+/// Lisbon 18, Oslo 10, Quito 27, Lima 16, Hanoi 8, Turin 15, Dakar 0, Riga 24.
+const CITIES: [(&str, bool); 8] = [
+    ("Lisbon", true),
+    ("Oslo", false),
+    ("Quito", true),
+    ("Lima", false),
+    ("Hanoi", true),
+    ("Turin", false),
+    ("Dakar", true),
+    ("Riga", false),
+];
+
+/// A small deterministic generator (SplitMix64), independent of the code under test.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What the stream holds, counted while writing it.
+struct Stream {
+    path: PathBuf,
+    missing_x: u64,
+    missing_city: u64,
+}
+
+/// `N` rows `x,city,noise,y`: y follows the city (5% of labels flipped); x is noise with a
+/// quarter of its values missing; one row in 50 has no city.
+fn write_stream(dir: &Path) -> Stream {
+    let mut g = Gen(7);
+    let mut out = String::from("x,city,noise,y\n");
+    let (mut missing_x, mut missing_city) = (0, 0);
+    for i in 0..N {
+        let (city, yes) = CITIES[(g.next() % 8) as usize];
+        let yes = if g.unit() < 0.05 { !yes } else { yes };
+        let x = match g.next() % 8 {
+            0 => "NA".to_string(),
+            1 => String::new(),
+            _ => format!("{:.3}", g.unit() * 10.0),
+        };
+        if x.is_empty() || x == "NA" {
+            missing_x += 1;
+        }
+        let city = if i % 50 == 49 {
+            missing_city += 1;
+            ""
+        } else {
+            city
+        };
+        let noise = g.unit();
+        let y = if yes { "yes" } else { "no" };
+        out.push_str(&format!("{x},{city},{noise:.4},{y}\n"));
+    }
+    let path = dir.join("stream.csv");
+    std::fs::write(&path, out).expect("write the stream");
+    Stream {
+        path,
+        missing_x,
+        missing_city,
+    }
+}
+
+fn relearn() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_relearn"));
+    c.env("RELEARN_LOG", "warn");
+    c
+}
+
+fn run_daemon(dir: &Path, stream: &Path, schema: &str) -> relearn::inspect::StoreReport {
+    let store = dir.join(common::unique("store"));
+    let config = dir.join("relearn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[schema]
+features = ["x", "noise"]
+label = "y"
+classes = ["no", "yes"]
+{schema}
+[file]
+path = "{input}"
+dead_letter_path = "{dead}"
+[store]
+path = "{store}"
+[http]
+listen = "127.0.0.1:0"
+"#,
+            input = stream.display(),
+            dead = dir.join("dead.jsonl").display(),
+            store = store.display(),
+        ),
+    )
+    .expect("write the config");
+    let out = relearn()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run the relearn binary");
+    assert!(
+        out.status.success(),
+        "relearn run failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    relearn::inspect::inspect_path(&store).expect("inspect the store")
+}
+
+#[test]
+fn strings_and_gaps_are_taken_counted_and_learned() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    assert!(
+        s.missing_x > 800 && s.missing_city == 80,
+        "the stream has gaps"
+    );
+
+    let report = run_daemon(dir.path(), &s.path, r#"categorical = ["city"]"#);
+    assert_eq!(report.counters["records"], N as u64);
+    assert_eq!(report.counters["labeled"], N as u64);
+    assert!(
+        !report.counters.keys().any(|k| k.starts_with("malformed/")),
+        "no dead letters: {:?}",
+        report.counters
+    );
+    assert_eq!(report.counters["missing/x"], s.missing_x);
+    assert_eq!(report.counters["missing/city"], s.missing_city);
+    assert!(!report.counters.contains_key("missing/noise"));
+
+    // The concept is in the string field only: learned, relearn is far above the majority.
+    let out_dir = dir.path().join("eval");
+    let out = relearn()
+        .arg("eval")
+        .arg(&s.path)
+        .args(["--label", "y", "--strategies", "default,majority", "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("run relearn eval");
+    assert!(
+        out.status.success(),
+        "relearn eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(report["categorical"], serde_json::json!(["city"]));
+    assert_eq!(report["features"], serde_json::json!(["x", "noise"]));
+    let accuracy = |strategy: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["strategy"] == strategy)
+            .unwrap_or_else(|| panic!("no {strategy} row in {report}"))["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    // Bayes accuracy is 0.95 (5% flipped labels); the majority class is about half.
+    assert!(accuracy("majority") < 0.6, "{report}");
+    assert!(accuracy("default") > 0.85, "{report}");
+}
+
+#[test]
+fn reject_keeps_gaps_as_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    let report = run_daemon(
+        dir.path(),
+        &s.path,
+        "categorical = [\"city\"]\nmissing = \"reject\"",
+    );
+    // A row is refused at its first missing field, in column order: x, then city.
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let refused = text
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[0].is_empty() || f[0] == "NA" || f[1].is_empty()
+        })
+        .count() as u64;
+    assert_eq!(report.counters["malformed/missing_field"], refused);
+    assert_eq!(report.counters["records"], N as u64);
+    assert_eq!(report.counters["labeled"], N as u64 - refused);
+}
