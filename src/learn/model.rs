@@ -167,7 +167,9 @@ impl Normalizer {
         }
     }
 
-    /// Fits mean and standard deviation on rows of `width` features. A constant feature gets
+    /// Fits mean and standard deviation on rows of `width` features. A 0/1 feature (one-hot
+    /// categorical buckets, missing indicators, lagged labels, flags) is passed through as it
+    /// is (mean 0, std 1): standardising a rare category would make it a large input. A constant feature gets
     /// std 1 (it is only centred). A nearly constant one gets at least a tenth of its observed
     /// range ([`STD_FLOOR_OF_RANGE`]): the normaliser is frozen with the model, and a feature
     /// that hardly moved at bootstrap (a border pixel, a rarely set flag) but varies after a
@@ -175,6 +177,7 @@ impl Normalizer {
     /// others and wreck every later retrain.
     pub fn fit(x: &[f32], width: usize) -> Normalizer {
         // Missing values (NaN) are left out of each feature's statistics.
+        let mut binary = vec![true; width];
         let mut count = vec![0f64; width];
         let mut mean = vec![0f64; width];
         let mut sq = vec![0f64; width];
@@ -185,6 +188,7 @@ impl Normalizer {
                 if v.is_nan() {
                     continue;
                 }
+                binary[j] &= v == 0.0 || v == 1.0;
                 let v = v as f64;
                 count[j] += 1.0;
                 mean[j] += v;
@@ -200,13 +204,18 @@ impl Normalizer {
             .collect();
         let std = (0..width)
             .map(|j| {
+                if binary[j] {
+                    return 1.0;
+                }
                 let n = count[j].max(1.0);
                 let sd = (sq[j] / n - mean[j] * mean[j]).max(0.0).sqrt();
                 floored_std(sd, hi[j] - lo[j])
             })
             .collect();
         Normalizer {
-            mean: mean.iter().map(|&m| m as f32).collect(),
+            mean: (0..width)
+                .map(|j| if binary[j] { 0.0 } else { mean[j] as f32 })
+                .collect(),
             std,
         }
     }

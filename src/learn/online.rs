@@ -24,6 +24,8 @@ pub struct RunningScale {
     m2: Vec<f64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// Whether every value seen so far was 0 or 1 (passed through, as `Normalizer::fit` does).
+    binary: Vec<bool>,
 }
 
 impl RunningScale {
@@ -41,6 +43,12 @@ impl RunningScale {
                 .collect(),
             lo: vec![f64::INFINITY; width],
             hi: vec![f64::NEG_INFINITY; width],
+            binary: norm
+                .mean
+                .iter()
+                .zip(&norm.std)
+                .map(|(&m, &s)| m == 0.0 && s == 1.0)
+                .collect(),
         }
     }
 
@@ -52,6 +60,7 @@ impl RunningScale {
                 if v.is_nan() {
                     continue;
                 }
+                self.binary[j] &= v == 0.0 || v == 1.0;
                 let v = v as f64;
                 self.n[j] += 1.0;
                 let d = v - self.mean[j];
@@ -67,13 +76,21 @@ impl RunningScale {
     pub fn normalizer(&self) -> Normalizer {
         let std = (0..self.mean.len())
             .map(|j| {
+                if self.binary[j] {
+                    return 1.0;
+                }
                 let sd = (self.m2[j] / self.n[j].max(1.0)).max(0.0).sqrt();
                 // No row seen yet: lo > hi, no range.
                 super::model::floored_std(sd, (self.hi[j] - self.lo[j]).max(0.0))
             })
             .collect();
         Normalizer {
-            mean: self.mean.iter().map(|&m| m as f32).collect(),
+            mean: self
+                .mean
+                .iter()
+                .zip(&self.binary)
+                .map(|(&m, &b)| if b { 0.0 } else { m as f32 })
+                .collect(),
             std,
         }
     }
