@@ -2,7 +2,9 @@
 # Runs `relearn eval` on every development stream listed in benches/results/peers/streams.tsv
 # (datasets under ${RELEARN_DATASETS:-../shared/datasets}) and prints one line per stream.
 # Extra arguments go to `relearn eval` (e.g. --strategies default,full,none); RELEARN__*
-# variables in the environment change the config as in the daemon.
+# variables in the environment change the config as in the daemon. String columns listed in
+# the file's `categorical` column are passed as --categorical (RELEARN_EVAL_NUMERIC_ONLY=1:
+# numeric columns only).
 #   scripts/eval-streams.sh [--bin PATH] [--only a,b] [-- eval args...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,8 +20,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 out=${RELEARN_EVAL_OUT:-eval-out/streams}
-tail -n +2 benches/results/peers/streams.tsv | while IFS=$'\t' read -r name file label features labels; do
+tail -n +2 benches/results/peers/streams.tsv | while IFS=$'\t' read -r name file label features labels categorical; do
   if [ -n "$only" ] && ! echo ",$only," | grep -q ",$name,"; then continue; fi
+  cat_args=()
+  [ -n "${categorical:-}" ] && [ -z "${RELEARN_EVAL_NUMERIC_ONLY:-}" ] && cat_args=(--categorical "$categorical")
   "$bin" eval "$data/$file" --label "$label" --features "$features" --classes "$labels" \
-    --out "$out/$name" "$@" 2>/dev/null | grep '^| [a-z]' | grep -v '^| strategy' | sed "s/^/| $name /"
+    "${cat_args[@]}" --out "$out/$name" "$@" 2>/dev/null | grep '^| [a-z]' | grep -v '^| strategy' | sed "s/^/| $name /"
 done

@@ -196,6 +196,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         metrics.clone(),
     )?;
     let handle = LoopHandle::default();
+    {
+        // SIGTERM cancels a running retrain between two training steps, inline or on the
+        // worker, so the open batch is written inside `shutdown.grace_seconds`.
+        let handle = handle.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.cancel_training();
+        });
+    }
     let mut api = None;
     if config.learning_enabled() {
         let learner = Learner::open(&config, store.clone(), metrics.clone(), handle.clone())?;

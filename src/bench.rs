@@ -446,6 +446,7 @@ pub fn run(
         replay_ratio: if replay { opts.replay_ratio } else { 0.0 },
         prefix_cache: true,
         seed: opts.seed,
+        ..TrainConfig::default()
     };
     let ewc_config = |on: bool| EwcConfig {
         lambda: if on { opts.ewc_lambda } else { 0.0 },

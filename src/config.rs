@@ -73,6 +73,26 @@ pub struct Config {
     pub challenger: crate::learner::challenger::ChallengerConfig,
     /// Retention of model versions.
     pub models: ModelsConfig,
+    /// The shutdown budget.
+    pub shutdown: ShutdownConfig,
+}
+
+/// `[shutdown]`: how long SIGTERM or SIGINT may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Seconds from SIGTERM to exit. A running retrain is cancelled between training steps
+    /// and the open batch is written; a daemon still running at the deadline exits with
+    /// status 1 (the store stays consistent: every batch is one atomic write). Keep it under
+    /// the supervisor's kill delay (Kubernetes' terminationGracePeriodSeconds, systemd's
+    /// TimeoutStopSec).
+    pub grace_seconds: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { grace_seconds: 20 }
+    }
 }
 
 /// `[models]`: how many versions the store keeps.
@@ -623,6 +643,12 @@ impl Config {
         }
         if s.max_record_bytes == 0 {
             return Err(ConfigError::key("schema.max_record_bytes", "must be > 0"));
+        }
+        if !(1..=3600).contains(&self.shutdown.grace_seconds) {
+            return Err(ConfigError::key(
+                "shutdown.grace_seconds",
+                format!("must be in 1..=3600, got {}", self.shutdown.grace_seconds),
+            ));
         }
         if self.ingest.batch_max_records == 0 {
             return Err(ConfigError::key("ingest.batch_max_records", "must be > 0"));

@@ -14,7 +14,8 @@ use crate::store::{Cf, KvStore, ReplayState, RocksStore, StoreError};
 pub struct StoreReport {
     /// `topic/partition` -> next offset to process.
     pub offsets: std::collections::BTreeMap<String, i64>,
-    /// Durable counters (`records`, `labeled`, `unlabeled`, `malformed/<reason>`).
+    /// Durable counters (`records`, `labeled`, `unlabeled`, `malformed/<reason>`,
+    /// `missing/<field>`).
     pub counters: std::collections::BTreeMap<String, u64>,
     /// Replay buffer sampler state, if any record was offered.
     pub replay: Option<ReplayState>,

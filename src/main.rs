@@ -199,7 +199,8 @@ fn main() -> anyhow::Result<()> {
                 .context("cannot start the tokio runtime")?;
             let summary = runtime.block_on(async {
                 let shutdown = CancellationToken::new();
-                tokio::spawn(signal_shutdown(shutdown.clone()));
+                let grace = std::time::Duration::from_secs(config.shutdown.grace_seconds);
+                tokio::spawn(signal_shutdown(shutdown.clone(), grace));
                 relearn::app::run(config, shutdown).await
             })?;
             println!("relearn: {summary}");
@@ -303,8 +304,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Cancels `token` on SIGINT or SIGTERM.
-async fn signal_shutdown(token: CancellationToken) {
+/// Cancels `token` on SIGINT or SIGTERM, then holds the shutdown budget: a daemon still
+/// running `grace` later exits with status 1, so a supervisor never waits on a stuck stop.
+async fn signal_shutdown(token: CancellationToken, grace: std::time::Duration) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -325,6 +327,26 @@ async fn signal_shutdown(token: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutdown requested: finishing the open batch");
+    tracing::info!(
+        grace_seconds = grace.as_secs(),
+        "shutdown requested: cancelling a running retrain, finishing the open batch"
+    );
     token.cancel();
+    let spawned = std::thread::Builder::new()
+        .name("relearn-shutdown-budget".into())
+        .spawn(move || {
+            std::thread::sleep(grace);
+            tracing::error!(
+                grace_seconds = grace.as_secs(),
+                "shutdown did not finish within shutdown.grace_seconds; exiting with status 1"
+            );
+            eprintln!(
+                "relearn: shutdown exceeded shutdown.grace_seconds ({} s)",
+                grace.as_secs()
+            );
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(%e, "cannot start the shutdown budget thread");
+    }
 }

@@ -10,6 +10,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::*;
 
+const RECORD: &str = r#"{"day": 2, "period": 0.5, "nswprice": 0.05, "nswdemand": 0.4, "vicprice": 0.003, "vicdemand": 0.4, "transfer": 0.4}"#;
+const TOKEN: &str = "test-admin-token-51c2";
+
 fn relearn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_relearn"));
     c.env("RELEARN_LOG", "warn");
@@ -29,6 +32,10 @@ fn bad_config_names_the_key() {
             "kafka.group_id",
         ),
         ("[store\npath = 1\n", "TOML"),
+        ("[shutdown]\ngrace_seconds = 0\n", "shutdown.grace_seconds"),
+        // `day` is a numeric feature of the default schema.
+        ("[schema]\ncategorical = [\"day\"]\n", "schema.categorical"),
+        ("[schema]\nmissing = \"drop\"\n", "schema.missing"),
     ];
     for (text, key) in cases {
         let path = dir.path().join("bad.toml");
@@ -305,6 +312,165 @@ fn health_endpoints_and_graceful_sigterm() {
         http_get(&addr, "/healthz").is_none(),
         "listener closed after shutdown"
     );
+}
+
+/// SIGTERM while the first model trains for what would be hours: training stops between two
+/// steps, the open batch is written, and the daemon exits 0 inside `shutdown.grace_seconds`
+/// (past the budget it would exit 1), leaving a store that opens.
+#[test]
+fn sigterm_during_a_long_retrain_exits_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = relearn()
+        .arg("run")
+        .env("RELEARN__STORE__PATH", dir.path())
+        .env("RELEARN__HTTP__LISTEN", &addr)
+        .env("RELEARN__FILE__EXIT_AT_END", "false")
+        .env("RELEARN__TRAIN__EPOCHS", "10000000")
+        .env("RELEARN__SHUTDOWN__GRACE_SECONDS", "5")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(60), || {
+        let (s, body) = http_get(&addr, "/metrics")?;
+        (s == 200 && metric(&body, "relearn_retrain_running")? == 1.0).then_some(())
+    })
+    .expect("the bootstrap retrain starts");
+    // No version serves yet: predict answers 503 no_model, for the champion and the
+    // challenger alike.
+    for path in ["/v1/predict", "/v1/predict?model=challenger"] {
+        let (code, e) = post_json(&addr, path, None, RECORD);
+        assert_eq!(
+            (code, e["error"]["code"].as_str()),
+            (503, Some("no_model")),
+            "{path}: {e}"
+        );
+    }
+    // Let it train for a while: it is far from done.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, body) = http_get(&addr, "/metrics").unwrap();
+    assert_eq!(metric(&body, "relearn_retrain_running"), Some(1.0));
+    sigterm_exits_inside_the_budget(child);
+    let report = relearn::inspect::inspect_path(dir.path()).expect("the store opens");
+    assert!(report.counters["records"] > 0);
+}
+
+/// A store with versions, then a manual retrain that would run for hours: activation answers
+/// 409 while it runs, an oversized body 413, and SIGTERM still ends inside the budget.
+#[test]
+fn conflict_and_oversized_answers_then_sigterm_mid_manual_retrain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let input = dir.path().join("elec2-head.csv");
+    {
+        use std::io::Read;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/elec2.csv.gz");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let head: Vec<&str> = text.lines().take(2_001).collect();
+        std::fs::write(&input, head.join("\n") + "\n").unwrap();
+    }
+    // First run: the 2,000 records to the end, leaving versions behind.
+    let out = relearn()
+        .arg("run")
+        .env("RELEARN__STORE__PATH", &store)
+        .env("RELEARN__FILE__PATH", &input)
+        .env("RELEARN__HTTP__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = relearn()
+        .arg("run")
+        .env("RELEARN__STORE__PATH", &store)
+        .env("RELEARN__FILE__PATH", &input)
+        .env("RELEARN__HTTP__LISTEN", &addr)
+        .env("RELEARN__HTTP__MAX_BODY_BYTES", "4096")
+        .env("RELEARN__FILE__EXIT_AT_END", "false")
+        .env("RELEARN__TRAIN__EPOCHS", "10000000")
+        .env("RELEARN__SHUTDOWN__GRACE_SECONDS", "5")
+        .env("RELEARN_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let version = wait_for(Duration::from_secs(60), || {
+        let (code, p) = try_post_predict(&addr)?;
+        (code == 200).then(|| p["version"].as_u64()).flatten()
+    })
+    .expect("the stored version serves after the restart");
+    let big = format!("[{}]", vec![RECORD; 40].join(","));
+    assert!(big.len() > 4096);
+    let (code, _) = post_json(&addr, "/v1/predict", None, &big);
+    assert_eq!(code, 413, "a body over http.max_body_bytes");
+    let (code, r) = post_json(&addr, "/v1/retrain", Some(TOKEN), r#"{"layers": ["head"]}"#);
+    assert_eq!(code, 202, "{r}");
+    wait_for(Duration::from_secs(30), || {
+        let (s, body) = http_get(&addr, "/metrics")?;
+        (s == 200 && metric(&body, "relearn_retrain_running")? == 1.0).then_some(())
+    })
+    .expect("the manual retrain starts");
+    let (code, e) = post_json(
+        &addr,
+        &format!("/v1/models/{version}/activate"),
+        Some(TOKEN),
+        "",
+    );
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (409, Some("retrain_running")),
+        "{e}"
+    );
+    // Serving goes on while it trains.
+    let (code, _) = post_json(&addr, "/v1/predict", None, RECORD);
+    assert_eq!(code, 200);
+    sigterm_exits_inside_the_budget(child);
+    // The cancelled retrain changed nothing: the same version serves after a restart.
+    let report = relearn::inspect::inspect_path(&store).expect("the store opens");
+    assert_eq!(report.counters["records"], 2_000);
+    assert_eq!(report.active_version, Some(version));
+}
+
+/// Sends SIGTERM and expects exit 0: inside a 5 s `shutdown.grace_seconds`, past which the
+/// daemon would exit 1 ("exceeded shutdown.grace_seconds").
+fn sigterm_exits_inside_the_budget(mut child: std::process::Child) {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let Some(status) = wait_for(Duration::from_secs(30), || child.try_wait().ok().flatten()) else {
+        let _ = child.kill();
+        panic!("the daemon did not exit within 30 s of SIGTERM");
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        status.success(),
+        "exit 0 inside the 5 s budget, not the budget's exit 1: {status:?}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("exceeded shutdown.grace_seconds"),
+        "{stderr}"
+    );
+}
+
+fn try_post_predict(addr: &str) -> Option<(u16, serde_json::Value)> {
+    let (code, bytes) = http_request(
+        addr,
+        "POST",
+        "/v1/predict",
+        &[("Content-Type", "application/json")],
+        RECORD.as_bytes(),
+    )?;
+    Some((code, serde_json::from_slice(&bytes).unwrap_or_default()))
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub enum LearnError {
     Diverged(f64, usize),
     #[error("tensor read failed: {0}")]
     Read(String),
+    #[error("training cancelled at shutdown")]
+    Cancelled,
 }
 const _: fn() = || {
     fn assert<T: Send + Sync>() {}

@@ -525,24 +525,43 @@ mod tests {
 
     #[test]
     fn a_nearly_constant_feature_is_not_blown_up() {
-        // Three features over 1,000 rows: constant 5; zero but for one 1.0 (a border pixel);
-        // alternating 0 and 1.
+        // Three features over 1,000 rows: constant 5; zero but for one 2.0 (a border pixel);
+        // alternating 0 and 3.
         let rows = 1000;
         let mut x = Vec::new();
         for i in 0..rows {
-            x.extend([5.0, if i == 0 { 1.0 } else { 0.0 }, (i % 2) as f32]);
+            x.extend([5.0, if i == 0 { 2.0 } else { 0.0 }, (i % 2) as f32 * 3.0]);
         }
         let n = Normalizer::fit(&x, 3);
         assert_eq!(n.std[0], 1.0, "constant: only centred");
         assert!((n.mean[0] - 5.0).abs() < 1e-6);
-        // Its own std is ~0.0316; the floor is a tenth of its range (1).
-        assert!((n.std[1] - 0.1).abs() < 1e-6, "{}", n.std[1]);
+        // Its own std is ~0.063; the floor is a tenth of its range (2).
+        assert!((n.std[1] - 0.2).abs() < 1e-6, "{}", n.std[1]);
         assert!(
-            (n.std[2] - 0.5).abs() < 1e-6,
+            (n.std[2] - 1.5).abs() < 1e-6,
             "an ordinary feature keeps its std"
         );
         // After a shift that sets the rare feature, it reaches the network at 10, not ~32.
-        let shifted = n.apply(&[5.0, 1.0, 1.0]);
+        let shifted = n.apply(&[5.0, 2.0, 3.0]);
         assert!(shifted[1] <= 10.0 && shifted[1] > 9.9, "{shifted:?}");
+    }
+
+    #[test]
+    fn zero_one_inputs_pass_through_and_missing_values_are_imputed() {
+        // A one-hot bucket set in 1% of rows, a 0/1 flag, and a feature with gaps.
+        let mut x = Vec::new();
+        for i in 0..1000 {
+            let gap = if i % 4 == 0 { f32::NAN } else { (i % 3) as f32 };
+            x.extend([if i % 100 == 0 { 1.0 } else { 0.0 }, (i % 2) as f32, gap]);
+        }
+        let n = Normalizer::fit(&x, 3);
+        assert_eq!((n.mean[0], n.std[0]), (0.0, 1.0));
+        assert_eq!((n.mean[1], n.std[1]), (0.0, 1.0));
+        // The gaps are left out of the statistics: the mean and std of the 750 values 0, 1, 2
+        // (i % 3 over i not divisible by 4: 250 of each).
+        assert!((n.mean[2] - 1.0).abs() < 1e-3, "{n:?}");
+        assert!((n.std[2] - (2.0f32 / 3.0).sqrt()).abs() < 1e-3, "{n:?}");
+        let y = n.apply(&[1.0, 0.0, f32::NAN]);
+        assert_eq!(y, vec![1.0, 0.0, 0.0], "a missing value becomes the mean");
     }
 }

@@ -331,4 +331,26 @@ mod tests {
         assert!((n.mean[0] - 12.0).abs() < 0.05, "{n:?}");
         assert!((n.std[0] - 2.0).abs() < 0.1, "{n:?}");
     }
+
+    #[test]
+    fn running_scale_skips_missing_values_and_passes_zero_one_inputs() {
+        let mut s = RunningScale::from_normalizer(&Normalizer::identity(2), 1.0);
+        let x: Vec<f32> = (0..1000)
+            .flat_map(|i| {
+                let v = if i % 2 == 0 { f32::NAN } else { 20.0 };
+                [v, (i % 5 == 0) as u8 as f32]
+            })
+            .collect();
+        s.update(&x);
+        let n = s.normalizer();
+        // 500 values of 20 after a prior of weight 1 at 0: the NaNs do not pull the mean.
+        assert!((n.mean[0] - 20.0 * 500.0 / 501.0).abs() < 1e-3, "{n:?}");
+        assert_eq!(
+            (n.mean[1], n.std[1]),
+            (0.0, 1.0),
+            "a 0/1 input passes through"
+        );
+        s.update(&[3.0, 0.5]);
+        assert_ne!(s.normalizer().std[1], 1.0, "not 0/1 any more: standardised");
+    }
 }

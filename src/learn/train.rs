@@ -61,6 +61,32 @@ impl LayerSet {
     }
 }
 
+/// A flag a training run checks before every step; set at shutdown so that a long retrain
+/// ends within the shutdown budget. A runtime handle, not configuration: serde skips it and
+/// equality ignores it.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl CancelFlag {
+    /// A flag that reads `flag`.
+    pub fn new(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> CancelFlag {
+        CancelFlag(Some(flag))
+    }
+
+    /// Whether training should stop now.
+    pub fn is_set(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl PartialEq for CancelFlag {
+    fn eq(&self, _: &CancelFlag) -> bool {
+        true
+    }
+}
+
 /// Training hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +104,9 @@ pub struct TrainConfig {
     pub prefix_cache: bool,
     /// Seed of shuffling, replay draws and dropout.
     pub seed: u64,
+    /// Set at shutdown: training stops before its next step with `LearnError::Cancelled`.
+    #[serde(skip)]
+    pub cancel: CancelFlag,
 }
 
 impl Default for TrainConfig {
@@ -89,6 +118,7 @@ impl Default for TrainConfig {
             replay_ratio: 0.0,
             prefix_cache: true,
             seed: 7,
+            cancel: CancelFlag::default(),
         }
     }
 }
@@ -305,6 +335,9 @@ pub fn train(
         let order = Dataset::shuffled_indices(data.len(), &mut rng);
         let (mut loss_sum, mut pen_sum, mut steps) = (0.0, 0.0, 0usize);
         for chunk in order.chunks(new_per_batch) {
+            if config.cancel.is_set() {
+                return Err(LearnError::Cancelled);
+            }
             xbuf.clear();
             ybuf.clear();
             new_rows.gather(chunk, &mut xbuf);

@@ -79,6 +79,9 @@ pub struct LoopHandle {
     pub challenger: Arc<RwLock<Option<Arc<ChallengerSnapshot>>>>,
     /// Whole-stream prequential scores as of the last durable batch.
     pub scores: Arc<RwLock<state::Scoreboard>>,
+    /// Set at shutdown: a running retrain (inline or on the worker) stops before its next
+    /// training step.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// A copy of the challenger for `/v1/predict?model=challenger`.
@@ -90,6 +93,11 @@ pub struct ChallengerSnapshot {
 }
 
 impl LoopHandle {
+    /// Cancels a running retrain and every later one (shutdown).
+    pub fn cancel_training(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
     /// Asks for a retrain at the next loop tick, optionally of named layers.
     pub fn request_retrain(&self, layers: Option<Vec<String>>) {
         *self.manual_layers.lock().unwrap_or_else(|p| p.into_inner()) = layers;
@@ -204,6 +212,9 @@ impl Learner {
         *handle.serving.write().unwrap_or_else(|p| p.into_inner()) = serving.map(Arc::new);
         state.restore_metrics(&metrics, config);
         metrics.learn_model_version.set(active.unwrap_or(0) as i64);
+        let mut config = config.clone();
+        config.train.cancel = crate::learn::train::CancelFlag::new(handle.cancel.clone());
+        let config = &config;
         let (results_tx, results) = mpsc::channel();
         let wait = match config.retrain.wait {
             WaitPolicy::Always => true,

@@ -49,16 +49,17 @@ pub struct JobOutcome {
     pub train: Option<TrainReport>,
 }
 
-/// The retrain thread. Dropping it closes the job queue and waits for the thread to end: at
-/// once when idle, up to `SHUTDOWN_WAIT` for a running retrain (which is then abandoned; the
-/// old version keeps serving after a restart).
+/// The retrain thread. Dropping it closes the job queue, cancels a running retrain (training
+/// stops before its next step) and waits for the thread to end, at most
+/// `shutdown.grace_seconds` (a retrain still running then is abandoned; the old version keeps
+/// serving after a restart).
 pub struct Worker {
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
     running: Arc<std::sync::atomic::AtomicBool>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    grace: std::time::Duration,
 }
-
-const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Worker {
     /// Queues a job; false when the thread is gone.
@@ -70,10 +71,11 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.tx.take();
+        self.cancel.store(true, Ordering::SeqCst);
         let Some(thread) = self.thread.take() else {
             return;
         };
-        let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+        let deadline = std::time::Instant::now() + self.grace;
         while self.running.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -97,6 +99,8 @@ pub fn spawn(
 ) -> Worker {
     let (tx, rx) = mpsc::channel::<Job>();
     let running = handle.running.clone();
+    let cancel = handle.cancel.clone();
+    let grace = std::time::Duration::from_secs(config.shutdown.grace_seconds);
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())
         .spawn(move || {
@@ -118,6 +122,8 @@ pub fn spawn(
         tx: Some(tx),
         thread,
         running,
+        cancel,
+        grace,
     }
 }
 
