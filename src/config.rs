@@ -461,7 +461,7 @@ impl Config {
     /// The model architecture this config describes.
     pub fn model_spec(&self) -> crate::learn::ModelSpec {
         crate::learn::ModelSpec {
-            input: self.schema.features.len(),
+            input: self.input_width(),
             hidden: self.model.hidden.clone(),
             classes: self.schema.classes.len(),
             activation: self.model.activation,
@@ -516,6 +516,53 @@ impl Config {
     /// The model's input names: features, then lagged features and labels.
     pub fn input_names(&self) -> Vec<String> {
         crate::ingest::lags::input_names(&self.schema)
+    }
+
+    /// What input drift is measured on, named: each numeric input (features, missing
+    /// indicators, lagged copies, lagged labels) alone, each categorical field's one-hot
+    /// block (and each lagged copy of it) as one group. One metric series per group.
+    pub fn drift_groups(&self) -> Vec<(String, crate::drift::monitor::InputGroup)> {
+        use crate::drift::monitor::InputGroup;
+        let s = &self.schema;
+        let copy_width = crate::ingest::decode::decoded_width(s);
+        let buckets = s.categorical_buckets;
+        let mut out = Vec::new();
+        for k in 0..=s.lag_records {
+            let base = k * copy_width;
+            let suffix = if k == 0 {
+                String::new()
+            } else {
+                format!("@-{k}")
+            };
+            for (j, f) in s.features.iter().enumerate() {
+                out.push((format!("{f}{suffix}"), InputGroup::Numeric(base + j)));
+            }
+            for (j, c) in s.categorical.iter().enumerate() {
+                let start = base + s.features.len() + j * buckets;
+                out.push((
+                    format!("{c}{suffix}"),
+                    InputGroup::Categorical {
+                        start,
+                        len: buckets,
+                    },
+                ));
+            }
+            if s.missing == MissingPolicy::Indicate {
+                let start = base + s.features.len() + s.categorical.len() * buckets;
+                for (j, f) in s.features.iter().enumerate() {
+                    out.push((
+                        format!("{f}:missing{suffix}"),
+                        InputGroup::Numeric(start + j),
+                    ));
+                }
+            }
+        }
+        let names = self.input_names();
+        let labels_start = copy_width * (1 + s.lag_records);
+        for (j, name) in names.iter().enumerate().skip(labels_start) {
+            out.push((name.clone(), InputGroup::Numeric(j)));
+        }
+        out
     }
 
     /// The model's input width.
@@ -878,6 +925,57 @@ mod tests {
         assert_eq!((c.schema.lag_records, c.schema.lag_labels), (1, 4));
         assert_eq!(c.input_width(), 7 * 2 + 2 * 4);
         assert_eq!(c.input_names().len(), c.input_width());
+        assert_drift_groups_cover_each_input_once(&c);
+    }
+
+    fn assert_drift_groups_cover_each_input_once(c: &Config) {
+        let mut covered = vec![0; c.input_width()];
+        for (_, g) in c.drift_groups() {
+            match g {
+                crate::drift::monitor::InputGroup::Numeric(j) => covered[j] += 1,
+                crate::drift::monitor::InputGroup::Categorical { start, len } => {
+                    covered[start..start + len].iter_mut().for_each(|v| *v += 1)
+                }
+            }
+        }
+        assert!(covered.iter().all(|&n| n == 1), "{covered:?}");
+    }
+
+    #[test]
+    fn categorical_and_indicator_inputs_are_laid_out_and_grouped() {
+        let mut c = Config::default();
+        c.schema.features = vec!["x".into(), "z".into()];
+        c.schema.categorical = vec!["city".into()];
+        c.schema.categorical_buckets = 4;
+        c.schema.missing = MissingPolicy::Indicate;
+        c.schema.lag_records = 1;
+        c.schema.lag_labels = 1;
+        c.validate().unwrap();
+        // (2 numeric + 4 buckets + 2 indicators) x (1 + 1 lag) + 2 lagged classes.
+        assert_eq!(c.input_width(), 8 * 2 + 2);
+        assert_eq!(c.input_names().len(), c.input_width());
+        assert_eq!(c.input_names()[2], "city#0");
+        assert_eq!(c.input_names()[6], "x:missing");
+        assert_eq!(c.input_names()[8], "x@-1");
+        let names: Vec<String> = c.drift_groups().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "x",
+                "z",
+                "city",
+                "x:missing",
+                "z:missing",
+                "x@-1",
+                "z@-1",
+                "city@-1",
+                "x:missing@-1",
+                "z:missing@-1",
+                "label@-1=DOWN",
+                "label@-1=UP"
+            ]
+        );
+        assert_drift_groups_cover_each_input_once(&c);
     }
 
     #[test]

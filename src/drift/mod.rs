@@ -14,7 +14,7 @@ pub mod univariate;
 pub use adwin::Adwin;
 pub use ddm::Ddm;
 pub use page_hinkley::PageHinkley;
-pub use univariate::{ks_two_sample, psi, KsResult};
+pub use univariate::{category_shift, ks_two_sample, psi, CategoryShift, KsResult};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ks_two_sample, psi, Adwin, Ddm, DriftState, PageHinkley, StreamDetector};
+use super::{
+    category_shift, ks_two_sample, psi, Adwin, Ddm, DriftState, PageHinkley, StreamDetector,
+};
 
 /// `[drift]`: windows and thresholds of the detectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,18 +185,43 @@ pub struct FeatureDrift {
     pub drifted: bool,
 }
 
+/// Model inputs whose drift is tested together: one numeric input, or the one-hot block of a
+/// categorical field (`len` inputs from `start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputGroup {
+    Numeric(usize),
+    Categorical { start: usize, len: usize },
+}
+
 /// Compares every feature (columns of row-major `[rows, width]` data) of `recent` with
-/// `reference`.
+/// `reference`, each column on its own.
 pub fn feature_drift(
     reference: &[f32],
     recent: &[f32],
     width: usize,
     config: &DriftConfig,
 ) -> Vec<FeatureDrift> {
-    if width == 0 {
+    let groups: Vec<InputGroup> = (0..width).map(InputGroup::Numeric).collect();
+    grouped_drift(reference, recent, width, &groups, config)
+}
+
+/// Compares each group of inputs of `recent` with `reference`. A numeric input: the
+/// two-sample KS test and PSI on its values. A categorical block: the chi-square test of
+/// homogeneity on its category frequencies (the block's set input, or none set for a missing
+/// value), reported as `ks_p_value`, with the total variation distance between the two
+/// frequency vectors as `ks_statistic` and PSI on the frequencies. A group drifts when its
+/// p-value is under `ks_alpha / groups` (Bonferroni) and its PSI reaches `psi_threshold`.
+pub fn grouped_drift(
+    reference: &[f32],
+    recent: &[f32],
+    width: usize,
+    groups: &[InputGroup],
+    config: &DriftConfig,
+) -> Vec<FeatureDrift> {
+    if width == 0 || groups.is_empty() {
         return Vec::new();
     }
-    let alpha = config.ks_alpha / width as f64;
+    let alpha = config.ks_alpha / groups.len() as f64;
     // A missing value (NaN) is an atom below every value: a change in a feature's missing
     // rate moves its CDF at the bottom (KS) and its below-minimum bin (PSI).
     let column = |x: &[f32], j: usize| -> Vec<f64> {
@@ -208,16 +235,40 @@ pub fn feature_drift(
             })
             .collect()
     };
-    (0..width)
-        .map(|j| {
-            let (a, b) = (column(reference, j), column(recent, j));
-            let ks = ks_two_sample(&a, &b);
-            let p = psi(&a, &b, 10);
-            FeatureDrift {
-                ks_statistic: ks.statistic,
-                ks_p_value: ks.p_value,
-                psi: p,
-                drifted: ks.p_value < alpha && p >= config.psi_threshold,
+    // Category counts of a block: one per input, the last for "none set".
+    let counts = |x: &[f32], start: usize, len: usize| -> Vec<f64> {
+        let mut c = vec![0f64; len + 1];
+        for r in x.chunks_exact(width) {
+            match r[start..start + len].iter().position(|&v| v > 0.5) {
+                Some(k) => c[k] += 1.0,
+                None => c[len] += 1.0,
+            }
+        }
+        c
+    };
+    groups
+        .iter()
+        .map(|g| match *g {
+            InputGroup::Numeric(j) => {
+                let (a, b) = (column(reference, j), column(recent, j));
+                let ks = ks_two_sample(&a, &b);
+                let p = psi(&a, &b, 10);
+                FeatureDrift {
+                    ks_statistic: ks.statistic,
+                    ks_p_value: ks.p_value,
+                    psi: p,
+                    drifted: ks.p_value < alpha && p >= config.psi_threshold,
+                }
+            }
+            InputGroup::Categorical { start, len } => {
+                let (a, b) = (counts(reference, start, len), counts(recent, start, len));
+                let c = category_shift(&a, &b);
+                FeatureDrift {
+                    ks_statistic: c.distance,
+                    ks_p_value: c.p_value,
+                    psi: c.psi,
+                    drifted: c.p_value < alpha && c.psi >= config.psi_threshold,
+                }
             }
         })
         .collect()

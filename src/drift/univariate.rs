@@ -97,6 +97,131 @@ pub fn psi(reference: &[f64], recent: &[f64], bins: usize) -> f64 {
     p.iter().zip(&q).map(|(p, q)| (q - p) * (q / p).ln()).sum()
 }
 
+/// A two-sample comparison of category frequencies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CategoryShift {
+    /// Total variation distance between the two frequency vectors, in [0, 1].
+    pub distance: f64,
+    /// Chi-square test of homogeneity: the p-value that both samples share one distribution.
+    pub p_value: f64,
+    /// Population stability index on the frequencies (each share floored at 1e-4).
+    pub psi: f64,
+}
+
+/// Compares category counts `reference[k]` and `recent[k]` (the same categories, in order).
+pub fn category_shift(reference: &[f64], recent: &[f64]) -> CategoryShift {
+    let (na, nb) = (reference.iter().sum::<f64>(), recent.iter().sum::<f64>());
+    if na <= 0.0 || nb <= 0.0 {
+        return CategoryShift {
+            distance: 0.0,
+            p_value: 1.0,
+            psi: 0.0,
+        };
+    }
+    let n = na + nb;
+    let (mut chi2, mut used, mut tv, mut psi) = (0.0, 0usize, 0.0, 0.0);
+    for (&a, &b) in reference.iter().zip(recent) {
+        let (p, q) = (a / na, b / nb);
+        tv += (p - q).abs();
+        let (pf, qf) = (p.max(1e-4), q.max(1e-4));
+        psi += (qf - pf) * (qf / pf).ln();
+        let total = a + b;
+        if total <= 0.0 {
+            continue;
+        }
+        used += 1;
+        let (ea, eb) = (na * total / n, nb * total / n);
+        chi2 += (a - ea) * (a - ea) / ea + (b - eb) * (b - eb) / eb;
+    }
+    let p_value = if used < 2 {
+        1.0
+    } else {
+        chi_square_survival(chi2, (used - 1) as f64)
+    };
+    CategoryShift {
+        distance: tv / 2.0,
+        p_value,
+        psi,
+    }
+}
+
+/// `P(X > x)` for X chi-square with `df` degrees of freedom: `Q(df / 2, x / 2)`.
+pub fn chi_square_survival(x: f64, df: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    gamma_q(df / 2.0, x / 2.0)
+}
+
+/// The regularized upper incomplete gamma function Q(a, x) (Numerical Recipes: the series
+/// below a + 1, Lentz's continued fraction above).
+fn gamma_q(a: f64, x: f64) -> f64 {
+    let ln_front = a * x.ln() - x - ln_gamma(a);
+    if x < a + 1.0 {
+        let (mut sum, mut term, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..500 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-15 {
+                break;
+            }
+        }
+        (1.0 - sum * ln_front.exp()).clamp(0.0, 1.0)
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..500 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let delta = d * c;
+            h *= delta;
+            if (delta - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        (ln_front.exp() * h).clamp(0.0, 1.0)
+    }
+}
+
+/// ln Gamma(x) for x > 0 (Lanczos, g = 7, 9 terms).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut acc = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        acc += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + acc.ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +280,32 @@ mod tests {
         let p = psi(&reference, &recent, 10);
         assert!(p >= 0.25, "{p}");
         assert!(psi(&reference, &reference, 10) < 1e-9);
+    }
+
+    #[test]
+    fn chi_square_matches_tables() {
+        // Critical values from standard chi-square tables.
+        for (x, df, p) in [
+            (3.841, 1.0, 0.05),
+            (5.991, 2.0, 0.05),
+            (16.919, 9.0, 0.05),
+            (6.635, 1.0, 0.01),
+            (0.0158, 1.0, 0.90),
+            (30.578, 15.0, 0.01),
+        ] {
+            let got = chi_square_survival(x, df);
+            assert!((got - p).abs() < 1e-3, "chi2 {x} df {df}: {got} vs {p}");
+        }
+    }
+
+    #[test]
+    fn category_shift_sees_a_moved_frequency_and_not_noise() {
+        let same = category_shift(&[500.0, 300.0, 200.0, 0.0], &[250.0, 150.0, 100.0, 0.0]);
+        assert!(same.p_value > 0.99 && same.distance < 1e-9 && same.psi.abs() < 1e-9);
+        // A new category takes a fifth of the recent records.
+        let moved = category_shift(&[500.0, 300.0, 200.0, 0.0], &[200.0, 120.0, 80.0, 100.0]);
+        assert!(moved.p_value < 1e-6, "{moved:?}");
+        assert!((moved.distance - 0.2).abs() < 1e-9, "{moved:?}");
+        assert!(moved.psi > 0.2, "{moved:?}");
     }
 }

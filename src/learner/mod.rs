@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
 use crate::drift::layers::layer_shift;
-use crate::drift::monitor::feature_drift;
+use crate::drift::monitor::grouped_drift;
 use crate::drift::trigger::{self, Firing, Observation};
 use crate::ingest::{BatchObserver, IngestError};
 use crate::learn::diagnostics::activation_stats;
@@ -249,7 +249,12 @@ impl Learner {
     }
 
     fn status_json(&self) -> serde_json::Value {
-        let names = self.config.input_names();
+        let names: Vec<String> = self
+            .config
+            .drift_groups()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         let st = &self.state;
         serde_json::json!({
             "serving_version": st.serving_version,
@@ -590,7 +595,19 @@ impl Learner {
             .iter()
             .flat_map(|r| r.features.iter().copied())
             .collect();
-        let features = feature_drift(&serving.reference.features, &x, width, &self.config.drift);
+        let groups: Vec<_> = self
+            .config
+            .drift_groups()
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect();
+        let features = grouped_drift(
+            &serving.reference.features,
+            &x,
+            width,
+            &groups,
+            &self.config.drift,
+        );
         if features.iter().any(|f| f.drifted) {
             self.state.alarm("feature_ks");
         }
@@ -695,11 +712,11 @@ impl Learner {
             alarms: self.state.alarms.iter().cloned().collect(),
             drifted_features: self
                 .config
-                .input_names()
-                .iter()
+                .drift_groups()
+                .into_iter()
                 .zip(&self.state.features)
                 .filter(|(_, d)| d.drifted)
-                .map(|(f, _)| f.clone())
+                .map(|((f, _), _)| f)
                 .collect(),
             layer_shifts: self.state.layer_shifts.clone(),
         };

@@ -310,7 +310,7 @@ impl LoopState {
                 .with_label_values(&[name])
                 .set(sticky(name, DriftState::Stable));
         }
-        for (f, d) in config.input_names().iter().zip(&self.features) {
+        for ((f, _), d) in config.drift_groups().iter().zip(&self.features) {
             m.drift_feature_ks
                 .with_label_values(&[f])
                 .set(d.ks_statistic);
