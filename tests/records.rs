@@ -205,3 +205,64 @@ fn reject_keeps_gaps_as_dead_letters() {
     assert_eq!(report.counters["records"], N as u64);
     assert_eq!(report.counters["labeled"], N as u64 - refused);
 }
+
+/// The served model answers for production-shaped requests: the learned cities, a city never
+/// seen, a record with every field missing; an array in a categorical field is refused with
+/// its reason.
+#[test]
+fn predict_takes_unseen_categories_and_missing_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let child = relearn()
+        .arg("run")
+        .env("RELEARN__STORE__PATH", dir.path().join("store"))
+        .env("RELEARN__FILE__PATH", &s.path)
+        .env("RELEARN__FILE__EXIT_AT_END", "false")
+        .env("RELEARN__HTTP__LISTEN", &addr)
+        .env("RELEARN__SCHEMA__FEATURES", r#"["x", "noise"]"#)
+        .env("RELEARN__SCHEMA__CATEGORICAL", r#"["city"]"#)
+        .env("RELEARN__SCHEMA__LABEL", "y")
+        .env("RELEARN__SCHEMA__CLASSES", r#"["no", "yes"]"#)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the relearn binary");
+    common::wait_for(std::time::Duration::from_secs(60), || {
+        let (code, st) = common::try_get_json(&addr, "/v1/status")?;
+        (code == 200 && st["records"] == N as u64).then_some(())
+    })
+    .expect("the stream is consumed");
+    let class = |body: &str| {
+        let (code, p) = common::post_json(&addr, "/v1/predict", None, body);
+        assert_eq!(code, 200, "{body}: {p}");
+        p["class"].as_str().unwrap().to_string()
+    };
+    // The concept: 95% of each city's records carry its label; the model answers by city.
+    let right: Vec<&str> = CITIES
+        .iter()
+        .filter(|(city, yes)| {
+            let got = class(&format!(r#"{{"x": 5.0, "city": "{city}", "noise": 0.5}}"#));
+            got == if *yes { "yes" } else { "no" }
+        })
+        .map(|(city, _)| *city)
+        .collect();
+    assert!(right.len() >= 7, "cities answered right: {right:?}");
+    class(r#"{"x": 5.0, "city": "Atlantis", "noise": 0.5}"#);
+    class(r#"{"x": null, "noise": "NA"}"#);
+    class("{}");
+    let (code, e) = common::post_json(
+        &addr,
+        "/v1/predict",
+        None,
+        r#"{"x": 1, "city": ["Lisbon"], "noise": 0.5}"#,
+    );
+    assert_eq!(code, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_category"),
+        "{e}"
+    );
+    common::stop_gracefully(child);
+}

@@ -70,11 +70,13 @@ pub enum Reason {
     UnknownLabel,
     /// The payload is larger than `schema.max_record_bytes`.
     TooLarge,
+    /// A categorical field holds a JSON array or object (not a string, number or boolean).
+    InvalidCategory,
 }
 
 impl Reason {
     /// Every reason, in a stable order.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::InvalidJson,
         Reason::InvalidCsv,
         Reason::MissingField,
@@ -83,6 +85,7 @@ impl Reason {
         Reason::WrongFieldCount,
         Reason::UnknownLabel,
         Reason::TooLarge,
+        Reason::InvalidCategory,
     ];
 
     /// The stable snake_case name.
@@ -96,6 +99,7 @@ impl Reason {
             Reason::WrongFieldCount => "wrong_field_count",
             Reason::UnknownLabel => "unknown_label",
             Reason::TooLarge => "too_large",
+            Reason::InvalidCategory => "invalid_category",
         }
     }
 
@@ -376,7 +380,15 @@ impl Decoder {
             let text = match map.get(name) {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
-                Some(other) => Some(std::borrow::Cow::Owned(other.to_string())),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                    Some(std::borrow::Cow::Owned(v.to_string()))
+                }
+                Some(other) => {
+                    return Err(fail(
+                        Reason::InvalidCategory,
+                        format!("`{name}` is {}, not a category", json_kind(other)),
+                    ))
+                }
             };
             self.set_category(&mut features, k, text.as_deref())?;
         }
@@ -793,6 +805,14 @@ mod tests {
         assert_eq!(r.features[2 + category_bucket("Paris", 8)], 1.0);
         let r = j.decode(br#"{"a":1,"b":2,"city":75}"#).unwrap();
         assert_eq!(r.features[2 + category_bucket("75", 8)], 1.0);
+        assert_eq!(
+            reason(&j, r#"{"a":1,"b":2,"city":["Paris"]}"#),
+            Reason::InvalidCategory
+        );
+        // An all-missing record is decoded (and scored), not refused.
+        let r = j.decode(br#"{"y":"no"}"#).unwrap();
+        assert!(r.features[0].is_nan() && r.features[1].is_nan());
+        assert_eq!(r.features[2..].iter().sum::<f32>(), 0.0);
         // FNV-1a is fixed: these buckets must never change, or stored models break.
         // (Values from an independent FNV-1a implementation.)
         assert_eq!(category_bucket("", 1 << 20), 140_069);
