@@ -9,13 +9,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/relearn/target}"
 export PROPTEST_CASES="${PROPTEST_CASES:-200000}"
 seconds="${FUZZ_SECONDS:-600}"
-cargo test --locked --release --test fuzz --no-run
+cargo test --locked --test fuzz --no-run
 for t in decoding_arbitrary_bytes_never_panics decoding_csv_like_lines_never_panics \
   decoding_arbitrary_json_objects_never_panics config_with_arbitrary_env_overrides_never_panics; do
   if [ -n "${1:-}" ] && [[ "$t" != *"$1"* ]]; then continue; fi
   echo "fuzz: $t ($PROPTEST_CASES cases, at most $seconds s)"
   rc=0
-  timeout "$seconds" cargo test --locked --release --test fuzz "$t" -- --exact || rc=$?
+  timeout "$seconds" cargo test --locked --test fuzz "$t" -- --exact || rc=$?
   case $rc in
     0) echo "fuzz: $t passed" ;;
     124) echo "fuzz: $t ran $seconds s without a failure" ;;
