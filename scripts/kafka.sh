@@ -9,7 +9,9 @@
 #   scripts/kafka.sh status    exit 0 when the broker answers a metadata request
 #
 # Environment: RELEARN_KAFKA_HOME (default ~/.cache/relearn/kafka), RELEARN_KAFKA_PORT (9092),
-# RELEARN_KAFKA_CONTROLLER_PORT (port + 1), RELEARN_KAFKA_DATA (default $HOME/data-$PORT).
+# RELEARN_KAFKA_CONTROLLER_PORT (port + 1), RELEARN_KAFKA_DATA (default $HOME/data-$PORT),
+# RELEARN_KAFKA_SASL_USER / RELEARN_KAFKA_SASL_PASSWORD (set both: the client listener is
+# SASL_PLAINTEXT with the PLAIN mechanism and that one user; the controller stays plaintext).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +22,13 @@ data=${RELEARN_KAFKA_DATA:-$home/data-$port}
 pidfile=$home/kafka-$port.pid
 logfile=$home/kafka-$port.log
 props=$home/server-$port.properties
+sasl_user=${RELEARN_KAFKA_SASL_USER:-}
+sasl_password=${RELEARN_KAFKA_SASL_PASSWORD:-}
+kcat_auth=()
+if [ -n "$sasl_user" ]; then
+  kcat_auth=(-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN
+    -X "sasl.username=$sasl_user" -X "sasl.password=$sasl_password")
+fi
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
@@ -56,7 +65,7 @@ java_run() {
     -cp "$home/lib/*" "$@"
 }
 
-answers() { kcat -b "127.0.0.1:$port" -L -m 3 >/dev/null 2>&1; }
+answers() { kcat -b "127.0.0.1:$port" "${kcat_auth[@]}" -L -m 3 >/dev/null 2>&1; }
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
@@ -65,15 +74,17 @@ start() {
   need_kcat
   if running && answers; then echo "kafka.sh: already running on 127.0.0.1:$port"; return; fi
   mkdir -p "$data"
+  local proto=PLAINTEXT
+  [ -n "$sasl_user" ] && proto=SASL_PLAINTEXT
   cat > "$props" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$proto://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$proto://127.0.0.1:$port
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=$proto
+listener.security.protocol.map=$proto:$proto,CONTROLLER:PLAINTEXT
 log.dirs=$data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -84,6 +95,13 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 message.max.bytes=10485760
 PROPS
+  if [ -n "$sasl_user" ]; then
+    cat >> "$props" <<PROPS
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$sasl_user" password="$sasl_password" user_$sasl_user="$sasl_password";
+PROPS
+  fi
   if [ ! -f "$data/meta.properties" ]; then
     java_run kafka.tools.StorageTool format -t "$(java_run kafka.tools.StorageTool random-uuid)" \
       -c "$props" --ignore-formatted >>"$logfile" 2>&1 || die "storage format failed; see $logfile"

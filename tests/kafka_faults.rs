@@ -1,6 +1,9 @@
 //! Kafka faults through the real binary: a broker stopped and restarted mid-stream (with and
 //! without static membership) is waited out and the counts are exact afterwards; records of
-//! 2 MB and 10 MB are dead-lettered with their payload truncated to fit, and ingest goes on.
+//! 2 MB and 10 MB are dead-lettered with their payload truncated to fit, and ingest goes on;
+//! a broker that requires SASL/PLAIN is consumed with the right credentials (exact counts)
+//! and a wrong password stops the daemon at once with an error that names the keys (port
+//! 19292).
 //!
 //! The restart tests run against a broker of their own (`PrivateBroker`, port 19192), so the
 //! shared test broker that other tests use is never stopped.
@@ -16,6 +19,8 @@ use relearn::ingest::dlq::header as dlq;
 
 /// The private broker's port (the shared test broker is on 19092).
 const FAULT_BROKER_PORT: u16 = 19192;
+/// The SASL/PLAIN broker's port (stopped by scripts/test.sh at exit too).
+const SASL_BROKER_PORT: u16 = 19292;
 const PARTITIONS: i32 = 3;
 
 /// One restart test at a time: they stop and start the same private broker.
@@ -82,6 +87,7 @@ fn survives_broker_restart(static_membership: bool) {
     let _one = PRIVATE.lock().unwrap_or_else(|p| p.into_inner());
     let broker = PrivateBroker {
         port: FAULT_BROKER_PORT,
+        sasl: None,
     };
     let brokers = broker.start();
     let topic = unique(if static_membership {
@@ -268,4 +274,111 @@ fn oversized_records_are_dead_lettered_truncated() {
             "a prefix of the original"
         );
     }
+}
+
+/// A broker that requires SASL/PLAIN (`scripts/kafka.sh` with RELEARN_KAFKA_SASL_*): with the
+/// right credentials in `kafka.properties` the daemon consumes every record exactly once;
+/// with a wrong password it exits non-zero at once, naming the keys to check.
+#[test]
+fn sasl_plain_authenticates_and_a_wrong_password_fails_clearly() {
+    const USER: &str = "relearn";
+    const PASSWORD: &str = "relearn-secret";
+    const N: usize = 5_000;
+    let broker = PrivateBroker {
+        port: SASL_BROKER_PORT,
+        sasl: Some((USER, PASSWORD)),
+    };
+    let brokers = broker.start();
+    let topic = unique("sasl");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Produce through kcat, authenticated (which also creates the topics).
+    let lines: Vec<String> = payloads(0, N)
+        .into_iter()
+        .map(|p| String::from_utf8(p).unwrap())
+        .collect();
+    let file = dir.path().join("records.csv");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = std::process::Command::new("kcat")
+        .args(["-b", &brokers, "-X", "security.protocol=SASL_PLAINTEXT"])
+        .args([
+            "-X",
+            "sasl.mechanisms=PLAIN",
+            "-X",
+            &format!("sasl.username={USER}"),
+        ])
+        .args([
+            "-X",
+            &format!("sasl.password={PASSWORD}"),
+            "-P",
+            "-t",
+            &topic,
+            "-l",
+        ])
+        .arg(&file)
+        .output()
+        .expect("run kcat");
+    assert!(
+        out.status.success(),
+        "kcat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let auth = |password: &str| {
+        format!(
+            "[kafka.properties]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\
+             \"sasl.mechanisms\" = \"PLAIN\"\n\"sasl.username\" = \"{USER}\"\n\
+             \"sasl.password\" = \"{password}\"\n"
+        )
+    };
+
+    // A wrong password: a clear error and a non-zero exit, not a silent retry loop.
+    let config = dir.path().join("wrong.toml");
+    let store = dir.path().join("store-wrong");
+    write_config(
+        &config,
+        &brokers,
+        &topic,
+        &store,
+        "127.0.0.1:0",
+        &auth("wrong"),
+    );
+    let log = dir.path().join("wrong.log");
+    let mut child = spawn_daemon(&config, &log);
+    let status = wait_for(Duration::from_secs(60), || child.try_wait().ok().flatten());
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!(
+            "a wrong password did not stop the daemon; log:\n{}",
+            log_of(&log)
+        );
+    };
+    assert!(!status.success());
+    let text = log_of(&log);
+    assert!(
+        text.contains("refused the credentials") && text.contains("sasl.password"),
+        "{text}"
+    );
+
+    // The right password: every record, exactly once.
+    let config = dir.path().join("right.toml");
+    let store = dir.path().join("store");
+    let addr = format!("127.0.0.1:{}", free_port());
+    write_config(&config, &brokers, &topic, &store, &addr, &auth(PASSWORD));
+    let log = dir.path().join("right.log");
+    let mut child = spawn_daemon(&config, &log);
+    if wait_for(Duration::from_secs(120), || {
+        processed(&addr).filter(|&n| n >= N)
+    })
+    .is_none()
+    {
+        let _ = child.kill();
+        panic!(
+            "the daemon did not consume over SASL; log:\n{}",
+            log_of(&log)
+        );
+    }
+    stop_gracefully(child);
+    let report = relearn::inspect::inspect_path(&store).expect("inspect the store");
+    assert_eq!(report.counters["records"], N as u64);
+    let bad = (0..N).filter(|i| i % 100 == 7).count() as u64;
+    assert_eq!(report.counters["malformed/non_numeric"], bad);
 }

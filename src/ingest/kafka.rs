@@ -74,6 +74,9 @@ struct IngestContext {
     metrics: Metrics,
     assignment: Arc<Assignment>,
     failed: AtomicBool,
+    /// The broker refused the client's credentials: a configuration error that retrying
+    /// does not fix, so ingest stops with it.
+    auth_failed: Mutex<Option<String>>,
 }
 
 impl IngestContext {
@@ -111,6 +114,14 @@ impl ClientContext for IngestContext {
             Some(rdkafka::error::RDKafkaErrorCode::Fatal)
         );
         let kind = if fatal { "fatal" } else { "transient" };
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(rdkafka::error::RDKafkaErrorCode::Authentication)
+                | Some(rdkafka::error::RDKafkaErrorCode::SaslAuthenticationFailed)
+        ) {
+            *self.auth_failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{error} ({reason})"));
+        }
         self.metrics
             .ingest_kafka_errors
             .with_label_values(&[kind])
@@ -344,6 +355,7 @@ impl KafkaSource {
             metrics: metrics.clone(),
             assignment: assignment.clone(),
             failed: AtomicBool::new(false),
+            auth_failed: Mutex::new(None),
         };
         let consumer = subscribe(config, context)?;
         liveness.beat();
@@ -385,6 +397,7 @@ impl KafkaSource {
             metrics: self.metrics.clone(),
             assignment: self.assignment.clone(),
             failed: AtomicBool::new(false),
+            auth_failed: Mutex::new(None),
         };
         // The old consumer is dropped (closed) before its successor joins the group, so a
         // static member's instance id is free again.
@@ -418,6 +431,19 @@ impl KafkaSource {
             since_fatal_check += 1;
             if since_fatal_check >= 1024 {
                 since_fatal_check = 0;
+                let auth = self
+                    .consumer
+                    .context()
+                    .auth_failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(error) = auth {
+                    break Err(IngestError::Kafka(format!(
+                        "the broker refused the credentials: {error}; check kafka.properties \
+                         (security.protocol, sasl.mechanisms, sasl.username, sasl.password)"
+                    )));
+                }
                 if let Some(error) = self.fatal_error() {
                     fatal_at.retain(|t| t.elapsed() < FATAL_WINDOW);
                     fatal_at.push(Instant::now());

@@ -361,17 +361,22 @@ pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
 /// test broker is never disturbed), through `scripts/kafka.sh`.
 pub struct PrivateBroker {
     pub port: u16,
+    /// User and password: the client listener is SASL_PLAINTEXT with PLAIN.
+    pub sasl: Option<(&'static str, &'static str)>,
 }
 
 impl PrivateBroker {
     fn script(&self, action: &str) -> std::process::Output {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        std::process::Command::new("bash")
-            .arg(root.join("scripts/kafka.sh"))
+        let mut c = std::process::Command::new("bash");
+        c.arg(root.join("scripts/kafka.sh"))
             .arg(action)
-            .env("RELEARN_KAFKA_PORT", self.port.to_string())
-            .output()
-            .expect("cannot run scripts/kafka.sh")
+            .env("RELEARN_KAFKA_PORT", self.port.to_string());
+        if let Some((user, password)) = self.sasl {
+            c.env("RELEARN_KAFKA_SASL_USER", user)
+                .env("RELEARN_KAFKA_SASL_PASSWORD", password);
+        }
+        c.output().expect("cannot run scripts/kafka.sh")
     }
 
     /// Starts it (idempotent) and returns its bootstrap address; panics with the script's
