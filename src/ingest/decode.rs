@@ -194,28 +194,26 @@ impl Decoder {
             }
         };
         let mut roles = vec![Role::Ignore; columns.len()];
-        for (k, f) in schema.features.iter().enumerate() {
-            match columns.iter().position(|c| c == f) {
-                Some(i) => roles[i] = Role::Feature(k),
-                None if schema.format == Format::Csv => {
-                    return Err(fail(
-                        Reason::MissingField,
-                        format!("feature `{f}` is not among the CSV columns {columns:?}"),
-                    ))
+        let inputs = [
+            (
+                "feature",
+                &schema.features,
+                Role::Feature as fn(usize) -> Role,
+            ),
+            ("categorical field", &schema.categorical, Role::Categorical),
+        ];
+        for (what, fields, role) in inputs {
+            for (k, f) in fields.iter().enumerate() {
+                match columns.iter().position(|c| c == f) {
+                    Some(i) => roles[i] = role(k),
+                    None if schema.format == Format::Csv => {
+                        return Err(fail(
+                            Reason::MissingField,
+                            format!("{what} `{f}` is not among the CSV columns {columns:?}"),
+                        ))
+                    }
+                    None => {}
                 }
-                None => {}
-            }
-        }
-        for (k, f) in schema.categorical.iter().enumerate() {
-            match columns.iter().position(|c| c == f) {
-                Some(i) => roles[i] = Role::Categorical(k),
-                None if schema.format == Format::Csv => {
-                    return Err(fail(
-                        Reason::MissingField,
-                        format!("categorical field `{f}` is not among the CSV columns {columns:?}"),
-                    ))
-                }
-                None => {}
             }
         }
         for (name, role) in [

@@ -144,6 +144,10 @@ pub struct Learner {
     challenger: Option<Challenger>,
     /// The replay buffer as the challenger's replay and old-knowledge data.
     replay_cache: ReplayCache,
+    /// What input drift is measured on (`Config::drift_groups`), split once: the names of
+    /// `state.features`' entries and their input groups.
+    drift_names: Vec<String>,
+    drift_groups: Vec<crate::drift::monitor::InputGroup>,
 }
 
 /// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
@@ -232,6 +236,7 @@ impl Learner {
                 results_tx.clone(),
             ))
         };
+        let (drift_names, drift_groups) = config.drift_groups().into_iter().unzip();
         Ok(Learner {
             config: config.clone(),
             store,
@@ -245,16 +250,22 @@ impl Learner {
             records_total,
             challenger: None,
             replay_cache: ReplayCache::default(),
+            drift_names,
+            drift_groups,
         })
     }
 
+    /// Names of the input groups whose last check drifted.
+    fn drifted_features(&self) -> Vec<String> {
+        self.drift_names
+            .iter()
+            .zip(&self.state.features)
+            .filter(|(_, d)| d.drifted)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     fn status_json(&self) -> serde_json::Value {
-        let names: Vec<String> = self
-            .config
-            .drift_groups()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
         let st = &self.state;
         serde_json::json!({
             "serving_version": st.serving_version,
@@ -265,7 +276,7 @@ impl Learner {
             "retrain_running": self.handle.running.load(Ordering::SeqCst),
             "alarms": st.alarms,
             "detectors": st.errors.readings().map(|(n, r)| (n.to_string(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
-            "drifted_features": names.iter().zip(&st.features).filter(|(_, d)| d.drifted).map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "drifted_features": self.drifted_features(),
             "layer_shifts": st.layer_shifts,
             "triggers": {
                 "config": self.config.triggers,
@@ -595,17 +606,11 @@ impl Learner {
             .iter()
             .flat_map(|r| r.features.iter().copied())
             .collect();
-        let groups: Vec<_> = self
-            .config
-            .drift_groups()
-            .into_iter()
-            .map(|(_, g)| g)
-            .collect();
         let features = grouped_drift(
             &serving.reference.features,
             &x,
             width,
-            &groups,
+            &self.drift_groups,
             &self.config.drift,
         );
         if features.iter().any(|f| f.drifted) {
@@ -710,14 +715,7 @@ impl Learner {
             records_total: self.records_total,
             layers: manual_layers,
             alarms: self.state.alarms.iter().cloned().collect(),
-            drifted_features: self
-                .config
-                .drift_groups()
-                .into_iter()
-                .zip(&self.state.features)
-                .filter(|(_, d)| d.drifted)
-                .map(|((f, _), _)| f)
-                .collect(),
+            drifted_features: self.drifted_features(),
             layer_shifts: self.state.layer_shifts.clone(),
         };
         match &self.jobs {
