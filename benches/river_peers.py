@@ -67,8 +67,9 @@ VENV = os.path.expanduser("~/.cache/relearn/river-venv")
 ALL_LEARNERS = ["arf", "hat", "ht", "logreg", "nochange", "majority"]
 
 
-def ensure_venv():
-    """Re-execute inside the river venv, creating it and installing river first if needed."""
+def ensure_venv(script=None):
+    """Re-execute `script` (default: this file) inside the river venv, creating it and
+    installing river first if needed."""
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
         return
     py = os.path.join(VENV, "bin", "python")
@@ -79,7 +80,7 @@ def ensure_venv():
     if subprocess.call([py, "-c", check], stderr=subprocess.DEVNULL) != 0:
         print(f"installing river=={RIVER_VERSION} into {VENV}", file=sys.stderr)
         subprocess.check_call([py, "-m", "pip", "install", "-q", f"river=={RIVER_VERSION}"])
-    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+    os.execv(py, [py, os.path.abspath(script or __file__)] + sys.argv[1:])
 
 
 def split_list(s):

@@ -19,6 +19,7 @@ fn setup() -> (Model, Dataset) {
         input: 64,
         hidden: vec![128, 128, 64],
         classes: 10,
+        task: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

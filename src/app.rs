@@ -111,7 +111,25 @@ impl std::fmt::Display for Summary {
             self.replay_records,
             self.store_path.display()
         )?;
-        if self.scored > 0 {
+        if let (Some(mae), Some(rmse)) =
+            (self.scores.regression.mae(), self.scores.regression.rmse())
+        {
+            write!(
+                f,
+                "\nmodel version {}, prequential MAE {:.4}, RMSE {:.4}, R^2 {} over {} labeled records, retrains: {} promoted, {} rejected, {} failed",
+                self.model_version,
+                mae,
+                rmse,
+                self.scores
+                    .regression
+                    .r2()
+                    .map_or("-".to_string(), |r| format!("{r:.4}")),
+                self.scores.regression.scored,
+                self.promoted,
+                self.rejected,
+                self.failed
+            )?;
+        } else if self.scored > 0 {
             write!(
                 f,
                 "\nmodel version {}, prequential accuracy {:.4} over {} labeled records (last window {:.4}), retrains: {} promoted, {} rejected, {} failed",
@@ -229,7 +247,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         });
     } else {
         tracing::warn!(
-            "learning loop off: schema.label and schema.classes are needed to train a classifier"
+            "learning loop off: schema.label (and schema.classes for a classifier) are needed to train a model"
         );
     }
     let pipeline = Arc::new(Mutex::new(pipeline));

@@ -373,7 +373,7 @@ fn replay_of(tasks: &[Task], upto: usize, total: usize, rng: &mut Rng) -> Datase
     let share = (total / upto.max(1)).max(1);
     let mut out = Dataset {
         x: Vec::new(),
-        y: Vec::new(),
+        y: crate::learn::Targets::Classes(Vec::new()),
         width: tasks[0].train.width,
     };
     for t in &tasks[..upto] {
@@ -426,6 +426,7 @@ pub fn run(
         input: width,
         hidden: opts.hidden.clone(),
         classes: CLASSES,
+        task: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::learn::Task;
+
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "RELEARN__";
 
@@ -223,7 +225,10 @@ pub struct SchemaConfig {
     /// Label field name. Empty: records carry no label. A record whose label field is absent
     /// or empty is an unlabeled record, not a malformed one.
     pub label: String,
+    /// What the label is: `classification` (one of `classes`) or `regression` (a number).
+    pub task: Task,
     /// Class names in index order (`["DOWN", "UP"]`). Use `["0", "1", ...]` for numeric labels.
+    /// Ignored with `task = "regression"`.
     pub classes: Vec<String>,
     /// Optional field that holds the record's key (kept for predictions). Empty: none.
     pub key: String,
@@ -300,6 +305,7 @@ impl Default for SchemaConfig {
             .map(|s| s.to_string())
             .collect(),
             label: "class".into(),
+            task: Task::Classification,
             classes: vec!["DOWN".into(), "UP".into()],
             key: String::new(),
             timestamp: String::new(),
@@ -463,7 +469,8 @@ impl Config {
         crate::learn::ModelSpec {
             input: self.input_width(),
             hidden: self.model.hidden.clone(),
-            classes: self.schema.classes.len(),
+            classes: self.label_width(),
+            task: self.schema.task,
             activation: self.model.activation,
             dropout: self.model.dropout,
         }
@@ -568,12 +575,30 @@ impl Config {
     /// The model's input width.
     pub fn input_width(&self) -> usize {
         crate::ingest::decode::decoded_width(&self.schema) * (1 + self.schema.lag_records)
-            + self.schema.classes.len() * self.schema.lag_labels
+            + self.label_width() * self.schema.lag_labels
     }
 
-    /// Whether the learning loop can run: a label field and class names.
+    /// Outputs of the model's head, and inputs of one lagged label: the number of classes, or
+    /// 1 for regression.
+    pub fn label_width(&self) -> usize {
+        match self.schema.task {
+            Task::Classification => self.schema.classes.len(),
+            Task::Regression => 1,
+        }
+    }
+
+    /// The number of classes (0 for regression).
+    pub fn num_classes(&self) -> usize {
+        match self.schema.task {
+            Task::Classification => self.schema.classes.len(),
+            Task::Regression => 0,
+        }
+    }
+
+    /// Whether the learning loop can run: a label field, and class names for classification.
     pub fn learning_enabled(&self) -> bool {
-        !self.schema.label.is_empty() && self.schema.classes.len() >= 2
+        !self.schema.label.is_empty()
+            && (self.schema.task == Task::Regression || self.schema.classes.len() >= 2)
     }
 
     pub fn uses_kafka(&self) -> bool {
@@ -639,10 +664,10 @@ impl Config {
                     format!("`{}` is also a feature", s.label),
                 ));
             }
-            if s.classes.len() < 2 {
+            if s.task == Task::Classification && s.classes.len() < 2 {
                 return Err(ConfigError::key(
                     "schema.classes",
-                    "a labeled schema needs at least two classes",
+                    "a labeled classification schema needs at least two classes (or set schema.task = \"regression\" for a numeric target)",
                 ));
             }
         }
@@ -682,7 +707,7 @@ impl Config {
         if s.lag_labels > 64 {
             return Err(ConfigError::key("schema.lag_labels", "must be <= 64"));
         }
-        if s.lag_labels > 0 && s.classes.is_empty() {
+        if s.lag_labels > 0 && s.task == Task::Classification && s.classes.is_empty() {
             return Err(ConfigError::key(
                 "schema.lag_labels",
                 "needs schema.classes (past labels are one-hot encoded)",
@@ -707,6 +732,12 @@ impl Config {
             return Err(ConfigError::key("replay.capacity", "must be > 0"));
         }
         if self.replay.class_balanced {
+            if s.task == Task::Regression {
+                return Err(ConfigError::key(
+                    "replay.class_balanced",
+                    "a regression target has no classes to balance; set it to false",
+                ));
+            }
             if s.classes.is_empty() {
                 return Err(ConfigError::key(
                     "replay.class_balanced",

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::learn::Dataset;
+use crate::learn::{Dataset, Targets};
 use crate::rng::Rng;
 
 /// The UCI/sklearn digits: 1,797 8x8 images, pixels 0..16, gzip CSV (64 pixels, label).
@@ -139,7 +139,7 @@ mod tests {
         let d = digits().unwrap();
         assert_eq!(d.len(), 1797);
         assert_eq!(d.width, 64);
-        assert!(d.y.iter().all(|&y| y < 10));
+        assert!(d.y.classes().unwrap().iter().all(|&y| y < 10));
         assert!(d.x.iter().all(|&v| (0.0..=16.0).contains(&v)));
     }
 
@@ -197,11 +197,14 @@ pub fn rotate(data: &Dataset, side: usize, degrees: f64) -> Dataset {
 pub fn relabel(data: &Dataset, map: &[u32]) -> Dataset {
     Dataset {
         x: data.x.clone(),
-        y: data
-            .y
-            .iter()
-            .map(|&y| map.get(y as usize).copied().unwrap_or(y))
-            .collect(),
+        y: match &data.y {
+            Targets::Classes(c) => Targets::Classes(
+                c.iter()
+                    .map(|&y| map.get(y as usize).copied().unwrap_or(y))
+                    .collect(),
+            ),
+            values => values.clone(),
+        },
         width: data.width,
     }
 }
@@ -209,7 +212,7 @@ pub fn relabel(data: &Dataset, map: &[u32]) -> Dataset {
 /// The rows of `data` whose label is in `classes`.
 pub fn with_classes(data: &Dataset, classes: &[u32]) -> Dataset {
     let idx: Vec<usize> = (0..data.len())
-        .filter(|&i| classes.contains(&data.y[i]))
+        .filter(|&i| data.y.classes().is_some_and(|c| classes.contains(&c[i])))
         .collect();
     data.subset(&idx)
 }

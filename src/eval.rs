@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppError, Summary};
-use crate::config::{Config, Format};
+use crate::config::{Config, Format, Task};
 
 /// What failed in an evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +128,23 @@ pub struct EvalRow {
     pub challenger_accuracy: f64,
     /// Estimated training FLOPs (retrains + online steps).
     pub train_flops: f64,
+    /// Errors of a regression target (`None` for classification; the accuracy fields then
+    /// count predictions within half a target standard deviation).
+    pub regression: Option<RegressionRow>,
     pub wall_seconds: f64,
     pub records_per_second: f64,
+}
+
+/// Prequential errors on a regression target, in the target's unit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegressionRow {
+    /// Mean absolute error over every labeled record; records before the first model are
+    /// charged with the running mean's error.
+    pub mae_all: Option<f64>,
+    /// Over the scored records.
+    pub mae: Option<f64>,
+    pub rmse: Option<f64>,
+    pub r2: Option<f64>,
 }
 
 /// The whole evaluation.
@@ -141,6 +156,7 @@ pub struct EvalReport {
     pub features: Vec<String>,
     pub categorical: Vec<String>,
     pub classes: Vec<String>,
+    pub task: Task,
     pub rows: Vec<EvalRow>,
     /// Default's training FLOPs over full's, when both ran.
     pub cost_ratio: Option<f64>,
@@ -150,7 +166,13 @@ pub struct EvalReport {
 /// column but the label whose first 1,000 values are numbers (or missing), categorical fields
 /// every other column (unless the features or the categorical fields were given), classes
 /// are the label's distinct values in sorted order.
-pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
+///
+/// `task`: the task when the user named it; `None` infers it: a label whose values are all
+/// numbers with more than [`REGRESSION_DISTINCT`] distinct values is a regression target.
+pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Result<(), EvalError> {
+    if let Some(t) = task {
+        config.schema.task = t;
+    }
     let read = |source| EvalError::Read {
         path: path.to_path_buf(),
         source,
@@ -195,7 +217,9 @@ pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
     let mut classes = BTreeSet::new();
     let need_features = config.schema.features.is_empty();
     let need_categorical = need_features && config.schema.categorical.is_empty();
-    let need_classes = config.schema.classes.is_empty();
+    let need_classes =
+        config.schema.classes.is_empty() && config.schema.task == Task::Classification;
+    let mut label_numeric = true;
     let tokens = config.schema.missing_tokens.clone();
     for (i, row) in csv.records().enumerate() {
         let row = row.map_err(|e| schema_err(format!("row {}: {e}", i + 2)))?;
@@ -213,7 +237,13 @@ pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
         }
         if need_classes {
             if let Some(v) = row.get(label_at).filter(|v| !v.is_empty()) {
-                classes.insert(v.to_string());
+                let t = v.trim();
+                if !tokens.iter().any(|m| m == t) {
+                    label_numeric &= t.parse::<f64>().is_ok_and(f64::is_finite);
+                }
+                if classes.len() <= 1000 {
+                    classes.insert(v.to_string());
+                }
             }
         } else if i >= 1000 {
             break;
@@ -236,11 +266,12 @@ pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
             .map(|(_, h)| h.clone())
             .collect();
     }
-    if need_classes {
+    if need_classes && task.is_none() && label_numeric && classes.len() > REGRESSION_DISTINCT {
+        config.schema.task = Task::Regression;
+    } else if need_classes {
         if classes.len() > 1000 {
             return Err(schema_err(format!(
-                "`{label}` has {} distinct values: a numeric target is not a class label",
-                classes.len()
+                "`{label}` has more than 1000 distinct values, not all numbers: not a class label"
             )));
         }
         config.schema.classes = classes.into_iter().collect();
@@ -249,6 +280,10 @@ pub fn infer_schema(config: &mut Config, path: &Path) -> Result<(), EvalError> {
     config.schema.columns.clear();
     Ok(())
 }
+
+/// More distinct numeric label values than this make `infer_schema` read the label as a
+/// regression target.
+pub const REGRESSION_DISTINCT: usize = 32;
 
 /// Runs `strategies` over `path` with `base` (schema already set) and reports.
 pub fn run(
@@ -284,12 +319,20 @@ pub fn run(
                 source,
             })?;
         let wall = started.elapsed().as_secs_f64();
-        progress(&format!(
-            "{}: accuracy {:.4} over {} records in {wall:.1} s",
-            s.as_str(),
-            summary.scores.accuracy().unwrap_or(0.0),
-            summary.scores.scored()
-        ));
+        match config.schema.task {
+            Task::Classification => progress(&format!(
+                "{}: accuracy {:.4} over {} records in {wall:.1} s",
+                s.as_str(),
+                summary.scores.accuracy().unwrap_or(0.0),
+                summary.scores.scored()
+            )),
+            Task::Regression => progress(&format!(
+                "{}: MAE {:.4} over {} records in {wall:.1} s",
+                s.as_str(),
+                summary.scores.regression.mae().unwrap_or(f64::NAN),
+                summary.scores.regression.scored
+            )),
+        }
         runs.push((s, summary, wall));
     }
     // The baselines are scored on the records the first run scored (they need no run).
@@ -320,6 +363,20 @@ pub fn run(
                     challenger_promotions: 0,
                     challenger_accuracy: 0.0,
                     train_flops: 0.0,
+                    regression: (config.schema.task == Task::Regression).then(|| {
+                        let r = &b.scores.regression;
+                        let mae = if s == Strategy::NoChange {
+                            r.nochange_mae()
+                        } else {
+                            r.mean_mae()
+                        };
+                        RegressionRow {
+                            mae_all: None,
+                            mae,
+                            rmse: None,
+                            r2: None,
+                        }
+                    }),
                     wall_seconds: 0.0,
                     records_per_second: 0.0,
                 }
@@ -341,6 +398,15 @@ pub fn run(
                     challenger_promotions: sum.challenger_promotions,
                     challenger_accuracy: sum.challenger_accuracy,
                     train_flops: sum.train_flops,
+                    regression: (config.schema.task == Task::Regression).then(|| {
+                        let r = &sum.scores.regression;
+                        RegressionRow {
+                            mae_all: r.mae_all(),
+                            mae: r.mae(),
+                            rmse: r.rmse(),
+                            r2: r.r2(),
+                        }
+                    }),
                     wall_seconds: *wall,
                     records_per_second: sum.records as f64 / wall.max(1e-9),
                 }
@@ -360,6 +426,7 @@ pub fn run(
         features: config.schema.features.clone(),
         categorical: config.schema.categorical.clone(),
         classes: config.schema.classes.clone(),
+        task: config.schema.task,
         rows,
         cost_ratio,
     })
@@ -369,6 +436,9 @@ pub fn run(
 /// model as errors, as a learner that predicts from the first record is scored.
 pub fn markdown(r: &EvalReport) -> String {
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    if r.task == Task::Regression {
+        return markdown_regression(r);
+    }
     let mut out = format!(
         "{}: {} records, label `{}`, {} numeric and {} categorical features, {} classes\n\n",
         r.file,
@@ -393,6 +463,48 @@ pub fn markdown(r: &EvalReport) -> String {
             row.rejected,
             row.challenger_promotions,
             row.challenger_accuracy,
+            row.train_flops,
+            row.wall_seconds,
+            row.records_per_second
+        ));
+    }
+    if let Some(c) = r.cost_ratio {
+        out.push_str(&format!("\ndefault / full training FLOPs: {c:.2}\n"));
+    }
+    out
+}
+
+/// The regression report: MAE over every labeled record and over the scored ones, RMSE, R^2.
+/// The no-change row predicts the previous target, the majority row the running mean.
+fn markdown_regression(r: &EvalReport) -> String {
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut out = format!(
+        "{}: {} records, numeric target `{}`, {} numeric and {} categorical features\n\n",
+        r.file,
+        r.records,
+        r.label,
+        r.features.len(),
+        r.categorical.len(),
+    );
+    out.push_str("| strategy | MAE (all labeled) | MAE (scored) | RMSE | R^2 | scored | promoted / rejected (challenger) | training FLOPs | wall s | records/s |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for row in &r.rows {
+        let reg = row.regression.as_ref();
+        let name = match row.strategy {
+            Strategy::Majority => "mean",
+            other => other.as_str(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} / {} ({}) | {:.3e} | {:.1} | {:.0} |\n",
+            name,
+            opt(reg.and_then(|g| g.mae_all)),
+            opt(reg.and_then(|g| g.mae)),
+            opt(reg.and_then(|g| g.rmse)),
+            opt(reg.and_then(|g| g.r2)),
+            row.scored,
+            row.promoted,
+            row.rejected,
+            row.challenger_promotions,
             row.train_flops,
             row.wall_seconds,
             row.records_per_second

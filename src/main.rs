@@ -78,6 +78,10 @@ struct EvalArgs {
     /// Class names (schema.classes); default: the label's distinct values, sorted.
     #[arg(long, value_delimiter = ',')]
     classes: Vec<String>,
+    /// `classification` or `regression` (schema.task); default: regression when the label
+    /// column holds only numbers with more than 32 distinct values.
+    #[arg(long)]
+    task: Option<String>,
     /// String columns (schema.categorical); default, when --features is not given either:
     /// every other non-numeric column but the label.
     #[arg(long, value_delimiter = ',')]
@@ -264,7 +268,18 @@ fn main() -> anyhow::Result<()> {
             if !args.classes.is_empty() {
                 config.schema.classes = args.classes;
             }
-            relearn::eval::infer_schema(&mut config, &args.file)?;
+            let task = match args.task.as_deref() {
+                None => None,
+                Some(t) => Some(
+                    relearn::config::Task::ALL
+                        .into_iter()
+                        .find(|k| k.as_str() == t)
+                        .with_context(|| {
+                            format!("--task {t:?}: expected classification or regression")
+                        })?,
+                ),
+            };
+            relearn::eval::infer_schema(&mut config, &args.file, task)?;
             config.validate()?;
             let strategies = args
                 .strategies

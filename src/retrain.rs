@@ -337,7 +337,10 @@ pub fn bootstrap(
         return Err(LearnError::Empty);
     }
     let norm = Normalizer::fit(&fresh.x, fresh.width);
-    let model = Model::new(spec, norm, backend, seed)?;
+    let mut model = Model::new(spec, norm, backend, seed)?;
+    if let Some(values) = fresh.y.values() {
+        model.target = crate::learn::TargetScale::fit(values);
+    }
     let layers = LayerSet::all(&model);
     let layer_names = layers.names(&model);
     let (candidate, report) = match train(&model, &fresh, None, &layers, train_config, None) {
@@ -347,7 +350,7 @@ pub fn bootstrap(
         }
         Err(e) => return Err(e),
     };
-    let new_candidate = candidate.accuracy(&holdout)?;
+    let new_candidate = candidate.score(&holdout)?;
     let mut ewc = Ewc::new(ewc_config.lambda, ewc_config.gamma);
     ewc.consolidate(&candidate, &fresh, ewc_config.fisher_examples)?;
     Ok(RetrainResult {
@@ -394,12 +397,12 @@ fn not_in(replay: &Dataset, recent: &Dataset) -> Dataset {
     use std::hash::{Hash, Hasher};
     let hash = |d: &Dataset, i: usize| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        d.y[i].hash(&mut h);
+        d.y.bits(i).hash(&mut h);
         d.row(i).iter().for_each(|v| v.to_bits().hash(&mut h));
         h.finish()
     };
     let same = |i: usize, j: usize| {
-        replay.y[i] == recent.y[j]
+        replay.y.bits(i) == recent.y.bits(j)
             && replay
                 .row(i)
                 .iter()
@@ -478,9 +481,9 @@ pub fn run(
     let (old_current, old_candidate) = if old.is_empty() {
         (0.0, 0.0)
     } else {
-        (current.accuracy(&old)?, candidate.accuracy(&old)?)
+        (current.score(&old)?, candidate.score(&old)?)
     };
-    let (new_current, new_candidate) = (current.accuracy(&holdout)?, candidate.accuracy(&holdout)?);
+    let (new_current, new_candidate) = (current.score(&holdout)?, candidate.score(&holdout)?);
     let validation = Validation {
         new_current,
         new_candidate,
@@ -539,6 +542,7 @@ mod tests {
             input: 784,
             hidden: vec![256, 256],
             classes: 10,
+            task: Default::default(),
             activation: Activation::Relu,
             dropout: 0.0,
         };

@@ -64,7 +64,7 @@ fn check(d: &Decoder, s: &SchemaConfig, payload: &[u8]) -> Result<(), TestCaseEr
                 prop_assert!(block.iter().filter(|&&v| v == 1.0).count() <= 1);
             }
             if let Some(l) = r.label {
-                prop_assert!((l as usize) < s.classes.len());
+                prop_assert!(l.class().is_some_and(|c| (c as usize) < s.classes.len()));
             }
         }
         Err(e) => {

@@ -11,7 +11,7 @@ use common::*;
 use relearn::config::{Config, Format};
 use relearn::ingest::dlq::header as dlq;
 use relearn::ingest::Reason;
-use relearn::record::Record;
+use relearn::record::{Label, Record};
 use relearn::store::{KvStore, MemoryStore, ReplayBuffer, RocksStore, WriteBatch};
 use tokio_util::sync::CancellationToken;
 
@@ -99,7 +99,7 @@ fn record(format: Format, i: usize) -> (Kind, Vec<u8>) {
 fn good_record(i: usize, label: Option<u32>) -> Record {
     Record {
         features: vec![i as f32, (i as f64 * 0.5) as f32, 1.25],
-        label,
+        label: label.map(Label::Class),
         key: None,
         timestamp_ms: None,
     }
@@ -247,10 +247,12 @@ fn run_case(format: Format, partitions: i32) {
         let i = r.features[0] as usize;
         assert_eq!(
             stream[i].0,
-            Kind::Good { label: r.label },
+            Kind::Good {
+                label: r.label.and_then(Label::class)
+            },
             "replay holds record {i}"
         );
-        assert_eq!(*r, good_record(i, r.label));
+        assert_eq!(*r, good_record(i, r.label.and_then(Label::class)));
     }
     if partitions == 1 {
         // One partition has one order: the buffer must equal the reservoir computed here.

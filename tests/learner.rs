@@ -12,7 +12,7 @@ use relearn::ingest::BatchObserver;
 use relearn::learn::Dataset;
 use relearn::learner::{current, Learner, LoopHandle};
 use relearn::metrics::Metrics;
-use relearn::record::Record;
+use relearn::record::{Label, Record};
 use relearn::retrain::WaitPolicy;
 use relearn::store::versions::ModelVersions;
 use relearn::store::{Cf, KvStore, RocksStore, WriteBatch};
@@ -48,7 +48,14 @@ fn records(d: &Dataset, range: std::ops::Range<usize>, flip: bool) -> Vec<Record
     range
         .map(|i| Record {
             features: d.row(i).to_vec(),
-            label: Some(if flip { (d.y[i] + 1) % 10 } else { d.y[i] }),
+            label: Some(Label::Class({
+                let y = d.y.bits(i);
+                if flip {
+                    (y + 1) % 10
+                } else {
+                    y
+                }
+            })),
             key: None,
             timestamp_ms: None,
         })
@@ -106,7 +113,7 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     assert_eq!(v1.version, 1);
     assert_eq!(metrics.learn_model_version.get(), 1);
     let before = v1.model.predict(&probe).unwrap();
-    let probe_y = &data.y[1500..1700];
+    let probe_y = &data.y.classes().expect("digits are classes")[1500..1700];
     let acc = before.iter().zip(probe_y).filter(|(p, y)| p == y).count() as f64 / 200.0;
     eprintln!("version 1 accuracy on the probe: {acc:.3}");
     assert!(acc > 0.7, "bootstrap model learned the digits: {acc}");

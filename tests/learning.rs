@@ -16,6 +16,7 @@ fn fresh(norm: Normalizer) -> Model {
         input: 64,
         hidden: vec![128, 128],
         classes: 10,
+        task: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

@@ -30,7 +30,7 @@ fn append_rows(path: &Path, from: usize, to: usize) {
     }
     for i in from..to {
         let row: Vec<String> = d.row(i).iter().map(|v| v.to_string()).collect();
-        writeln!(f, "{},{}", row.join(","), d.y[i]).unwrap();
+        writeln!(f, "{},{}", row.join(","), d.y.bits(i)).unwrap();
     }
 }
 

@@ -213,7 +213,7 @@ keep_last = 0
     for l in &lines[from..to] {
         let r = decoder.decode(l).unwrap();
         x.extend(r.features);
-        y.push(r.label.unwrap());
+        y.push(r.label.and_then(|l| l.class()).unwrap());
     }
     let acc = |m: &relearn::learn::Model| {
         let p = m.predict(&x).unwrap();

@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::config::{Format, MissingPolicy, SchemaConfig};
-use crate::record::Record;
+use crate::config::{Format, MissingPolicy, SchemaConfig, Task};
+use crate::record::{Label, Record};
 
 /// The decoder's output width for `schema` (before temporal augmentation).
 pub fn decoded_width(schema: &SchemaConfig) -> usize {
@@ -72,11 +72,13 @@ pub enum Reason {
     TooLarge,
     /// A categorical field holds a JSON array or object (not a string, number or boolean).
     InvalidCategory,
+    /// A regression target is not a number, or not finite.
+    InvalidTarget,
 }
 
 impl Reason {
     /// Every reason, in a stable order.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::InvalidJson,
         Reason::InvalidCsv,
         Reason::MissingField,
@@ -86,6 +88,7 @@ impl Reason {
         Reason::UnknownLabel,
         Reason::TooLarge,
         Reason::InvalidCategory,
+        Reason::InvalidTarget,
     ];
 
     /// The stable snake_case name.
@@ -100,6 +103,7 @@ impl Reason {
             Reason::UnknownLabel => "unknown_label",
             Reason::TooLarge => "too_large",
             Reason::InvalidCategory => "invalid_category",
+            Reason::InvalidTarget => "invalid_target",
         }
     }
 
@@ -141,6 +145,7 @@ pub struct Decoder {
     missing_tokens: HashSet<String>,
     width: usize,
     label: Option<String>,
+    task: Task,
     classes: HashMap<String, u32>,
     key: Option<String>,
     timestamp: Option<String>,
@@ -238,6 +243,7 @@ impl Decoder {
             missing_tokens: schema.missing_tokens.iter().cloned().collect(),
             width: decoded_width(schema),
             label: opt(&schema.label),
+            task: schema.task,
             classes: schema
                 .classes
                 .iter()
@@ -394,15 +400,17 @@ impl Decoder {
             None => None,
             Some(name) => match map.get(name) {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.is_empty() => None,
-                Some(Value::String(s)) => Some(self.class(s)?),
-                Some(Value::Number(n)) => Some(self.class(&n.to_string())?),
-                Some(Value::Bool(b)) => Some(self.class(if *b { "true" } else { "false" })?),
+                Some(Value::String(s)) => self.label(s)?,
+                Some(Value::Number(n)) => self.label(&n.to_string())?,
+                Some(Value::Bool(b)) if self.task == Task::Classification => {
+                    self.label(if *b { "true" } else { "false" })?
+                }
                 Some(other) => {
-                    return Err(fail(
-                        Reason::UnknownLabel,
-                        format!("label is {}", json_kind(other)),
-                    ))
+                    let reason = match self.task {
+                        Task::Classification => Reason::UnknownLabel,
+                        Task::Regression => Reason::InvalidTarget,
+                    };
+                    return Err(fail(reason, format!("label is {}", json_kind(other))));
                 }
             },
         };
@@ -488,12 +496,7 @@ impl Decoder {
                     }
                 }
                 Role::Categorical(k) => self.set_category(&mut features, k, Some(field))?,
-                Role::Label => {
-                    let s = field.trim();
-                    if !s.is_empty() {
-                        label = Some(self.class(s)?);
-                    }
-                }
+                Role::Label => label = self.label(field)?,
                 Role::Key => key = Some(field.to_string()),
                 Role::Timestamp => {
                     let s = field.trim();
@@ -514,6 +517,37 @@ impl Decoder {
             key,
             timestamp_ms,
         })
+    }
+
+    /// The label in a field's text: none when empty (an unlabeled record), a class, or for
+    /// regression a finite number (a missing token is an unlabeled record too).
+    fn label(&self, text: &str) -> Result<Option<Label>, DecodeError> {
+        let s = text.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        match self.task {
+            Task::Classification => Ok(Some(Label::Class(self.class(s)?))),
+            Task::Regression => {
+                if self.missing_tokens.contains(s) {
+                    return Ok(None);
+                }
+                let v = s.parse::<f64>().map_err(|_| {
+                    fail(
+                        Reason::InvalidTarget,
+                        format!("target {s:?} is not a number"),
+                    )
+                })?;
+                let y = v as f32;
+                if !y.is_finite() {
+                    return Err(fail(
+                        Reason::InvalidTarget,
+                        format!("target {s} is not finite"),
+                    ));
+                }
+                Ok(Some(Label::Value(y)))
+            }
+        }
     }
 
     fn class(&self, value: &str) -> Result<u32, DecodeError> {
@@ -647,11 +681,43 @@ mod tests {
     }
 
     #[test]
+    fn a_regression_target_is_a_finite_number() {
+        let reg = |format| SchemaConfig {
+            task: Task::Regression,
+            ..schema(format)
+        };
+        let d = Decoder::new(&reg(Format::Csv)).unwrap();
+        let r = d.decode(b"5,0.5,1.5,-12.25").unwrap();
+        assert_eq!(r.label, Some(Label::Value(-12.25)));
+        // Empty and missing tokens: an unlabeled record (pm2.5's NA hours), not a dead letter.
+        assert_eq!(d.decode(b"5,0.5,1.5,").unwrap().label, None);
+        assert_eq!(d.decode(b"5,0.5,1.5,NA").unwrap().label, None);
+        assert_eq!(reason(&d, "5,0.5,1.5,yes"), Reason::InvalidTarget);
+        assert_eq!(reason(&d, "5,0.5,1.5,inf"), Reason::InvalidTarget);
+        assert_eq!(reason(&d, "5,0.5,1.5,1e39"), Reason::InvalidTarget);
+        let j = Decoder::new(&reg(Format::Json)).unwrap();
+        let r = j.decode(br#"{"a":1,"b":2,"y":977}"#).unwrap();
+        assert_eq!(r.label, Some(Label::Value(977.0)));
+        let r = j.decode(br#"{"a":1,"b":2,"y":"3.5"}"#).unwrap();
+        assert_eq!(r.label, Some(Label::Value(3.5)));
+        assert_eq!(j.decode(br#"{"a":1,"b":2,"y":null}"#).unwrap().label, None);
+        assert_eq!(
+            reason(&j, r#"{"a":1,"b":2,"y":true}"#),
+            Reason::InvalidTarget
+        );
+        assert_eq!(
+            reason(&j, r#"{"a":1,"b":2,"y":[1]}"#),
+            Reason::InvalidTarget
+        );
+        assert_eq!(Reason::parse("invalid_target"), Some(Reason::InvalidTarget));
+    }
+
+    #[test]
     fn csv_good_and_bad() {
         let d = Decoder::new(&strict(Format::Csv)).unwrap();
         let r = d.decode(b"5,0.5,1.5,yes\n").unwrap();
         assert_eq!(r.features, vec![0.5, 1.5]);
-        assert_eq!(r.label, Some(1));
+        assert_eq!(r.label, Some(Label::Class(1)));
         assert_eq!(r.timestamp_ms, Some(5));
         let r = d.decode(b"\"5\",\"0.5\",1.5,").unwrap();
         assert_eq!(r.label, None);
@@ -680,7 +746,7 @@ mod tests {
         let d = Decoder::new(&strict(Format::Json)).unwrap();
         let r = d.decode(br#"{"a":1,"b":"2.5","y":"no","t":7}"#).unwrap();
         assert_eq!(r.features, vec![1.0, 2.5]);
-        assert_eq!(r.label, Some(0));
+        assert_eq!(r.label, Some(Label::Class(0)));
         assert_eq!(r.timestamp_ms, Some(7));
         assert_eq!(d.decode(br#"{"a":1,"b":2}"#).unwrap().label, None);
         assert_eq!(reason(&d, r#"{"a":1,"b":2"#), Reason::InvalidJson);
@@ -702,10 +768,13 @@ mod tests {
         let mut s = schema(Format::Json);
         s.classes = vec!["0".into(), "1".into(), "2".into()];
         let d = Decoder::new(&s).unwrap();
-        assert_eq!(d.decode(br#"{"a":1,"b":2,"y":2}"#).unwrap().label, Some(2));
+        assert_eq!(
+            d.decode(br#"{"a":1,"b":2,"y":2}"#).unwrap().label,
+            Some(Label::Class(2))
+        );
         assert_eq!(
             d.decode(br#"{"a":1,"b":2,"y":"1"}"#).unwrap().label,
-            Some(1)
+            Some(Label::Class(1))
         );
         assert_eq!(reason(&d, r#"{"a":1,"b":2,"y":3}"#), Reason::UnknownLabel);
     }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SchemaConfig;
+use crate::config::{SchemaConfig, Task};
 use crate::record::Record;
 use crate::store::{Cf, KvStore, StoreError, WriteBatch};
 
@@ -22,10 +22,14 @@ pub struct Lags {
     labels: usize,
     width: usize,
     classes: usize,
+    /// A regression target: a past label is one input, its value (missing when unlabeled).
+    #[serde(default)]
+    regression: bool,
     /// Raw features of the previous records, newest first.
     features: VecDeque<Vec<f32>>,
-    /// Labels of the previous records (None: unlabeled), newest first.
-    past_labels: VecDeque<Option<u32>>,
+    /// Labels of the previous records (None: unlabeled), newest first: the class index or the
+    /// target value.
+    past_labels: VecDeque<Option<f32>>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -37,7 +41,11 @@ impl Lags {
             records: schema.lag_records,
             labels: schema.lag_labels,
             width: crate::ingest::decode::decoded_width(schema),
-            classes: schema.classes.len(),
+            classes: match schema.task {
+                Task::Classification => schema.classes.len(),
+                Task::Regression => 1,
+            },
+            regression: schema.task == Task::Regression,
             ..Lags::default()
         };
         let Some(bytes) = store.get(Cf::Meta, KEY)? else {
@@ -48,9 +56,19 @@ impl Lags {
             reason: e.to_string(),
         })?;
         // A changed schema starts the history over.
-        if (stored.records, stored.labels, stored.width, stored.classes)
-            != (fresh.records, fresh.labels, fresh.width, fresh.classes)
-        {
+        if (
+            stored.records,
+            stored.labels,
+            stored.width,
+            stored.classes,
+            stored.regression,
+        ) != (
+            fresh.records,
+            fresh.labels,
+            fresh.width,
+            fresh.classes,
+            fresh.regression,
+        ) {
             return Ok(fresh);
         }
         Ok(stored)
@@ -73,9 +91,14 @@ impl Lags {
             }
         }
         for k in 0..self.labels {
+            let past = self.past_labels.get(k).copied().flatten();
+            if self.regression {
+                out.push(past.unwrap_or(f32::NAN));
+                continue;
+            }
             let mut onehot = vec![0.0; self.classes];
-            if let Some(Some(l)) = self.past_labels.get(k) {
-                if let Some(v) = onehot.get_mut(*l as usize) {
+            if let Some(l) = past {
+                if let Some(v) = onehot.get_mut(l as usize) {
                     *v = 1.0;
                 }
             }
@@ -96,7 +119,8 @@ impl Lags {
             self.features.truncate(self.records);
         }
         if self.labels > 0 {
-            self.past_labels.push_front(record.label);
+            self.past_labels
+                .push_front(record.label.map(|l| l.as_f32()));
             self.past_labels.truncate(self.labels);
         }
         self.dirty = true;
@@ -123,7 +147,12 @@ pub fn input_names(schema: &SchemaConfig) -> Vec<String> {
         names.extend(decoded.iter().map(|f| format!("{f}@-{k}")));
     }
     for k in 1..=schema.lag_labels {
-        names.extend(schema.classes.iter().map(|c| format!("label@-{k}={c}")));
+        match schema.task {
+            Task::Classification => {
+                names.extend(schema.classes.iter().map(|c| format!("label@-{k}={c}")))
+            }
+            Task::Regression => names.push(format!("label@-{k}")),
+        }
     }
     names
 }
@@ -131,12 +160,13 @@ pub fn input_names(schema: &SchemaConfig) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Label;
     use crate::store::MemoryStore;
 
     fn rec(x: f32, label: Option<u32>) -> Record {
         Record {
             features: vec![x],
-            label,
+            label: label.map(Label::Class),
             key: None,
             timestamp_ms: None,
         }

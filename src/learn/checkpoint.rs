@@ -2,7 +2,7 @@
 //! safetensors buffer (fits a RocksDB value), and weight export/import as `.safetensors`.
 //!
 //! Checkpoint tensors are named `weights/<param>`, `fisher/<param>`, `theta_star/<param>`,
-//! `norm/mean`, `norm/std`, in burn's layout (`[in, out]` weights), little-endian f32, so a
+//! `norm/mean`, `norm/std`, `target/scale` (regression), in burn's layout (`[in, out]` weights), little-endian f32, so a
 //! round trip is bit-identical. Exported weight files use PyTorch's `nn.Linear` layout
 //! (`<layer>.weight` is `[out, in]`, `<layer>.bias` is `[out]`), so a model trained elsewhere
 //! can be imported by naming its layers `hidden.0`, ..., `head`.
@@ -13,7 +13,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use super::{BackendKind, Ewc, LearnError, Model, ModelSpec, Normalizer, ParamMap};
+use super::{BackendKind, Ewc, LearnError, Model, ModelSpec, Normalizer, ParamMap, TargetScale};
 
 const FORMAT: &str = "relearn.checkpoint.v1";
 
@@ -22,6 +22,9 @@ const FORMAT: &str = "relearn.checkpoint.v1";
 pub struct Checkpoint {
     pub spec: ModelSpec,
     pub norm: Normalizer,
+    /// The regression target's standardisation (`target/scale`, `[mean, std]`; identity for a
+    /// classifier and for checkpoints from before regression).
+    pub target: TargetScale,
     pub weights: ParamMap,
     /// Online EWC state (Fisher, anchors, lambda, gamma), if any.
     pub ewc: Option<Ewc>,
@@ -90,6 +93,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             spec: model.spec.clone(),
             norm: model.norm.clone(),
+            target: model.target,
             weights: model.params()?,
             ewc: ewc.cloned(),
             metadata,
@@ -112,6 +116,10 @@ impl Checkpoint {
         let w = self.norm.mean.len();
         tensors.push(("norm/mean".into(), vec![w], f32_bytes(&self.norm.mean)));
         tensors.push(("norm/std".into(), vec![w], f32_bytes(&self.norm.std)));
+        if self.target != TargetScale::default() {
+            let t = [self.target.mean, self.target.std];
+            tensors.push(("target/scale".into(), vec![2], f32_bytes(&t)));
+        }
         let mut meta = HashMap::new();
         meta.insert("format".into(), FORMAT.into());
         meta.insert(
@@ -155,6 +163,7 @@ impl Checkpoint {
         let (mut weights, mut fisher, mut star) =
             (ParamMap::new(), ParamMap::new(), ParamMap::new());
         let (mut mean, mut std) = (None, None);
+        let mut target = TargetScale::default();
         for (name, view) in st.tensors() {
             let values = f32_values(&view, &name)?;
             let shape = view.shape().to_vec();
@@ -170,6 +179,12 @@ impl Checkpoint {
                 }
                 Some(("norm", "mean")) => mean = Some(values),
                 Some(("norm", "std")) => std = Some(values),
+                Some(("target", "scale")) if values.len() == 2 => {
+                    target = TargetScale {
+                        mean: values[0],
+                        std: values[1],
+                    }
+                }
                 _ => return Err(err(format!("unexpected tensor `{name}`"))),
             }
         }
@@ -191,6 +206,7 @@ impl Checkpoint {
                 mean: mean.ok_or_else(|| err("no norm/mean"))?,
                 std: std.ok_or_else(|| err("no norm/std"))?,
             },
+            target,
             weights,
             ewc,
             metadata,
@@ -200,6 +216,7 @@ impl Checkpoint {
     /// Rebuilds the model on `backend`.
     pub fn to_model(&self, backend: BackendKind) -> Result<Model, LearnError> {
         let mut model = Model::new(self.spec.clone(), self.norm.clone(), backend, 0)?;
+        model.target = self.target;
         model.set_params(&self.weights)?;
         Ok(model)
     }
@@ -282,6 +299,7 @@ mod tests {
             input: 4,
             hidden,
             classes: 3,
+            task: Default::default(),
             activation: Activation::Gelu,
             dropout: 0.0,
         };
@@ -296,6 +314,56 @@ mod tests {
         m.iter()
             .map(|(k, (_, v))| (k.clone(), v.iter().map(|x| x.to_bits()).collect()))
             .collect()
+    }
+
+    #[test]
+    fn a_regression_model_keeps_its_task_and_target_scale() {
+        let mut m = model(vec![5], 2);
+        m.spec.classes = 1;
+        m.spec.task = crate::learn::Task::Regression;
+        let mut m = Model::new(m.spec.clone(), m.norm.clone(), BackendKind::from_env(), 2).unwrap();
+        m.target = TargetScale {
+            mean: 189.5,
+            std: 181.25,
+        };
+        let data = Dataset::with_targets(
+            (0..40).map(|i| i as f32 / 7.0).collect(),
+            crate::learn::Targets::Values((0..10).map(|i| i as f32 * 10.0).collect()),
+            4,
+        )
+        .unwrap();
+        let mut ewc = Ewc::new(1.0, 0.9);
+        ewc.consolidate(&m, &data, 10).unwrap();
+        let c = Checkpoint::of(&m, Some(&ewc), BTreeMap::new()).unwrap();
+        let back = Checkpoint::from_bytes(&c.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, c);
+        let rebuilt = back.to_model(BackendKind::from_env()).unwrap();
+        assert_eq!(rebuilt.spec.task, crate::learn::Task::Regression);
+        assert_eq!(rebuilt.target, m.target);
+        let x = &data.x[..8];
+        assert_eq!(
+            rebuilt.predict_values(x).unwrap(),
+            m.predict_values(x).unwrap()
+        );
+        assert!(
+            rebuilt.predict_proba(x).is_err(),
+            "a regression model has no classes"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_from_before_regression_is_a_classifier() {
+        let m = model(vec![3], 4);
+        let mut c = Checkpoint::of(&m, None, BTreeMap::new()).unwrap();
+        // What an older binary wrote: no `task` in the spec, no target tensor.
+        let bytes = c.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&bytes).unwrap();
+        assert_eq!(back.spec.task, crate::learn::Task::Classification);
+        assert_eq!(back.target, TargetScale::default());
+        let old_spec = r#"{"input":4,"hidden":[3],"classes":3,"activation":"gelu","dropout":0.0}"#;
+        let spec: ModelSpec = serde_json::from_str(old_spec).unwrap();
+        c.spec.task = crate::learn::Task::Classification;
+        assert_eq!(spec, c.spec);
     }
 
     #[test]

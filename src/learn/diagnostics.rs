@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::train::{nll, onehot};
+use super::train::task_loss;
 use super::{Dataset, LearnError, Model};
 
 /// A layer's relative gradient norm on some labeled data.
@@ -29,11 +29,7 @@ pub fn relative_gradient_norms(
     let net = model.gradient_net();
     let x = model.input_tensor(&data.x[..n * data.width], n, true);
     let logits = model.forward_from(&net, 0, x);
-    let grads = nll(
-        logits,
-        onehot(&data.y[..n], model.spec.classes, model.device()),
-    )
-    .backward();
+    let grads = task_loss(model, logits, &data.y.slice(0..n), model.device()).backward();
     let mut out = Vec::new();
     for (i, name) in model.layer_names().iter().enumerate() {
         let layer = net.layer(i);

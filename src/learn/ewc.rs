@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::model::Mlp;
-use super::train::{nll, onehot, LayerSet};
+use super::train::{likelihood_loss, LayerSet};
 use super::{Dataset, LearnError, Model, ParamMap};
 
 /// The consolidated importance of each parameter and the values it is anchored to.
@@ -87,10 +87,7 @@ impl Ewc {
         for e in 0..n {
             let x = model.input_tensor(data.row(e), 1, true);
             let logits = model.forward_from(&net, 0, x);
-            let loss = nll(
-                logits,
-                onehot(&data.y[e..e + 1], model.spec.classes, &device),
-            );
+            let loss = likelihood_loss(model, logits, &data.y.slice(e..e + 1), &device);
             let grads = loss.backward();
             for (l, (aw, ab)) in acc_w.iter_mut().zip(acc_b.iter_mut()).enumerate() {
                 let layer = net.layer(l);
@@ -235,6 +232,7 @@ mod tests {
             input,
             hidden,
             classes,
+            task: Default::default(),
             activation: Activation::Tanh,
             dropout: 0.0,
         };

@@ -14,9 +14,11 @@ pub mod online;
 pub mod train;
 
 pub use checkpoint::Checkpoint;
-pub use data::Dataset;
+pub use data::{Dataset, Targets};
 pub use ewc::Ewc;
-pub use model::{Activation, BackendKind, Model, ModelSpec, Normalizer, ParamMap};
+pub use model::{
+    Activation, BackendKind, Model, ModelSpec, Normalizer, ParamMap, TargetScale, Task,
+};
 pub use train::{LayerSet, TrainConfig, TrainReport};
 
 /// A learning operation that failed.
@@ -32,6 +34,8 @@ pub enum LearnError {
     Width { got: usize, expected: usize },
     #[error("label {label} is out of range for {classes} classes")]
     Label { label: u32, classes: usize },
+    #[error("a regression target is not a finite number")]
+    Target,
     #[error("empty dataset")]
     Empty,
     #[error("checkpoint: {0}")]
@@ -42,6 +46,8 @@ pub enum LearnError {
     Diverged(f64, usize),
     #[error("tensor read failed: {0}")]
     Read(String),
+    #[error("this needs {} data and a {} model", .0.as_str(), .0.as_str())]
+    Task(model::Task),
     #[error("training cancelled at shutdown")]
     Cancelled,
 }

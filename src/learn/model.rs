@@ -82,6 +82,76 @@ impl BackendKind {
     }
 }
 
+/// What the model predicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// One of `classes` classes: softmax head, cross-entropy.
+    #[default]
+    Classification,
+    /// A number: one linear output on the standardised target, Huber loss.
+    Regression,
+}
+
+impl Task {
+    pub const ALL: [Task; 2] = [Task::Classification, Task::Regression];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
+/// The standardisation of a regression target, `(y - mean) / std`, fitted with the model and
+/// versioned with it (identity for classification).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TargetScale {
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl Default for TargetScale {
+    fn default() -> Self {
+        TargetScale {
+            mean: 0.0,
+            std: 1.0,
+        }
+    }
+}
+
+impl TargetScale {
+    /// Mean and standard deviation of the finite `values` (std 1 when they are constant).
+    pub fn fit(values: &[f32]) -> TargetScale {
+        let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            n += 1.0;
+            sum += v as f64;
+            sq += (v as f64) * (v as f64);
+        }
+        if n == 0.0 {
+            return TargetScale::default();
+        }
+        let mean = sum / n;
+        let sd = (sq / n - mean * mean).max(0.0).sqrt();
+        TargetScale {
+            mean: mean as f32,
+            std: if sd < 1e-6 { 1.0 } else { sd as f32 },
+        }
+    }
+
+    /// The standardised target.
+    pub fn apply(&self, y: f32) -> f32 {
+        (y - self.mean) / self.std
+    }
+
+    /// Back to the target's unit.
+    pub fn invert(&self, z: f32) -> f32 {
+        z * self.std + self.mean
+    }
+}
+
 /// The architecture: enough to rebuild the model (saved with every checkpoint).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,8 +160,11 @@ pub struct ModelSpec {
     pub input: usize,
     /// Hidden layer widths, in order.
     pub hidden: Vec<usize>,
-    /// Number of classes (the head's width).
+    /// Number of classes (the head's width; 1 for regression).
     pub classes: usize,
+    /// Classification or regression (checkpoints from before regression are classifiers).
+    #[serde(default)]
+    pub task: Task,
     /// Hidden-layer activation.
     pub activation: Activation,
     /// Dropout probability after each hidden activation (training only).
@@ -272,6 +345,8 @@ impl Mlp {
 pub struct Model {
     pub spec: ModelSpec,
     pub norm: Normalizer,
+    /// The regression target's standardisation (identity for classification).
+    pub target: TargetScale,
     pub(crate) net: Mlp,
     /// The autodiff device the parameters live on.
     pub(crate) device: Device,
@@ -309,6 +384,7 @@ impl Model {
         let mut model = Model {
             spec,
             norm,
+            target: TargetScale::default(),
             net,
             device,
         };
@@ -409,16 +485,10 @@ impl Model {
 
     /// Class probabilities for `n` rows of raw features: `[n * classes]` row-major.
     pub fn predict_proba(&self, x: &[f32]) -> Result<Vec<f32>, LearnError> {
-        let n = x.len() / self.spec.input;
-        if n == 0 || x.len() != n * self.spec.input {
-            return Err(LearnError::Width {
-                got: x.len(),
-                expected: self.spec.input,
-            });
+        if self.spec.task != Task::Classification {
+            return Err(LearnError::Task(Task::Classification));
         }
-        let net = self.net.valid();
-        let logits = self.forward_from(&net, 0, self.input_tensor(x, n, false));
-        read_vec(activation::softmax(logits, 1))
+        read_vec(activation::softmax(self.outputs(x)?, 1))
     }
 
     /// The most likely class of each of the `n` rows.
@@ -440,14 +510,68 @@ impl Model {
             .collect())
     }
 
-    /// Accuracy on a dataset (0 for an empty one).
+    /// The raw head outputs of `n` rows of raw features: `[n * classes]` row-major (logits, or
+    /// the standardised prediction of a regression model).
+    fn outputs(&self, x: &[f32]) -> Result<Tensor<2>, LearnError> {
+        let n = x.len() / self.spec.input;
+        if n == 0 || x.len() != n * self.spec.input {
+            return Err(LearnError::Width {
+                got: x.len(),
+                expected: self.spec.input,
+            });
+        }
+        let net = self.net.valid();
+        Ok(self.forward_from(&net, 0, self.input_tensor(x, n, false)))
+    }
+
+    /// Predicted values of a regression model for `n` rows of raw features, in the target's
+    /// unit.
+    pub fn predict_values(&self, x: &[f32]) -> Result<Vec<f32>, LearnError> {
+        if self.spec.task != Task::Regression {
+            return Err(LearnError::Task(Task::Regression));
+        }
+        let out = read_vec(self.outputs(x)?)?;
+        Ok(out.into_iter().map(|z| self.target.invert(z)).collect())
+    }
+
+    /// Accuracy on a classification dataset (0 for an empty one).
     pub fn accuracy(&self, data: &super::Dataset) -> Result<f64, LearnError> {
         if data.is_empty() {
             return Ok(0.0);
         }
+        let labels = data
+            .y
+            .classes()
+            .ok_or(LearnError::Task(Task::Classification))?;
         let pred = self.predict(&data.x)?;
-        let hits = pred.iter().zip(&data.y).filter(|(p, y)| p == y).count();
+        let hits = pred.iter().zip(labels).filter(|(p, y)| p == y).count();
         Ok(hits as f64 / data.len() as f64)
+    }
+
+    /// Mean absolute error on a regression dataset, in the target's unit (0 for an empty one).
+    pub fn mae(&self, data: &super::Dataset) -> Result<f64, LearnError> {
+        if data.is_empty() {
+            return Ok(0.0);
+        }
+        let values = data.y.values().ok_or(LearnError::Task(Task::Regression))?;
+        let pred = self.predict_values(&data.x)?;
+        let sum: f64 = pred
+            .iter()
+            .zip(values)
+            .map(|(p, y)| (p - y).abs() as f64)
+            .sum();
+        Ok(sum / data.len() as f64)
+    }
+
+    /// The validation gate's score, higher is better: accuracy for a classifier; for a
+    /// regression model, minus the MAE in units of the model's target standard deviation (so
+    /// `retrain.max_forgetting` and `retrain.min_gain` read as fractions of one standard
+    /// deviation). 0 for an empty dataset.
+    pub fn score(&self, data: &super::Dataset) -> Result<f64, LearnError> {
+        match self.spec.task {
+            Task::Classification => self.accuracy(data),
+            Task::Regression => Ok(-self.mae(data)? / self.target.std as f64),
+        }
     }
 
     /// Every parameter's value.

@@ -10,8 +10,8 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Tensor, TensorData};
 
-use super::train::{estimate_flops, nll, onehot};
-use super::{Dataset, LayerSet, LearnError, Model, Normalizer};
+use super::train::{check_targets, estimate_flops, task_loss};
+use super::{Dataset, LayerSet, LearnError, Model, Normalizer, Targets};
 use crate::rng::Rng;
 
 /// Running per-feature mean and variance (Welford), the standardisation an online model
@@ -184,7 +184,7 @@ impl OnlineTrainer {
         &mut self,
         model: &mut Model,
         x: &[f32],
-        y: &[u32],
+        y: &Targets,
         replay: Option<&Dataset>,
     ) -> Result<f64, LearnError> {
         let width = model.spec.input;
@@ -197,15 +197,14 @@ impl OnlineTrainer {
                 expected: width,
             });
         }
-        if let Some(&label) = y.iter().find(|&&l| l as usize >= model.spec.classes) {
-            return Err(LearnError::Label {
-                label,
-                classes: model.spec.classes,
-            });
-        }
+        check_targets(model, y)?;
         self.scale.update(x);
         model.norm = self.scale.normalizer();
-        let replay = replay.filter(|r| !r.is_empty() && r.width == width);
+        let replay = replay.filter(|r| {
+            !r.is_empty()
+                && r.width == width
+                && std::mem::discriminant(&r.y) == std::mem::discriminant(y)
+        });
         let batch = self.settings.batch_size.max(1);
         let per_replay = match replay {
             Some(_) => ((batch as f64 * self.settings.replay_ratio).round() as usize)
@@ -213,11 +212,10 @@ impl OnlineTrainer {
             None => 0,
         };
         let per_new = batch - per_replay;
-        let classes = model.spec.classes;
         let device = model.device.clone();
         let (mut loss_sum, mut steps) = (0.0, 0usize);
         let mut xs = Vec::with_capacity(batch * width);
-        let mut ys = Vec::with_capacity(batch);
+        let mut ys = y.empty_like();
         let rows = y.len();
         let mut start = 0;
         while start < rows {
@@ -225,12 +223,14 @@ impl OnlineTrainer {
             xs.clear();
             ys.clear();
             xs.extend_from_slice(&x[start * width..end * width]);
-            ys.extend_from_slice(&y[start..end]);
+            for i in start..end {
+                ys.push_from(y, i);
+            }
             if let Some(r) = replay {
                 for _ in 0..per_replay {
                     let i = self.rng.below(r.len() as u64) as usize;
                     xs.extend_from_slice(&r.x[i * width..(i + 1) * width]);
-                    ys.push(r.y[i]);
+                    ys.push_from(&r.y, i);
                 }
             }
             start = end;
@@ -238,7 +238,7 @@ impl OnlineTrainer {
             let input =
                 Tensor::<2>::from_data(TensorData::new(model.norm.apply(&xs), [b, width]), &device);
             let logits = model.forward_from(&model.net, 0, input);
-            let loss = nll(logits, onehot(&ys, classes, &device));
+            let loss = task_loss(model, logits, &ys, &device);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(LearnError::Diverged(value, 0));
@@ -269,6 +269,7 @@ mod tests {
             input: 64,
             hidden: vec![32],
             classes: 10,
+            task: Default::default(),
             activation: Activation::Relu,
             dropout: 0.0,
         };
@@ -292,8 +293,10 @@ mod tests {
         let before = m.accuracy(&data).unwrap();
         let all = LayerSet::all(&m);
         let mut t = OnlineTrainer::new(&mut m, all, settings(), 50.0);
-        for (xc, yc) in data.x.chunks(64 * 128).zip(data.y.chunks(128)) {
-            t.learn(&mut m, xc, yc, None).unwrap();
+        let labels = data.y.classes().unwrap();
+        for (xc, yc) in data.x.chunks(64 * 128).zip(labels.chunks(128)) {
+            t.learn(&mut m, xc, &Targets::Classes(yc.to_vec()), None)
+                .unwrap();
         }
         let after = m.accuracy(&data).unwrap();
         // 1,797 digits seen once: a one-pass online MLP reaches well above chance (0.1).
@@ -313,7 +316,7 @@ mod tests {
         let p0 = m.params().unwrap();
         let head = LayerSet::named(&m, &["head"]).unwrap();
         let mut t = OnlineTrainer::new(&mut m, head, settings(), 50.0);
-        t.learn(&mut m, &data.x[..64 * 256], &data.y[..256], None)
+        t.learn(&mut m, &data.x[..64 * 256], &data.y.slice(0..256), None)
             .unwrap();
         let p1 = m.params().unwrap();
         assert_eq!(bits(&p0, "hidden.0.weight"), bits(&p1, "hidden.0.weight"));

@@ -15,7 +15,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{activation, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Dataset, Ewc, LearnError, Model};
+use super::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::rng::Rng;
 
 /// Which layers may change, by index (`hidden.i` = i, `head` = number of hidden layers).
@@ -194,6 +194,75 @@ pub(crate) fn onehot(labels: &[u32], classes: usize, device: &burn::tensor::Devi
     Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
 }
 
+/// Huber's threshold on the standardised regression target: squared loss within one standard
+/// deviation, absolute beyond, so a few wild targets do not dominate a step.
+pub(crate) const HUBER_DELTA: f32 = 1.0;
+
+/// The standardised regression targets as a `[n, 1]` column.
+fn target_column(model: &Model, v: &[f32], device: &burn::tensor::Device) -> Tensor<2> {
+    let t: Vec<f32> = v.iter().map(|&y| model.target.apply(y)).collect();
+    Tensor::from_data(TensorData::new(t, [v.len(), 1]), device)
+}
+
+/// The training loss of head outputs `out` (`[batch, classes]`) against `y`, `[1]`:
+/// cross-entropy for classes, Huber ([`HUBER_DELTA`]) on the standardised target for values.
+pub(crate) fn task_loss(
+    model: &Model,
+    out: Tensor<2>,
+    y: &Targets,
+    device: &burn::tensor::Device,
+) -> Tensor<1> {
+    match y {
+        Targets::Classes(c) => nll(out, onehot(c, model.spec.classes, device)),
+        Targets::Values(v) => {
+            let a = (out - target_column(model, v, device)).abs();
+            let q = a.clone().clamp_max(HUBER_DELTA);
+            let linear = (a - q.clone()).mul_scalar(HUBER_DELTA);
+            (q.clone() * q).mul_scalar(0.5).add(linear).mean()
+        }
+    }
+}
+
+/// The negative log-likelihood whose gradients make the Fisher information: cross-entropy for
+/// classes, the Gaussian `0.5 * r^2` on the standardised target for values, `[1]`.
+pub(crate) fn likelihood_loss(
+    model: &Model,
+    out: Tensor<2>,
+    y: &Targets,
+    device: &burn::tensor::Device,
+) -> Tensor<1> {
+    match y {
+        Targets::Values(v) => {
+            let r = out - target_column(model, v, device);
+            (r.clone() * r).mul_scalar(0.5).mean()
+        }
+        classes => task_loss(model, out, classes, device),
+    }
+}
+
+/// Refuses targets that do not fit the model: the wrong kind, a class out of range, a
+/// non-finite value.
+pub(crate) fn check_targets(model: &Model, y: &Targets) -> Result<(), LearnError> {
+    match (model.spec.task, y) {
+        (Task::Classification, Targets::Classes(c)) => {
+            if let Some(&label) = c.iter().find(|&&y| y as usize >= model.spec.classes) {
+                return Err(LearnError::Label {
+                    label,
+                    classes: model.spec.classes,
+                });
+            }
+            Ok(())
+        }
+        (Task::Regression, Targets::Values(v)) => {
+            if v.iter().any(|t| !t.is_finite()) {
+                return Err(LearnError::Target);
+            }
+            Ok(())
+        }
+        (task, _) => Err(LearnError::Task(task)),
+    }
+}
+
 fn check(model: &Model, data: &Dataset) -> Result<(), LearnError> {
     if data.width != model.spec.input {
         return Err(LearnError::Width {
@@ -201,13 +270,7 @@ fn check(model: &Model, data: &Dataset) -> Result<(), LearnError> {
             expected: model.spec.input,
         });
     }
-    if let Some(&label) = data.y.iter().find(|&&y| y as usize >= model.spec.classes) {
-        return Err(LearnError::Label {
-            label,
-            classes: model.spec.classes,
-        });
-    }
-    Ok(())
+    check_targets(model, &data.y)
 }
 
 /// Rows of `[n, w]` features (already transformed) kept as a flat buffer.
@@ -325,12 +388,11 @@ pub fn train(
 
     let mut optim = AdamConfig::new().init();
     let mut rng = Rng::seeded(config.seed);
-    let classes = candidate.spec.classes;
     let device = candidate.device.clone();
     let (mut epoch_loss, mut epoch_penalty) = (Vec::new(), Vec::new());
     let mut examples = 0usize;
     let mut xbuf = Vec::new();
-    let mut ybuf = Vec::new();
+    let mut ybuf = data.y.empty_like();
     for epoch in 0..config.epochs {
         let order = Dataset::shuffled_indices(data.len(), &mut rng);
         let (mut loss_sum, mut pen_sum, mut steps) = (0.0, 0.0, 0usize);
@@ -341,7 +403,9 @@ pub fn train(
             xbuf.clear();
             ybuf.clear();
             new_rows.gather(chunk, &mut xbuf);
-            ybuf.extend(chunk.iter().map(|&i| data.y[i]));
+            for &i in chunk {
+                ybuf.push_from(&data.y, i);
+            }
             if let (Some(r), Some(rows)) = (replay, &replay_rows) {
                 let picks: Vec<usize> = (0..replay_per_batch)
                     .map(|_| rng.below(r.len() as u64) as usize)
@@ -353,14 +417,16 @@ pub fn train(
                     }
                     None => rows.gather(&picks, &mut xbuf),
                 }
-                ybuf.extend(picks.iter().map(|&i| r.y[i]));
+                for &i in &picks {
+                    ybuf.push_from(&r.y, i);
+                }
             }
             let b = ybuf.len();
             examples += b;
             let width = new_rows.width;
             let x = Tensor::<2>::from_data(TensorData::new(xbuf.clone(), [b, width]), &device);
             let logits = candidate.forward_from(&net, start_layer, x);
-            let mut loss = nll(logits, onehot(&ybuf, classes, &device));
+            let mut loss = task_loss(&candidate, logits, &ybuf, &device);
             if !penalty_terms.is_empty() {
                 let ewc = ewc.expect("penalty terms come from an Ewc");
                 let pen = ewc.penalty(&net, &penalty_terms);
@@ -415,6 +481,7 @@ mod tests {
             input: 64,
             hidden: vec![32, 16],
             classes: 10,
+            task: Default::default(),
             activation: Activation::Relu,
             dropout: 0.1,
         };
@@ -435,6 +502,71 @@ mod tests {
             batch_size: 32,
             ..TrainConfig::default()
         }
+    }
+
+    #[test]
+    fn a_regression_head_learns_a_noisy_linear_target() {
+        // y = 300 + 40 x0 - 25 x1 + noise (sd 5): the standardised target and Huber loss must
+        // bring the MAE near the noise, far below the mean predictor's.
+        let mut rng = Rng::seeded(11);
+        let n = 2000;
+        let mut x = Vec::with_capacity(2 * n);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (a, b) = (rng.unit_f64() * 4.0 - 2.0, rng.unit_f64() * 4.0 - 2.0);
+            let noise = (rng.unit_f64() - 0.5) * 10.0 * 3f64.sqrt();
+            x.extend([a as f32, b as f32]);
+            y.push((300.0 + 40.0 * a - 25.0 * b + noise) as f32);
+        }
+        let data = Dataset::with_targets(x, Targets::Values(y.clone()), 2).unwrap();
+        let spec = ModelSpec {
+            input: 2,
+            hidden: vec![16],
+            classes: 1,
+            task: Task::Regression,
+            activation: crate::learn::Activation::Relu,
+            dropout: 0.0,
+        };
+        let norm = crate::learn::Normalizer::fit(&data.x, 2);
+        let mut model = Model::new(spec, norm, crate::learn::BackendKind::from_env(), 3).unwrap();
+        model.target = crate::learn::TargetScale::fit(&y);
+        assert!(
+            (model.target.mean - 300.0).abs() < 5.0,
+            "{:?}",
+            model.target
+        );
+        let mean_mae = model_mean_mae(&y);
+        let cfg = TrainConfig {
+            epochs: 20,
+            batch_size: 32,
+            learning_rate: 5e-3,
+            ..TrainConfig::default()
+        };
+        let (trained, report) =
+            train(&model, &data, None, &LayerSet::all(&model), &cfg, None).unwrap();
+        let mae = trained.mae(&data).unwrap();
+        assert!(report.epoch_loss.last() < report.epoch_loss.first());
+        // The noise alone has MAE 2.5; the mean predictor's is about 31 here.
+        assert!(mae < 6.0, "MAE {mae} (mean predictor {mean_mae})");
+        assert!(mean_mae > 25.0, "{mean_mae}");
+        let score = trained.score(&data).unwrap();
+        assert!((score + mae / model.target.std as f64).abs() < 1e-9);
+        // Classes are refused by a regression model, and the reverse.
+        let classes = Dataset::new(vec![0.0; 4], vec![0, 0], 2).unwrap();
+        assert!(matches!(
+            train(&model, &classes, None, &LayerSet::all(&model), &cfg, None),
+            Err(LearnError::Task(Task::Regression))
+        ));
+        let bad = Dataset::with_targets(vec![0.0; 2], Targets::Values(vec![f32::NAN]), 2).unwrap();
+        assert!(matches!(
+            train(&model, &bad, None, &LayerSet::all(&model), &cfg, None),
+            Err(LearnError::Target)
+        ));
+    }
+
+    fn model_mean_mae(y: &[f32]) -> f64 {
+        let m = y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64;
+        y.iter().map(|&v| (v as f64 - m).abs()).sum::<f64>() / y.len() as f64
     }
 
     #[test]
@@ -576,7 +708,7 @@ mod tests {
         )
         .is_err());
         let mut bad = data.subset(&[0, 1]);
-        bad.y[0] = 10;
+        bad.y = Targets::Classes(vec![10, bad.y.bits(1)]);
         assert!(matches!(
             train(&model, &bad, None, &LayerSet::all(&model), &config(), None),
             Err(LearnError::Label { .. })

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::learn::online::{OnlineCost, OnlineSettings, OnlineTrainer};
-use crate::learn::{Dataset, LayerSet, LearnError, Model};
+use crate::learn::{Dataset, LayerSet, LearnError, Model, Targets};
 
 /// Which layers the challenger trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,10 +138,14 @@ impl ChallengerConfig {
 /// was right, and the champion's cross-entropy minus the challenger's.
 #[derive(Debug, Clone, Default)]
 pub struct Paired {
-    window: VecDeque<(bool, bool, f32)>,
+    /// (champion right, challenger right, champion loss minus challenger loss, champion
+    /// loss).
+    window: VecDeque<(bool, bool, f32, f32)>,
     /// Sum and sum of squares of the loss differences in the window.
     gain_sum: f64,
     gain_sq: f64,
+    /// Sum of the champion's losses in the window.
+    champion_loss_sum: f64,
     /// Challenger right, champion wrong.
     pub challenger_only: u64,
     /// Champion right, challenger wrong.
@@ -153,22 +157,43 @@ pub struct Paired {
 }
 
 impl Paired {
-    /// Adds one record: whether each model was right, and `gain`, the champion's loss minus
-    /// the challenger's.
-    pub fn push(&mut self, champion: bool, challenger: bool, gain: f32, window: usize) {
-        let gain = if gain.is_finite() { gain } else { 0.0 };
-        self.window.push_back((champion, challenger, gain));
+    /// Adds one record: whether each model was right, and each one's loss.
+    pub fn push(
+        &mut self,
+        champion: bool,
+        challenger: bool,
+        champion_loss: f32,
+        challenger_loss: f32,
+        window: usize,
+    ) {
+        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
+        let (cl, gain) = (
+            finite(champion_loss),
+            finite(champion_loss - challenger_loss),
+        );
+        self.window.push_back((champion, challenger, gain, cl));
         self.since_test += 1;
         self.count(champion, challenger, 1);
         self.gain_sum += f64::from(gain);
         self.gain_sq += f64::from(gain) * f64::from(gain);
+        self.champion_loss_sum += f64::from(cl);
         while self.window.len() > window {
-            if let Some((a, b, g)) = self.window.pop_front() {
+            if let Some((a, b, g, l)) = self.window.pop_front() {
                 self.count(a, b, -1);
                 self.gain_sum -= f64::from(g);
                 self.gain_sq -= f64::from(g) * f64::from(g);
+                self.champion_loss_sum -= f64::from(l);
             }
         }
+    }
+
+    /// Champion and challenger mean loss on the window.
+    pub fn mean_losses(&self) -> Option<(f64, f64)> {
+        let n = self.window.len() as f64;
+        (n > 0.0).then(|| {
+            let champion = self.champion_loss_sum / n;
+            (champion, champion - self.gain_sum / n)
+        })
     }
 
     /// One-sided paired test on the loss differences (normal approximation of the t-test):
@@ -343,7 +368,7 @@ impl Challenger {
     pub fn learn(
         &mut self,
         x: &[f32],
-        y: &[u32],
+        y: &Targets,
         replay: Option<&Dataset>,
     ) -> Result<f64, LearnError> {
         self.trainer.learn(&mut self.model, x, y, replay)
@@ -420,7 +445,7 @@ mod tests {
     fn paired_window_counts_discordant_pairs() {
         let mut p = Paired::default();
         for i in 0..10 {
-            p.push(i % 2 == 0, true, 0.1, 4);
+            p.push(i % 2 == 0, true, 0.2, 0.1, 4);
         }
         assert_eq!(p.len(), 4);
         assert_eq!(p.challenger_only, 2);
@@ -430,7 +455,7 @@ mod tests {
         assert_eq!(p.loss_p(), 0.0);
         let mut q = Paired::default();
         for i in 0..400 {
-            q.push(true, true, if i % 2 == 0 { 0.5 } else { -0.5 }, 1000);
+            q.push(true, true, if i % 2 == 0 { 0.5 } else { -0.5 }, 0.0, 1000);
         }
         assert!(q.loss_p() > 0.3, "no mean gain: {}", q.loss_p());
     }

@@ -17,9 +17,9 @@ use crate::drift::monitor::grouped_drift;
 use crate::drift::trigger::{self, Firing, Observation};
 use crate::ingest::{BatchObserver, IngestError};
 use crate::learn::diagnostics::activation_stats;
-use crate::learn::{Dataset, Ewc, LearnError, Model};
+use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
-use crate::record::Record;
+use crate::record::{Label, Record};
 use crate::retrain::{Reference, WaitPolicy};
 use crate::store::versions::VersionRecord;
 use crate::store::{KvStore, StoreError, WriteBatch};
@@ -27,6 +27,100 @@ use challenger::{Challenger, Verdict};
 
 pub use state::LoopState;
 pub use worker::{Job, JobOutcome};
+
+/// The labeled records among `records` as a dataset for a `task` model of `width` inputs
+/// (records of another width or label kind are left out).
+pub(crate) fn labeled_dataset<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    width: usize,
+    task: Task,
+) -> Result<Dataset, LearnError> {
+    let mut x = Vec::new();
+    let mut y = match task {
+        Task::Classification => Targets::Classes(Vec::new()),
+        Task::Regression => Targets::Values(Vec::new()),
+    };
+    for r in records {
+        if r.features.len() != width {
+            continue;
+        }
+        match (r.label, &mut y) {
+            (Some(Label::Class(c)), Targets::Classes(v)) => v.push(c),
+            (Some(Label::Value(t)), Targets::Values(v)) => v.push(t),
+            _ => continue,
+        }
+        x.extend_from_slice(&r.features);
+    }
+    Dataset::with_targets(x, y, width)
+}
+
+/// A model's prediction for one labeled record, before it learns from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Assessment {
+    /// The predicted class, or value.
+    pub predicted: Label,
+    /// Right: the predicted class, or for regression an absolute error within
+    /// [`REGRESSION_HIT_WITHIN`] target standard deviations.
+    pub hit: bool,
+    /// Cross-entropy, or for regression the absolute error in target standard deviations.
+    pub loss: f32,
+    /// What the error-stream detectors see, in [0, 1]: 1 for a wrong class, 0 for a right one;
+    /// for regression the absolute error in target standard deviations, capped at 1.
+    pub error: f64,
+}
+
+/// A regression prediction counts as right (accuracy window, accuracy triggers, DDM) when
+/// its absolute error is within this many standard deviations of the target.
+pub const REGRESSION_HIT_WITHIN: f32 = 0.5;
+
+/// `model`'s assessment of each record of the chunk (`x`: their inputs); `None` for an
+/// unlabeled record (or a label of the other task's kind).
+pub(crate) fn assess(
+    model: &Model,
+    x: &[f32],
+    records: &[Record],
+) -> Result<Vec<Option<Assessment>>, LearnError> {
+    match model.spec.task {
+        Task::Classification => {
+            let p = model.predict_proba(x)?;
+            let k = model.spec.classes;
+            Ok(records
+                .iter()
+                .zip(p.chunks_exact(k))
+                .map(|(r, row)| {
+                    let label = r.label?.class()?;
+                    let best = argmax(row) as u32;
+                    let hit = best == label;
+                    Some(Assessment {
+                        predicted: Label::Class(best),
+                        hit,
+                        loss: -(row.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln(),
+                        error: if hit { 0.0 } else { 1.0 },
+                    })
+                })
+                .collect())
+        }
+        Task::Regression => {
+            let p = model.predict_values(x)?;
+            let sd = model.target.std.max(f32::MIN_POSITIVE);
+            Ok(records
+                .iter()
+                .zip(p)
+                .map(|(r, p)| {
+                    let y = r.label?.value()?;
+                    let z = (y - p).abs() / sd;
+                    let z = if z.is_finite() { z } else { f32::MAX };
+                    Some(Assessment {
+                        predicted: Label::Value(p),
+                        hit: z <= REGRESSION_HIT_WITHIN,
+                        loss: z,
+                        error: f64::from(z).min(1.0),
+                    })
+                })
+                .collect())
+        }
+    }
+}
 
 /// What stops the loop.
 #[derive(Debug, thiserror::Error)]
@@ -164,10 +258,11 @@ impl ReplayCache {
         &mut self,
         store: &dyn KvStore,
         width: usize,
+        task: Task,
         labeled: u64,
     ) -> Result<&Dataset, LoopError> {
         if self.data.is_none() || labeled >= self.loaded_at + REPLAY_RELOAD {
-            self.data = Some(worker::replay_dataset(store, width)?);
+            self.data = Some(worker::replay_dataset(store, width, task)?);
             self.loaded_at = labeled;
         }
         Ok(self.data.as_ref().expect("loaded above"))
@@ -303,9 +398,6 @@ impl Learner {
     }
 
     fn labeled_window(&self) -> Result<Dataset, LearnError> {
-        let width = self.config.input_width();
-        let mut x = Vec::new();
-        let mut y = Vec::new();
         // Oldest first: slots from the next write position around.
         let n = self.ring.len();
         let start = if n < self.config.drift.window {
@@ -313,19 +405,16 @@ impl Learner {
         } else {
             (self.state.ring_pushed % n as u64) as usize
         };
-        for i in 0..n {
-            let r = &self.ring[(start + i) % n];
-            if let Some(l) = r.label {
-                x.extend_from_slice(&r.features);
-                y.push(l);
-            }
-        }
-        Dataset::new(x, y, width)
+        labeled_dataset(
+            (0..n).map(|i| &self.ring[(start + i) % n]),
+            self.config.input_width(),
+            self.config.schema.task,
+        )
     }
 
     /// Scores the chunk's records with the serving model (prequential metrics, error
     /// detectors); returns, for each labeled record in order, whether it was predicted right
-    /// and its cross-entropy.
+    /// and its loss (see [`assess`]).
     fn score(
         &mut self,
         serving: &Serving,
@@ -336,29 +425,29 @@ impl Learner {
         if records.is_empty() {
             return Ok(hits);
         }
-        let p = serving.model.predict_proba(x)?;
         let k = serving.model.spec.classes;
-        for (r, row) in records.iter().zip(p.chunks_exact(k)) {
-            let Some(label) = r.label else {
+        for (r, a) in records.iter().zip(assess(&serving.model, x, records)?) {
+            let (Some(label), Some(a)) = (r.label, a) else {
                 self.state.add_total("predictions/unlabeled", 1);
                 continue;
             };
-            let best = argmax(row);
-            let hit = best as u32 == label;
-            self.state.scores.record(label, best as u32, k);
-            let loss = -(row.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln();
-            hits.push((hit, loss));
+            match (label, a.predicted) {
+                (Label::Class(c), Label::Class(p)) => self.state.scores.record(c, p, k),
+                (Label::Value(y), Label::Value(p)) => self.state.scores.regression.record(y, p),
+                _ => {}
+            }
+            hits.push((a.hit, a.loss));
             self.state
-                .push_prediction(hit, loss, self.config.drift.accuracy_window);
+                .push_prediction(a.hit, a.loss, self.config.drift.accuracy_window);
             self.state.add_total(
-                if hit {
+                if a.hit {
                     "predictions/correct"
                 } else {
                     "predictions/incorrect"
                 },
                 1,
             );
-            for d in self.state.errors.update(if hit { 0.0 } else { 1.0 }) {
+            for d in self.state.errors.update(a.error) {
                 self.state.alarm(d);
             }
         }
@@ -380,41 +469,51 @@ impl Learner {
             Challenger::from_champion(&serving.model, Some(serving.version), cfg, seed)
         });
         let width = self.config.input_width();
-        let mut lx = Vec::with_capacity(hits.len() * width);
-        let mut ly = Vec::with_capacity(hits.len());
-        let proba = challenger.model.predict_proba(x)?;
-        let k = challenger.model.spec.classes;
+        let mut labeled = Vec::with_capacity(hits.len());
+        let assessed = assess(&challenger.model, x, records)?;
         let mut i = 0;
-        for (r, (p, row)) in records
-            .iter()
-            .zip(proba.chunks_exact(k).zip(x.chunks_exact(width)))
-        {
-            let Some(label) = r.label else { continue };
-            let hit = argmax(p) as u32 == label;
-            let loss = -(p.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln();
-            let (champion_hit, champion_loss) = hits[i];
-            challenger
-                .paired
-                .push(champion_hit, hit, champion_loss - loss, cfg.window);
+        for (r, a) in records.iter().zip(assessed) {
+            let Some(a) = a else { continue };
+            let Some(&(champion_hit, champion_loss)) = hits.get(i) else {
+                break;
+            };
+            let (champion_hit, challenger_hit) = match self.config.schema.task {
+                Task::Classification => (champion_hit, a.hit),
+                // Paired on which model came closer (a sign test; ties count for both).
+                Task::Regression => (champion_loss <= a.loss, a.loss <= champion_loss),
+            };
+            challenger.paired.push(
+                champion_hit,
+                challenger_hit,
+                champion_loss,
+                a.loss,
+                cfg.window,
+            );
             self.state.add_total(
-                if hit {
+                if a.hit {
                     "challenger/correct"
                 } else {
                     "challenger/incorrect"
                 },
                 1,
             );
-            lx.extend_from_slice(row);
-            ly.push(label);
+            labeled.push(r);
             i += 1;
         }
+        let learn = labeled_dataset(labeled.iter().copied(), width, self.config.schema.task)?;
+        let (lx, ly) = (learn.x, learn.y);
         if ly.is_empty() {
             return Ok(());
         }
         let labeled =
             self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
         let replay = if cfg.replay_ratio > 0.0 {
-            Some(self.replay_cache.get(self.store.as_ref(), width, labeled)?)
+            Some(self.replay_cache.get(
+                self.store.as_ref(),
+                width,
+                self.config.schema.task,
+                labeled,
+            )?)
         } else {
             None
         };
@@ -470,7 +569,8 @@ impl Learner {
         let width = self.config.input_width();
         let labeled =
             self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
-        self.replay_cache.get(self.store.as_ref(), width, labeled)?;
+        self.replay_cache
+            .get(self.store.as_ref(), width, self.config.schema.task, labeled)?;
         let recent = self.labeled_window()?;
         let Some(ch) = self.challenger.as_mut() else {
             return Ok(());
@@ -481,9 +581,18 @@ impl Learner {
         let (old_current, old_candidate) = if old.is_empty() {
             (0.0, 0.0)
         } else {
-            (serving.model.accuracy(&old)?, ch.model.accuracy(&old)?)
+            (serving.model.score(&old)?, ch.model.score(&old)?)
         };
-        let (new_current, new_candidate) = ch.paired.accuracies().unwrap_or((0.0, 0.0));
+        // The gate's scores on the recent records: accuracy, or for regression minus the mean
+        // absolute error in target standard deviations (as `Model::score` on the replay).
+        let (new_current, new_candidate) = match self.config.schema.task {
+            Task::Classification => ch.paired.accuracies().unwrap_or((0.0, 0.0)),
+            Task::Regression => ch
+                .paired
+                .mean_losses()
+                .map(|(a, b)| (-a, -b))
+                .unwrap_or((0.0, 0.0)),
+        };
         let forgetting = old_current - old_candidate;
         let allowed = challenger::forgetting_allowed(
             self.config.retrain.max_forgetting,
@@ -822,7 +931,10 @@ impl BatchObserver for Learner {
                 let classes = self.config.schema.classes.len();
                 for label in chunk.iter().filter_map(|r| r.label) {
                     self.state.add_total("predictions/unscored", 1);
-                    self.state.scores.observe(label, classes);
+                    match label {
+                        Label::Class(c) => self.state.scores.observe(c, classes),
+                        Label::Value(y) => self.state.scores.regression.observe(y),
+                    }
                 }
             }
             for r in chunk {

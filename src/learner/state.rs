@@ -65,6 +65,100 @@ pub struct Scoreboard {
     /// Labels of every labeled record seen, scored or not.
     pub label_counts: Vec<u64>,
     pub last_label: Option<u32>,
+    /// The same for a regression target (absent in state written before it existed).
+    #[serde(default)]
+    pub regression: RegressionScores,
+}
+
+/// Whole-stream prequential errors of a regression model, and of the no-change (previous
+/// target) and mean (of every target seen so far) predictors on the same records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegressionScores {
+    /// Labeled records scored by a model.
+    pub scored: u64,
+    /// Labeled records seen, scored or not.
+    pub seen: u64,
+    /// Sums over the scored records: absolute error, squared error, target, squared target.
+    pub abs_sum: f64,
+    pub sq_sum: f64,
+    pub y_sum: f64,
+    pub y_sq: f64,
+    /// Absolute errors of the baselines on the scored records.
+    pub nochange_abs: f64,
+    pub mean_abs: f64,
+    /// Absolute error of the running mean on the records seen before the first model (what
+    /// `mae_all` charges for them).
+    pub unscored_abs: f64,
+    /// Sum of every target seen, and the last one.
+    pub seen_sum: f64,
+    pub last: Option<f32>,
+}
+
+impl RegressionScores {
+    fn running_mean(&self) -> Option<f64> {
+        (self.seen > 0).then(|| self.seen_sum / self.seen as f64)
+    }
+
+    /// A labeled record that arrived before any model could score it.
+    pub fn observe(&mut self, y: f32) {
+        let y = f64::from(y);
+        self.unscored_abs += (y - self.running_mean().unwrap_or(0.0)).abs();
+        self.see(y);
+    }
+
+    fn see(&mut self, y: f64) {
+        self.seen += 1;
+        self.seen_sum += y;
+        self.last = Some(y as f32);
+    }
+
+    /// A labeled record with target `y` that the serving model predicted as `predicted`.
+    pub fn record(&mut self, y: f32, predicted: f32) {
+        let (y, p) = (f64::from(y), f64::from(predicted));
+        let e = y - p;
+        self.scored += 1;
+        self.abs_sum += e.abs();
+        self.sq_sum += e * e;
+        self.y_sum += y;
+        self.y_sq += y * y;
+        self.nochange_abs += (y - self.last.map_or(0.0, f64::from)).abs();
+        self.mean_abs += (y - self.running_mean().unwrap_or(0.0)).abs();
+        self.see(y);
+    }
+
+    fn per_scored(&self, sum: f64) -> Option<f64> {
+        (self.scored > 0).then(|| sum / self.scored as f64)
+    }
+
+    /// Mean absolute error on the scored records.
+    pub fn mae(&self) -> Option<f64> {
+        self.per_scored(self.abs_sum)
+    }
+
+    /// Mean absolute error over every labeled record, those before the first model charged
+    /// with the running mean's error (what a mean predictor would have served).
+    pub fn mae_all(&self) -> Option<f64> {
+        (self.seen > 0).then(|| (self.abs_sum + self.unscored_abs) / self.seen as f64)
+    }
+
+    pub fn rmse(&self) -> Option<f64> {
+        self.per_scored(self.sq_sum).map(f64::sqrt)
+    }
+
+    /// Coefficient of determination on the scored records: 1 - SSE / SST.
+    pub fn r2(&self) -> Option<f64> {
+        let n = self.scored as f64;
+        let sst = self.y_sq - self.y_sum * self.y_sum / n.max(1.0);
+        (self.scored > 1 && sst > 0.0).then(|| 1.0 - self.sq_sum / sst)
+    }
+
+    pub fn nochange_mae(&self) -> Option<f64> {
+        self.per_scored(self.nochange_abs)
+    }
+
+    pub fn mean_mae(&self) -> Option<f64> {
+        self.per_scored(self.mean_abs)
+    }
 }
 
 impl Scoreboard {
@@ -113,9 +207,9 @@ impl Scoreboard {
         self.observe(label, classes);
     }
 
-    /// Labeled records scored.
+    /// Labeled records scored (classes or regression targets).
     pub fn scored(&self) -> u64 {
-        self.confusion.iter().sum()
+        self.confusion.iter().sum::<u64>() + self.regression.scored
     }
 
     fn rate(&self, hits: u64) -> Option<f64> {
@@ -286,6 +380,18 @@ impl LoopState {
         }
         if let Some(l) = self.window_loss() {
             m.learn_loss.set(l);
+        }
+        let r = &self.scores.regression;
+        if let (Some(mae), Some(rmse)) = (r.mae(), r.rmse()) {
+            m.learn_regression_error
+                .with_label_values(&["mae"])
+                .set(mae);
+            m.learn_regression_error
+                .with_label_values(&["rmse"])
+                .set(rmse);
+        }
+        if let Some(r2) = r.r2() {
+            m.learn_regression_r2.set(r2);
         }
         let sticky = |name: &str, s: DriftState| {
             if self.alarms.contains(name) {

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{LoopError, LoopHandle, Serving};
 use crate::config::Config;
 use crate::drift::trigger::Firing;
-use crate::learn::{Checkpoint, Dataset, ModelSpec, TrainReport};
+use crate::learn::{Checkpoint, Dataset, Task, TrainReport};
 use crate::metrics::Metrics;
 use crate::retrain::{self, Outcome, Reference, RetrainInput, Validation};
 use crate::store::versions::ModelVersions;
@@ -135,16 +135,16 @@ fn now_ms() -> u64 {
 }
 
 /// The labeled replay buffer as a dataset.
-pub(crate) fn replay_dataset(store: &dyn KvStore, width: usize) -> Result<Dataset, LoopError> {
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for r in ReplayBuffer::all(store)? {
-        if let (Some(l), true) = (r.label, r.features.len() == width) {
-            x.extend_from_slice(&r.features);
-            y.push(l);
-        }
-    }
-    Ok(Dataset::new(x, y, width)?)
+pub(crate) fn replay_dataset(
+    store: &dyn KvStore,
+    width: usize,
+    task: Task,
+) -> Result<Dataset, LoopError> {
+    Ok(super::labeled_dataset(
+        &ReplayBuffer::all(store)?,
+        width,
+        task,
+    )?)
 }
 
 /// Runs one job, records it and moves the retrain metrics; a failed retrain is an outcome
@@ -230,13 +230,7 @@ fn run(
     let seed = config.train.seed ^ job.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let result = match &job.current {
         None => retrain::bootstrap(
-            ModelSpec {
-                input: width,
-                hidden: config.model.hidden.clone(),
-                classes: config.schema.classes.len(),
-                activation: config.model.activation,
-                dropout: config.model.dropout,
-            },
+            config.model_spec(),
             config.model.backend,
             config.model.seed,
             &job.recent,
@@ -245,7 +239,7 @@ fn run(
             &config.ewc,
         )?,
         Some(s) => {
-            let replay = replay_dataset(store, width)?;
+            let replay = replay_dataset(store, width, config.schema.task)?;
             let mut retrain_config = config.retrain.clone();
             if let Some(layers) = &job.layers {
                 retrain_config.layers = retrain::LayerPolicy::Named(layers.clone());
@@ -430,15 +424,20 @@ pub fn load_version(
         reason: "no such version".into(),
     })?;
     let ckpt = Checkpoint::from_bytes(&bytes)?;
-    if ckpt.spec.input != config.input_width() || ckpt.spec.classes != config.schema.classes.len() {
+    if ckpt.spec.input != config.input_width()
+        || ckpt.spec.classes != config.label_width()
+        || ckpt.spec.task != config.schema.task
+    {
         return Err(LoopError::Version {
             version,
             reason: format!(
-                "stored model has {} inputs and {} classes; the schema has {} features and {} classes",
+                "stored model is a {} model with {} inputs and {} outputs; the schema asks for {} with {} inputs and {} outputs",
+                ckpt.spec.task.as_str(),
                 ckpt.spec.input,
                 ckpt.spec.classes,
+                config.schema.task.as_str(),
                 config.input_width(),
-                config.schema.classes.len()
+                config.label_width()
             ),
         });
     }

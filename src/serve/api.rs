@@ -13,7 +13,7 @@ use axum::Json;
 use prometheus::core::Collector;
 use serde_json::{json, Value};
 
-use crate::config::{Config, Format};
+use crate::config::{Config, Format, Task};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
@@ -228,32 +228,39 @@ pub async fn predict(
         }
     }
     let classes_n = model.spec.classes;
+    let task = model.spec.task;
     // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
     // stall other requests, and the request timeout answers while it finishes.
-    let proba = tokio::task::spawn_blocking(move || answering.model().predict_proba(&x))
-        .await
-        .map_err(|e| internal(format!("predict task: {e}")))?
-        .map_err(internal)?;
+    let out = tokio::task::spawn_blocking(move || match task {
+        Task::Classification => answering.model().predict_proba(&x),
+        Task::Regression => answering.model().predict_values(&x),
+    })
+    .await
+    .map_err(|e| internal(format!("predict task: {e}")))?
+    .map_err(internal)?;
     let classes = &s.config.schema.classes;
-    let preds: Vec<Value> = proba
-        .chunks_exact(classes_n)
-        .map(|row| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                )
-                .0;
-            let probabilities: serde_json::Map<String, Value> = classes
-                .iter()
-                .zip(row)
-                .map(|(c, p)| (c.clone(), json!(p)))
-                .collect();
-            json!({"class": classes.get(best), "index": best, "probabilities": probabilities})
-        })
-        .collect();
+    let preds: Vec<Value> = match task {
+        Task::Regression => out.iter().map(|v| json!({ "value": v })).collect(),
+        Task::Classification => out
+            .chunks_exact(classes_n)
+            .map(|row| {
+                let best = row
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                    )
+                    .0;
+                let probabilities: serde_json::Map<String, Value> = classes
+                    .iter()
+                    .zip(row)
+                    .map(|(c, p)| (c.clone(), json!(p)))
+                    .collect();
+                json!({"class": classes.get(best), "index": best, "probabilities": probabilities})
+            })
+            .collect(),
+    };
     s.metrics.serve_predictions.inc_by(preds.len() as u64);
     let role = match role {
         ModelRole::Champion => "champion",

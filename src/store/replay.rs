@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cf, KvStore, StoreError, WriteBatch};
 use crate::config::ReplayConfig;
-use crate::record::Record;
+use crate::record::{Label, Record};
 use crate::rng::Rng;
 
 const STATE_KEY: &[u8] = b"replay/state";
@@ -140,7 +140,10 @@ impl ReplayBuffer {
     /// Offers a labeled record (unlabeled ones are ignored). Returns the slot it took, if any.
     pub fn offer(&mut self, record: &Record) -> Option<Slot> {
         let label = record.label?;
-        let reservoir = if self.state.class_balanced { label } else { 0 };
+        let reservoir = match label {
+            Label::Class(c) if self.state.class_balanced => c,
+            _ => 0,
+        };
         let r = self.state.reservoirs.get_mut(reservoir as usize)?;
         r.seen += 1;
         let index = if r.filled < r.capacity {
@@ -250,7 +253,7 @@ mod tests {
     fn rec(id: u32, label: u32) -> Record {
         Record {
             features: vec![id as f32],
-            label: Some(label),
+            label: Some(Label::Class(label)),
             key: None,
             timestamp_ms: None,
         }
@@ -332,7 +335,7 @@ mod tests {
         let all = ReplayBuffer::all(&store).unwrap();
         let mut per_class = [0; 3];
         for r in &all {
-            per_class[r.label.unwrap() as usize] += 1;
+            per_class[r.label.and_then(Label::class).unwrap() as usize] += 1;
         }
         assert_eq!(per_class, [34, 33, 33]);
         // A uniform buffer over the same stream would keep ~1 record of class 2.
