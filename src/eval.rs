@@ -168,7 +168,8 @@ pub struct EvalReport {
 /// are the label's distinct values in sorted order.
 ///
 /// `task`: the task when the user named it; `None` infers it: a label whose values are all
-/// numbers with more than [`REGRESSION_DISTINCT`] distinct values is a regression target.
+/// numbers (at most 1% of them not) with more than [`REGRESSION_DISTINCT`] distinct values
+/// is a regression target.
 pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Result<(), EvalError> {
     if let Some(t) = task {
         config.schema.task = t;
@@ -219,7 +220,7 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
     let need_categorical = need_features && config.schema.categorical.is_empty();
     let need_classes =
         config.schema.classes.is_empty() && config.schema.task == Task::Classification;
-    let mut label_numeric = true;
+    let (mut label_values, mut label_non_numeric) = (0u64, 0u64);
     let tokens = config.schema.missing_tokens.clone();
     for (i, row) in csv.records().enumerate() {
         let row = row.map_err(|e| schema_err(format!("row {}: {e}", i + 2)))?;
@@ -239,7 +240,8 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
             if let Some(v) = row.get(label_at).filter(|v| !v.is_empty()) {
                 let t = v.trim();
                 if !tokens.iter().any(|m| m == t) {
-                    label_numeric &= t.parse::<f64>().is_ok_and(f64::is_finite);
+                    label_values += 1;
+                    label_non_numeric += u64::from(!t.parse::<f64>().is_ok_and(f64::is_finite));
                 }
                 if classes.len() <= 1000 {
                     classes.insert(v.to_string());
@@ -266,6 +268,9 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
             .map(|(_, h)| h.clone())
             .collect();
     }
+    // A few bad values in a numeric target are dead letters, not a reason to read it as
+    // classes.
+    let label_numeric = label_non_numeric * 100 <= label_values;
     if need_classes && task.is_none() && label_numeric && classes.len() > REGRESSION_DISTINCT {
         config.schema.task = Task::Regression;
     } else if need_classes {
