@@ -18,7 +18,8 @@ Learners (River 0.26.1):
     linreg_ts the same inside preprocessing.TargetStandardScaler (River's own fix for
               LinearRegression's divergence on targets in the hundreds).
     arf       forest.ARFRegressor(seed=42)
-    amf       forest.AMFRegressor(seed=42)
+    amf       forest.AMFRegressor(seed=42); for both, --categorical columns are one-hot
+              encoded beside the numeric ones (AMF takes numbers only).
     nochange  predicts the previous target.
     mean      predicts the mean of the targets seen so far (stats.Mean).
 
@@ -54,10 +55,6 @@ class Mean:
 def make(name, numeric, categorical):
     from river import compose, forest, linear_model, preprocessing
 
-    if name == "arf":
-        return forest.ARFRegressor(seed=42), "forest.ARFRegressor(seed=42)"
-    if name == "amf":
-        return forest.AMFRegressor(seed=42), "forest.AMFRegressor(seed=42)"
     if name == "nochange":
         return river_peers.NoChange(), "previous target"
     if name == "mean":
@@ -67,12 +64,26 @@ def make(name, numeric, categorical):
         def transform_one(self, x):
             return {i: x[i] for i in self.keys if i in x}
 
-    if categorical:
-        prep = ((Select(*numeric) | preprocessing.StandardScaler())
-                + (Select(*categorical) | preprocessing.OneHotEncoder()))
-        desc = "(Select(*numeric) | StandardScaler()) + (Select(*categorical) | OneHotEncoder())"
-    else:
-        prep, desc = preprocessing.StandardScaler(), "preprocessing.StandardScaler()"
+    def encoded(numeric_step, numeric_desc):
+        """String columns one-hot encoded beside the numeric ones (AMF takes numbers only)."""
+        if not categorical:
+            return numeric_step, numeric_desc
+        step = Select(*numeric) if numeric_step is None else Select(*numeric) | numeric_step
+        desc = "Select(*numeric)" + ("" if numeric_step is None else " | " + numeric_desc)
+        return (step + (Select(*categorical) | preprocessing.OneHotEncoder()),
+                f"({desc}) + (Select(*categorical) | OneHotEncoder())")
+
+    if name in ("arf", "amf"):
+        model = (forest.ARFRegressor(seed=42) if name == "arf"
+                 else forest.AMFRegressor(seed=42))
+        desc = f"forest.{type(model).__name__}(seed=42)"
+        if not categorical:
+            return model, desc
+        prep, pdesc = encoded(None, "")
+        return prep | model, f"{pdesc} | {desc}"
+    prep, desc = encoded(preprocessing.StandardScaler(), "StandardScaler()")
+    if not categorical:
+        desc = "preprocessing.StandardScaler()"
     model = prep | linear_model.LinearRegression()
     desc = desc + " | linear_model.LinearRegression()"
     if name == "linreg_ts":

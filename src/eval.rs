@@ -145,6 +145,8 @@ pub struct RegressionRow {
     pub mae: Option<f64>,
     pub rmse: Option<f64>,
     pub r2: Option<f64>,
+    /// The challenger's own MAE on the records it scored.
+    pub challenger_mae: Option<f64>,
 }
 
 /// The whole evaluation.
@@ -380,6 +382,7 @@ pub fn run(
                             mae,
                             rmse: None,
                             r2: None,
+                            challenger_mae: None,
                         }
                     }),
                     wall_seconds: 0.0,
@@ -410,6 +413,7 @@ pub fn run(
                             mae: r.mae(),
                             rmse: r.rmse(),
                             r2: r.r2(),
+                            challenger_mae: sum.scores.challenger_regression.mae(),
                         }
                     }),
                     wall_seconds: *wall,
@@ -491,8 +495,8 @@ fn markdown_regression(r: &EvalReport) -> String {
         r.features.len(),
         r.categorical.len(),
     );
-    out.push_str("| strategy | MAE (all labeled) | MAE (scored) | RMSE | R^2 | scored | promoted / rejected (challenger) | training FLOPs | wall s | records/s |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| strategy | MAE (all labeled) | MAE (scored) | RMSE | R^2 | scored | promoted / rejected (challenger) | challenger MAE | training FLOPs | wall s | records/s |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for row in &r.rows {
         let reg = row.regression.as_ref();
         let name = match row.strategy {
@@ -500,7 +504,7 @@ fn markdown_regression(r: &EvalReport) -> String {
             other => other.as_str(),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} / {} ({}) | {:.3e} | {:.1} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} / {} ({}) | {} | {:.3e} | {:.1} | {:.0} |\n",
             name,
             opt(reg.and_then(|g| g.mae_all)),
             opt(reg.and_then(|g| g.mae)),
@@ -510,6 +514,7 @@ fn markdown_regression(r: &EvalReport) -> String {
             row.promoted,
             row.rejected,
             row.challenger_promotions,
+            opt(reg.and_then(|g| g.challenger_mae)),
             row.train_flops,
             row.wall_seconds,
             row.records_per_second

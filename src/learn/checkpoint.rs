@@ -117,8 +117,13 @@ impl Checkpoint {
         tensors.push(("norm/mean".into(), vec![w], f32_bytes(&self.norm.mean)));
         tensors.push(("norm/std".into(), vec![w], f32_bytes(&self.norm.std)));
         if self.target != TargetScale::default() {
-            let t = [self.target.mean, self.target.std];
-            tensors.push(("target/scale".into(), vec![2], f32_bytes(&t)));
+            let t = [
+                self.target.mean,
+                self.target.std,
+                self.target.lo,
+                self.target.hi,
+            ];
+            tensors.push(("target/scale".into(), vec![4], f32_bytes(&t)));
         }
         let mut meta = HashMap::new();
         meta.insert("format".into(), FORMAT.into());
@@ -179,10 +184,12 @@ impl Checkpoint {
                 }
                 Some(("norm", "mean")) => mean = Some(values),
                 Some(("norm", "std")) => std = Some(values),
-                Some(("target", "scale")) if values.len() == 2 => {
+                Some(("target", "scale")) if values.len() == 4 => {
                     target = TargetScale {
                         mean: values[0],
                         std: values[1],
+                        lo: values[2],
+                        hi: values[3],
                     }
                 }
                 _ => return Err(err(format!("unexpected tensor `{name}`"))),
@@ -325,6 +332,8 @@ mod tests {
         m.target = TargetScale {
             mean: 189.5,
             std: 181.25,
+            lo: 1.0,
+            hi: 977.0,
         };
         let data = Dataset::with_targets(
             (0..40).map(|i| i as f32 / 7.0).collect(),

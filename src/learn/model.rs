@@ -105,11 +105,15 @@ impl Task {
 }
 
 /// The standardisation of a regression target, `(y - mean) / std`, fitted with the model and
-/// versioned with it (identity for classification).
+/// versioned with it (identity for classification), and the range of the targets seen, which
+/// bounds what the model serves.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TargetScale {
     pub mean: f32,
     pub std: f32,
+    /// Smallest and largest target seen (`lo > hi` before any: no bound).
+    pub lo: f32,
+    pub hi: f32,
 }
 
 impl Default for TargetScale {
@@ -117,27 +121,44 @@ impl Default for TargetScale {
         TargetScale {
             mean: 0.0,
             std: 1.0,
+            lo: f32::INFINITY,
+            hi: f32::NEG_INFINITY,
         }
     }
 }
 
+/// How far beyond the seen target range a prediction may go, as a fraction of the range:
+/// a model extrapolates a trend a little, but an outlier input (a sensor's 9,831 mm of rain)
+/// must not make it serve a value a hundred times the largest ever seen.
+pub const TARGET_RANGE_MARGIN: f32 = 0.1;
+
 impl TargetScale {
-    /// Mean and standard deviation of the finite `values` (std 1 when they are constant).
+    /// Mean, standard deviation and range of the finite `values` (std 1 when they are
+    /// constant).
     pub fn fit(values: &[f32]) -> TargetScale {
         let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+        let mut t = TargetScale::default();
         for &v in values.iter().filter(|v| v.is_finite()) {
             n += 1.0;
             sum += v as f64;
             sq += (v as f64) * (v as f64);
         }
         if n == 0.0 {
-            return TargetScale::default();
+            return t;
         }
         let mean = sum / n;
         let sd = (sq / n - mean * mean).max(0.0).sqrt();
-        TargetScale {
-            mean: mean as f32,
-            std: if sd < 1e-6 { 1.0 } else { sd as f32 },
+        t.mean = mean as f32;
+        t.std = if sd < 1e-6 { 1.0 } else { sd as f32 };
+        t.observe(values);
+        t
+    }
+
+    /// Widens the seen range to cover the finite `values`.
+    pub fn observe(&mut self, values: &[f32]) {
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            self.lo = self.lo.min(v);
+            self.hi = self.hi.max(v);
         }
     }
 
@@ -146,9 +167,15 @@ impl TargetScale {
         (y - self.mean) / self.std
     }
 
-    /// Back to the target's unit.
+    /// Back to the target's unit, within the seen range widened by [`TARGET_RANGE_MARGIN`].
     pub fn invert(&self, z: f32) -> f32 {
-        z * self.std + self.mean
+        let y = z * self.std + self.mean;
+        if self.lo <= self.hi {
+            let m = (self.hi - self.lo) * TARGET_RANGE_MARGIN;
+            y.clamp(self.lo - m, self.hi + m)
+        } else {
+            y
+        }
     }
 }
 
@@ -224,6 +251,12 @@ pub(crate) fn floored_std(sd: f64, range: f64) -> f32 {
     }
 }
 
+/// Standardised inputs are clipped to this many standard deviations: a value far outside
+/// what the normaliser saw (a feature that was constant when it was fitted, a sensor's
+/// outlier) reaches the network as a large input, not as one thousands of times larger than
+/// the rest, which a regression head would turn into an absurd value.
+pub const INPUT_CLIP: f32 = 8.0;
+
 /// Per-feature standardisation `(x - mean) / std`, part of the model and versioned with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalizer {
@@ -293,16 +326,18 @@ impl Normalizer {
         }
     }
 
-    /// Standardises rows of features. A missing value (NaN) becomes 0, the mean: imputation.
+    /// Standardises rows of features, each value clipped to [`INPUT_CLIP`] standard
+    /// deviations. A missing value (NaN) becomes 0, the mean: imputation.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let w = self.mean.len();
+        let clip = INPUT_CLIP;
         x.iter()
             .enumerate()
             .map(|(i, &v)| {
                 if v.is_nan() {
                     0.0
                 } else {
-                    (v - self.mean[i % w]) / self.std[i % w]
+                    ((v - self.mean[i % w]) / self.std[i % w]).clamp(-clip, clip)
                 }
             })
             .collect()
@@ -350,6 +385,16 @@ pub struct Model {
     pub(crate) net: Mlp,
     /// The autodiff device the parameters live on.
     pub(crate) device: Device,
+}
+
+/// `t * k + add` as a new leaf that requires a gradient if `t` did (computed on the host:
+/// a leaf cannot come out of a tensor operation).
+fn affine<const D: usize>(t: Tensor<D>, k: f32, add: f32) -> Result<Tensor<D>, LearnError> {
+    let grad = t.is_require_grad();
+    let (shape, device) = (t.dims(), t.device());
+    let values: Vec<f32> = read_vec(t)?.into_iter().map(|x| x * k + add).collect();
+    let t = Tensor::from_data(TensorData::new(values, shape), &device);
+    Ok(if grad { t.require_grad() } else { t })
 }
 
 fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, LearnError> {
@@ -411,6 +456,32 @@ impl Model {
             dropout: DropoutConfig::new(0.0).init(),
             ..self.net.clone().set_require_grad(true)
         }
+    }
+
+    /// Moves a regression model to the target scale `(mean, std)` without changing what it
+    /// predicts: the head's weights and bias absorb the change (`W' = W s/s'`,
+    /// `b' = (s b + m - m') / s'`), keeping their parameter ids, so an optimizer's state
+    /// carries on.
+    pub fn rescale_target(&mut self, mean: f32, std: f32) -> Result<(), LearnError> {
+        let old = self.target;
+        if std <= 0.0 || !std.is_finite() || !mean.is_finite() {
+            return Ok(());
+        }
+        let k = old.std / std;
+        let shift = (old.mean - mean) / std;
+        let head = &mut self.net.head;
+        let weight = affine(head.weight.val(), k, 0.0)?;
+        let bias = match &head.bias {
+            Some(b) => Some(affine(b.val(), k, shift)?),
+            None => None,
+        };
+        head.weight = head.weight.clone().map(|_| weight);
+        if let (Some(b), Some(new)) = (head.bias.take(), bias) {
+            head.bias = Some(b.map(|_| new));
+        }
+        self.target.mean = mean;
+        self.target.std = std;
+        Ok(())
     }
 
     /// Makes every parameter trainable again (after online training froze some).
@@ -648,6 +719,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rescaling_the_target_keeps_predictions_and_parameter_ids() {
+        let spec = ModelSpec {
+            input: 3,
+            hidden: vec![8],
+            classes: 1,
+            task: Task::Regression,
+            activation: Activation::Relu,
+            dropout: 0.0,
+        };
+        let mut m = Model::new(spec, Normalizer::identity(3), BackendKind::from_env(), 9).unwrap();
+        m.target = TargetScale::fit(&[10.0, 12.0, 14.0, 11.0]);
+        let x = [0.5, -1.0, 2.0, 1.5, 0.0, -0.5];
+        let before = m.predict_values(&x).unwrap();
+        let id = m.net.head.weight.id;
+        m.rescale_target(250.0, 80.0).unwrap();
+        assert_eq!((m.target.mean, m.target.std), (250.0, 80.0));
+        assert_eq!(
+            m.net.head.weight.id, id,
+            "the optimizer's state stays attached"
+        );
+        for (a, b) in before.iter().zip(m.predict_values(&x).unwrap()) {
+            assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
+        // Served values stay within the seen range widened by a tenth: [9.6, 14.4].
+        m.rescale_target(0.0, 1e-3).unwrap();
+        let far = m.predict_values(&[1e6, 1e6, 1e6]).unwrap()[0];
+        assert!((9.6..=14.4).contains(&far), "{far}");
+    }
+
+    #[test]
+    fn inputs_are_clipped_to_eight_standard_deviations() {
+        let n = Normalizer {
+            mean: vec![0.0, 10.0],
+            std: vec![1.0, 2.0],
+        };
+        assert_eq!(n.apply(&[9831.0, -40.0]), vec![8.0, -8.0]);
+        assert_eq!(n.apply(&[3.0, 14.0]), vec![3.0, 2.0]);
+    }
+
+    #[test]
     fn a_nearly_constant_feature_is_not_blown_up() {
         // Three features over 1,000 rows: constant 5; zero but for one 2.0 (a border pixel);
         // alternating 0 and 3.
@@ -665,9 +776,10 @@ mod tests {
             (n.std[2] - 1.5).abs() < 1e-6,
             "an ordinary feature keeps its std"
         );
-        // After a shift that sets the rare feature, it reaches the network at 10, not ~32.
+        // After a shift that sets the rare feature, it reaches the network at 10 (clipped to
+        // 8), not ~32.
         let shifted = n.apply(&[5.0, 2.0, 3.0]);
-        assert!(shifted[1] <= 10.0 && shifted[1] > 9.9, "{shifted:?}");
+        assert_eq!(shifted[1], INPUT_CLIP, "{shifted:?}");
     }
 
     #[test]

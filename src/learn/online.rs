@@ -125,6 +125,9 @@ pub struct OnlineTrainer {
     settings: OnlineSettings,
     rng: Rng,
     scale: RunningScale,
+    /// Running mean and variance of a regression target (Welford, `(n, mean, m2)`), which the
+    /// head follows (`Model::rescale_target`).
+    target: (f64, f64, f64),
     cost: OnlineCost,
 }
 
@@ -161,10 +164,43 @@ impl OnlineTrainer {
             optim: AdamConfig::new().init(),
             rng: Rng::seeded(settings.seed),
             scale: RunningScale::from_normalizer(&model.norm, prior_rows),
+            target: (
+                prior_rows,
+                f64::from(model.target.mean),
+                f64::from(model.target.std).powi(2) * prior_rows,
+            ),
             layers,
             settings,
             cost: OnlineCost::default(),
         }
+    }
+
+    /// Takes the new regression targets into the running target scale and moves the model
+    /// to it when it changed by more than 1% of a standard deviation, keeping its
+    /// predictions (the head absorbs the change, as in Pop-Art, van Hasselt et al. 2016):
+    /// a scale fitted on the first few records would otherwise leave later targets tens of
+    /// standard deviations out, where Huber's gradient is capped and learning crawls.
+    fn follow_target(&mut self, model: &mut Model, values: &[f32]) -> Result<(), LearnError> {
+        let (n, mean, m2) = &mut self.target;
+        for &v in values.iter().filter(|v| v.is_finite()) {
+            let v = f64::from(v);
+            *n += 1.0;
+            let d = v - *mean;
+            *mean += d / *n;
+            *m2 += d * (v - *mean);
+        }
+        model.target.observe(values);
+        let sd = (*m2 / n.max(1.0)).max(0.0).sqrt();
+        if sd < 1e-6 {
+            return Ok(());
+        }
+        let old = model.target;
+        let moved = (*mean - f64::from(old.mean)).abs() > 0.01 * f64::from(old.std)
+            || (sd / f64::from(old.std) - 1.0).abs() > 0.01;
+        if moved {
+            model.rescale_target(*mean as f32, sd as f32)?;
+        }
+        Ok(())
     }
 
     /// The layers that learn.
@@ -199,6 +235,9 @@ impl OnlineTrainer {
         }
         check_targets(model, y)?;
         self.scale.update(x);
+        if let Some(v) = y.values() {
+            self.follow_target(model, v)?;
+        }
         model.norm = self.scale.normalizer();
         let replay = replay.filter(|r| {
             !r.is_empty()

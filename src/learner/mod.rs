@@ -477,6 +477,9 @@ impl Learner {
             let Some(&(champion_hit, champion_loss)) = hits.get(i) else {
                 break;
             };
+            if let (Some(Label::Value(y)), Label::Value(p)) = (r.label, a.predicted) {
+                self.state.scores.challenger_regression.record(y, p);
+            }
             let (champion_hit, challenger_hit) = match self.config.schema.task {
                 Task::Classification => (champion_hit, a.hit),
                 // Paired on which model came closer (a sign test; ties count for both).

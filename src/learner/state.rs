@@ -68,6 +68,10 @@ pub struct Scoreboard {
     /// The same for a regression target (absent in state written before it existed).
     #[serde(default)]
     pub regression: RegressionScores,
+    /// The challenger's regression errors on the records it scored (the challenger's own
+    /// prequential MAE; what serving it directly would have scored).
+    #[serde(default)]
+    pub challenger_regression: RegressionScores,
 }
 
 /// Whole-stream prequential errors of a regression model, and of the no-change (previous
