@@ -24,6 +24,9 @@ tail -n +2 benches/results/peers/streams.tsv | while IFS=$'\t' read -r name file
   if [ -n "$only" ] && ! echo ",$only," | grep -q ",$name,"; then continue; fi
   cat_args=()
   [ -n "${categorical:-}" ] && [ -z "${RELEARN_EVAL_NUMERIC_ONLY:-}" ] && cat_args=(--categorical "$categorical")
-  "$bin" eval "$data/$file" --label "$label" --features "$features" --classes "$labels" \
+  # "-" in the labels column: a numeric target (regression, inferred by relearn eval).
+  cls_args=()
+  [ "$labels" != "-" ] && cls_args=(--classes "$labels")
+  "$bin" eval "$data/$file" --label "$label" --features "$features" "${cls_args[@]}" \
     "${cat_args[@]}" --out "$out/$name" "$@" 2>/dev/null | grep '^| [a-z]' | grep -v '^| strategy' | sed "s/^/| $name /"
 done

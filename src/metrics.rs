@@ -56,9 +56,10 @@ pub struct Metrics {
     /// Windowed mean cross-entropy of the serving model on labeled records (regression: mean
     /// absolute error in target standard deviations).
     pub learn_loss: Gauge,
-    /// Whole-stream prequential error of a regression model by `stat` (`mae`, `rmse`, in
-    /// the target's unit).
-    pub learn_regression_error: GaugeVec,
+    /// Whole-stream prequential MAE and RMSE of a regression model, in the target's unit
+    /// (0 for a classifier).
+    pub learn_regression_mae: Gauge,
+    pub learn_regression_rmse: Gauge,
     /// Whole-stream prequential R^2 of a regression model.
     pub learn_regression_r2: Gauge,
     /// The serving model version (0: none yet).
@@ -270,11 +271,16 @@ impl Metrics {
                 "Windowed mean cross-entropy of the serving model on labeled records.",
             )
             .expect("valid metric"),
-            learn_regression_error: gauge_vec(
-                "relearn_learn_prequential_error",
-                "Whole-stream prequential error of a regression model (stat: mae, rmse; target units).",
-                "stat",
-            ),
+            learn_regression_mae: Gauge::new(
+                "relearn_learn_prequential_mae",
+                "Whole-stream prequential mean absolute error of a regression model (target units).",
+            )
+            .expect("valid metric"),
+            learn_regression_rmse: Gauge::new(
+                "relearn_learn_prequential_rmse",
+                "Whole-stream prequential root mean squared error of a regression model (target units).",
+            )
+            .expect("valid metric"),
             learn_regression_r2: Gauge::new(
                 "relearn_learn_prequential_r2_ratio",
                 "Whole-stream prequential coefficient of determination of a regression model.",
@@ -449,7 +455,8 @@ impl Metrics {
             Box::new(m.learn_predictions.clone()),
             Box::new(m.learn_accuracy.clone()),
             Box::new(m.learn_loss.clone()),
-            Box::new(m.learn_regression_error.clone()),
+            Box::new(m.learn_regression_mae.clone()),
+            Box::new(m.learn_regression_rmse.clone()),
             Box::new(m.learn_regression_r2.clone()),
             Box::new(m.learn_model_version.clone()),
             Box::new(m.learn_challenger_predictions.clone()),
@@ -594,9 +601,6 @@ mod tests {
         m.retrain_layers.with_label_values(&["head"]).inc();
         m.serve_requests.with_label_values(&["200"]).inc();
         m.ingest_missing.with_label_values(&["f"]).inc();
-        m.learn_regression_error
-            .with_label_values(&["mae"])
-            .set(0.0);
         let families = m.registry().gather();
         let registered: BTreeSet<String> = m.names().iter().cloned().collect();
         assert_eq!(families.len(), registered.len(), "every family gathered");

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{get_json, http_get, metric_with, post_json, wait_for};
+use common::{get_json, http_get, post_json, wait_for};
 
 const N: usize = 6_000;
 const TOKEN: &str = "regression-admin-token-51c9";
@@ -190,8 +190,7 @@ listen = "{addr}"
     assert_eq!(code, 400, "{e}");
 
     let (_, metrics) = http_get(&addr, "/metrics").unwrap();
-    let mae = metric_with(&metrics, "relearn_learn_prequential_error", "stat", "mae")
-        .expect("the MAE gauge");
+    let mae = common::metric(&metrics, "relearn_learn_prequential_mae").expect("the MAE gauge");
     assert!(mae > 2.0 && mae < 12.0, "prequential MAE {mae}");
     common::stop_gracefully(child);
 

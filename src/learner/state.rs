@@ -387,12 +387,8 @@ impl LoopState {
         }
         let r = &self.scores.regression;
         if let (Some(mae), Some(rmse)) = (r.mae(), r.rmse()) {
-            m.learn_regression_error
-                .with_label_values(&["mae"])
-                .set(mae);
-            m.learn_regression_error
-                .with_label_values(&["rmse"])
-                .set(rmse);
+            m.learn_regression_mae.set(mae);
+            m.learn_regression_rmse.set(rmse);
         }
         if let Some(r2) = r.r2() {
             m.learn_regression_r2.set(r2);
