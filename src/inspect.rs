@@ -5,9 +5,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::drift::trigger::TriggerKind;
+use crate::learner::{RetrainReport, RunOutcome};
 use crate::store::state::IngestState;
 use crate::store::versions::ModelVersions;
-use crate::store::{Cf, KvStore, ReplayState, RocksStore, StoreError};
+use crate::store::{Cf, KvStore, ReplayState, RetrainLog, RocksStore, StoreError};
 
 /// What a store holds, as JSON-friendly values.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -26,7 +28,18 @@ pub struct StoreReport {
     pub versions: usize,
     /// One line per retrain: number, trigger, outcome, records processed when it fired,
     /// layers trained, version written.
-    pub retrains: Vec<serde_json::Value>,
+    pub retrains: Vec<RetrainLine>,
+}
+
+/// A retrain in one line (`relearn inspect`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RetrainLine {
+    pub retrain: u64,
+    pub trigger: TriggerKind,
+    pub outcome: RunOutcome,
+    pub records_total: u64,
+    pub layers: Vec<String>,
+    pub version: Option<u64>,
 }
 
 /// Reads a report from any store.
@@ -52,17 +65,16 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
         replay_records: store.scan_prefix(Cf::Replay, b"")?.len(),
         active_version: ModelVersions::new(store).active()?,
         versions: ModelVersions::new(store).list()?.len(),
-        retrains: retrain_log(store)?
+        retrains: RetrainLog::new(store)
+            .all::<RetrainReport>()?
             .into_iter()
-            .map(|r| {
-                serde_json::json!({
-                    "retrain": r["retrain"],
-                    "trigger": r["trigger"],
-                    "outcome": r["outcome"],
-                    "records_total": r["records_total"],
-                    "layers": r["layers"],
-                    "version": r["version"],
-                })
+            .map(|r| RetrainLine {
+                retrain: r.retrain,
+                trigger: r.trigger,
+                outcome: r.outcome,
+                records_total: r.records_total,
+                layers: r.layers,
+                version: r.version,
             })
             .collect(),
     })
@@ -70,17 +82,8 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
 
 /// Every retrain's whole report, oldest first: trigger and reason, alarms, drifted features,
 /// layer choice, validation, cost, outcome.
-pub fn retrain_log(store: &dyn KvStore) -> Result<Vec<serde_json::Value>, StoreError> {
-    store
-        .scan_prefix(Cf::Meta, b"loop/retrains/")?
-        .into_iter()
-        .map(|(k, v)| {
-            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                key: String::from_utf8_lossy(&k).into_owned(),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+pub fn retrain_log(store: &dyn KvStore) -> Result<Vec<RetrainReport>, StoreError> {
+    RetrainLog::new(store).all()
 }
 
 /// Opens the RocksDB store at `path` read-only (safe while the daemon runs) and reports.
@@ -89,6 +92,6 @@ pub fn inspect_path(path: &Path) -> Result<StoreReport, StoreError> {
 }
 
 /// [`retrain_log`] of the RocksDB store at `path`, opened read-only.
-pub fn retrain_log_path(path: &Path) -> Result<Vec<serde_json::Value>, StoreError> {
+pub fn retrain_log_path(path: &Path) -> Result<Vec<RetrainReport>, StoreError> {
     retrain_log(&RocksStore::open_read_only(path)?)
 }

@@ -86,9 +86,17 @@ drift_detectors = []
 accuracy_drop = 0.0
 "#;
 
-fn challenger_promotions(store: &Path) -> Vec<serde_json::Value> {
+/// The retrain log as stored (JSON), oldest first.
+fn log_json(store: &Path) -> Vec<serde_json::Value> {
     retrain_log_path(store)
         .expect("the retrain log")
+        .iter()
+        .map(|r| serde_json::to_value(r).expect("a report serialises"))
+        .collect()
+}
+
+fn challenger_promotions(store: &Path) -> Vec<serde_json::Value> {
+    log_json(store)
         .into_iter()
         .filter(|r| r["trigger"] == "challenger" && r["outcome"] == "promoted")
         .collect()
@@ -176,11 +184,7 @@ fn a_file_replay_is_reproducible() {
     };
     let once = || {
         let (store, stdout) = run(dir.path(), &input, "");
-        let log: Vec<serde_json::Value> = retrain_log_path(&store)
-            .expect("the retrain log")
-            .into_iter()
-            .map(strip)
-            .collect();
+        let log: Vec<serde_json::Value> = log_json(&store).into_iter().map(strip).collect();
         let summary: Vec<String> = stdout
             .lines()
             .filter(|l| !l.contains("store "))

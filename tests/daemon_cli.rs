@@ -121,7 +121,10 @@ fn embedded_demo_streams_elec2_into_the_store() {
             "the first version is kept"
         );
     }
-    assert!(report.retrains.iter().any(|r| r["trigger"] == "drift"));
+    assert!(report
+        .retrains
+        .iter()
+        .any(|r| r.trigger == relearn::drift::trigger::TriggerKind::Drift));
 
     // A second run resumes after the stored offset: nothing is processed twice.
     let stdout = run_demo();

@@ -65,7 +65,7 @@ impl TriggerConfig {
 }
 
 /// Why a retrain starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerKind {
     /// The first model, trained once enough labeled records arrived.
@@ -76,9 +76,24 @@ pub enum TriggerKind {
     AccuracyDrop,
     Count,
     Schedule,
+    /// A challenger the paired test found better (not an evaluated trigger: the loop's
+    /// judgement of its challenger).
+    Challenger,
 }
 
 impl TriggerKind {
+    /// Every kind, in a stable order (metric labels).
+    pub const ALL: [TriggerKind; 8] = [
+        TriggerKind::Bootstrap,
+        TriggerKind::Manual,
+        TriggerKind::Drift,
+        TriggerKind::AccuracyBelow,
+        TriggerKind::AccuracyDrop,
+        TriggerKind::Count,
+        TriggerKind::Schedule,
+        TriggerKind::Challenger,
+    ];
+
     /// The stable name (a metric label).
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -89,6 +104,7 @@ impl TriggerKind {
             TriggerKind::AccuracyDrop => "accuracy_drop",
             TriggerKind::Count => "count",
             TriggerKind::Schedule => "schedule",
+            TriggerKind::Challenger => "challenger",
         }
     }
 }

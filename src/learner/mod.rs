@@ -4,6 +4,7 @@
 //! the ingest thread. Its state is staged into the ingest batch, next to the offsets.
 
 pub mod challenger;
+pub mod report;
 pub mod state;
 pub mod worker;
 
@@ -14,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use crate::config::Config;
 use crate::drift::layers::layer_shift;
 use crate::drift::monitor::grouped_drift;
-use crate::drift::trigger::{self, Firing, Observation};
+use crate::drift::trigger::{self, Firing, Observation, TriggerKind};
 use crate::ingest::{BatchObserver, IngestError};
 use crate::learn::diagnostics::activation_stats;
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
@@ -22,9 +23,10 @@ use crate::metrics::Metrics;
 use crate::record::{Label, Record};
 use crate::retrain::{Reference, WaitPolicy};
 use crate::store::versions::VersionRecord;
-use crate::store::{KvStore, StoreError, WriteBatch};
+use crate::store::{KvStore, RetrainLog, StoreError, WriteBatch};
 use challenger::{Challenger, Verdict};
 
+pub use report::{RetrainReport, RunOutcome};
 pub use state::LoopState;
 pub use worker::{Job, JobOutcome};
 
@@ -625,10 +627,10 @@ impl Learner {
         self.state.add_total("triggers/challenger", 1);
         let promote = forgetting <= allowed && !recent.is_empty();
         let (outcome, detail) = if promote {
-            ("promoted", String::new())
+            (RunOutcome::Promoted, String::new())
         } else {
             (
-                "rejected",
+                RunOutcome::Rejected,
                 format!(
                     "forgetting {forgetting:.4} on {} replay records exceeds {allowed:.4} (retrain.max_forgetting plus the champion's drop from replay to recent records)",
                     old.len()
@@ -636,25 +638,33 @@ impl Learner {
             )
         };
         let cost = ch.cost();
-        let mut report = serde_json::json!({
-            "retrain": seq,
-            "trigger": "challenger",
-            "reason": reason,
-            "outcome": outcome,
-            "detail": detail,
-            "parent": serving.version,
-            "layers": ch.layers(),
-            "validation": validation,
-            "online_cost": {
-                "steps": cost.steps,
-                "examples": cost.examples,
-                "flops": cost.flops,
-                "full_flops": cost.flops_full,
-            },
-            "records_total": self.records_total,
-            "forgetting_allowed": allowed,
-            "finished_ms": now_ms(),
-        });
+        let mut report = RetrainReport {
+            retrain: seq,
+            trigger: TriggerKind::Challenger,
+            reason: reason.clone(),
+            outcome,
+            detail: detail.clone(),
+            parent: Some(serving.version),
+            version: None,
+            layers: ch.layers(),
+            layer_choice: Vec::new(),
+            validation: Some(validation),
+            train: None,
+            cost: None,
+            online_cost: Some(report::OnlineCostReport {
+                steps: cost.steps,
+                examples: cost.examples,
+                flops: cost.flops,
+                full_flops: cost.flops_full,
+            }),
+            forgetting_allowed: Some(allowed),
+            records_total: self.records_total,
+            alarms: Vec::new(),
+            drifted_features: Vec::new(),
+            layer_shifts: Vec::new(),
+            recent_records: None,
+            finished_ms: now_ms(),
+        };
         let mut batch = WriteBatch::new();
         let mut promoted = None;
         if promote {
@@ -685,9 +695,10 @@ impl Learner {
             )?;
             promoted = Some(s);
         }
-        worker::stage_report(&mut batch, seq, &report)?;
+        RetrainLog::stage(&mut batch, seq, &report)?;
         self.store.write(batch)?;
-        self.state.add_total(&format!("runs/{outcome}"), 1);
+        self.state
+            .add_total(&format!("runs/{}", outcome.as_str()), 1);
         ch.paired.clear();
         if let Some(s) = promoted {
             let version = s.version;
@@ -758,8 +769,10 @@ impl Learner {
         let now = now_ms();
         trigger::record_retrain(&mut self.state.trigger, now);
         self.state.labeled_since_retrain = 0;
-        self.state.add_total(&format!("runs/{}", r.outcome), 1);
-        self.state.mark_published(&format!("runs/{}", r.outcome));
+        self.state
+            .add_total(&format!("runs/{}", r.outcome.as_str()), 1);
+        self.state
+            .mark_published(&format!("runs/{}", r.outcome.as_str()));
         if let Some(v) = r.promoted_version {
             self.state
                 .add_total(&format!("promotions/{}", r.trigger.kind.as_str()), 1);

@@ -7,8 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use serde_json::json;
-
+use super::report::{RetrainCost, RetrainReport, RunOutcome};
 use super::{LoopError, LoopHandle, Serving};
 use crate::config::Config;
 use crate::drift::trigger::Firing;
@@ -16,7 +15,7 @@ use crate::learn::{Checkpoint, Dataset, Task, TrainReport};
 use crate::metrics::Metrics;
 use crate::retrain::{self, Outcome, Reference, RetrainInput, Validation};
 use crate::store::versions::ModelVersions;
-use crate::store::{Cf, KvStore, ReplayBuffer, WriteBatch};
+use crate::store::{KvStore, ReplayBuffer, RetrainLog, WriteBatch};
 
 /// One retrain to run.
 pub struct Job {
@@ -41,8 +40,7 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
     pub trigger: Firing,
-    /// `promoted`, `rejected` or `failed`.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub detail: String,
     pub promoted_version: Option<u64>,
     pub validation: Option<Validation>,
@@ -163,7 +161,7 @@ pub fn execute(
             tracing::error!(error = %e, "retrain failed");
             JobOutcome {
                 trigger,
-                outcome: "failed".into(),
+                outcome: RunOutcome::Failed,
                 detail: e.to_string(),
                 promoted_version: None,
                 validation: None,
@@ -175,7 +173,7 @@ pub fn execute(
     handle.running.store(false, Ordering::SeqCst);
     tracing::info!(
         trigger = %out.trigger.kind.as_str(),
-        outcome = %out.outcome,
+        outcome = out.outcome.as_str(),
         detail = %out.detail,
         version = ?out.promoted_version,
         "retrain finished"
@@ -184,7 +182,9 @@ pub fn execute(
 }
 
 fn record_metrics(m: &Metrics, r: &JobOutcome) {
-    m.retrain_runs.with_label_values(&[&r.outcome]).inc();
+    m.retrain_runs
+        .with_label_values(&[r.outcome.as_str()])
+        .inc();
     m.retrain_running.set(0);
     if let Some(v) = r.promoted_version {
         m.learn_model_version.set(v as i64);
@@ -261,39 +261,31 @@ fn run(
         }
     };
     let (outcome, detail) = match &result.outcome {
-        Outcome::Promoted => ("promoted".to_string(), String::new()),
-        Outcome::Rejected { reason } => ("rejected".to_string(), reason.clone()),
+        Outcome::Promoted => (RunOutcome::Promoted, String::new()),
+        Outcome::Rejected { reason } => (RunOutcome::Rejected, reason.clone()),
     };
-    let cost = result.train.as_ref().map(|t| {
-        json!({
-            "wall_seconds": t.wall_seconds,
-            "flops": t.flops,
-            "full_flops": t.flops_full,
-            "full_wall_seconds_estimate": if t.flops > 0.0 { t.wall_seconds * t.flops_full / t.flops } else { 0.0 },
-            "ratio": if t.flops_full > 0.0 { t.flops / t.flops_full } else { 1.0 },
-            "trainable_params": t.trainable_params,
-            "total_params": t.total_params,
-        })
-    });
-    let mut report = json!({
-        "retrain": job.seq,
-        "trigger": job.firing.kind.as_str(),
-        "reason": job.firing.reason,
-        "outcome": outcome,
-        "detail": detail,
-        "parent": job.current.as_ref().map(|s| s.version),
-        "layers": result.layers,
-        "layer_choice": result.choices,
-        "validation": result.validation,
-        "train": result.train,
-        "cost": cost,
-        "records_total": job.records_total,
-        "alarms": job.alarms,
-        "drifted_features": job.drifted_features,
-        "layer_shifts": job.layer_shifts,
-        "recent_records": job.recent.len(),
-        "finished_ms": now_ms(),
-    });
+    let mut report = RetrainReport {
+        retrain: job.seq,
+        trigger: job.firing.kind,
+        reason: job.firing.reason.clone(),
+        outcome,
+        detail: detail.clone(),
+        parent: job.current.as_ref().map(|s| s.version),
+        version: None,
+        layers: result.layers.clone(),
+        layer_choice: result.choices.clone(),
+        validation: result.validation.clone(),
+        train: result.train.clone(),
+        cost: result.train.as_ref().map(RetrainCost::of),
+        online_cost: None,
+        forgetting_allowed: None,
+        records_total: job.records_total,
+        alarms: job.alarms.clone(),
+        drifted_features: job.drifted_features.clone(),
+        layer_shifts: job.layer_shifts.clone(),
+        recent_records: Some(job.recent.len()),
+        finished_ms: now_ms(),
+    };
     let mut batch = WriteBatch::new();
     let mut promoted = None;
     if let (Some(candidate), Some(trained_on)) = (&result.candidate, &result.trained_on) {
@@ -312,7 +304,7 @@ fn run(
             &mut report,
         )?);
     }
-    stage_report(&mut batch, job.seq, &report)?;
+    RetrainLog::stage(&mut batch, job.seq, &report)?;
     store.write(batch)?;
     let promoted_version = promoted.as_ref().map(|s| s.version);
     if let Some(s) = promoted {
@@ -341,14 +333,14 @@ pub(crate) struct NewVersion<'a> {
 }
 
 /// Stages `v` as a new active version into `batch` (checkpoint, metadata with the report and
-/// the drift reference); sets `report["version"]` and returns what will serve once the batch
+/// the drift reference); sets `report.version` and returns what will serve once the batch
 /// is written.
 pub(crate) fn stage_version(
     config: &Config,
     store: &dyn KvStore,
     batch: &mut WriteBatch,
     v: NewVersion<'_>,
-    report: &mut serde_json::Value,
+    report: &mut RetrainReport,
 ) -> Result<Serving, LoopError> {
     let reference = Reference::of(
         v.candidate,
@@ -359,9 +351,9 @@ pub(crate) fn stage_version(
     )?;
     let ckpt = Checkpoint::of(v.candidate, v.ewc, Default::default())?;
     let bytes = ckpt.to_bytes()?;
-    let mut metadata = report.clone();
-    metadata["reference"] =
-        serde_json::to_value(&reference).map_err(|e| LoopError::Corrupt(e.to_string()))?;
+    let json = |e: serde_json::Error| LoopError::Corrupt(e.to_string());
+    let mut metadata = serde_json::to_value(&*report).map_err(json)?;
+    metadata["reference"] = serde_json::to_value(&reference).map_err(json)?;
     let versions = ModelVersions::new(store);
     let version = versions.stage_new(
         batch,
@@ -372,13 +364,13 @@ pub(crate) fn stage_version(
         true,
         config.models.keep_last,
     )?;
-    report["version"] = json!(version);
+    report.version = Some(version);
     let record = crate::store::versions::VersionRecord {
         version,
         created_ms: now_ms(),
         parent: v.parent,
         checkpoint_bytes: bytes.len(),
-        metadata: report.clone(),
+        metadata: serde_json::to_value(&*report).map_err(json)?,
     };
     Ok(Serving {
         version,
@@ -387,20 +379,6 @@ pub(crate) fn stage_version(
         reference,
         record,
     })
-}
-
-/// Stages the report of retrain (or challenger gate) `seq` into the retrain log.
-pub(crate) fn stage_report(
-    batch: &mut WriteBatch,
-    seq: u64,
-    report: &serde_json::Value,
-) -> Result<(), LoopError> {
-    batch.put(
-        Cf::Meta,
-        format!("loop/retrains/{seq:020}").into_bytes(),
-        serde_json::to_vec(report).map_err(|e| LoopError::Corrupt(e.to_string()))?,
-    );
-    Ok(())
 }
 
 /// The active version from the store, rebuilt on the configured backend.

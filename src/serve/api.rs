@@ -17,10 +17,10 @@ use crate::config::{Config, Format, Task};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
-use crate::learner::{current, worker, LoopHandle};
+use crate::learner::{current, worker, LoopHandle, RetrainReport};
 use crate::metrics::Metrics;
 use crate::store::versions::ModelVersions;
-use crate::store::KvStore;
+use crate::store::{KvStore, RetrainLog};
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -284,21 +284,9 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> 
         st = json!({});
     }
     let serving = current(&s.handle.serving).map(|v| v.version);
-    let log = s
-        .store
-        .scan_prefix(crate::store::Cf::Meta, b"loop/retrains/")
-        .map_err(internal)?;
-    let last: Option<Value> = match log.last() {
-        Some((_, v)) => {
-            let mut r: Value = serde_json::from_slice(v).map_err(internal)?;
-            if let Some(o) = r.as_object_mut() {
-                o.remove("layer_choice");
-                o.remove("train");
-            }
-            Some(r)
-        }
-        None => None,
-    };
+    let log = RetrainLog::new(s.store.as_ref());
+    let last: Option<RetrainReport> = log.last().map_err(internal)?;
+    let recorded = log.count().map_err(internal)?;
     let lag: f64 = s
         .metrics
         .ingest_lag
@@ -308,8 +296,8 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> 
         .map(|m| m.get_gauge().get_value())
         .sum();
     st["serving_version"] = json!(serving);
-    st["last_retrain"] = json!(last);
-    st["retrains_recorded"] = json!(log.len());
+    st["last_retrain"] = json!(last.as_ref().map(RetrainReport::summary));
+    st["retrains_recorded"] = json!(recorded);
     st["replay_records"] = json!(s.metrics.store_replay_records.get());
     st["consumer_lag_records"] = json!(lag);
     st["records"] = json!(s.metrics.ingest_records.get());

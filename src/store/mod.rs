@@ -6,6 +6,7 @@
 
 pub mod memory;
 pub mod replay;
+pub mod retrain_log;
 pub mod rocks;
 pub mod state;
 pub mod versions;
@@ -15,6 +16,7 @@ pub(crate) mod conformance;
 
 pub use memory::MemoryStore;
 pub use replay::{ReplayBuffer, ReplayState};
+pub use retrain_log::RetrainLog;
 pub use rocks::RocksStore;
 pub use state::IngestState;
 
