@@ -82,6 +82,12 @@ pub struct ChallengerConfig {
     /// `significance * min_paired / window`, so the chance of a false promotion stays about
     /// `significance` per window of records.
     pub significance: f64,
+    /// Warm-up: until the champion has scored this many labeled records, the challenger is
+    /// judged at every chunk boundary on the records paired since the last promotion, by
+    /// the paired test on the losses alone (`Challenger::warmup_verdict`), still through the
+    /// old-knowledge gate: a short stream should not be served by its 32-record bootstrap
+    /// for hundreds of records while McNemar's test gathers discordant pairs. 0: no warm-up.
+    pub warmup_labeled: u64,
 }
 
 impl Default for ChallengerConfig {
@@ -96,6 +102,7 @@ impl Default for ChallengerConfig {
             window: 1000,
             min_paired: 50,
             significance: 0.05,
+            warmup_labeled: 1000,
         }
     }
 }
@@ -372,6 +379,26 @@ impl Challenger {
         replay: Option<&Dataset>,
     ) -> Result<f64, LearnError> {
         self.trainer.learn(&mut self.model, x, y, replay)
+    }
+
+    /// The warm-up verdict (see `ChallengerConfig::warmup_labeled`), on at least `min`
+    /// paired records since the last promotion: better when the paired test on the losses
+    /// (cross-entropy, or absolute error for regression) says the challenger's are lower at
+    /// the per-look level of [`Challenger::verdict`], and it erred on no more records than
+    /// the champion. The loss test has far more power than McNemar's on a few dozen
+    /// records, and a challenger that learned noise has the higher loss, so it is not
+    /// promoted.
+    pub fn warmup_verdict(&self, config: &ChallengerConfig, min: usize) -> Verdict {
+        if self.paired.len() < min {
+            return Verdict::Undecided;
+        }
+        let alpha = config.significance * config.min_paired as f64 / config.window as f64;
+        let (b, c) = (self.paired.challenger_only, self.paired.champion_only);
+        if self.paired.loss_p() < alpha && b >= c {
+            Verdict::Better
+        } else {
+            Verdict::Undecided
+        }
     }
 
     /// The tests' verdict on the paired window (`&mut`: a look is counted). Better: the

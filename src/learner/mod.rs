@@ -550,6 +550,11 @@ impl Learner {
             return Ok(());
         };
         let cfg = &self.config.challenger;
+        let scored =
+            self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
+        if scored < cfg.warmup_labeled && ch.warmup_verdict(cfg, cfg.chunk) == Verdict::Better {
+            return self.promote_challenger(&serving, true);
+        }
         match ch.verdict(cfg) {
             Verdict::Undecided => Ok(()),
             Verdict::Worse => {
@@ -564,13 +569,17 @@ impl Learner {
                 self.state.add_total("resets/behind", 1);
                 Ok(())
             }
-            Verdict::Better => self.promote_challenger(&serving),
+            Verdict::Better => self.promote_challenger(&serving, false),
         }
     }
 
     /// The gate and, when it passes, the new version: written in its own batch (checkpoint,
     /// metadata, active pointer, report), then swapped in.
-    fn promote_challenger(&mut self, serving: &Arc<Serving>) -> Result<(), LoopError> {
+    fn promote_challenger(
+        &mut self,
+        serving: &Arc<Serving>,
+        warmup: bool,
+    ) -> Result<(), LoopError> {
         let width = self.config.input_width();
         let labeled =
             self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
@@ -616,11 +625,16 @@ impl Learner {
         };
         let p = ch.paired.mcnemar_p();
         let reason = format!(
-            "challenger better on the last {} paired records: {:.4} vs {:.4}, McNemar p = {:.2e}",
+            "challenger better on the last {} paired records: {:.4} vs {:.4}, McNemar p = {:.2e}{}",
             ch.paired.len(),
             new_candidate,
             new_current,
-            p
+            p,
+            if warmup {
+                " (warm-up: challenger.warmup_labeled)"
+            } else {
+                ""
+            }
         );
         self.state.retrains += 1;
         let seq = self.state.retrains;
