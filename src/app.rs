@@ -274,7 +274,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
                 }
                 last = records;
                 let runs = |o: &str| metrics.retrain_runs.with_label_values(&[o]).get();
-                let alarms = handle.status()["alarms"].to_string();
+                let alarms = serde_json::to_string(&handle.status().alarms).unwrap_or_default();
                 tracing::info!(
                     records,
                     accuracy = format!("{:.4}", metrics.learn_accuracy.get()),

@@ -6,6 +6,7 @@
 pub mod challenger;
 pub mod report;
 pub mod state;
+pub mod status;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,7 @@ use challenger::{Challenger, Verdict};
 
 pub use report::{RetrainReport, RunOutcome};
 pub use state::LoopState;
+pub use status::LoopStatus;
 pub use worker::{Job, JobOutcome};
 
 /// The labeled records among `records` as a dataset for a `task` model of `width` inputs
@@ -170,7 +172,7 @@ pub struct LoopHandle {
     /// Layers a manual retrain should train (None: `retrain.layers`).
     pub manual_layers: Arc<std::sync::Mutex<Option<Vec<String>>>>,
     pub running: Arc<AtomicBool>,
-    pub status: Arc<RwLock<serde_json::Value>>,
+    pub status: Arc<RwLock<LoopStatus>>,
     /// The challenger as of the last durable batch (shadow predictions).
     pub challenger: Arc<RwLock<Option<Arc<ChallengerSnapshot>>>>,
     /// Whole-stream prequential scores as of the last durable batch.
@@ -214,7 +216,7 @@ impl LoopHandle {
     }
 
     /// The last status snapshot.
-    pub fn status(&self) -> serde_json::Value {
+    pub fn status(&self) -> LoopStatus {
         self.status
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -362,36 +364,40 @@ impl Learner {
             .collect()
     }
 
-    fn status_json(&self) -> serde_json::Value {
+    fn status(&self) -> LoopStatus {
         let st = &self.state;
-        serde_json::json!({
-            "serving_version": st.serving_version,
-            "window_accuracy": st.window_accuracy(),
-            "window_loss": st.window_loss(),
-            "labeled_since_retrain": st.labeled_since_retrain,
-            "retrains_started": st.retrains,
-            "retrain_running": self.handle.running.load(Ordering::SeqCst),
-            "alarms": st.alarms,
-            "detectors": st.errors.readings().map(|(n, r)| (n.to_string(), serde_json::json!(r))).collect::<serde_json::Map<_, _>>(),
-            "drifted_features": self.drifted_features(),
-            "layer_shifts": st.layer_shifts,
-            "triggers": {
-                "config": self.config.triggers,
-                "last_retrain_ms": st.trigger.last_retrain_ms,
+        LoopStatus {
+            serving_version: st.serving_version,
+            window_accuracy: st.window_accuracy(),
+            window_loss: st.window_loss(),
+            labeled_since_retrain: st.labeled_since_retrain,
+            retrains_started: st.retrains,
+            retrain_running: self.handle.running.load(Ordering::SeqCst),
+            alarms: st.alarms.clone(),
+            detectors: st
+                .errors
+                .readings()
+                .map(|(n, r)| (n.to_string(), r))
+                .collect(),
+            drifted_features: self.drifted_features(),
+            layer_shifts: st.layer_shifts.clone(),
+            triggers: status::TriggerStatus {
+                config: self.config.triggers.clone(),
+                last_retrain_ms: st.trigger.last_retrain_ms,
             },
-            "totals": st.totals,
-            "challenger": self.challenger.as_ref().map(|c| {
+            totals: st.totals.clone(),
+            challenger: self.challenger.as_ref().map(|c| {
                 let acc = c.paired.accuracies();
-                serde_json::json!({
-                    "parent": c.parent,
-                    "layers": c.layers(),
-                    "paired_records": c.paired.len(),
-                    "champion_accuracy": acc.map(|a| a.0),
-                    "challenger_accuracy": acc.map(|a| a.1),
-                    "mcnemar_p": c.paired.mcnemar_p(),
-                })
+                status::ChallengerStatus {
+                    parent: c.parent,
+                    layers: c.layers(),
+                    paired_records: c.paired.len(),
+                    champion_accuracy: acc.map(|a| a.0),
+                    challenger_accuracy: acc.map(|a| a.1),
+                    mcnemar_p: c.paired.mcnemar_p(),
+                }
             }),
-        })
+        }
     }
 
     /// The loop state (tests, status).
@@ -1036,7 +1042,7 @@ impl BatchObserver for Learner {
             .scores
             .write()
             .unwrap_or_else(|p| p.into_inner()) = self.state.scores.clone();
-        let status = self.status_json();
+        let status = self.status();
         *self
             .handle
             .status

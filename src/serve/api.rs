@@ -11,13 +11,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use prometheus::core::Collector;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::config::{Config, Format, Task};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
-use crate::learner::{current, worker, LoopHandle, RetrainReport};
+use crate::learner::{current, worker, LoopHandle, LoopStatus, RetrainReport};
 use crate::metrics::Metrics;
 use crate::store::versions::ModelVersions;
 use crate::store::{KvStore, RetrainLog};
@@ -277,16 +278,25 @@ pub async fn predict(
     Ok(Json(out).into_response())
 }
 
+/// The `/v1/status` answer: the loop's snapshot and what the API adds.
+#[derive(Debug, Serialize)]
+pub struct StatusResponse {
+    #[serde(flatten)]
+    pub state: LoopStatus,
+    /// The last retrain's report, without its per-layer choice and epochs.
+    pub last_retrain: Option<RetrainReport>,
+    pub retrains_recorded: usize,
+    pub replay_records: i64,
+    pub consumer_lag_records: f64,
+    pub records: u64,
+}
+
 /// `GET /v1/status`.
-pub async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let mut st = s.handle.status();
-    if !st.is_object() {
-        st = json!({});
-    }
-    let serving = current(&s.handle.serving).map(|v| v.version);
+pub async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiError> {
+    let mut state = s.handle.status();
+    state.serving_version = current(&s.handle.serving).map(|v| v.version);
     let log = RetrainLog::new(s.store.as_ref());
     let last: Option<RetrainReport> = log.last().map_err(internal)?;
-    let recorded = log.count().map_err(internal)?;
     let lag: f64 = s
         .metrics
         .ingest_lag
@@ -295,13 +305,14 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> 
         .flat_map(|f| f.get_metric())
         .map(|m| m.get_gauge().get_value())
         .sum();
-    st["serving_version"] = json!(serving);
-    st["last_retrain"] = json!(last.as_ref().map(RetrainReport::summary));
-    st["retrains_recorded"] = json!(recorded);
-    st["replay_records"] = json!(s.metrics.store_replay_records.get());
-    st["consumer_lag_records"] = json!(lag);
-    st["records"] = json!(s.metrics.ingest_records.get());
-    Ok(Json(st))
+    Ok(Json(StatusResponse {
+        state,
+        last_retrain: last.as_ref().map(RetrainReport::summary),
+        retrains_recorded: log.count().map_err(internal)?,
+        replay_records: s.metrics.store_replay_records.get(),
+        consumer_lag_records: lag,
+        records: s.metrics.ingest_records.get(),
+    }))
 }
 
 fn strip_reference(mut v: Value) -> Value {

@@ -1,0 +1,55 @@
+//! The loop's status snapshot, refreshed after every durable batch and served by
+//! `/v1/status` (with what the API adds: the last retrain, lag, record counts).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::drift::monitor::Reading;
+use crate::drift::trigger::TriggerConfig;
+
+/// What the loop knows now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopStatus {
+    /// The version the detectors are calibrated on (None before the first model).
+    pub serving_version: Option<u64>,
+    /// Accuracy and mean loss over the last `drift.accuracy_window` labeled predictions.
+    pub window_accuracy: Option<f64>,
+    pub window_loss: Option<f64>,
+    pub labeled_since_retrain: u64,
+    pub retrains_started: u64,
+    pub retrain_running: bool,
+    /// Detectors in alarm since the last retrain.
+    pub alarms: BTreeSet<String>,
+    /// Each error-stream detector's last reading, by name.
+    pub detectors: BTreeMap<String, Reading>,
+    /// Input groups whose last check drifted.
+    pub drifted_features: Vec<String>,
+    pub layer_shifts: Vec<(String, f64)>,
+    pub triggers: TriggerStatus,
+    /// Counter totals (`predictions/correct`, `runs/promoted`, ...).
+    pub totals: BTreeMap<String, u64>,
+    /// The challenger, when one learns.
+    pub challenger: Option<ChallengerStatus>,
+}
+
+/// The triggers as configured and when the last retrain ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TriggerStatus {
+    pub config: TriggerConfig,
+    pub last_retrain_ms: Option<u64>,
+}
+
+/// The challenger beside the champion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChallengerStatus {
+    /// The champion version it was copied from.
+    pub parent: Option<u64>,
+    pub layers: Vec<String>,
+    /// Paired predictions in the test window, and both accuracies on them.
+    pub paired_records: usize,
+    pub champion_accuracy: Option<f64>,
+    pub challenger_accuracy: Option<f64>,
+    /// McNemar's p-value on the paired errors.
+    pub mcnemar_p: f64,
+}
