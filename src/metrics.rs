@@ -24,6 +24,8 @@ pub struct Metrics {
     /// Malformed records by `reason`, each sent to the dead-letter sink.
     pub ingest_malformed: IntCounterVec,
     pub ingest_missing: IntCounterVec,
+    /// Categorical values seen for the first time, by field.
+    pub ingest_new_categories: IntCounterVec,
     /// Ingest batches written to the store.
     pub ingest_batches: IntCounter,
     /// Seconds to make one batch durable (dead letters acknowledged, store write).
@@ -181,6 +183,14 @@ impl Metrics {
                 Opts::new(
                     "relearn_ingest_missing_values_total",
                     "Missing values in decoded records (imputed, or none of a categorical field's inputs set), by schema field.",
+                ),
+                &["field"],
+            )
+            .expect("valid metric"),
+            ingest_new_categories: IntCounterVec::new(
+                Opts::new(
+                    "relearn_ingest_new_categories_total",
+                    "Categorical values seen for the first time (feature hashing has no out-of-vocabulary bucket), by field.",
                 ),
                 &["field"],
             )
@@ -440,6 +450,7 @@ impl Metrics {
             Box::new(m.ingest_decoded.clone()),
             Box::new(m.ingest_malformed.clone()),
             Box::new(m.ingest_missing.clone()),
+            Box::new(m.ingest_new_categories.clone()),
             Box::new(m.ingest_batches.clone()),
             Box::new(m.ingest_batch_seconds.clone()),
             Box::new(m.ingest_batch_records.clone()),
@@ -601,6 +612,7 @@ mod tests {
         m.retrain_layers.with_label_values(&["head"]).inc();
         m.serve_requests.with_label_values(&["200"]).inc();
         m.ingest_missing.with_label_values(&["f"]).inc();
+        m.ingest_new_categories.with_label_values(&["f"]).inc();
         let families = m.registry().gather();
         let registered: BTreeSet<String> = m.names().iter().cloned().collect();
         assert_eq!(families.len(), registered.len(), "every family gathered");

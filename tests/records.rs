@@ -147,6 +147,8 @@ fn strings_and_gaps_are_taken_counted_and_learned() {
     );
     assert_eq!(report.counters["missing/x"], s.missing_x);
     assert_eq!(report.counters["missing/city"], s.missing_city);
+    // Every city is new once (the stream holds all eight), however often it recurs.
+    assert_eq!(report.counters["new_category/city"], CITIES.len() as u64);
     assert!(!report.counters.contains_key("missing/noise"));
 
     // The concept is in the string field only: learned, relearn is far above the majority.

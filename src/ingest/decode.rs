@@ -42,13 +42,22 @@ pub fn decoded_names(schema: &SchemaConfig) -> Vec<String> {
 /// The one-hot input of a categorical value: FNV-1a (64 bit) of its text, modulo `buckets`.
 /// Stable across processes, versions and machines (serving replicas agree without state).
 pub fn category_bucket(value: &str, buckets: usize) -> usize {
+    (category_hash(value) % buckets.max(1) as u64) as usize
+}
+
+/// FNV-1a 64 of a categorical value (its identity for new-category counting).
+pub fn category_hash(value: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in value.as_bytes() {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (h % buckets.max(1) as u64) as usize
+    h
 }
+
+/// The hash of each categorical field's value in a decoded record, in `schema.categorical`
+/// order (None where missing).
+pub type CategoryHashes = Vec<Option<u64>>;
 
 /// Why a record was refused. The names are stable: they are metric labels and DLQ headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -313,13 +322,20 @@ impl Decoder {
     fn set_category(
         &self,
         features: &mut [f32],
+        cats: &mut CategoryHashes,
         k: usize,
         value: Option<&str>,
     ) -> Result<(), DecodeError> {
         match value.map(str::trim) {
             Some(v) if !self.is_missing_text(v) => {
-                let at = self.features.len() + k * self.buckets + category_bucket(v, self.buckets);
+                let h = category_hash(v);
+                let at = self.features.len()
+                    + k * self.buckets
+                    + (h % self.buckets.max(1) as u64) as usize;
                 features[at] = 1.0;
+                if let Some(c) = cats.get_mut(k) {
+                    *c = Some(h);
+                }
                 Ok(())
             }
             _ if self.missing == MissingPolicy::Reject => Err(fail(
@@ -332,6 +348,15 @@ impl Decoder {
 
     /// Decodes one payload.
     pub fn decode(&self, payload: &[u8]) -> Result<Record, DecodeError> {
+        self.decode_with_categories(payload).map(|(r, _)| r)
+    }
+
+    /// Decodes one payload and returns its categorical values' hashes too.
+    pub fn decode_with_categories(
+        &self,
+        payload: &[u8],
+    ) -> Result<(Record, CategoryHashes), DecodeError> {
+        let mut cats = vec![None; self.categorical.len()];
         if payload.len() > self.max_bytes {
             return Err(fail(
                 Reason::TooLarge,
@@ -342,13 +367,18 @@ impl Decoder {
                 ),
             ));
         }
-        match self.format {
-            Format::Json => self.decode_json(payload),
-            Format::Csv => self.decode_csv(payload),
-        }
+        let record = match self.format {
+            Format::Json => self.decode_json(payload, &mut cats),
+            Format::Csv => self.decode_csv(payload, &mut cats),
+        }?;
+        Ok((record, cats))
     }
 
-    fn decode_json(&self, payload: &[u8]) -> Result<Record, DecodeError> {
+    fn decode_json(
+        &self,
+        payload: &[u8],
+        cats: &mut CategoryHashes,
+    ) -> Result<Record, DecodeError> {
         let value: Value = serde_json::from_slice(payload)
             .map_err(|e| fail(Reason::InvalidJson, e.to_string()))?;
         let Value::Object(map) = value else {
@@ -394,7 +424,7 @@ impl Decoder {
                     ))
                 }
             };
-            self.set_category(&mut features, k, text.as_deref())?;
+            self.set_category(&mut features, cats, k, text.as_deref())?;
         }
         let label = match &self.label {
             None => None,
@@ -451,7 +481,7 @@ impl Decoder {
         })
     }
 
-    fn decode_csv(&self, payload: &[u8]) -> Result<Record, DecodeError> {
+    fn decode_csv(&self, payload: &[u8], cats: &mut CategoryHashes) -> Result<Record, DecodeError> {
         let line = std::str::from_utf8(payload)
             .map_err(|e| fail(Reason::InvalidCsv, format!("not UTF-8: {e}")))?;
         let line = line.trim_end_matches(['\n', '\r']);
@@ -465,7 +495,7 @@ impl Decoder {
                 ));
             }
             let fields = line.split(self.delimiter as char);
-            return self.csv_record(fields);
+            return self.csv_record(fields, cats);
         }
         let fields = split_csv(line, self.delimiter)?;
         if fields.len() != self.csv.width {
@@ -474,11 +504,15 @@ impl Decoder {
                 format!("{} fields, expected {}", fields.len(), self.csv.width),
             ));
         }
-        self.csv_record(fields.iter().map(|f| f.as_ref()))
+        self.csv_record(fields.iter().map(|f| f.as_ref()), cats)
     }
 
     /// Builds a record from exactly `csv.width` fields.
-    fn csv_record<'a>(&self, fields: impl Iterator<Item = &'a str>) -> Result<Record, DecodeError> {
+    fn csv_record<'a>(
+        &self,
+        fields: impl Iterator<Item = &'a str>,
+        cats: &mut CategoryHashes,
+    ) -> Result<Record, DecodeError> {
         let mut features = vec![0f32; self.width];
         let (mut label, mut key, mut timestamp_ms) = (None, None, None);
         for (col, field) in fields.enumerate() {
@@ -495,7 +529,7 @@ impl Decoder {
                         features[k] = finite(name, parse_number(name, s)?)?;
                     }
                 }
-                Role::Categorical(k) => self.set_category(&mut features, k, Some(field))?,
+                Role::Categorical(k) => self.set_category(&mut features, cats, k, Some(field))?,
                 Role::Label => label = self.label(field)?,
                 Role::Key => key = Some(field.to_string()),
                 Role::Timestamp => {

@@ -41,6 +41,8 @@ struct BatchTally {
     malformed: BTreeMap<Reason, u64>,
     /// Missing values by schema field index (`Decoder::field_names`).
     missing: BTreeMap<usize, u64>,
+    /// New categorical values by categorical field index.
+    new_categories: BTreeMap<usize, u64>,
 }
 
 /// What one durable batch contained.
@@ -66,6 +68,9 @@ pub struct Pipeline {
     /// Temporal augmentation history (`schema.lag_*`).
     lags: super::lags::Lags,
     lags_snapshot: Option<LagsSnapshot>,
+    /// Categorical values seen so far (new-category counting), and the fields' names.
+    categories: super::categories::CategoryTracker,
+    categorical: Vec<String>,
     records: Vec<Record>,
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
@@ -115,6 +120,17 @@ impl Pipeline {
             let n = state.counter(&format!("{}{field}", counter::MISSING_PREFIX));
             metrics.ingest_missing.with_label_values(&[field]).inc_by(n);
         }
+        for field in &config.schema.categorical {
+            let n = state.counter(&format!("{}{field}", counter::NEW_CATEGORY_PREFIX));
+            metrics
+                .ingest_new_categories
+                .with_label_values(&[field])
+                .inc_by(n);
+        }
+        let categories = super::categories::CategoryTracker::load(
+            store.as_ref(),
+            config.schema.categorical.len(),
+        )?;
         metrics.store_replay_records.set(replay.len() as i64);
         metrics.store_replay_seen.set(replay.seen() as i64);
         Ok(Pipeline {
@@ -127,6 +143,8 @@ impl Pipeline {
             tally: BatchTally::default(),
             observer: None,
             lags: super::lags::Lags::load(store_for_lags.as_ref(), &config.schema)?,
+            categories,
+            categorical: config.schema.categorical.clone(),
             lags_snapshot: None,
             records: Vec::new(),
             failed: false,
@@ -173,8 +191,11 @@ impl Pipeline {
         payload: &[u8],
     ) -> Result<u64, IngestError> {
         self.check_usable()?;
-        match self.decoder.decode(payload) {
-            Ok(mut record) => {
+        match self.decoder.decode_with_categories(payload) {
+            Ok((mut record, cats)) => {
+                let tally = &mut self.tally.new_categories;
+                self.categories
+                    .observe(&cats, |k| *tally.entry(k).or_default() += 1);
                 for k in self.decoder.missing_fields(&record) {
                     *self.tally.missing.entry(k).or_default() += 1;
                 }
@@ -281,7 +302,14 @@ impl Pipeline {
                     .add(&format!("{}{field}", counter::MISSING_PREFIX), *n);
             }
         }
+        for (k, n) in &t.new_categories {
+            if let Some(field) = self.categorical.get(*k) {
+                self.state
+                    .add(&format!("{}{field}", counter::NEW_CATEGORY_PREFIX), *n);
+            }
+        }
         let mut batch = WriteBatch::new();
+        self.categories.stage(&mut batch);
         if let Some(o) = self.observer.as_mut() {
             let staged = o.stage(&self.records, &mut batch);
             self.records.clear();
@@ -322,6 +350,13 @@ impl Pipeline {
         for (k, n) in &t.missing {
             if let Some(field) = fields.get(*k) {
                 m.ingest_missing.with_label_values(&[field]).inc_by(*n);
+            }
+        }
+        for (k, n) in &t.new_categories {
+            if let Some(field) = self.categorical.get(*k) {
+                m.ingest_new_categories
+                    .with_label_values(&[field])
+                    .inc_by(*n);
             }
         }
         if malformed > 0 {

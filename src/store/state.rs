@@ -22,6 +22,8 @@ pub mod counter {
     pub const MALFORMED_PREFIX: &str = "malformed/";
     /// Prefix of per-field missing-value counters: `missing/<field>`.
     pub const MISSING_PREFIX: &str = "missing/";
+    /// Prefix of per-field new-category counters: `new_category/<field>`.
+    pub const NEW_CATEGORY_PREFIX: &str = "new_category/";
 }
 
 /// Offsets and counters, in memory, with what changed since the last `stage`.
