@@ -20,6 +20,7 @@ fn setup() -> (Model, Dataset) {
         hidden: vec![128, 128, 64],
         classes: 10,
         task: Default::default(),
+        loss: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

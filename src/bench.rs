@@ -427,6 +427,7 @@ pub fn run(
         hidden: opts.hidden.clone(),
         classes: CLASSES,
         task: Default::default(),
+        loss: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

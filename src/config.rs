@@ -426,6 +426,8 @@ pub struct ModelConfig {
     /// Labeled records in the recent window before the first model (version 1) is trained;
     /// at most `drift.window`.
     pub bootstrap_labeled: usize,
+    /// The loss of a regression head (`schema.task = "regression"`): `huber` or `squared`.
+    pub loss: crate::learn::RegressionLoss,
 }
 
 impl Default for ModelConfig {
@@ -437,6 +439,7 @@ impl Default for ModelConfig {
             backend: crate::learn::BackendKind::Flex,
             seed: 1,
             bootstrap_labeled: 32,
+            loss: crate::learn::RegressionLoss::Huber,
         }
     }
 }
@@ -471,6 +474,7 @@ impl Config {
             hidden: self.model.hidden.clone(),
             classes: self.label_width(),
             task: self.schema.task,
+            loss: self.model.loss,
             activation: self.model.activation,
             dropout: self.model.dropout,
         }

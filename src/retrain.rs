@@ -543,6 +543,7 @@ mod tests {
             hidden: vec![256, 256],
             classes: 10,
             task: Default::default(),
+            loss: Default::default(),
             activation: Activation::Relu,
             dropout: 0.0,
         };

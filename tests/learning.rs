@@ -17,6 +17,7 @@ fn fresh(norm: Normalizer) -> Model {
         hidden: vec![128, 128],
         classes: 10,
         task: Default::default(),
+        loss: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

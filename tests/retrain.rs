@@ -29,6 +29,7 @@ fn setup() -> Setup {
         hidden: vec![128, 128],
         classes: 10,
         task: Default::default(),
+        loss: Default::default(),
         activation: Activation::Relu,
         dropout: 0.0,
     };

@@ -307,6 +307,7 @@ mod tests {
             hidden,
             classes: 3,
             task: Default::default(),
+            loss: Default::default(),
             activation: Activation::Gelu,
             dropout: 0.0,
         };

@@ -233,6 +233,7 @@ mod tests {
             hidden,
             classes,
             task: Default::default(),
+            loss: Default::default(),
             activation: Activation::Tanh,
             dropout: 0.0,
         };

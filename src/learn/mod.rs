@@ -17,7 +17,8 @@ pub use checkpoint::Checkpoint;
 pub use data::{Dataset, Targets};
 pub use ewc::Ewc;
 pub use model::{
-    Activation, BackendKind, Model, ModelSpec, Normalizer, ParamMap, TargetScale, Task,
+    Activation, BackendKind, Model, ModelSpec, Normalizer, ParamMap, RegressionLoss, TargetScale,
+    Task,
 };
 pub use train::{LayerSet, TrainConfig, TrainReport};
 

@@ -104,6 +104,18 @@ impl Task {
     }
 }
 
+/// The training loss of a regression head, on the standardised target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegressionLoss {
+    /// Squared within one target standard deviation, absolute beyond: a few wild targets do
+    /// not dominate a step.
+    #[default]
+    Huber,
+    /// Half the squared error.
+    Squared,
+}
+
 /// The standardisation of a regression target, `(y - mean) / std`, fitted with the model and
 /// versioned with it (identity for classification), and the range of the targets seen, which
 /// bounds what the model serves.
@@ -192,6 +204,9 @@ pub struct ModelSpec {
     /// Classification or regression (checkpoints from before regression are classifiers).
     #[serde(default)]
     pub task: Task,
+    /// The loss a regression head trains with (ignored by a classifier).
+    #[serde(default)]
+    pub loss: RegressionLoss,
     /// Hidden-layer activation.
     pub activation: Activation,
     /// Dropout probability after each hidden activation (training only).
@@ -725,6 +740,7 @@ mod tests {
             hidden: vec![8],
             classes: 1,
             task: Task::Regression,
+            loss: Default::default(),
             activation: Activation::Relu,
             dropout: 0.0,
         };

@@ -309,6 +309,7 @@ mod tests {
             hidden: vec![32],
             classes: 10,
             task: Default::default(),
+            loss: Default::default(),
             activation: Activation::Relu,
             dropout: 0.0,
         };

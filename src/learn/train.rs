@@ -205,7 +205,8 @@ fn target_column(model: &Model, v: &[f32], device: &burn::tensor::Device) -> Ten
 }
 
 /// The training loss of head outputs `out` (`[batch, classes]`) against `y`, `[1]`:
-/// cross-entropy for classes, Huber ([`HUBER_DELTA`]) on the standardised target for values.
+/// cross-entropy for classes; for values, the model's `RegressionLoss` on the standardised
+/// target (Huber with [`HUBER_DELTA`], or half the squared error).
 pub(crate) fn task_loss(
     model: &Model,
     out: Tensor<2>,
@@ -214,6 +215,9 @@ pub(crate) fn task_loss(
 ) -> Tensor<1> {
     match y {
         Targets::Classes(c) => nll(out, onehot(c, model.spec.classes, device)),
+        Targets::Values(_) if model.spec.loss == crate::learn::RegressionLoss::Squared => {
+            likelihood_loss(model, out, y, device)
+        }
         Targets::Values(v) => {
             let a = (out - target_column(model, v, device)).abs();
             let q = a.clone().clamp_max(HUBER_DELTA);
@@ -482,6 +486,7 @@ mod tests {
             hidden: vec![32, 16],
             classes: 10,
             task: Default::default(),
+            loss: Default::default(),
             activation: Activation::Relu,
             dropout: 0.1,
         };
@@ -524,6 +529,7 @@ mod tests {
             hidden: vec![16],
             classes: 1,
             task: Task::Regression,
+            loss: Default::default(),
             activation: crate::learn::Activation::Relu,
             dropout: 0.0,
         };
@@ -551,6 +557,13 @@ mod tests {
         assert!(mean_mae > 25.0, "{mean_mae}");
         let score = trained.score(&data).unwrap();
         assert!((score + mae / model.target.std as f64).abs() < 1e-9);
+        // The squared loss learns it too.
+        let mut squared = model.clone();
+        squared.spec.loss = crate::learn::RegressionLoss::Squared;
+        let (trained, _) =
+            train(&squared, &data, None, &LayerSet::all(&squared), &cfg, None).unwrap();
+        let mae = trained.mae(&data).unwrap();
+        assert!(mae < 6.0, "squared loss: MAE {mae}");
         // Classes are refused by a regression model, and the reverse.
         let classes = Dataset::new(vec![0.0; 4], vec![0, 0], 2).unwrap();
         assert!(matches!(
