@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::Gen;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,22 +24,6 @@ const CITIES: [(&str, bool); 8] = [
     ("Dakar", true),
     ("Riga", false),
 ];
-
-/// A small deterministic generator (SplitMix64), independent of the code under test.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// What the stream holds, counted while writing it.
 struct Stream {
