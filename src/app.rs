@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::ingest::file::{FileEnd, FileSource};
 use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource, Liveness};
 use crate::ingest::pipeline::LagsSnapshot;
+use crate::ingest::predictions::{FilePredictions, KafkaPredictions};
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
@@ -213,6 +214,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         dead_letters,
         metrics.clone(),
     )?;
+    if config.uses_kafka() && !config.kafka.predictions_topic.is_empty() {
+        pipeline.set_predictions(Box::new(KafkaPredictions::new(
+            client_config(&config.kafka, ClientRole::Producer),
+            &config.kafka.predictions_topic,
+        )?));
+    } else if !config.uses_kafka() && !config.file.predictions_path.is_empty() {
+        pipeline.set_predictions(Box::new(FilePredictions::open(PathBuf::from(
+            &config.file.predictions_path,
+        ))?));
+    }
     let handle = LoopHandle::default();
     {
         // SIGTERM cancels a running retrain between two training steps, inline or on the

@@ -594,7 +594,7 @@ pub fn elec2(
     impl BatchObserver for Recorder {
         fn stage(
             &mut self,
-            records: &[crate::record::Record],
+            records: &mut [crate::ingest::Observed],
             batch: &mut crate::store::WriteBatch,
         ) -> Result<(), crate::ingest::IngestError> {
             self.inner.stage(records, batch)

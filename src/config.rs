@@ -77,6 +77,8 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The shutdown budget.
     pub shutdown: ShutdownConfig,
+    /// Labels that arrive after their features, joined by key.
+    pub labels: crate::ingest::join::LabelsConfig,
 }
 
 /// `[shutdown]`: how long SIGTERM or SIGINT may take.
@@ -126,6 +128,10 @@ pub struct FileSourceConfig {
     pub dead_letter_path: String,
     /// Exit after the end of the input is reached (true), or keep serving (false).
     pub exit_at_end: bool,
+    /// Where the serving model's prediction for every scored record goes (JSON lines: key,
+    /// source position, model version, class and probabilities or value, time), written
+    /// before the batch's offsets. Empty: nowhere. With Kafka, see `kafka.predictions_topic`.
+    pub predictions_path: String,
 }
 
 impl Default for FileSourceConfig {
@@ -135,6 +141,7 @@ impl Default for FileSourceConfig {
             header: true,
             dead_letter_path: String::new(),
             exit_at_end: true,
+            predictions_path: String::new(),
         }
     }
 }
@@ -147,10 +154,20 @@ pub struct KafkaConfig {
     pub brokers: String,
     /// Topics to consume.
     pub topics: Vec<String>,
+    /// Topics of label records (delayed labels, `labels.enabled`): each record carries
+    /// `schema.key` and `schema.label` only (CSV columns: `labels.label_columns`). Consumed
+    /// in the same group, their offsets stored with the joins they produced.
+    pub label_topics: Vec<String>,
     /// Consumer group id.
     pub group_id: String,
     /// Topic that receives every record that cannot be decoded, with its reason in headers.
     pub dead_letter_topic: String,
+    /// Topic that receives the serving model's prediction for every scored record (JSON:
+    /// key, source position, model version, class and probabilities or value, time), keyed
+    /// by the record's key, the source position in headers; idempotent producer, delivered
+    /// before the batch's offsets are stored (at least once: deduplicate on the headers).
+    /// Empty: none.
+    pub predictions_topic: String,
     /// Where to start in a partition with no offset stored in RocksDB nor committed in Kafka:
     /// `earliest` or `latest`.
     pub auto_offset_reset: String,
@@ -178,8 +195,10 @@ impl Default for KafkaConfig {
         Self {
             brokers: String::new(),
             topics: vec!["relearn.records".into()],
+            label_topics: Vec::new(),
             group_id: "relearn".into(),
             dead_letter_topic: "relearn.dead-letter".into(),
+            predictions_topic: String::new(),
             auto_offset_reset: "earliest".into(),
             properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
@@ -720,6 +739,21 @@ impl Config {
         if s.max_record_bytes == 0 {
             return Err(ConfigError::key("schema.max_record_bytes", "must be > 0"));
         }
+        if let Some((key, reason)) = self.labels.problem(&s.key) {
+            return Err(ConfigError::key(key, reason));
+        }
+        if self.labels.enabled && s.lag_labels > 0 {
+            return Err(ConfigError::key(
+                "schema.lag_labels",
+                "past labels are not known when a record arrives with labels.enabled (delayed labels)",
+            ));
+        }
+        if !self.labels.enabled && !self.kafka.label_topics.is_empty() {
+            return Err(ConfigError::key(
+                "kafka.label_topics",
+                "label topics need labels.enabled = true",
+            ));
+        }
         if !(1..=3600).contains(&self.shutdown.grace_seconds) {
             return Err(ConfigError::key(
                 "shutdown.grace_seconds",
@@ -845,10 +879,30 @@ impl Config {
                     "must not be empty: malformed records must go somewhere",
                 ));
             }
-            if k.topics.contains(&k.dead_letter_topic) {
+            if k.topics.contains(&k.dead_letter_topic)
+                || k.label_topics.contains(&k.dead_letter_topic)
+            {
                 return Err(ConfigError::key(
                     "kafka.dead_letter_topic",
                     "must differ from the consumed topics",
+                ));
+            }
+            if k.topics.contains(&k.predictions_topic)
+                || k.label_topics.contains(&k.predictions_topic)
+            {
+                return Err(ConfigError::key(
+                    "kafka.predictions_topic",
+                    "must differ from the consumed topics",
+                ));
+            }
+            if let Some(t) = k
+                .label_topics
+                .iter()
+                .find(|t| t.trim().is_empty() || k.topics.contains(t))
+            {
+                return Err(ConfigError::key(
+                    "kafka.label_topics",
+                    format!("`{t}` is empty or also in kafka.topics (a label on the record topics needs no label topic)"),
                 ));
             }
             if k.dead_letter_max_bytes < MIN_DEAD_LETTER_BYTES {

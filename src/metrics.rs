@@ -26,6 +26,12 @@ pub struct Metrics {
     pub ingest_missing: IntCounterVec,
     /// Categorical values seen for the first time, by field.
     pub ingest_new_categories: IntCounterVec,
+    /// Records waiting for a label (delayed labels).
+    pub ingest_labels_pending: IntGauge,
+    /// What label records and expiries did, by `outcome` (`join::JoinOutcome`).
+    pub ingest_label_joins: IntCounterVec,
+    /// Seconds from a record's features to its label (wall clock at ingest), per join.
+    pub ingest_label_delay_seconds: Histogram,
     /// Ingest batches written to the store.
     pub ingest_batches: IntCounter,
     /// Seconds to make one batch durable (dead letters acknowledged, store write).
@@ -66,6 +72,9 @@ pub struct Metrics {
     pub learn_regression_r2: Gauge,
     /// The serving model version (0: none yet).
     pub learn_model_version: IntGauge,
+    /// Realised accuracy of the predictions each model `version` made (the last 16 versions
+    /// that made a labeled prediction; with delayed labels, counted when the label arrives).
+    pub learn_realised_accuracy: GaugeVec,
     /// Challenger prequential predictions by `outcome` (correct, incorrect).
     pub learn_challenger_predictions: IntCounterVec,
     /// Accuracy of the champion and the challenger (`model`) on the same recent labeled
@@ -166,7 +175,7 @@ impl Metrics {
             ingest_decoded: IntCounterVec::new(
                 Opts::new(
                     "relearn_ingest_decoded_records_total",
-                    "Decoded records by kind (labeled, unlabeled).",
+                    "Decoded records by kind (labeled, unlabeled, label: a delayed label record).",
                 ),
                 &["kind"],
             )
@@ -195,6 +204,23 @@ impl Metrics {
                 &["field"],
             )
             .expect("valid metric"),
+            ingest_labels_pending: IntGauge::new(
+                "relearn_ingest_labels_pending",
+                "Records waiting for their label (labels.enabled), held in the store until joined or expired.",
+            )
+            .expect("valid metric"),
+            ingest_label_joins: int_counter_vec(
+                "relearn_ingest_label_joins_total",
+                "Label records and expiries by outcome: joined, expired (no label within labels.max_delay_*), duplicate (first label wins), late (record expired), orphan (unknown key), superseded (a newer record with the key).",
+                "outcome",
+            ),
+            ingest_label_delay_seconds: histogram(
+                "relearn_ingest_label_delay_seconds",
+                "Seconds from a record's features to its label, per join (wall clock at ingest).",
+                vec![
+                    0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 21600.0, 86400.0, 604800.0,
+                ],
+            ),
             ingest_batches: IntCounter::new(
                 "relearn_ingest_batches_total",
                 "Ingest batches written to the store.",
@@ -294,6 +320,14 @@ impl Metrics {
             learn_regression_r2: Gauge::new(
                 "relearn_learn_prequential_r2_ratio",
                 "Whole-stream prequential coefficient of determination of a regression model.",
+            )
+            .expect("valid metric"),
+            learn_realised_accuracy: GaugeVec::new(
+                Opts::new(
+                    "relearn_learn_realised_accuracy_ratio",
+                    "Accuracy of the predictions made by each model version (regression: within half a target standard deviation), counted when the label arrives; the last 16 versions.",
+                ),
+                &["version"],
             )
             .expect("valid metric"),
             learn_model_version: IntGauge::new(
@@ -451,6 +485,9 @@ impl Metrics {
             Box::new(m.ingest_malformed.clone()),
             Box::new(m.ingest_missing.clone()),
             Box::new(m.ingest_new_categories.clone()),
+            Box::new(m.ingest_labels_pending.clone()),
+            Box::new(m.ingest_label_joins.clone()),
+            Box::new(m.ingest_label_delay_seconds.clone()),
             Box::new(m.ingest_batches.clone()),
             Box::new(m.ingest_batch_seconds.clone()),
             Box::new(m.ingest_batch_records.clone()),
@@ -470,6 +507,7 @@ impl Metrics {
             Box::new(m.learn_regression_rmse.clone()),
             Box::new(m.learn_regression_r2.clone()),
             Box::new(m.learn_model_version.clone()),
+            Box::new(m.learn_realised_accuracy.clone()),
             Box::new(m.learn_challenger_predictions.clone()),
             Box::new(m.learn_paired_accuracy.clone()),
             Box::new(m.learn_paired_difference.clone()),
@@ -507,8 +545,11 @@ impl Metrics {
         for r in Reason::ALL {
             m.ingest_malformed.with_label_values(&[r.as_str()]);
         }
-        for k in ["labeled", "unlabeled"] {
+        for k in ["labeled", "unlabeled", "label"] {
             m.ingest_decoded.with_label_values(&[k]);
+        }
+        for o in crate::ingest::join::JoinOutcome::ALL {
+            m.ingest_label_joins.with_label_values(&[o.as_str()]);
         }
         for k in ["assign", "revoke", "error"] {
             m.ingest_rebalances.with_label_values(&[k]);
@@ -613,6 +654,7 @@ mod tests {
         m.serve_requests.with_label_values(&["200"]).inc();
         m.ingest_missing.with_label_values(&["f"]).inc();
         m.ingest_new_categories.with_label_values(&["f"]).inc();
+        m.learn_realised_accuracy.with_label_values(&["1"]).set(0.5);
         let families = m.registry().gather();
         let registered: BTreeSet<String> = m.names().iter().cloned().collect();
         assert_eq!(families.len(), registered.len(), "every family gathered");

@@ -49,6 +49,99 @@ pub struct Record {
     pub timestamp_ms: Option<i64>,
 }
 
+/// A model's output for one record, as served: the predicted class with its probabilities, or
+/// the predicted value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Class { class: u32, probabilities: Vec<f32> },
+    Value(f32),
+}
+
+/// What the serving model said about a record when its features arrived: kept with a record
+/// that waits for its label, produced to the predictions topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The model version that made it.
+    pub version: u64,
+    pub output: Output,
+}
+
+impl Prediction {
+    /// The predicted label.
+    pub fn label(&self) -> Label {
+        match &self.output {
+            Output::Class { class, .. } => Label::Class(*class),
+            Output::Value(v) => Label::Value(*v),
+        }
+    }
+
+    /// Appends the binary form: version u64, tag u8 (0 class, 1 value), then class u32, count
+    /// u32 and the probabilities, or the value (little-endian).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.version.to_le_bytes());
+        match &self.output {
+            Output::Class {
+                class,
+                probabilities,
+            } => {
+                out.push(0);
+                out.extend_from_slice(&class.to_le_bytes());
+                out.extend_from_slice(&(probabilities.len() as u32).to_le_bytes());
+                for p in probabilities {
+                    out.extend_from_slice(&p.to_le_bytes());
+                }
+            }
+            Output::Value(v) => {
+                out.push(1);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
+    /// Decodes what `encode_into` wrote at the start of `bytes`; returns the rest.
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(Prediction, &[u8]), CorruptRecord> {
+        let short = CorruptRecord("prediction too short");
+        let (version, rest) = take::<8>(bytes).ok_or(short.clone())?;
+        let (&tag, rest) = rest.split_first().ok_or(short.clone())?;
+        let version = u64::from_le_bytes(version);
+        match tag {
+            0 => {
+                let (class, rest) = take::<4>(rest).ok_or(short.clone())?;
+                let (n, rest) = take::<4>(rest).ok_or(short.clone())?;
+                let n = u32::from_le_bytes(n) as usize;
+                if rest.len() < 4 * n {
+                    return Err(short);
+                }
+                let (body, rest) = rest.split_at(4 * n);
+                let probabilities = body
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect();
+                let output = Output::Class {
+                    class: u32::from_le_bytes(class),
+                    probabilities,
+                };
+                Ok((Prediction { version, output }, rest))
+            }
+            1 => {
+                let (v, rest) = take::<4>(rest).ok_or(short)?;
+                let output = Output::Value(f32::from_le_bytes(v));
+                Ok((Prediction { version, output }, rest))
+            }
+            _ => Err(CorruptRecord("unknown prediction kind")),
+        }
+    }
+}
+
+/// The first `N` bytes of `bytes` and the rest.
+fn take<const N: usize>(bytes: &[u8]) -> Option<([u8; N], &[u8])> {
+    if bytes.len() < N {
+        return None;
+    }
+    let (head, rest) = bytes.split_at(N);
+    Some((head.try_into().ok()?, rest))
+}
+
 /// Bytes that are not a stored record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("corrupt stored record: {0}")]
@@ -156,5 +249,38 @@ mod tests {
         assert_eq!(Record::decode(&u.encode()).unwrap(), u);
         assert!(Record::decode(&r.encode()[..20]).is_err());
         assert!(Record::decode(b"").is_err());
+    }
+
+    #[test]
+    fn prediction_round_trip() {
+        for p in [
+            Prediction {
+                version: 7,
+                output: Output::Class {
+                    class: 1,
+                    probabilities: vec![0.25, 0.75],
+                },
+            },
+            Prediction {
+                version: u64::MAX,
+                output: Output::Value(-3.5),
+            },
+        ] {
+            let mut bytes = p.encode_into_vec();
+            bytes.extend_from_slice(b"tail");
+            let (back, rest) = Prediction::decode_prefix(&bytes).unwrap();
+            assert_eq!(back, p);
+            assert_eq!(rest, b"tail");
+            assert!(Prediction::decode_prefix(&bytes[..5]).is_err());
+        }
+        assert!(Prediction::decode_prefix(&[0; 9]).is_err());
+    }
+
+    impl Prediction {
+        fn encode_into_vec(&self) -> Vec<u8> {
+            let mut v = Vec::new();
+            self.encode_into(&mut v);
+            v
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use relearn::config::Config;
 use relearn::datasets::digits;
 use relearn::drift::trigger::TriggerConfig;
-use relearn::ingest::BatchObserver;
+use relearn::ingest::{BatchObserver, Observed};
 use relearn::learn::Dataset;
 use relearn::learner::{current, Learner, LoopHandle};
 use relearn::metrics::Metrics;
@@ -74,7 +74,8 @@ fn feed(
 ) {
     for chunk in recs.chunks(200) {
         let mut batch = WriteBatch::new();
-        learner.stage(chunk, &mut batch).expect("stage");
+        let mut observed: Vec<Observed> = chunk.iter().cloned().map(Observed::plain).collect();
+        learner.stage(&mut observed, &mut batch).expect("stage");
         for (i, r) in chunk.iter().enumerate().filter(|_| replay) {
             batch.put(
                 Cf::Replay,

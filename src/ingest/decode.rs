@@ -83,11 +83,15 @@ pub enum Reason {
     InvalidCategory,
     /// A regression target is not a number, or not finite.
     InvalidTarget,
+    /// A label record (delayed labels) has no `schema.key`.
+    MissingKey,
+    /// A record on a label topic has no label.
+    MissingLabel,
 }
 
 impl Reason {
     /// Every reason, in a stable order.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 12] = [
         Reason::InvalidJson,
         Reason::InvalidCsv,
         Reason::MissingField,
@@ -98,6 +102,8 @@ impl Reason {
         Reason::TooLarge,
         Reason::InvalidCategory,
         Reason::InvalidTarget,
+        Reason::MissingKey,
+        Reason::MissingLabel,
     ];
 
     /// The stable snake_case name.
@@ -113,6 +119,8 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::InvalidCategory => "invalid_category",
             Reason::InvalidTarget => "invalid_target",
+            Reason::MissingKey => "missing_key",
+            Reason::MissingLabel => "missing_label",
         }
     }
 
@@ -161,6 +169,9 @@ pub struct Decoder {
     delimiter: u8,
     max_bytes: usize,
     csv: CsvLayout,
+    /// Delayed labels (`labels.enabled`): a record with a label and no feature field present
+    /// is a label record (decoded with empty `features`).
+    label_records: bool,
 }
 
 /// What a CSV column holds.
@@ -264,7 +275,32 @@ impl Decoder {
             delimiter: schema.delimiter.as_bytes().first().copied().unwrap_or(b','),
             max_bytes: schema.max_record_bytes,
             csv,
+            label_records: false,
         })
+    }
+
+    /// Decodes records with a label and no feature field present as label records: `features`
+    /// empty, the label and the key set (`labels.enabled`). Such a record is not refused under
+    /// `schema.missing = "reject"`.
+    pub fn with_label_records(mut self) -> Decoder {
+        self.label_records = true;
+        self
+    }
+
+    /// A decoder for a label topic (`kafka.label_topics`): only `schema.key`, `schema.label`
+    /// and `schema.timestamp` are read; every record with a label is a label record. CSV
+    /// columns are `columns` (or the key and the label).
+    pub fn for_labels(schema: &SchemaConfig, columns: &[String]) -> Result<Decoder, DecodeError> {
+        let mut s = schema.clone();
+        s.features.clear();
+        s.categorical.clear();
+        s.missing = MissingPolicy::Impute;
+        let columns = if columns.is_empty() {
+            vec![schema.key.clone(), schema.label.clone()]
+        } else {
+            columns.to_vec()
+        };
+        Ok(Decoder::with_columns(&s, &columns)?.with_label_records())
     }
 
     /// Number of features of every decoded record.
@@ -305,10 +341,16 @@ impl Decoder {
         &self,
         features: &mut [f32],
         k: usize,
+        deferred: &mut Option<DecodeError>,
         detail: impl FnOnce() -> String,
     ) -> Result<(), DecodeError> {
         if self.missing == MissingPolicy::Reject {
-            return Err(fail(Reason::MissingField, detail()));
+            let e = fail(Reason::MissingField, detail());
+            if !self.label_records {
+                return Err(e);
+            }
+            // A label record has no feature at all: refused only if some feature is present.
+            deferred.get_or_insert(e);
         }
         features[k] = f32::NAN;
         if self.missing == MissingPolicy::Indicate {
@@ -318,14 +360,15 @@ impl Decoder {
         Ok(())
     }
 
-    /// Sets categorical field `k` to `value` (None: missing).
+    /// Sets categorical field `k` to `value` (None: missing); true when a value is present.
     fn set_category(
         &self,
         features: &mut [f32],
         cats: &mut CategoryHashes,
         k: usize,
         value: Option<&str>,
-    ) -> Result<(), DecodeError> {
+        deferred: &mut Option<DecodeError>,
+    ) -> Result<bool, DecodeError> {
         match value.map(str::trim) {
             Some(v) if !self.is_missing_text(v) => {
                 let h = category_hash(v);
@@ -336,13 +379,20 @@ impl Decoder {
                 if let Some(c) = cats.get_mut(k) {
                     *c = Some(h);
                 }
-                Ok(())
+                Ok(true)
             }
-            _ if self.missing == MissingPolicy::Reject => Err(fail(
-                Reason::MissingField,
-                format!("`{}` is missing", self.categorical[k]),
-            )),
-            _ => Ok(()),
+            _ if self.missing == MissingPolicy::Reject => {
+                let e = fail(
+                    Reason::MissingField,
+                    format!("`{}` is missing", self.categorical[k]),
+                );
+                if !self.label_records {
+                    return Err(e);
+                }
+                deferred.get_or_insert(e);
+                Ok(false)
+            }
+            _ => Ok(false),
         }
     }
 
@@ -385,17 +435,20 @@ impl Decoder {
             return Err(fail(Reason::InvalidJson, "not a JSON object"));
         };
         let mut features = vec![0f32; self.width];
+        let (mut present, mut deferred) = (0usize, None);
         for (k, name) in self.features.iter().enumerate() {
             let x = match map.get(name) {
                 None | Some(Value::Null) => {
-                    self.missing_numeric(&mut features, k, || format!("`{name}` is missing"))?;
+                    self.missing_numeric(&mut features, k, &mut deferred, || {
+                        format!("`{name}` is missing")
+                    })?;
                     continue;
                 }
                 Some(Value::Number(n)) => n.as_f64().ok_or_else(|| {
                     fail(Reason::NonNumeric, format!("`{name}` = {n} is not a float"))
                 })?,
                 Some(Value::String(s)) if self.is_missing_text(s.trim()) => {
-                    self.missing_numeric(&mut features, k, || {
+                    self.missing_numeric(&mut features, k, &mut deferred, || {
                         format!("`{name}` = {s:?} is a missing value")
                     })?;
                     continue;
@@ -409,6 +462,7 @@ impl Decoder {
                 }
             };
             features[k] = finite(name, x)?;
+            present += 1;
         }
         for (k, name) in self.categorical.iter().enumerate() {
             let text = match map.get(name) {
@@ -424,7 +478,13 @@ impl Decoder {
                     ))
                 }
             };
-            self.set_category(&mut features, cats, k, text.as_deref())?;
+            present += usize::from(self.set_category(
+                &mut features,
+                cats,
+                k,
+                text.as_deref(),
+                &mut deferred,
+            )?);
         }
         let label = match &self.label {
             None => None,
@@ -473,6 +533,31 @@ impl Decoder {
                 }
             },
         };
+        self.finish(features, present, deferred, label, key, timestamp_ms)
+    }
+
+    /// The decoded record, a label record (no feature present, a label, `label_records`), or
+    /// the deferred refusal of a missing feature.
+    fn finish(
+        &self,
+        features: Vec<f32>,
+        present: usize,
+        deferred: Option<DecodeError>,
+        label: Option<Label>,
+        key: Option<String>,
+        timestamp_ms: Option<i64>,
+    ) -> Result<Record, DecodeError> {
+        if self.label_records && present == 0 && label.is_some() {
+            return Ok(Record {
+                features: Vec::new(),
+                label,
+                key,
+                timestamp_ms,
+            });
+        }
+        if let Some(e) = deferred {
+            return Err(e);
+        }
         Ok(Record {
             features,
             label,
@@ -515,6 +600,7 @@ impl Decoder {
     ) -> Result<Record, DecodeError> {
         let mut features = vec![0f32; self.width];
         let (mut label, mut key, mut timestamp_ms) = (None, None, None);
+        let (mut present, mut deferred) = (0usize, None);
         for (col, field) in fields.enumerate() {
             match self.csv.roles.get(col).copied().unwrap_or(Role::Ignore) {
                 Role::Ignore => {}
@@ -522,16 +608,29 @@ impl Decoder {
                     let name = &self.features[k];
                     let s = field.trim();
                     if self.is_missing_text(s) {
-                        self.missing_numeric(&mut features, k, || {
+                        self.missing_numeric(&mut features, k, &mut deferred, || {
                             format!("`{name}` = {s:?} is a missing value")
                         })?;
                     } else {
                         features[k] = finite(name, parse_number(name, s)?)?;
+                        present += 1;
                     }
                 }
-                Role::Categorical(k) => self.set_category(&mut features, cats, k, Some(field))?,
+                Role::Categorical(k) => {
+                    present += usize::from(self.set_category(
+                        &mut features,
+                        cats,
+                        k,
+                        Some(field),
+                        &mut deferred,
+                    )?)
+                }
                 Role::Label => label = self.label(field)?,
-                Role::Key => key = Some(field.to_string()),
+                Role::Key => {
+                    key = Some(field.trim())
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_string)
+                }
                 Role::Timestamp => {
                     let s = field.trim();
                     if !s.is_empty() {
@@ -545,12 +644,7 @@ impl Decoder {
                 }
             }
         }
-        Ok(Record {
-            features,
-            label,
-            key,
-            timestamp_ms,
-        })
+        self.finish(features, present, deferred, label, key, timestamp_ms)
     }
 
     /// The label in a field's text: none when empty (an unlabeled record), a class, or for
@@ -712,6 +806,65 @@ mod tests {
             missing_tokens: Vec::new(),
             ..schema(format)
         }
+    }
+
+    #[test]
+    fn label_records_carry_a_label_and_no_feature() {
+        for base in [schema(Format::Json), strict(Format::Json)] {
+            let s = SchemaConfig {
+                key: "id".into(),
+                categorical: vec!["c".into()],
+                ..base
+            };
+            let d = Decoder::new(&s).unwrap().with_label_records();
+            // No feature field at all: a label record, even when missing values are refused.
+            let r = d.decode(br#"{"id":"k1","y":"yes"}"#).unwrap();
+            assert!(r.features.is_empty());
+            assert_eq!(r.label, Some(Label::Class(1)));
+            assert_eq!(r.key.as_deref(), Some("k1"));
+            let r = d.decode(br#"{"id":7,"a":null,"c":"","y":"no"}"#).unwrap();
+            assert!(r.features.is_empty());
+            assert_eq!(r.key.as_deref(), Some("7"));
+            // A feature present: an ordinary record (refused by `reject` if another is missing).
+            let r = d.decode(br#"{"id":"k2","a":1,"b":2,"c":"x"}"#).unwrap();
+            assert_eq!(r.features.len(), d.width());
+            assert_eq!(r.label, None);
+            let partial = d.decode(br#"{"id":"k3","a":1,"y":"no"}"#);
+            match s.missing {
+                MissingPolicy::Reject => {
+                    assert_eq!(partial.unwrap_err().reason, Reason::MissingField)
+                }
+                _ => assert_eq!(partial.unwrap().features.len(), d.width()),
+            }
+            // A bad label is still refused.
+            assert_eq!(
+                reason(&d, r#"{"id":"k","y":"maybe"}"#),
+                Reason::UnknownLabel
+            );
+            // Without label records, the all-missing record is an ordinary one (or refused).
+            let plain = Decoder::new(&s)
+                .unwrap()
+                .decode(br#"{"id":"k1","y":"yes"}"#);
+            match s.missing {
+                MissingPolicy::Reject => assert!(plain.is_err()),
+                _ => assert_eq!(plain.unwrap().features.len(), d.width()),
+            }
+        }
+        // A label topic's decoder reads the key and the label only (CSV: key,label).
+        let s = SchemaConfig {
+            key: "id".into(),
+            ..strict(Format::Csv)
+        };
+        let d = Decoder::for_labels(&s, &[]).unwrap();
+        let r = d.decode(b"f-9,yes").unwrap();
+        assert!(r.features.is_empty());
+        assert_eq!(
+            (r.key.as_deref(), r.label),
+            (Some("f-9"), Some(Label::Class(1)))
+        );
+        let r = d.decode(b" ,no").unwrap();
+        assert_eq!(r.key, None);
+        assert_eq!(reason(&d, "a,b,c"), Reason::WrongFieldCount);
     }
 
     #[test]

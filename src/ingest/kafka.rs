@@ -324,7 +324,17 @@ fn subscribe(
     let consumer: BaseConsumer<IngestContext> = cc
         .create_with_context(context)
         .map_err(|e| IngestError::Kafka(format!("cannot create consumer: {e}")))?;
-    let topics: Vec<&str> = k.topics.iter().map(|s| s.as_str()).collect();
+    let label_topics = if config.labels.enabled {
+        &k.label_topics[..]
+    } else {
+        &[]
+    };
+    let topics: Vec<&str> = k
+        .topics
+        .iter()
+        .chain(label_topics)
+        .map(|s| s.as_str())
+        .collect();
     consumer
         .subscribe(&topics)
         .map_err(|e| IngestError::Kafka(format!("cannot subscribe to {topics:?}: {e}")))?;

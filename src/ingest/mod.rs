@@ -5,9 +5,11 @@ pub mod categories;
 pub mod decode;
 pub mod dlq;
 pub mod file;
+pub mod join;
 pub mod kafka;
 pub mod lags;
 pub mod pipeline;
+pub mod predictions;
 
 pub use decode::{DecodeError, Decoder, Reason};
 pub use dlq::{DeadLetter, DeadLetterSink, FileDeadLetters, KafkaDeadLetters};
@@ -26,6 +28,8 @@ pub enum IngestError {
     Replay(#[from] ReplayError),
     #[error("dead-letter sink failed: {0}")]
     DeadLetter(String),
+    #[error("prediction sink failed: {0}")]
+    Predictions(String),
     #[error("kafka: {0}")]
     Kafka(String),
     #[error("input {path}: {reason}")]
@@ -38,14 +42,47 @@ pub enum IngestError {
     Loop(String),
 }
 
+/// How a record the loop sees relates to delayed labels (`labels.enabled`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Join {
+    /// Learned as it is: it carries its label, or it is unlabeled and waits for none.
+    None,
+    /// It waits for its label: the prediction the loop makes now is kept with it.
+    Waiting,
+    /// Its label arrived: the prequential scores count the prediction made when its features
+    /// arrived (`join::Made`), not a new one.
+    Joined(join::Made),
+}
+
+/// One record of the open batch as the learning loop sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub record: crate::record::Record,
+    pub join: Join,
+    /// Set by the loop: the serving model's prediction for this record now (None before a
+    /// first model).
+    pub prediction: Option<crate::record::Prediction>,
+}
+
+impl Observed {
+    /// A record outside any join.
+    pub fn plain(record: crate::record::Record) -> Observed {
+        Observed {
+            record,
+            join: Join::None,
+            prediction: None,
+        }
+    }
+}
+
 /// A stage that sees each batch's decoded records before the batch is written (the
 /// continual-learning loop). What it stages lands in the same write batch as the offsets.
 pub trait BatchObserver: Send {
-    /// Sees the decoded records of the open batch, in stream order, and stages its own
-    /// state into `batch`.
+    /// Sees the decoded records of the open batch, in stream order, sets their predictions
+    /// and stages its own state into `batch`.
     fn stage(
         &mut self,
-        records: &[crate::record::Record],
+        records: &mut [Observed],
         batch: &mut crate::store::WriteBatch,
     ) -> Result<(), IngestError>;
     /// Called once the batch is durable; `records_total` counts every record processed so far.

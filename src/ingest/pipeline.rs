@@ -10,10 +10,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{BatchObserver, DeadLetter, DeadLetterSink, Decoder, IngestError, Reason};
+use super::join::{JoinOutcome, Joiner};
+use super::predictions::{PredictionMessage, PredictionSink};
+use super::{
+    BatchObserver, DeadLetter, DeadLetterSink, Decoder, IngestError, Join, Observed, Reason,
+};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::record::Record;
+use crate::record::{Output, Record};
 use crate::store::state::counter;
 use crate::store::{IngestState, KvStore, ReplayBuffer, WriteBatch};
 
@@ -43,6 +47,11 @@ struct BatchTally {
     missing: BTreeMap<usize, u64>,
     /// New categorical values by categorical field index.
     new_categories: BTreeMap<usize, u64>,
+    /// Label records (delayed labels) and what they, and expiries, did.
+    label_records: u64,
+    joins: BTreeMap<JoinOutcome, u64>,
+    /// Seconds from features to label of each join.
+    join_delays: Vec<f64>,
 }
 
 /// What one durable batch contained.
@@ -71,7 +80,16 @@ pub struct Pipeline {
     /// Categorical values seen so far (new-category counting), and the fields' names.
     categories: super::categories::CategoryTracker,
     categorical: Vec<String>,
-    records: Vec<Record>,
+    /// Delayed labels (`labels.enabled`): the pending store, and the decoder of label topics.
+    joiner: Option<Joiner>,
+    label_decoder: Option<Decoder>,
+    label_topics: Vec<String>,
+    records: Vec<Observed>,
+    /// Where the predictions go (`kafka.predictions_topic`, `file.predictions_path`), and
+    /// the source position of each record of `records` (kept only with a sink).
+    predictions: Option<Box<dyn PredictionSink>>,
+    positions: Vec<(Arc<str>, i32, i64)>,
+    classes: Vec<String>,
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
     failed: bool,
@@ -133,6 +151,31 @@ impl Pipeline {
         )?;
         metrics.store_replay_records.set(replay.len() as i64);
         metrics.store_replay_seen.set(replay.seen() as i64);
+        let (joiner, label_decoder) = if config.labels.enabled {
+            let joiner = Joiner::load(store.as_ref(), &config.labels)?;
+            let label_decoder = Decoder::for_labels(&config.schema, &config.labels.label_columns)
+                .map_err(|e| IngestError::Schema(e.to_string()))?;
+            metrics.ingest_labels_pending.set(joiner.pending() as i64);
+            metrics
+                .ingest_decoded
+                .with_label_values(&["label"])
+                .inc_by(state.counter(counter::LABEL_RECORDS));
+            for o in JoinOutcome::ALL {
+                let n = state.counter(&format!("{}{}", counter::JOIN_PREFIX, o.as_str()));
+                metrics
+                    .ingest_label_joins
+                    .with_label_values(&[o.as_str()])
+                    .inc_by(n);
+            }
+            (Some(joiner), Some(label_decoder))
+        } else {
+            (None, None)
+        };
+        let decoder = if joiner.is_some() {
+            decoder.with_label_records()
+        } else {
+            decoder
+        };
         Ok(Pipeline {
             store,
             decoder,
@@ -145,8 +188,18 @@ impl Pipeline {
             lags: super::lags::Lags::load(store_for_lags.as_ref(), &config.schema)?,
             categories,
             categorical: config.schema.categorical.clone(),
+            joiner,
+            label_decoder,
+            label_topics: if config.labels.enabled {
+                config.kafka.label_topics.clone()
+            } else {
+                Vec::new()
+            },
             lags_snapshot: None,
             records: Vec::new(),
+            predictions: None,
+            positions: Vec::new(),
+            classes: config.schema.classes.clone(),
             failed: false,
         })
     }
@@ -157,9 +210,24 @@ impl Pipeline {
         self.observer = Some(observer);
     }
 
+    /// Sends the serving model's prediction for every record it scores to `sink`, flushed
+    /// before each batch is written.
+    pub fn set_predictions(&mut self, sink: Box<dyn PredictionSink>) {
+        self.predictions = Some(sink);
+    }
+
     /// Replaces the decoder (the file source learns its CSV columns from a header).
     pub fn set_decoder(&mut self, decoder: Decoder) {
-        self.decoder = decoder;
+        self.decoder = if self.joiner.is_some() {
+            decoder.with_label_records()
+        } else {
+            decoder
+        };
+    }
+
+    /// Records waiting for their label (delayed labels), including the open batch.
+    pub fn pending_labels(&self) -> usize {
+        self.joiner.as_ref().map_or(0, Joiner::pending)
     }
 
     /// The next offset to process in a partition, as stored.
@@ -191,8 +259,23 @@ impl Pipeline {
         payload: &[u8],
     ) -> Result<u64, IngestError> {
         self.check_usable()?;
-        match self.decoder.decode_with_categories(payload) {
-            Ok((mut record, cats)) => {
+        let seq = self.state.counter(counter::RECORDS) + self.tally.records;
+        let now = now_ms();
+        let decoded = match &self.label_decoder {
+            Some(d) if self.label_topics.iter().any(|t| t == pos.topic) => {
+                d.decode_with_categories(payload)
+            }
+            _ => self.decoder.decode_with_categories(payload),
+        };
+        let decoded = match decoded {
+            Ok((record, _)) if self.joiner.is_some() && record.features.is_empty() => {
+                self.label_record(pos, record, seq, now)
+            }
+            other => other.map(Some),
+        };
+        match decoded {
+            Ok(None) => {}
+            Ok(Some((mut record, cats))) => {
                 let tally = &mut self.tally.new_categories;
                 self.categories
                     .observe(&cats, |k| *tally.entry(k).or_default() += 1);
@@ -200,14 +283,27 @@ impl Pipeline {
                     *self.tally.missing.entry(k).or_default() += 1;
                 }
                 self.lags.apply(&mut record);
+                let mut join = Join::None;
                 if record.label.is_some() {
                     self.tally.labeled += 1;
                     self.replay.offer(&record);
                 } else {
                     self.tally.unlabeled += 1;
+                    if let (Some(j), Some(key)) = (self.joiner.as_mut(), record.key.as_deref()) {
+                        let at = self.records.len();
+                        if let Some(o) = j.wait(key, &record, seq, now, at) {
+                            *self.tally.joins.entry(o).or_default() += 1;
+                        }
+                        join = Join::Waiting;
+                    }
                 }
                 if self.observer.is_some() {
-                    self.records.push(record);
+                    self.records.push(Observed {
+                        record,
+                        join,
+                        prediction: None,
+                    });
+                    self.position(pos);
                 }
             }
             Err(e) => {
@@ -224,9 +320,113 @@ impl Pipeline {
             }
         }
         self.tally.records += 1;
+        if let Some(j) = self.joiner.as_mut() {
+            let expired = j.expire(seq + 1, now);
+            if expired > 0 {
+                *self.tally.joins.entry(JoinOutcome::Expired).or_default() += expired;
+            }
+        }
         self.state
             .set_next_offset(pos.topic, pos.partition, pos.next);
         Ok(self.tally.records)
+    }
+
+    /// A label record (delayed labels): joins its waiting record, which is then learned like
+    /// a labeled record (returned with no categorical hashes: they were counted on arrival),
+    /// or counts why it joined nothing. Without a key or a label it is malformed.
+    fn label_record(
+        &mut self,
+        pos: SourcePos<'_>,
+        record: Record,
+        seq: u64,
+        now: u64,
+    ) -> Result<Option<(Record, super::decode::CategoryHashes)>, super::DecodeError> {
+        let (Some(key), Some(label)) = (record.key.as_deref(), record.label) else {
+            let (reason, what) = match record.key {
+                None => (Reason::MissingKey, "a label record without `schema.key`"),
+                Some(_) => (Reason::MissingLabel, "a label-topic record without a label"),
+            };
+            return Err(super::DecodeError {
+                reason,
+                detail: what.to_string(),
+            });
+        };
+        self.tally.label_records += 1;
+        let Some(j) = self.joiner.as_mut() else {
+            return Ok(None);
+        };
+        match j.label(key, label, seq, now) {
+            Ok(joined) => {
+                *self.tally.joins.entry(JoinOutcome::Joined).or_default() += 1;
+                self.tally.join_delays.push(joined.delay_ms as f64 / 1000.0);
+                self.tally.labeled += 1;
+                self.replay.offer(&joined.record);
+                if self.observer.is_some() {
+                    self.records.push(Observed {
+                        record: joined.record,
+                        join: Join::Joined(joined.made),
+                        prediction: None,
+                    });
+                    self.position(pos);
+                }
+            }
+            Err(outcome) => *self.tally.joins.entry(outcome).or_default() += 1,
+        }
+        Ok(None)
+    }
+
+    /// Remembers where the record just pushed to `records` came from (for the predictions).
+    fn position(&mut self, pos: SourcePos<'_>) {
+        if self.predictions.is_none() {
+            return;
+        }
+        let topic = match self.positions.last() {
+            Some((t, _, _)) if &**t == pos.topic => t.clone(),
+            _ => Arc::from(pos.topic),
+        };
+        self.positions.push((topic, pos.partition, pos.offset));
+    }
+
+    /// Produces the predictions of the open batch's records (not those of joined labels:
+    /// theirs went out when their features arrived) and waits until the sink has them all.
+    fn send_predictions(
+        sink: Option<&mut Box<dyn PredictionSink>>,
+        records: &[Observed],
+        positions: &[(Arc<str>, i32, i64)],
+        classes: &[String],
+    ) -> Result<(), IngestError> {
+        let Some(sink) = sink else {
+            return Ok(());
+        };
+        let time_ms = now_ms();
+        for (o, (topic, partition, offset)) in records.iter().zip(positions) {
+            let (Some(p), false) = (&o.prediction, matches!(o.join, Join::Joined(_))) else {
+                continue;
+            };
+            let (class, probabilities, value) = match &p.output {
+                Output::Class {
+                    class,
+                    probabilities,
+                } => (
+                    classes.get(*class as usize).cloned(),
+                    Some(probabilities.clone()),
+                    None,
+                ),
+                Output::Value(v) => (None, None, Some(*v)),
+            };
+            sink.send(&PredictionMessage {
+                key: o.record.key.clone(),
+                topic: topic.to_string(),
+                partition: *partition,
+                offset: *offset,
+                version: p.version,
+                class,
+                probabilities,
+                value,
+                time_ms,
+            })?;
+        }
+        sink.flush()
     }
 
     fn check_usable(&self) -> Result<(), IngestError> {
@@ -248,7 +448,7 @@ impl Pipeline {
             return Ok(());
         };
         let mut batch = WriteBatch::new();
-        if let Err(e) = o.stage(&[], &mut batch) {
+        if let Err(e) = o.stage(&mut [], &mut batch) {
             self.failed = true;
             return Err(e);
         }
@@ -308,16 +508,42 @@ impl Pipeline {
                     .add(&format!("{}{field}", counter::NEW_CATEGORY_PREFIX), *n);
             }
         }
+        if t.label_records > 0 {
+            self.state.add(counter::LABEL_RECORDS, t.label_records);
+        }
+        for (o, n) in &t.joins {
+            self.state
+                .add(&format!("{}{}", counter::JOIN_PREFIX, o.as_str()), *n);
+        }
         let mut batch = WriteBatch::new();
         self.categories.stage(&mut batch);
         if let Some(o) = self.observer.as_mut() {
-            let staged = o.stage(&self.records, &mut batch);
-            self.records.clear();
+            let staged = o.stage(&mut self.records, &mut batch);
             if let Err(e) = staged {
+                self.records.clear();
+                self.positions.clear();
                 self.failed = true;
                 tracing::error!(error = %e, "learning loop failed; batch not written");
                 return Err(e);
             }
+        }
+        if let Some(j) = self.joiner.as_mut() {
+            let records = &self.records;
+            j.scored(|i| records.get(i).and_then(|o| o.prediction.clone()));
+            j.stage(&mut batch);
+        }
+        let sent = Self::send_predictions(
+            self.predictions.as_mut(),
+            &self.records,
+            &self.positions,
+            &self.classes,
+        );
+        self.records.clear();
+        self.positions.clear();
+        if let Err(e) = sent {
+            self.failed = true;
+            tracing::error!(error = %e, "predictions not delivered; batch not written");
+            return Err(e);
         }
         self.replay.stage(&mut batch);
         self.lags.stage(&mut batch);
@@ -368,6 +594,20 @@ impl Pipeline {
         }
         m.store_replay_records.set(self.replay.len() as i64);
         m.store_replay_seen.set(self.replay.seen() as i64);
+        if let Some(j) = &self.joiner {
+            m.ingest_decoded
+                .with_label_values(&["label"])
+                .inc_by(t.label_records);
+            for (o, n) in &t.joins {
+                m.ingest_label_joins
+                    .with_label_values(&[o.as_str()])
+                    .inc_by(*n);
+            }
+            for d in &t.join_delays {
+                m.ingest_label_delay_seconds.observe(*d);
+            }
+            m.ingest_labels_pending.set(j.pending() as i64);
+        }
         let total = self.state.counter(counter::RECORDS);
         if let Some(o) = self.observer.as_mut() {
             o.committed(total);
@@ -381,6 +621,13 @@ impl Pipeline {
             offsets,
         })
     }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (delayed labels' arrival times).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

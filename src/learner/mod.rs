@@ -17,11 +17,13 @@ use crate::config::Config;
 use crate::drift::layers::layer_shift;
 use crate::drift::monitor::grouped_drift;
 use crate::drift::trigger::{self, Firing, Observation, TriggerKind};
+use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
+use crate::ingest::{Join, Observed};
 use crate::learn::diagnostics::activation_stats;
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
-use crate::record::{Label, Record};
+use crate::record::{Label, Output, Prediction, Record};
 use crate::retrain::{Reference, WaitPolicy};
 use crate::store::versions::VersionRecord;
 use crate::store::{KvStore, RetrainLog, StoreError, WriteBatch};
@@ -77,53 +79,122 @@ pub(crate) struct Assessment {
 /// its absolute error is within this many standard deviations of the target.
 pub const REGRESSION_HIT_WITHIN: f32 = 0.5;
 
+/// One record's model output, borrowed: class probabilities, or the predicted value.
+#[derive(Debug, Clone, Copy)]
+enum Row<'a> {
+    Class(&'a [f32]),
+    Value(f32),
+}
+
+impl<'a> From<&'a Output> for Row<'a> {
+    fn from(o: &'a Output) -> Row<'a> {
+        match o {
+            Output::Class { probabilities, .. } => Row::Class(probabilities),
+            Output::Value(v) => Row::Value(*v),
+        }
+    }
+}
+
+/// The assessment of a model output for `label`; `target_sd` scales a regression error. None
+/// when the label is of the other task's kind.
+fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> {
+    match (row, label) {
+        (Row::Class(p), Label::Class(label)) => {
+            let best = argmax(p) as u32;
+            let hit = best == label;
+            Some(Assessment {
+                predicted: Label::Class(best),
+                hit,
+                loss: -(p.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln(),
+                error: if hit { 0.0 } else { 1.0 },
+            })
+        }
+        (Row::Value(p), Label::Value(y)) => {
+            let z = (y - p).abs() / target_sd.max(f32::MIN_POSITIVE);
+            let z = if z.is_finite() { z } else { f32::MAX };
+            Some(Assessment {
+                predicted: Label::Value(p),
+                hit: z <= REGRESSION_HIT_WITHIN,
+                loss: z,
+                error: f64::from(z).min(1.0),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// `model`'s assessment of each record of the chunk (`x`: their inputs); `None` for an
 /// unlabeled record (or a label of the other task's kind).
 pub(crate) fn assess(
     model: &Model,
     x: &[f32],
-    records: &[Record],
+    labels: &[Option<Label>],
 ) -> Result<Vec<Option<Assessment>>, LearnError> {
+    let sd = model.target.std;
     match model.spec.task {
         Task::Classification => {
             let p = model.predict_proba(x)?;
             let k = model.spec.classes;
-            Ok(records
+            Ok(labels
                 .iter()
                 .zip(p.chunks_exact(k))
-                .map(|(r, row)| {
-                    let label = r.label?.class()?;
-                    let best = argmax(row) as u32;
-                    let hit = best == label;
-                    Some(Assessment {
-                        predicted: Label::Class(best),
-                        hit,
-                        loss: -(row.get(label as usize).copied().unwrap_or(0.0).max(1e-7)).ln(),
-                        error: if hit { 0.0 } else { 1.0 },
-                    })
-                })
+                .map(|(l, row)| assess_row(Row::Class(row), (*l)?, sd))
                 .collect())
         }
         Task::Regression => {
             let p = model.predict_values(x)?;
-            let sd = model.target.std.max(f32::MIN_POSITIVE);
-            Ok(records
+            Ok(labels
                 .iter()
                 .zip(p)
-                .map(|(r, p)| {
-                    let y = r.label?.value()?;
-                    let z = (y - p).abs() / sd;
-                    let z = if z.is_finite() { z } else { f32::MAX };
-                    Some(Assessment {
-                        predicted: Label::Value(p),
-                        hit: z <= REGRESSION_HIT_WITHIN,
-                        loss: z,
-                        error: f64::from(z).min(1.0),
-                    })
-                })
+                .map(|(l, p)| assess_row(Row::Value(p), (*l)?, sd))
                 .collect())
         }
     }
+}
+
+/// The prediction of `model` (serving as `version`) for each of the records whose inputs
+/// are `x`.
+pub(crate) fn predict(
+    model: &Model,
+    version: u64,
+    x: &[f32],
+) -> Result<Vec<Prediction>, LearnError> {
+    Ok(match model.spec.task {
+        Task::Classification => model
+            .predict_proba(x)?
+            .chunks_exact(model.spec.classes.max(1))
+            .map(|row| Prediction {
+                version,
+                output: Output::Class {
+                    class: argmax(row) as u32,
+                    probabilities: row.to_vec(),
+                },
+            })
+            .collect(),
+        Task::Regression => model
+            .predict_values(x)?
+            .into_iter()
+            .map(|v| Prediction {
+                version,
+                output: Output::Value(v),
+            })
+            .collect(),
+    })
+}
+
+/// Whether a model predicted a labeled record right, and its loss.
+type Hit = (bool, f32);
+
+/// Which prediction a record was served with (what the prequential scores count).
+#[derive(Debug, Clone)]
+enum Served {
+    /// The one the serving model makes now.
+    Now,
+    /// One made when a delayed label's features arrived (None: no model served then).
+    Stored(Option<Prediction>),
+    /// The one made now for the record at this index of the chunk (a delayed label whose
+    /// features are in the same chunk).
+    InChunk(usize),
 }
 
 /// What stops the loop.
@@ -420,23 +491,49 @@ impl Learner {
         )
     }
 
-    /// Scores the chunk's records with the serving model (prequential metrics, error
-    /// detectors); returns, for each labeled record in order, whether it was predicted right
-    /// and its loss (see [`assess`]).
+    /// Scores the chunk's records with the serving model. Returns its prediction for every
+    /// record and, for each labeled record in order, whether it predicts it right now and its
+    /// loss (see [`assess`]): the input of the error detectors, the accuracy window and the
+    /// paired test. The prequential scores count the prediction each record was served with
+    /// (`served`).
     fn score(
         &mut self,
         serving: &Serving,
         x: &[f32],
-        records: &[Record],
-    ) -> Result<Vec<(bool, f32)>, LoopError> {
+        records: &[&Record],
+        served: &[Served],
+    ) -> Result<(Vec<Prediction>, Vec<Hit>), LoopError> {
         let mut hits = Vec::with_capacity(records.len());
         if records.is_empty() {
-            return Ok(hits);
+            return Ok((Vec::new(), hits));
         }
+        let fresh = predict(&serving.model, serving.version, x)?;
         let k = serving.model.spec.classes;
-        for (r, a) in records.iter().zip(assess(&serving.model, x, records)?) {
-            let (Some(label), Some(a)) = (r.label, a) else {
+        let sd = serving.model.target.std;
+        for ((r, p), served) in records.iter().zip(&fresh).zip(served) {
+            let Some(now) = r
+                .label
+                .and_then(|l| assess_row(Row::from(&p.output), l, sd))
+            else {
                 self.state.add_total("predictions/unlabeled", 1);
+                continue;
+            };
+            hits.push((now.hit, now.loss));
+            self.state
+                .push_prediction(now.hit, now.loss, self.config.drift.accuracy_window);
+            for d in self.state.errors.update(now.error) {
+                self.state.alarm(d);
+            }
+            let served = match served {
+                Served::Now => Some(p),
+                Served::Stored(stored) => stored.as_ref(),
+                Served::InChunk(j) => fresh.get(*j),
+            };
+            let Some(label) = r.label else { continue };
+            let realised = served
+                .and_then(|p| assess_row(Row::from(&p.output), label, sd).map(|a| (p.version, a)));
+            let Some((version, a)) = realised else {
+                self.unscored(label);
                 continue;
             };
             match (label, a.predicted) {
@@ -444,9 +541,7 @@ impl Learner {
                 (Label::Value(y), Label::Value(p)) => self.state.scores.regression.record(y, p),
                 _ => {}
             }
-            hits.push((a.hit, a.loss));
-            self.state
-                .push_prediction(a.hit, a.loss, self.config.drift.accuracy_window);
+            self.state.count_realised(version, a.hit);
             self.state.add_total(
                 if a.hit {
                     "predictions/correct"
@@ -455,11 +550,19 @@ impl Learner {
                 },
                 1,
             );
-            for d in self.state.errors.update(a.error) {
-                self.state.alarm(d);
-            }
         }
-        Ok(hits)
+        Ok((fresh, hits))
+    }
+
+    /// A labeled record no model scored (before the first model, or a delayed label whose
+    /// features arrived then): the baselines see it.
+    fn unscored(&mut self, label: Label) {
+        let classes = self.config.schema.classes.len();
+        self.state.add_total("predictions/unscored", 1);
+        match label {
+            Label::Class(c) => self.state.scores.observe(c, classes),
+            Label::Value(y) => self.state.scores.regression.observe(y),
+        }
     }
 
     /// The challenger's turn on a chunk the champion just scored: it scores the chunk too
@@ -468,7 +571,7 @@ impl Learner {
         &mut self,
         serving: &Serving,
         x: &[f32],
-        records: &[Record],
+        records: &[&Record],
         hits: &[(bool, f32)],
     ) -> Result<(), LoopError> {
         let cfg = &self.config.challenger;
@@ -478,7 +581,8 @@ impl Learner {
         });
         let width = self.config.input_width();
         let mut labeled = Vec::with_capacity(hits.len());
-        let assessed = assess(&challenger.model, x, records)?;
+        let labels: Vec<Option<Label>> = records.iter().map(|r| r.label).collect();
+        let assessed = assess(&challenger.model, x, &labels)?;
         let mut i = 0;
         for (r, a) in records.iter().zip(assessed) {
             let Some(a) = a else { continue };
@@ -508,7 +612,7 @@ impl Learner {
                 },
                 1,
             );
-            labeled.push(r);
+            labeled.push(*r);
             i += 1;
         }
         let learn = labeled_dataset(labeled.iter().copied(), width, self.config.schema.task)?;
@@ -921,7 +1025,11 @@ fn argmax(row: &[f32]) -> usize {
 }
 
 impl BatchObserver for Learner {
-    fn stage(&mut self, records: &[Record], batch: &mut WriteBatch) -> Result<(), IngestError> {
+    fn stage(
+        &mut self,
+        records: &mut [Observed],
+        batch: &mut WriteBatch,
+    ) -> Result<(), IngestError> {
         self.poll_results();
         let active = current(&self.handle.serving).map(|s| s.version);
         if active != self.state.serving_version && !self.handle.running.load(Ordering::SeqCst) {
@@ -942,15 +1050,18 @@ impl BatchObserver for Learner {
             }
         }
         let window = self.config.drift.window;
-        let mut rest = records;
-        while !rest.is_empty() {
+        let mut start = 0;
+        while start < records.len() {
             // Chunks end at multiples of `challenger.chunk` records of the whole stream, so where triggers
             // are evaluated does not depend on how the source cut its batches.
             let chunk_len = self.config.challenger.chunk;
             let to_boundary = chunk_len - (self.state.ring_pushed % chunk_len as u64) as usize;
-            let (chunk, tail) = rest.split_at(to_boundary.min(rest.len()));
-            rest = tail;
-            let at_boundary = chunk.len() == to_boundary;
+            let end = start + to_boundary.min(records.len() - start);
+            let at_boundary = end - start == to_boundary;
+            let (before, rest) = records.split_at_mut(start);
+            let observed = &mut rest[..end - start];
+            start = end;
+            let chunk: Vec<&Record> = observed.iter().map(|o| &o.record).collect();
             // Test, then train: the chunk is scored by the model serving before any retrain
             // that it triggers.
             let serving = current(&self.handle.serving);
@@ -959,21 +1070,33 @@ impl BatchObserver for Learner {
                     .iter()
                     .flat_map(|r| r.features.iter().copied())
                     .collect();
-                let hits = self.score(s, &x, chunk)?;
+                let base = before.len();
+                let served: Vec<Served> = observed
+                    .iter()
+                    .map(|o| match &o.join {
+                        Join::Joined(Made::Stored(p)) => Served::Stored(p.clone()),
+                        Join::Joined(Made::InBatch(i)) if *i < base => {
+                            Served::Stored(before.get(*i).and_then(|b| b.prediction.clone()))
+                        }
+                        Join::Joined(Made::InBatch(i)) => Served::InChunk(i - base),
+                        Join::None | Join::Waiting => Served::Now,
+                    })
+                    .collect();
+                let (fresh, hits) = self.score(s, &x, &chunk, &served)?;
                 if self.config.challenger.enabled {
-                    self.challenge(s, &x, chunk, &hits)?;
+                    self.challenge(s, &x, &chunk, &hits)?;
+                }
+                for (o, p) in observed.iter_mut().zip(fresh) {
+                    o.prediction = Some(p);
                 }
             } else {
-                let classes = self.config.schema.classes.len();
-                for label in chunk.iter().filter_map(|r| r.label) {
-                    self.state.add_total("predictions/unscored", 1);
-                    match label {
-                        Label::Class(c) => self.state.scores.observe(c, classes),
-                        Label::Value(y) => self.state.scores.regression.observe(y),
+                for o in observed.iter() {
+                    if let Some(label) = o.record.label {
+                        self.unscored(label);
                     }
                 }
             }
-            for r in chunk {
+            for r in observed.iter().map(|o| &o.record) {
                 let slot = (self.state.ring_pushed % window as u64) as usize;
                 state::stage_ring_slot(batch, slot, r);
                 if slot < self.ring.len() {
@@ -986,8 +1109,8 @@ impl BatchObserver for Learner {
                     self.state.labeled_since_retrain += 1;
                 }
             }
-            self.records_total += chunk.len() as u64;
-            self.state.records_since_check += chunk.len() as u64;
+            self.records_total += observed.len() as u64;
+            self.state.records_since_check += observed.len() as u64;
             if let Some(s) = &serving {
                 if self.state.records_since_check >= self.config.drift.check_every {
                     self.state.records_since_check = 0;

@@ -48,7 +48,17 @@ pub struct LoopState {
     /// Whole-stream prequential scores (absent in state written before it existed).
     #[serde(default)]
     pub scores: Scoreboard,
+    /// Labeled predictions by the model version that made them: (right, all), the last
+    /// [`REALISED_VERSIONS`] versions (absent in state written before it existed).
+    #[serde(default)]
+    pub realised: BTreeMap<u64, (u64, u64)>,
+    /// Versions whose realised-accuracy gauge was set (not stored).
+    #[serde(skip)]
+    realised_published: BTreeSet<u64>,
 }
+
+/// How many model versions keep a realised-accuracy tally.
+pub const REALISED_VERSIONS: usize = 16;
 
 /// Whole-stream prequential scores of the serving model: its confusion matrix, and the
 /// no-change (previous label) and majority (most frequent label so far) baselines on the
@@ -282,6 +292,8 @@ impl LoopState {
             layer_shifts: Vec::new(),
             totals: BTreeMap::new(),
             published: BTreeMap::new(),
+            realised: BTreeMap::new(),
+            realised_published: BTreeSet::new(),
             scores: Scoreboard::default(),
         }
     }
@@ -299,6 +311,16 @@ impl LoopState {
         self.add_total(&format!("detections/{detector}"), 1);
         if self.alarms.insert(detector.to_string()) {
             tracing::info!(detector, "drift alarm");
+        }
+    }
+
+    /// Counts a labeled prediction of model `version` (realised accuracy per version).
+    pub fn count_realised(&mut self, version: u64, hit: bool) {
+        let t = self.realised.entry(version).or_default();
+        t.0 += u64::from(hit);
+        t.1 += 1;
+        while self.realised.len() > REALISED_VERSIONS {
+            self.realised.pop_first();
         }
     }
 
@@ -385,6 +407,22 @@ impl LoopState {
         if let Some(l) = self.window_loss() {
             m.learn_loss.set(l);
         }
+        for (v, (hits, n)) in &self.realised {
+            if *n > 0 {
+                m.learn_realised_accuracy
+                    .with_label_values(&[&v.to_string()])
+                    .set(*hits as f64 / *n as f64);
+            }
+        }
+        for v in std::mem::take(&mut self.realised_published) {
+            if !self.realised.contains_key(&v) {
+                // Best effort: the child exists unless it was never set.
+                let _ = m
+                    .learn_realised_accuracy
+                    .remove_label_values(&[&v.to_string()]);
+            }
+        }
+        self.realised_published = self.realised.keys().copied().collect();
         let r = &self.scores.regression;
         if let (Some(mae), Some(rmse)) = (r.mae(), r.rmse()) {
             m.learn_regression_mae.set(mae);

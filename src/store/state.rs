@@ -24,6 +24,10 @@ pub mod counter {
     pub const MISSING_PREFIX: &str = "missing/";
     /// Prefix of per-field new-category counters: `new_category/<field>`.
     pub const NEW_CATEGORY_PREFIX: &str = "new_category/";
+    /// Label records (delayed labels: a key and a label, no feature).
+    pub const LABEL_RECORDS: &str = "label_records";
+    /// `labels/<outcome>`: what label records and expiries did (`join::JoinOutcome`).
+    pub const JOIN_PREFIX: &str = "labels/";
 }
 
 /// Offsets and counters, in memory, with what changed since the last `stage`.

@@ -1,0 +1,219 @@
+//! Prediction sinks: the serving model's prediction for every record it scored on the ingest
+//! path, out to a Kafka topic (`kafka.predictions_topic`) or a JSON-lines file
+//! (`file.predictions_path`).
+//!
+//! Contract (as for dead letters): `send` queues; `flush` returns only when every queued
+//! prediction is durable in the sink, and the pipeline flushes before it writes the batch that
+//! stores the records' offsets. A prediction is therefore never lost; after a crash between
+//! the two it may be produced again, by the same model version for the same source position,
+//! so consumers deduplicate on the source headers (or fields). A delivery that fails after
+//! librdkafka's retries stops ingest (the daemon exits non-zero and resumes from the stored
+//! offsets); a full local queue waits: back-pressure, never a drop.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+use super::IngestError;
+
+/// Header names on prediction records (the source position, for deduplication).
+pub mod header {
+    pub const KEY: &str = "relearn.key";
+    pub const TOPIC: &str = "relearn.source.topic";
+    pub const PARTITION: &str = "relearn.source.partition";
+    pub const OFFSET: &str = "relearn.source.offset";
+    pub const VERSION: &str = "relearn.model.version";
+}
+
+/// One prediction as produced: a JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionMessage {
+    /// The record's `schema.key`, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
+    /// Where the record came from (a file source: the path, partition 0, the line's byte
+    /// offset).
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The model version that made the prediction.
+    pub version: u64,
+    /// Classification: the predicted class (a `schema.classes` name) and every class's
+    /// probability, in `schema.classes` order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub probabilities: Option<Vec<f32>>,
+    /// Regression: the predicted value.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<f32>,
+    /// When it was made, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+}
+
+/// A destination for predictions.
+pub trait PredictionSink: Send {
+    /// Queues one prediction.
+    fn send(&mut self, p: &PredictionMessage) -> Result<(), IngestError>;
+    /// Returns when every queued prediction is durable in the sink.
+    fn flush(&mut self) -> Result<(), IngestError>;
+}
+
+/// Predictions produced to a Kafka topic (idempotent producer, acks=all), keyed by the
+/// record's key, with the source position in headers.
+pub struct KafkaPredictions {
+    producer: FutureProducer,
+    topic: String,
+    pending: Vec<DeliveryFuture>,
+}
+
+impl KafkaPredictions {
+    /// A producer for `topic` with the given base client config (brokers, pass-through).
+    pub fn new(mut config: ClientConfig, topic: &str) -> Result<KafkaPredictions, IngestError> {
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        let producer: FutureProducer = config
+            .create()
+            .map_err(|e| IngestError::Kafka(format!("cannot create predictions producer: {e}")))?;
+        Ok(KafkaPredictions {
+            producer,
+            topic: topic.to_string(),
+            pending: Vec::new(),
+        })
+    }
+}
+
+impl PredictionSink for KafkaPredictions {
+    fn send(&mut self, p: &PredictionMessage) -> Result<(), IngestError> {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        let payload = serde_json::to_vec(p)
+            .map_err(|e| IngestError::Predictions(format!("cannot encode a prediction: {e}")))?;
+        let (partition, offset, version) = (
+            p.partition.to_string(),
+            p.offset.to_string(),
+            p.version.to_string(),
+        );
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: header::TOPIC,
+                value: Some(p.topic.as_str()),
+            })
+            .insert(Header {
+                key: header::PARTITION,
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: header::OFFSET,
+                value: Some(offset.as_str()),
+            })
+            .insert(Header {
+                key: header::VERSION,
+                value: Some(version.as_str()),
+            });
+        if let Some(k) = &p.key {
+            headers = headers.insert(Header {
+                key: header::KEY,
+                value: Some(k.as_str()),
+            });
+        }
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&self.topic)
+            .payload(payload.as_slice())
+            .headers(headers);
+        if let Some(k) = &p.key {
+            record = record.key(k.as_str());
+        }
+        loop {
+            match self.producer.send_result(record) {
+                Ok(fut) => {
+                    self.pending.push(fut);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // Back-pressure: let deliveries complete, then retry.
+                    self.producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                Err((e, _)) => {
+                    return Err(IngestError::Predictions(format!(
+                        "cannot produce to {}: {e}",
+                        self.topic
+                    )))
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), IngestError> {
+        for d in std::mem::take(&mut self.pending) {
+            match futures::executor::block_on(d) {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    return Err(IngestError::Predictions(format!("{}: {e}", self.topic)))
+                }
+                Err(_) => {
+                    return Err(IngestError::Predictions(
+                        "delivery report channel closed".into(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Predictions appended as JSON lines to a file, fsynced on `flush`.
+pub struct FilePredictions {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    dirty: bool,
+}
+
+impl FilePredictions {
+    /// Opens `path` for appending (creating it).
+    pub fn open(path: PathBuf) -> Result<FilePredictions, IngestError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| {
+                IngestError::Predictions(format!("cannot open {}: {e}", path.display()))
+            })?;
+        Ok(FilePredictions {
+            path,
+            file: std::io::BufWriter::new(file),
+            dirty: false,
+        })
+    }
+}
+
+impl PredictionSink for FilePredictions {
+    fn send(&mut self, p: &PredictionMessage) -> Result<(), IngestError> {
+        let err = |e: &dyn std::fmt::Display| {
+            IngestError::Predictions(format!("{}: {e}", self.path.display()))
+        };
+        serde_json::to_writer(&mut self.file, p).map_err(|e| err(&e))?;
+        self.file.write_all(b"\n").map_err(|e| err(&e))?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), IngestError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.file
+            .flush()
+            .and_then(|_| self.file.get_ref().sync_data())
+            .map_err(|e| IngestError::Predictions(format!("{}: {e}", self.path.display())))?;
+        self.dirty = false;
+        Ok(())
+    }
+}
