@@ -29,6 +29,21 @@ pub struct StoreReport {
     /// One line per retrain: number, trigger, outcome, records processed when it fired,
     /// layers trained, version written.
     pub retrains: Vec<RetrainLine>,
+    /// Records waiting for a delayed label.
+    pub pending_labels: usize,
+    /// The loop's totals (`predictions/correct`, `promotions/challenger`...).
+    pub loop_totals: std::collections::BTreeMap<String, u64>,
+    /// Labeled predictions by the model version that made them: (right, all).
+    pub realised: std::collections::BTreeMap<u64, (u64, u64)>,
+}
+
+/// The parts of the loop's stored state (`loop/state`) a report shows.
+#[derive(Debug, Default, serde::Deserialize)]
+struct LoopTotals {
+    #[serde(default)]
+    totals: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    realised: std::collections::BTreeMap<u64, (u64, u64)>,
 }
 
 /// A retrain in one line (`relearn inspect`).
@@ -54,7 +69,17 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
         ),
         None => None,
     };
+    let totals: LoopTotals = match store.get(Cf::Meta, b"loop/state")? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            key: "loop/state".into(),
+            reason: e.to_string(),
+        })?,
+        None => LoopTotals::default(),
+    };
     Ok(StoreReport {
+        pending_labels: store.scan_prefix(Cf::Meta, b"labels/pending/")?.len(),
+        loop_totals: totals.totals,
+        realised: totals.realised,
         offsets: state
             .offsets()
             .into_iter()
