@@ -266,3 +266,278 @@ listen = "127.0.0.1:0"
     }
     assert!(!r.realised.is_empty());
 }
+
+fn processed(addr: &str) -> Option<u64> {
+    let (_, body) = common::http_get(addr, "/metrics")?;
+    common::metric(&body, "relearn_ingest_records_total").map(|v| v as u64)
+}
+
+/// Runs the daemon until it has processed `records`, killing it (SIGKILL) at `kills`
+/// random counts on the way; returns it still running.
+fn run_with_kills(
+    config: &Path,
+    log: &Path,
+    addr: &str,
+    from: u64,
+    records: u64,
+    kills: usize,
+    g: &mut Gen,
+) -> std::process::Child {
+    let span = records.saturating_sub(from + 1);
+    let kills = if span > 10 { kills } else { 0 };
+    let mut points: Vec<u64> = (0..kills).map(|_| from + 1 + g.next() % span).collect();
+    points.sort_unstable();
+    for point in points {
+        let mut child = common::spawn_daemon(config, log);
+        let reached = common::wait_for(Duration::from_secs(120), || {
+            processed(addr).filter(|&n| n >= point)
+        });
+        child.kill().expect("SIGKILL relearn");
+        let _ = child.wait();
+        assert!(
+            reached.is_some(),
+            "the daemon did not reach {point} records; see {}",
+            log.display()
+        );
+    }
+    let child = common::spawn_daemon(config, log);
+    let done = common::wait_for(Duration::from_secs(180), || {
+        processed(addr).filter(|&n| n >= records)
+    });
+    assert_eq!(done, Some(records), "see {}", log.display());
+    child
+}
+
+/// Labels on a topic of their own through a real broker: features first (3 partitions),
+/// then labels for most keys (2 partitions), some twice, some for unknown keys; SIGKILL at
+/// random moments of both phases. The join counts are exact, and the prequential totals equal
+/// an offline recomputation from the predictions topic (deduplicated on its source headers).
+#[test]
+fn label_topic_joins_exactly_and_the_predictions_topic_says_what_was_served() {
+    let brokers = common::broker();
+    let (records_topic, labels_topic) = (common::unique("dl-records"), common::unique("dl-labels"));
+    let (predictions_topic, dlq_topic) =
+        (common::unique("dl-predictions"), common::unique("dl-dead"));
+    common::create_topic(&brokers, &records_topic, 3);
+    common::create_topic(&brokers, &labels_topic, 2);
+    common::create_topic(&brokers, &predictions_topic, 1);
+    common::create_topic(&brokers, &dlq_topic, 1);
+    const KEYS: usize = 20_000;
+    /// Records that carry their label, first: the first model learns from them.
+    const COMPLETE: usize = 3_000;
+    let mut g = Gen(41);
+    let yes = |y: bool| if y { "yes" } else { "no" };
+    let mut complete = BTreeMap::new();
+    let mut features: Vec<Vec<u8>> = (0..COMPLETE)
+        .map(|i| {
+            let (a, b) = (g.unit() * 2.0 - 1.0, g.unit() * 2.0 - 1.0);
+            let y = label(&mut g, a, b);
+            complete.insert(format!("c{i}"), y);
+            format!(r#"{{"id":"c{i}","a":{a:.4},"b":{b:.4},"y":"{}"}}"#, yes(y)).into_bytes()
+        })
+        .collect();
+    let mut truth = Vec::with_capacity(KEYS);
+    features.extend((0..KEYS).map(|i| {
+        let (a, b) = (g.unit() * 2.0 - 1.0, g.unit() * 2.0 - 1.0);
+        truth.push(label(&mut g, a, b));
+        format!(r#"{{"id":"k{i}","a":{a:.4},"b":{b:.4}}}"#).into_bytes()
+    }));
+    let (mut labels, mut joined, mut duplicate, mut orphan) =
+        (Vec::new(), BTreeMap::new(), 0u64, 0u64);
+    for (i, y) in truth.iter().enumerate() {
+        match g.next() % 10 {
+            0 => {} // never labeled: still waiting at the end
+            k => {
+                labels.push(format!(r#"{{"id":"k{i}","y":"{}"}}"#, yes(*y)).into_bytes());
+                joined.insert(format!("k{i}"), *y);
+                if k == 1 {
+                    // The second label goes to the same partition (i % 2), after the first.
+                    duplicate += 1;
+                    labels.push(format!(r#"{{"id":"k{i}","y":"{}"}}"#, yes(!*y)).into_bytes());
+                }
+            }
+        }
+        if i % 50 == 3 {
+            orphan += 1;
+            labels.push(format!(r#"{{"id":"x{i}","y":"no"}}"#).into_bytes());
+        }
+    }
+    // Keep each key's labels on one partition, in order: partition = key number % 2.
+    let key_partition = |p: &Vec<u8>| {
+        let s = String::from_utf8_lossy(p);
+        let n: usize = s[8..]
+            .split('"')
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        (n % 2) as i32
+    };
+    common::produce(&brokers, &records_topic, 3, &features);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let config = dir.path().join("relearn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+topics = ["{records_topic}"]
+label_topics = ["{labels_topic}"]
+predictions_topic = "{predictions_topic}"
+group_id = "{group}"
+dead_letter_topic = "{dlq_topic}"
+[kafka.consumer_properties]
+"group.instance.id" = "delayed-labels-test"
+"session.timeout.ms" = "6000"
+[schema]
+format = "json"
+features = ["a", "b"]
+label = "y"
+classes = ["no", "yes"]
+key = "id"
+[labels]
+enabled = true
+max_delay_records = 1000000
+[ingest]
+batch_max_records = 500
+batch_max_wait_ms = 20
+[store]
+path = "{store}"
+[http]
+listen = "{addr}"
+"#,
+            group = common::unique("dl-group"),
+            store = store.display()
+        ),
+    )
+    .unwrap();
+
+    // Phase 1: the features, killed twice on the way.
+    let first = features.len() as u64;
+    let child = run_with_kills(&config, &log, &addr, 0, first, 2, &mut g);
+    // Phase 2: the labels, produced while it runs, killed twice more.
+    {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer");
+        let futures: Vec<_> = labels
+            .iter()
+            .map(|p| {
+                let rec: FutureRecord<'_, (), [u8]> = FutureRecord::to(&labels_topic)
+                    .payload(p.as_slice())
+                    .partition(key_partition(p));
+                producer
+                    .send_result(rec)
+                    .unwrap_or_else(|(e, _)| panic!("enqueue: {e}"))
+            })
+            .collect();
+        for f in futures {
+            futures::executor::block_on(f)
+                .expect("delivery channel")
+                .unwrap_or_else(|(e, _)| panic!("delivery failed: {e}"));
+        }
+    }
+    let mut child = Some(child);
+    let total = first + labels.len() as u64;
+    let from = processed(&addr).unwrap_or(first);
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let child = run_with_kills(&config, &log, &addr, from, total, 2, &mut g);
+    let out = common::stop_gracefully(child);
+    assert!(out.status.success(), "graceful stop; see {}", log.display());
+
+    let r = relearn::inspect::inspect_path(&store).expect("inspect the store");
+    let c = |k: &str| r.counters.get(k).copied().unwrap_or(0);
+    assert_eq!(c("records"), total);
+    assert_eq!(c("labels/joined"), joined.len() as u64);
+    assert_eq!(c("labels/duplicate"), duplicate);
+    assert_eq!(c("labels/orphan"), orphan);
+    assert_eq!(
+        c("labels/expired") + c("labels/late") + c("labels/superseded"),
+        0
+    );
+    assert_eq!(r.pending_labels, KEYS - joined.len());
+    assert_eq!(
+        r.offsets
+            .get(&format!("{labels_topic}/0"))
+            .copied()
+            .unwrap_or(0)
+            + r.offsets
+                .get(&format!("{labels_topic}/1"))
+                .copied()
+                .unwrap_or(0),
+        labels.len() as i64
+    );
+
+    // The predictions topic: one per scored feature record (deduplicated on the source
+    // position, the last one wins: it is the one whose batch was stored).
+    let produced = common::end_offsets(&brokers, &predictions_topic, 1)[0] as usize;
+    assert!(produced >= KEYS, "{produced} predictions");
+    let messages = common::read_all(
+        &brokers,
+        &predictions_topic,
+        1,
+        produced,
+        Duration::from_secs(60),
+    );
+    assert_eq!(messages.len(), produced);
+    let mut by_position: BTreeMap<
+        (String, String, String),
+        relearn::ingest::predictions::PredictionMessage,
+    > = BTreeMap::new();
+    for m in &messages {
+        use rdkafka::Message as _;
+        let h = |n: &str| common::header(m, n).unwrap_or_default();
+        let p: relearn::ingest::predictions::PredictionMessage =
+            serde_json::from_slice(m.payload().unwrap_or(&[])).expect("a prediction");
+        let position = (
+            h("relearn.source.topic"),
+            h("relearn.source.partition"),
+            h("relearn.source.offset"),
+        );
+        assert_eq!(
+            position,
+            (
+                p.topic.clone(),
+                p.partition.to_string(),
+                p.offset.to_string()
+            )
+        );
+        assert_eq!(
+            m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            p.key
+        );
+        by_position.insert(position, p);
+    }
+    let served: HashMap<String, _> = by_position
+        .into_values()
+        .map(|p| (p.key.clone().expect("keyed"), p))
+        .collect();
+    let (mut right, mut wrong, mut unscored) = (0u64, 0u64, 0u64);
+    for (key, y) in joined.iter().chain(&complete) {
+        match served.get(key) {
+            None => unscored += 1,
+            Some(p) if p.class.as_deref() == Some(yes(*y)) => right += 1,
+            Some(_) => wrong += 1,
+        }
+    }
+    let t = |k: &str| r.loop_totals.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        (
+            t("predictions/correct"),
+            t("predictions/incorrect"),
+            t("predictions/unscored")
+        ),
+        (right, wrong, unscored)
+    );
+    assert!(right > 3 * wrong, "learned: {right} right, {wrong} wrong");
+}
