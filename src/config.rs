@@ -1095,6 +1095,24 @@ mod tests {
             ("[schema]\nclasses = [\"x\"]", "schema.classes"),
             ("[schema]\ndelimiter = \";;\"", "schema.delimiter"),
             ("[schema]\nformat = \"xml\"", "schema.format"),
+            ("[labels]\nenabled = true", "schema.key"),
+            (
+                "[schema]\nkey = \"id\"\n[labels]\nenabled = true\nmax_delay_records = 0",
+                "labels.max_delay_records",
+            ),
+            (
+                "[schema]\nkey = \"id\"\nlag_labels = 1\n[labels]\nenabled = true",
+                "schema.lag_labels",
+            ),
+            ("[kafka]\nlabel_topics = [\"l\"]", "kafka.label_topics"),
+            (
+                "[schema]\nkey = \"id\"\n[labels]\nenabled = true\n[kafka]\nbrokers = \"b:1\"\nlabel_topics = [\"relearn.records\"]",
+                "kafka.label_topics",
+            ),
+            (
+                "[kafka]\nbrokers = \"b:1\"\npredictions_topic = \"relearn.records\"",
+                "kafka.predictions_topic",
+            ),
             ("[schema]\nlabel = \"day\"", "schema.label"),
             (
                 "[schema]\ncolumns = [\"day\"]\nfeatures = [\"x\"]",
