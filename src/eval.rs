@@ -253,12 +253,15 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
             break;
         }
     }
+    // The key and the timestamp are never inputs.
+    let not_input = [config.schema.key.clone(), config.schema.timestamp.clone()];
+    let input = |h: &String| !not_input.contains(h);
     if need_features {
         let given: BTreeSet<&String> = config.schema.categorical.iter().collect();
         config.schema.features = header
             .iter()
             .enumerate()
-            .filter(|&(j, h)| j != label_at && numeric[j] && !given.contains(h))
+            .filter(|&(j, h)| j != label_at && numeric[j] && !given.contains(h) && input(h))
             .map(|(_, h)| h.clone())
             .collect();
     }
@@ -266,7 +269,7 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
         config.schema.categorical = header
             .iter()
             .enumerate()
-            .filter(|&(j, _)| j != label_at && !numeric[j])
+            .filter(|&(j, h)| j != label_at && !numeric[j] && input(h))
             .map(|(_, h)| h.clone())
             .collect();
     }

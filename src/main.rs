@@ -86,6 +86,13 @@ struct EvalArgs {
     /// every other non-numeric column but the label.
     #[arg(long, value_delimiter = ',')]
     categorical: Vec<String>,
+    /// The key column (schema.key).
+    #[arg(long)]
+    key: Option<String>,
+    /// Labels arrive later (labels.enabled, needs --key): a row with the key and the label and
+    /// no feature is a label record that joins the earlier row with that key.
+    #[arg(long)]
+    delayed_labels: bool,
     /// Strategies: default, full, none, no-change, majority.
     #[arg(
         long,
@@ -267,6 +274,12 @@ fn main() -> anyhow::Result<()> {
             }
             if !args.classes.is_empty() {
                 config.schema.classes = args.classes;
+            }
+            if let Some(key) = args.key {
+                config.schema.key = key;
+            }
+            if args.delayed_labels {
+                config.labels.enabled = true;
             }
             let task = match args.task.as_deref() {
                 None => None,

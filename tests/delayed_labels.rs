@@ -541,3 +541,77 @@ listen = "{addr}"
     );
     assert!(right > 3 * wrong, "learned: {right} right, {wrong} wrong");
 }
+
+/// `relearn eval --key id --delayed-labels` takes the same stream as CSV (label rows: the key
+/// and the label, empty features): the key is not an input, and the model learns.
+#[test]
+fn eval_takes_a_delayed_label_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("stream.jsonl");
+    write_stream(&jsonl);
+    let mut csv = String::from("id,a,b,y\n");
+    for line in std::fs::read_to_string(&jsonl).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let field = |k: &str| match &v[k] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            field("id"),
+            field("a"),
+            field("b"),
+            field("y")
+        ));
+    }
+    let path = dir.path().join("stream.csv");
+    std::fs::write(&path, csv).unwrap();
+    let out_dir = dir.path().join("eval");
+    let out = relearn()
+        .arg("eval")
+        .arg(&path)
+        .args(["--label", "y", "--key", "id", "--delayed-labels"])
+        .args(["--strategies", "default,majority", "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("run relearn eval");
+    assert!(
+        out.status.success(),
+        "relearn eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["features"],
+        serde_json::json!(["a", "b"]),
+        "{report}"
+    );
+    assert_eq!(report["categorical"], serde_json::json!([]), "{report}");
+    let row = |strategy: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["strategy"] == strategy)
+            .unwrap_or_else(|| panic!("no {strategy} row in {report}"))
+            .clone()
+    };
+    // Learned: the records joined in time are scored (their labels count), well above the
+    // majority class (Bayes accuracy 0.95).
+    let default = row("default");
+    assert!(default["accuracy"].as_f64().unwrap() > 0.85, "{report}");
+    assert!(
+        row("majority")["accuracy"].as_f64().unwrap() < 0.7,
+        "{report}"
+    );
+    // Labeled: the complete records and every first label (under the default bound of
+    // 100,000 records, the labels late for the 2,000 of the other test join too); scored:
+    // those minus the ones before the first model.
+    let e = write_stream(&dir.path().join("again.jsonl"));
+    let labeled = (e.complete.len() + e.joined.len()) as u64 + e.late;
+    assert_eq!(default["labeled"].as_u64(), Some(labeled), "{report}");
+    let scored = default["scored"].as_u64().unwrap();
+    assert!(scored > labeled - 1_000 && scored <= labeled, "{report}");
+}
