@@ -296,7 +296,8 @@ fn health_endpoints_and_graceful_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let body = wait_for(Duration::from_secs(30), || {
+    // Generous: the embedded stream takes seconds, longer on a loaded 2-core machine.
+    let body = wait_for(Duration::from_secs(180), || {
         let (s, body) = http_get(&addr, "/metrics")?;
         (s == 200 && metric(&body, "relearn_ingest_records_total")? == 45_312.0).then_some(body)
     })

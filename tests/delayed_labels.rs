@@ -405,6 +405,11 @@ max_delay_records = 1000000
 [ingest]
 batch_max_records = 500
 batch_max_wait_ms = 20
+# The first model is trained inline, before the batch that fired it is stored: every
+# feature record then finds a model (a kill during an asynchronous bootstrap would leave
+# the features consumed meanwhile unscored, and their number would depend on timing).
+[retrain]
+wait = "always"
 [store]
 path = "{store}"
 [http]

@@ -23,7 +23,7 @@ fn config() -> Config {
     c.schema.label = "y".into();
     c.schema.classes = (0..10).map(|i| i.to_string()).collect();
     c.model.hidden = vec![64, 32];
-    c.model.bootstrap_labeled = 500;
+    c.model.bootstrap_labeled = Some(500);
     c.drift.window = 800;
     c.drift.reference_rows = 200;
     c.train.epochs = 20;
@@ -102,7 +102,8 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
     let mut total = 0;
 
-    // 1. The first model once 500 labeled records are in (evaluated every 128 records: at 512), trained on clean labels.
+    // 1. The first model once 500 labeled records are in (before the first model every
+    //    record is a boundary: at 500), trained on clean labels.
     feed(
         &mut learner,
         store.as_ref(),
@@ -136,8 +137,8 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
                 .learn_predictions
                 .with_label_values(&["incorrect"])
                 .get(),
-        288,
-        "records 512..800 were scored by version 1"
+        300,
+        "records 500..800 were scored by version 1"
     );
     assert!(
         metrics.learn_accuracy.get() > 0.7,

@@ -265,12 +265,9 @@ pub struct FileDeadLetters {
 }
 
 impl FileDeadLetters {
-    /// Opens `path` for appending (creating it).
+    /// Opens `path` for appending (creating it; a torn last line is dropped).
     pub fn open(path: PathBuf) -> Result<FileDeadLetters, IngestError> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = super::lines::open_append(&path)
             .map_err(|e| IngestError::DeadLetter(format!("cannot open {}: {e}", path.display())))?;
         Ok(FileDeadLetters {
             path,

@@ -33,6 +33,11 @@ pub struct FileSource {
     header: bool,
     format: Format,
     config: Config,
+    /// Whether a batch is also cut by `ingest.batch_max_wait_ms`: only for an input that can
+    /// wait for its writer (standard input, a FIFO). A regular file or the embedded stream is
+    /// cut every `ingest.batch_max_records` records only, so a replay cuts its batches at
+    /// the same records whatever the machine's speed and gives the same result.
+    timed: bool,
 }
 
 impl FileSource {
@@ -47,13 +52,18 @@ impl FileSource {
             },
             reason,
         };
-        let (name, raw): (String, Box<dyn Read + Send>) = if path.is_empty() {
-            ("file:embedded-elec2".into(), Box::new(EMBEDDED_ELEC2))
+        let (name, raw, timed): (String, Box<dyn Read + Send>, bool) = if path.is_empty() {
+            (
+                "file:embedded-elec2".into(),
+                Box::new(EMBEDDED_ELEC2),
+                false,
+            )
         } else if path == "-" {
-            ("file:-".into(), Box::new(std::io::stdin()))
+            ("file:-".into(), Box::new(std::io::stdin()), true)
         } else {
             let f = std::fs::File::open(path).map_err(|e| input_err(e.to_string()))?;
-            (format!("file:{path}"), Box::new(f))
+            let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+            (format!("file:{path}"), Box::new(f), !regular)
         };
         let gz = path.is_empty() || path.ends_with(".gz");
         let reader: Box<dyn BufRead + Send> = if gz {
@@ -70,6 +80,7 @@ impl FileSource {
             header: config.file.header,
             format: config.schema.format,
             config: config.clone(),
+            timed,
         })
     }
 
@@ -154,7 +165,7 @@ impl FileSource {
                 body,
             )?;
             let t = *opened.get_or_insert_with(Instant::now);
-            let check_clock = open % 256 == 0;
+            let check_clock = self.timed && open % 256 == 0;
             if open as usize >= max_records || (check_clock && t.elapsed() >= max_wait) {
                 p.flush()?;
                 opened = None;

@@ -8,6 +8,7 @@ pub mod file;
 pub mod join;
 pub mod kafka;
 pub mod lags;
+pub mod lines;
 pub mod pipeline;
 pub mod predictions;
 

@@ -177,15 +177,11 @@ pub struct FilePredictions {
 }
 
 impl FilePredictions {
-    /// Opens `path` for appending (creating it).
+    /// Opens `path` for appending (creating it; a torn last line is dropped).
     pub fn open(path: PathBuf) -> Result<FilePredictions, IngestError> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| {
-                IngestError::Predictions(format!("cannot open {}: {e}", path.display()))
-            })?;
+        let file = super::lines::open_append(&path).map_err(|e| {
+            IngestError::Predictions(format!("cannot open {}: {e}", path.display()))
+        })?;
         Ok(FilePredictions {
             path,
             file: std::io::BufWriter::new(file),

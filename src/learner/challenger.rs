@@ -146,8 +146,10 @@ impl ChallengerConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Paired {
     /// (champion right, challenger right, champion loss minus challenger loss, champion
-    /// loss).
-    window: VecDeque<(bool, bool, f32, f32)>,
+    /// loss, the record's class).
+    window: VecDeque<(bool, bool, f32, f32, Option<u32>)>,
+    /// Records of each class in the window (classification).
+    classes: Vec<u64>,
     /// Sum and sum of squares of the loss differences in the window.
     gain_sum: f64,
     gain_sq: f64,
@@ -164,13 +166,15 @@ pub struct Paired {
 }
 
 impl Paired {
-    /// Adds one record: whether each model was right, and each one's loss.
+    /// Adds one record: whether each model was right, each one's loss, and its class (for a
+    /// classifier).
     pub fn push(
         &mut self,
         champion: bool,
         challenger: bool,
         champion_loss: f32,
         challenger_loss: f32,
+        class: Option<u32>,
         window: usize,
     ) {
         let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
@@ -178,15 +182,26 @@ impl Paired {
             finite(champion_loss),
             finite(champion_loss - challenger_loss),
         );
-        self.window.push_back((champion, challenger, gain, cl));
+        self.window
+            .push_back((champion, challenger, gain, cl, class));
+        if let Some(c) = class {
+            let c = c as usize;
+            if self.classes.len() <= c {
+                self.classes.resize(c + 1, 0);
+            }
+            self.classes[c] += 1;
+        }
         self.since_test += 1;
         self.count(champion, challenger, 1);
         self.gain_sum += f64::from(gain);
         self.gain_sq += f64::from(gain) * f64::from(gain);
         self.champion_loss_sum += f64::from(cl);
         while self.window.len() > window {
-            if let Some((a, b, g, l)) = self.window.pop_front() {
+            if let Some((a, b, g, l, class)) = self.window.pop_front() {
                 self.count(a, b, -1);
+                if let Some(n) = class.and_then(|c| self.classes.get_mut(c as usize)) {
+                    *n = n.saturating_sub(1);
+                }
                 self.gain_sum -= f64::from(g);
                 self.gain_sq -= f64::from(g) * f64::from(g);
                 self.champion_loss_sum -= f64::from(l);
@@ -201,6 +216,28 @@ impl Paired {
             let champion = self.champion_loss_sum / n;
             (champion, champion - self.gain_sum / n)
         })
+    }
+
+    /// Whether the challenger's mean cross-entropy on the window is below the entropy of the
+    /// window's labels: the loss of predicting the label frequencies alone, known in
+    /// hindsight. A challenger that learned nothing from the features (labels at random)
+    /// cannot get under it, however much better calibrated than an overconfident champion it
+    /// is. True when no classes were recorded (regression).
+    pub fn beats_the_label_frequencies(&self) -> bool {
+        let n: u64 = self.classes.iter().sum();
+        if n == 0 {
+            return true;
+        }
+        let entropy: f64 = self
+            .classes
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = c as f64 / n as f64;
+                -p * p.ln()
+            })
+            .sum();
+        self.mean_losses().is_some_and(|(_, ch)| ch < entropy)
     }
 
     /// One-sided paired test on the loss differences (normal approximation of the t-test):
@@ -394,7 +431,7 @@ impl Challenger {
         }
         let alpha = config.significance * config.min_paired as f64 / config.window as f64;
         let (b, c) = (self.paired.challenger_only, self.paired.champion_only);
-        if self.paired.loss_p() < alpha && b >= c {
+        if self.paired.loss_p() < alpha && b >= c && self.paired.beats_the_label_frequencies() {
             Verdict::Better
         } else {
             Verdict::Undecided
@@ -416,7 +453,9 @@ impl Challenger {
         // The loss test alone would promote a merely better calibrated challenger (on labels
         // that carry nothing, say): it counts only when the errors lean the same way at the
         // per-window level.
-        let loss = self.paired.loss_p() < alpha && self.paired.mcnemar_p() < config.significance;
+        let loss = self.paired.loss_p() < alpha
+            && self.paired.mcnemar_p() < config.significance
+            && self.paired.beats_the_label_frequencies();
         if b > c && (errors || loss) {
             Verdict::Better
         } else if c > b && errors {
@@ -472,7 +511,7 @@ mod tests {
     fn paired_window_counts_discordant_pairs() {
         let mut p = Paired::default();
         for i in 0..10 {
-            p.push(i % 2 == 0, true, 0.2, 0.1, 4);
+            p.push(i % 2 == 0, true, 0.2, 0.1, None, 4);
         }
         assert_eq!(p.len(), 4);
         assert_eq!(p.challenger_only, 2);
@@ -482,9 +521,41 @@ mod tests {
         assert_eq!(p.loss_p(), 0.0);
         let mut q = Paired::default();
         for i in 0..400 {
-            q.push(true, true, if i % 2 == 0 { 0.5 } else { -0.5 }, 0.0, 1000);
+            q.push(
+                true,
+                true,
+                if i % 2 == 0 { 0.5 } else { -0.5 },
+                0.0,
+                None,
+                1000,
+            );
         }
         assert!(q.loss_p() > 0.3, "no mean gain: {}", q.loss_p());
+    }
+
+    #[test]
+    fn a_calibrated_guess_does_not_beat_the_label_frequencies() {
+        // Balanced labels: their entropy is ln 2 = 0.693. A challenger at 0.70 nats (a
+        // near-uniform guess) does not beat it, even against an overconfident champion.
+        let mut p = Paired::default();
+        for i in 0..200u32 {
+            p.push(i % 2 == 0, i % 3 == 0, 1.5, 0.70, Some(i % 2), 1000);
+        }
+        assert!(!p.beats_the_label_frequencies());
+        // One that learned something (0.4 nats) does.
+        let mut q = Paired::default();
+        for i in 0..200u32 {
+            q.push(true, true, 1.5, 0.4, Some(i % 2), 1000);
+        }
+        assert!(q.beats_the_label_frequencies());
+        // Skewed labels (9 to 1, entropy 0.325): 0.4 nats is no better than the frequencies.
+        let mut r = Paired::default();
+        for i in 0..200u32 {
+            r.push(true, true, 1.5, 0.4, Some(u32::from(i % 10 == 0)), 100);
+        }
+        assert!(!r.beats_the_label_frequencies());
+        // Without classes (regression) the bar does not apply.
+        assert!(Paired::default().beats_the_label_frequencies());
     }
 
     #[test]

@@ -597,11 +597,16 @@ impl Learner {
                 // Paired on which model came closer (a sign test; ties count for both).
                 Task::Regression => (champion_loss <= a.loss, a.loss <= champion_loss),
             };
+            let class = match r.label {
+                Some(Label::Class(c)) => Some(c),
+                _ => None,
+            };
             challenger.paired.push(
                 champion_hit,
                 challenger_hit,
                 champion_loss,
                 a.loss,
+                class,
                 cfg.window,
             );
             self.state.add_total(
@@ -988,13 +993,15 @@ impl Learner {
     }
 
     fn evaluate_triggers(&mut self, now: u64) -> Option<Firing> {
-        if self.handle.running.load(Ordering::SeqCst) {
+        // At shutdown training is cancelled: starting another retrain (the bootstrap would
+        // fire again at every record of the open batch) only delays the exit.
+        if self.handle.running.load(Ordering::SeqCst) || self.handle.cancel.load(Ordering::SeqCst) {
             return None;
         }
         let serving = current(&self.handle.serving);
         if serving.is_none() {
             let labeled = self.ring.iter().filter(|r| r.label.is_some()).count();
-            return (labeled >= self.config.model.bootstrap_labeled)
+            return (labeled >= self.config.bootstrap_labeled())
                 .then(|| Firing::bootstrap(labeled));
         }
         let manual = self.handle.manual.swap(false, Ordering::SeqCst);
@@ -1053,8 +1060,14 @@ impl BatchObserver for Learner {
         let mut start = 0;
         while start < records.len() {
             // Chunks end at multiples of `challenger.chunk` records of the whole stream, so where triggers
-            // are evaluated does not depend on how the source cut its batches.
-            let chunk_len = self.config.challenger.chunk;
+            // are evaluated does not depend on how the source cut its batches. Before the first
+            // model every record is a boundary: it is trained as soon as
+            // `model.bootstrap_labeled` labeled records are in, and scores the very next record.
+            let chunk_len = if current(&self.handle.serving).is_some() {
+                self.config.challenger.chunk
+            } else {
+                1
+            };
             let to_boundary = chunk_len - (self.state.ring_pushed % chunk_len as u64) as usize;
             let end = start + to_boundary.min(records.len() - start);
             let at_boundary = end - start == to_boundary;
