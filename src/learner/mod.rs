@@ -1063,7 +1063,10 @@ impl BatchObserver for Learner {
             // are evaluated does not depend on how the source cut its batches. Before the first
             // model every record is a boundary: it is trained as soon as
             // `model.bootstrap_labeled` labeled records are in, and scores the very next record.
-            let chunk_len = if current(&self.handle.serving).is_some() {
+            // Test, then train: the chunk is scored by the model serving before any retrain
+            // that it triggers.
+            let serving = current(&self.handle.serving);
+            let chunk_len = if serving.is_some() {
                 self.config.challenger.chunk
             } else {
                 1
@@ -1075,9 +1078,6 @@ impl BatchObserver for Learner {
             let observed = &mut rest[..end - start];
             start = end;
             let chunk: Vec<&Record> = observed.iter().map(|o| &o.record).collect();
-            // Test, then train: the chunk is scored by the model serving before any retrain
-            // that it triggers.
-            let serving = current(&self.handle.serving);
             if let Some(s) = &serving {
                 let x: Vec<f32> = chunk
                     .iter()
