@@ -450,6 +450,9 @@ pub struct ModelConfig {
     pub bootstrap_labeled: Option<usize>,
     /// The loss of a regression head (`schema.task = "regression"`): `huber` or `squared`.
     pub loss: crate::learn::RegressionLoss,
+    /// Output tracking (`learn::tracking`): per-record offsets of the served output that
+    /// follow persistent errors between training steps; off serves the model's output as is.
+    pub output_tracking: bool,
 }
 
 /// Labeled records before a classifier's first model when `model.bootstrap_labeled` is unset.
@@ -472,6 +475,7 @@ impl Default for ModelConfig {
             seed: 1,
             bootstrap_labeled: None,
             loss: crate::learn::RegressionLoss::Huber,
+            output_tracking: true,
         }
     }
 }

@@ -127,9 +127,12 @@ fn a_flipped_concept_is_followed_by_a_challenger_promotion() {
     let first = *after.first().unwrap_or_else(|| {
         panic!("no challenger promotion after the flip; promotions: {promotions:#?}\n{stdout}")
     });
+    // Within 3,000 records: output tracking (on by default) follows Elec2's runs of one
+    // label on both models, which hides part of the flip from the paired test (2,000 with
+    // it off; the whole-stream accuracy is 0.88 with it, 0.78 without, on this stream).
     assert!(
-        first <= FLIP + 2_000,
-        "the flip at {FLIP} is answered within 2,000 records, not at {first}"
+        first <= FLIP + 3_000,
+        "the flip at {FLIP} is answered within 3,000 records, not at {first}"
     );
     // The promotion carries a validation that lets the old concept go: the champion's
     // replay accuracy was high, its recent accuracy low, and the gate allowed for it.

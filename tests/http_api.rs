@@ -45,6 +45,14 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
         "{status}"
     );
     assert_eq!(status["replay_records"], 10_000);
+    // Output tracking is on by default: the offset that serves, one per class.
+    let tracking = &status["output_tracking"];
+    assert!(tracking["rate"].as_f64().is_some(), "{status}");
+    assert_eq!(
+        tracking["offsets"].as_array().map(Vec::len),
+        Some(2),
+        "{status}"
+    );
 
     // Predict: one record, a batch mixing an object and a CSV line.
     let (code, p) = post_json(&addr, "/v1/predict", None, RECORD);

@@ -225,3 +225,54 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     );
     assert_eq!(metrics2.learn_model_version.get(), 1);
 }
+
+/// Prequential accuracy of the default loop (challenger on) on digits whose labels come in
+/// runs of 100 of class 0 or 1 that the features say nothing about, with output tracking on
+/// or off; and the handle's offset at the end.
+fn runs_of_labels(tracking: bool) -> (f64, Option<relearn::learn::tracking::Shift>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Config::default();
+    c.schema.features = (0..64).map(|i| format!("p{i}")).collect();
+    c.schema.label = "y".into();
+    c.schema.classes = (0..10).map(|i| i.to_string()).collect();
+    c.model.output_tracking = tracking;
+    c.validate().expect("test config is valid");
+    let data = digits().unwrap();
+    let recs: Vec<Record> = (0..3050)
+        .map(|i| Record {
+            features: data.row(i % data.len()).to_vec(),
+            label: Some(Label::Class(((i / 100) % 2) as u32)),
+            key: None,
+            timestamp_ms: None,
+        })
+        .collect();
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).unwrap());
+    let metrics = Metrics::new();
+    let handle = LoopHandle::default();
+    let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
+    let mut total = 0;
+    feed(&mut learner, store.as_ref(), &recs, &mut total, false);
+    let p = &metrics.learn_predictions;
+    let (right, wrong) = (
+        p.with_label_values(&["correct"]).get(),
+        p.with_label_values(&["incorrect"]).get(),
+    );
+    assert!(right + wrong > 3000, "scored {right} + {wrong}");
+    (right as f64 / (right + wrong) as f64, handle.shift())
+}
+
+#[test]
+fn output_tracking_follows_runs_the_features_do_not_explain() {
+    let (on, shift) = runs_of_labels(true);
+    let (off, none) = runs_of_labels(false);
+    eprintln!("prequential accuracy: tracking on {on:.4}, off {off:.4}");
+    // Following a run of 100 is wrong about once per run, plus the switch-over.
+    assert!(on > 0.9, "tracking on: {on}");
+    assert!(on > off + 0.1, "tracking on {on} vs off {off}");
+    assert!(none.is_none(), "no offset is served with tracking off");
+    // Records 3000..3050 are a run of class 0: the served offset leans to class 0.
+    let shift = shift.expect("an offset is served");
+    let mut p = vec![0.1f32; 10];
+    shift.adjust_probs(&mut p);
+    assert!(p[0] > 0.5, "{p:?}");
+}

@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod ewc;
 pub mod model;
 pub mod online;
+pub mod tracking;
 pub mod train;
 
 pub use checkpoint::Checkpoint;

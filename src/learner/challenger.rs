@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::learn::online::{OnlineCost, OnlineSettings, OnlineTrainer};
+use crate::learn::tracking::Tracker;
 use crate::learn::{Dataset, LayerSet, LearnError, Model, Targets};
 
 /// Which layers the challenger trains.
@@ -357,12 +358,15 @@ pub struct Challenger {
     pub parent: Option<u64>,
     /// Cost of online training since the daemon started (carried over resets).
     cost_before: OnlineCost,
+    /// Its output tracking (`model.output_tracking`), copied from the champion's.
+    pub tracker: Option<Tracker>,
 }
 
 impl Challenger {
-    /// A challenger copied from `champion`.
+    /// A challenger copied from `champion` and its output tracker.
     pub fn from_champion(
         champion: &Model,
+        tracker: Option<&Tracker>,
         parent: Option<u64>,
         config: &ChallengerConfig,
         seed: u64,
@@ -376,19 +380,21 @@ impl Challenger {
             paired: Paired::default(),
             parent,
             cost_before: OnlineCost::default(),
+            tracker: tracker.cloned(),
         }
     }
 
-    /// Starts over from `champion`, keeping the cost account.
+    /// Starts over from `champion` and its tracker, keeping the cost account.
     pub fn reset(
         &mut self,
         champion: &Model,
+        tracker: Option<&Tracker>,
         parent: Option<u64>,
         config: &ChallengerConfig,
         seed: u64,
     ) {
         let before = self.cost();
-        *self = Challenger::from_champion(champion, parent, config, seed);
+        *self = Challenger::from_champion(champion, tracker, parent, config, seed);
         self.cost_before = before;
     }
 

@@ -21,6 +21,7 @@ use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
 use crate::learn::diagnostics::activation_stats;
+use crate::learn::tracking::{Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
 use crate::record::{Label, Output, Prediction, Record};
@@ -123,33 +124,48 @@ fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> 
     }
 }
 
-/// `model`'s assessment of each record of the chunk (`x`: their inputs); `None` for an
-/// unlabeled record (or a label of the other task's kind).
-pub(crate) fn assess(
-    model: &Model,
-    x: &[f32],
-    labels: &[Option<Label>],
-) -> Result<Vec<Option<Assessment>>, LearnError> {
-    let sd = model.target.std;
-    match model.spec.task {
-        Task::Classification => {
-            let p = model.predict_proba(x)?;
-            let k = model.spec.classes;
-            Ok(labels
-                .iter()
-                .zip(p.chunks_exact(k))
-                .map(|(l, row)| assess_row(Row::Class(row), (*l)?, sd))
-                .collect())
-        }
-        Task::Regression => {
-            let p = model.predict_values(x)?;
-            Ok(labels
-                .iter()
-                .zip(p)
-                .map(|(l, p)| assess_row(Row::Value(p), (*l)?, sd))
-                .collect())
+/// Applies output tracking to a chunk's predictions in record order: each record gets the
+/// offset learned from the labeled records before it, then the tracker learns from the
+/// model's own output for it and its label (see [`crate::learn::tracking`]). `sd` is the
+/// regression target's standard deviation.
+pub(crate) fn track(
+    tracker: &mut Tracker,
+    predictions: &mut [Prediction],
+    labels: impl IntoIterator<Item = Option<Label>>,
+    sd: f32,
+) {
+    for (p, label) in predictions.iter_mut().zip(labels) {
+        match &mut p.output {
+            Output::Class {
+                class,
+                probabilities,
+            } => {
+                let raw = probabilities.clone();
+                tracker.adjust_probs(probabilities);
+                *class = argmax(probabilities) as u32;
+                if let Some(Label::Class(y)) = label {
+                    tracker.learn_class(&raw, y);
+                }
+            }
+            Output::Value(v) => {
+                let raw = *v;
+                *v = tracker.adjust_value(raw, sd);
+                if let Some(Label::Value(y)) = label {
+                    tracker.learn_value(raw, y, sd);
+                }
+            }
         }
     }
+}
+
+/// A new tracker for `model`'s outputs, when `model.output_tracking` is on.
+fn new_tracker(config: &Config, model: &Model) -> Option<Tracker> {
+    config.model.output_tracking.then(|| {
+        Tracker::new(match model.spec.task {
+            Task::Classification => model.spec.classes,
+            Task::Regression => 1,
+        })
+    })
 }
 
 /// The prediction of `model` (serving as `version`) for each of the records whose inputs
@@ -248,6 +264,8 @@ pub struct LoopHandle {
     pub challenger: Arc<RwLock<Option<Arc<ChallengerSnapshot>>>>,
     /// Whole-stream prequential scores as of the last durable batch.
     pub scores: Arc<RwLock<state::Scoreboard>>,
+    /// The serving model's output tracking offset as of the last durable batch.
+    pub shift: Arc<RwLock<Option<Shift>>>,
     /// Set at shutdown: a running retrain (inline or on the worker) stops before its next
     /// training step.
     pub cancel: Arc<AtomicBool>,
@@ -259,9 +277,16 @@ pub struct ChallengerSnapshot {
     pub model: Model,
     /// The champion version it was copied from.
     pub parent: Option<u64>,
+    /// Its output tracking offset (None: `model.output_tracking` off).
+    pub shift: Option<Shift>,
 }
 
 impl LoopHandle {
+    /// The serving model's output tracking offset as of the last durable batch.
+    pub fn shift(&self) -> Option<Shift> {
+        self.shift.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Cancels a running retrain and every later one (shutdown).
     pub fn cancel_training(&self) {
         self.cancel.store(true, Ordering::SeqCst);
@@ -468,6 +493,10 @@ impl Learner {
                     mcnemar_p: c.paired.mcnemar_p(),
                 }
             }),
+            output_tracking: st.tracker.as_ref().map(|t| status::TrackingStatus {
+                rate: crate::learn::tracking::RATES[t.leader()],
+                offsets: t.shift().offsets,
+            }),
         }
     }
 
@@ -507,9 +536,15 @@ impl Learner {
         if records.is_empty() {
             return Ok((Vec::new(), hits));
         }
-        let fresh = predict(&serving.model, serving.version, x)?;
+        let mut fresh = predict(&serving.model, serving.version, x)?;
         let k = serving.model.spec.classes;
         let sd = serving.model.target.std;
+        if self.state.tracker.is_none() {
+            self.state.tracker = new_tracker(&self.config, &serving.model);
+        }
+        if let Some(t) = self.state.tracker.as_mut() {
+            track(t, &mut fresh, records.iter().map(|r| r.label), sd);
+        }
         for ((r, p), served) in records.iter().zip(&fresh).zip(served) {
             let Some(now) = r
                 .label
@@ -576,16 +611,25 @@ impl Learner {
     ) -> Result<(), LoopError> {
         let cfg = &self.config.challenger;
         let seed = self.config.train.seed ^ self.state.ring_pushed;
+        let tracker = self.state.tracker.as_ref();
         let challenger = self.challenger.get_or_insert_with(|| {
-            Challenger::from_champion(&serving.model, Some(serving.version), cfg, seed)
+            Challenger::from_champion(&serving.model, tracker, Some(serving.version), cfg, seed)
         });
         let width = self.config.input_width();
         let mut labeled = Vec::with_capacity(hits.len());
-        let labels: Vec<Option<Label>> = records.iter().map(|r| r.label).collect();
-        let assessed = assess(&challenger.model, x, &labels)?;
+        let mut predictions = predict(&challenger.model, 0, x)?;
+        let sd = challenger.model.target.std;
+        if let Some(t) = challenger.tracker.as_mut() {
+            track(t, &mut predictions, records.iter().map(|r| r.label), sd);
+        }
         let mut i = 0;
-        for (r, a) in records.iter().zip(assessed) {
-            let Some(a) = a else { continue };
+        for (r, p) in records.iter().zip(&predictions) {
+            let Some(a) = r
+                .label
+                .and_then(|l| assess_row(Row::from(&p.output), l, sd))
+            else {
+                continue;
+            };
             let Some(&(champion_hit, champion_loss)) = hits.get(i) else {
                 break;
             };
@@ -644,7 +688,8 @@ impl Learner {
                     loss,
                     "challenger training diverged; reset from the champion"
                 );
-                challenger.reset(&serving.model, Some(serving.version), cfg, seed);
+                let tracker = self.state.tracker.as_ref();
+                challenger.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
                 self.state.add_total("resets/diverged", 1);
             }
             Err(e) => return Err(e.into()),
@@ -680,7 +725,8 @@ impl Learner {
                     challenger_only = ch.paired.challenger_only,
                     "challenger behind the champion; reset from it"
                 );
-                ch.reset(&serving.model, Some(serving.version), cfg, seed);
+                let tracker = self.state.tracker.as_ref();
+                ch.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
                 self.state.add_total("resets/behind", 1);
                 Ok(())
             }
@@ -838,6 +884,8 @@ impl Learner {
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
             ch.parent = Some(version);
+            // The new champion keeps the offsets the challenger learned on its own outputs.
+            self.state.tracker = ch.tracker.clone();
             self.state.add_total("promotions/challenger", 1);
             self.metrics.learn_model_version.set(version as i64);
             self.state
@@ -1171,8 +1219,11 @@ impl BatchObserver for Learner {
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(ChallengerSnapshot {
                 model: ch.model.clone(),
                 parent: ch.parent,
+                shift: ch.tracker.as_ref().map(Tracker::shift),
             }));
         }
+        *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =
+            self.state.tracker.as_ref().map(Tracker::shift);
         *self
             .handle
             .scores

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::drift::monitor::{ErrorDetectors, FeatureDrift};
 use crate::drift::trigger::TriggerState;
 use crate::drift::DriftState;
+use crate::learn::tracking::Tracker;
 use crate::metrics::Metrics;
 use crate::record::Record;
 use crate::store::{Cf, KvStore, WriteBatch};
@@ -55,6 +56,10 @@ pub struct LoopState {
     /// Versions whose realised-accuracy gauge was set (not stored).
     #[serde(skip)]
     realised_published: BTreeSet<u64>,
+    /// The serving model's output tracking (`model.output_tracking`; absent in state
+    /// written before it existed, and before the first model).
+    #[serde(default)]
+    pub tracker: Option<Tracker>,
 }
 
 /// How many model versions keep a realised-accuracy tally.
@@ -294,6 +299,7 @@ impl LoopState {
             published: BTreeMap::new(),
             realised: BTreeMap::new(),
             realised_published: BTreeSet::new(),
+            tracker: None,
             scores: Scoreboard::default(),
         }
     }

@@ -31,6 +31,19 @@ pub struct LoopStatus {
     pub totals: BTreeMap<String, u64>,
     /// The challenger, when one learns.
     pub challenger: Option<ChallengerStatus>,
+    /// The serving model's output tracking (`model.output_tracking`; None when off or
+    /// before the first model).
+    pub output_tracking: Option<TrackingStatus>,
+}
+
+/// The output offset served now (see `learn::tracking`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingStatus {
+    /// The per-record learning rate of the offset that serves (0: the model's own output).
+    pub rate: f32,
+    /// Its offsets: one per class (added to the logits), or one regression offset in target
+    /// standard deviations.
+    pub offsets: Vec<f32>,
 }
 
 /// The triggers as configured and when the last retrain ran.

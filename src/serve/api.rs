@@ -133,6 +133,14 @@ impl Answering {
             Answering::Challenger(c) => &c.model,
         }
     }
+
+    /// The output tracking offset that goes with the model (`model.output_tracking`).
+    fn shift(&self, handle: &crate::learner::LoopHandle) -> Option<crate::learn::tracking::Shift> {
+        match self {
+            Answering::Champion(_) => handle.shift(),
+            Answering::Challenger(c) => c.shift.clone(),
+        }
+    }
 }
 
 /// Query parameters of `POST /v1/predict`.
@@ -230,6 +238,8 @@ pub async fn predict(
     }
     let classes_n = model.spec.classes;
     let task = model.spec.task;
+    let target_sd = model.target.std;
+    let shift = answering.shift(&s.handle);
     // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
     // stall other requests, and the request timeout answers while it finishes.
     let out = tokio::task::spawn_blocking(move || match task {
@@ -239,6 +249,18 @@ pub async fn predict(
     .await
     .map_err(|e| internal(format!("predict task: {e}")))?
     .map_err(internal)?;
+    // The served output is the one the loop scores: the model's, with the tracking offset.
+    let mut out = out;
+    if let Some(shift) = &shift {
+        match task {
+            Task::Classification => out
+                .chunks_exact_mut(classes_n.max(1))
+                .for_each(|row| shift.adjust_probs(row)),
+            Task::Regression => out
+                .iter_mut()
+                .for_each(|v| *v = shift.adjust_value(*v, target_sd)),
+        }
+    }
     let classes = &s.config.schema.classes;
     let preds: Vec<Value> = match task {
         Task::Regression => out.iter().map(|v| json!({ "value": v })).collect(),
