@@ -82,6 +82,9 @@ pub struct Metrics {
     pub learn_paired_accuracy: GaugeVec,
     /// Challenger minus champion accuracy on the paired window.
     pub learn_paired_difference: Gauge,
+    /// Per-record learning rate of the output tracking offset that serves (0: the model's
+    /// own output).
+    pub learn_output_tracking_rate: Gauge,
     /// Versions promoted, by `reason` (challenger, or the trigger of a retrain).
     pub learn_promotions: IntCounterVec,
     /// Challenger resets from the champion, by `reason` (behind, diverged).
@@ -350,6 +353,11 @@ impl Metrics {
                 "Challenger minus champion accuracy on the paired window.",
             )
             .expect("valid metric"),
+            learn_output_tracking_rate: Gauge::new(
+                "relearn_learn_output_tracking_rate",
+                "Per-record learning rate of the output tracking offset that serves (0: the model's own output).",
+            )
+            .expect("valid metric"),
             learn_promotions: int_counter_vec(
                 "relearn_learn_promotions_total",
                 "Versions promoted, by reason (challenger or the retrain's trigger).",
@@ -511,6 +519,7 @@ impl Metrics {
             Box::new(m.learn_challenger_predictions.clone()),
             Box::new(m.learn_paired_accuracy.clone()),
             Box::new(m.learn_paired_difference.clone()),
+            Box::new(m.learn_output_tracking_rate.clone()),
             Box::new(m.learn_promotions.clone()),
             Box::new(m.learn_challenger_resets.clone()),
             Box::new(m.learn_online_flops.clone()),

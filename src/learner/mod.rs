@@ -1222,6 +1222,11 @@ impl BatchObserver for Learner {
                 shift: ch.tracker.as_ref().map(Tracker::shift),
             }));
         }
+        if let Some(t) = &self.state.tracker {
+            self.metrics
+                .learn_output_tracking_rate
+                .set(f64::from(crate::learn::tracking::RATES[t.leader()]));
+        }
         *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =
             self.state.tracker.as_ref().map(Tracker::shift);
         *self
