@@ -520,6 +520,34 @@ impl Learner {
         )
     }
 
+    /// Starts the serving model's output tracking over for a new serving version, warmed on
+    /// the recent window (oldest first): the offsets and losses it would have now had this
+    /// version served those records. Offsets learned on another model's outputs would carry
+    /// that model's errors into this one's. On an error the tracker is kept as it is.
+    fn rebase_tracker(&mut self) {
+        let Some(serving) = current(&self.handle.serving) else {
+            return;
+        };
+        let Some(mut tracker) = new_tracker(&self.config, &serving.model) else {
+            return;
+        };
+        let warmed = self.labeled_window().and_then(|w| {
+            let mut p = predict(&serving.model, serving.version, &w.x)?;
+            let labels: Vec<Option<Label>> = match &w.y {
+                Targets::Classes(c) => c.iter().map(|&c| Some(Label::Class(c))).collect(),
+                Targets::Values(v) => v.iter().map(|&v| Some(Label::Value(v))).collect(),
+            };
+            track(&mut tracker, &mut p, labels, serving.model.target.std);
+            Ok(())
+        });
+        match warmed {
+            Ok(()) => self.state.tracker = Some(tracker),
+            Err(e) => {
+                tracing::warn!(error = %e, "output tracking kept as it was: warming it on the recent window failed")
+            }
+        }
+    }
+
     /// Scores the chunk's records with the serving model. Returns its prediction for every
     /// record and, for each labeled record in order, whether it predicts it right now and its
     /// loss (see [`assess`]): the input of the error detectors, the accuracy window and the
@@ -884,12 +912,15 @@ impl Learner {
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
             ch.parent = Some(version);
-            // The new champion keeps the offsets the challenger learned on its own outputs.
-            self.state.tracker = ch.tracker.clone();
             self.state.add_total("promotions/challenger", 1);
             self.metrics.learn_model_version.set(version as i64);
             self.state
                 .on_new_version(&self.config, Some(version), now_ms());
+            self.rebase_tracker();
+            if let Some(ch) = self.challenger.as_mut() {
+                // The same model as the new champion now: the same offsets.
+                ch.tracker = self.state.tracker.clone();
+            }
         } else {
             tracing::info!(%detail, "challenger rejected by the old-knowledge gate");
         }
@@ -954,6 +985,7 @@ impl Learner {
             self.state
                 .add_total(&format!("promotions/{}", r.trigger.kind.as_str()), 1);
             self.state.on_new_version(&self.config, Some(v), now);
+            self.rebase_tracker();
             if let Some(ch) = self.challenger.as_mut() {
                 // The paired record was against the previous champion.
                 ch.paired.clear();
@@ -1091,6 +1123,7 @@ impl BatchObserver for Learner {
             // Activated by an operator (rollback): the detectors start over against it.
             tracing::info!(from = ?self.state.serving_version, to = ?active, "serving version changed");
             self.state.on_new_version(&self.config, active, now_ms());
+            self.rebase_tracker();
             if let Some(v) = active {
                 self.metrics.learn_model_version.set(v as i64);
             }
