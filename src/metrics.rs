@@ -82,6 +82,9 @@ pub struct Metrics {
     pub learn_paired_accuracy: GaugeVec,
     /// Challenger minus champion accuracy on the paired window.
     pub learn_paired_difference: Gauge,
+    /// Labeled records the challenger did not learn from because its training would have
+    /// taken more than `challenger.max_train_share` of the loop's time (Kafka).
+    pub learn_challenger_skipped: IntCounter,
     /// Per-record learning rate of the output tracking offset that serves (0: the model's
     /// own output).
     pub learn_output_tracking_rate: Gauge,
@@ -353,6 +356,11 @@ impl Metrics {
                 "Challenger minus champion accuracy on the paired window.",
             )
             .expect("valid metric"),
+            learn_challenger_skipped: IntCounter::new(
+                "relearn_learn_challenger_skipped_records_total",
+                "Labeled records the challenger did not learn from: its training would have taken more than challenger.max_train_share of the loop's time.",
+            )
+            .expect("valid metric"),
             learn_output_tracking_rate: Gauge::new(
                 "relearn_learn_output_tracking_rate",
                 "Per-record learning rate of the output tracking offset that serves (0: the model's own output).",
@@ -520,6 +528,7 @@ impl Metrics {
             Box::new(m.learn_paired_accuracy.clone()),
             Box::new(m.learn_paired_difference.clone()),
             Box::new(m.learn_output_tracking_rate.clone()),
+            Box::new(m.learn_challenger_skipped.clone()),
             Box::new(m.learn_promotions.clone()),
             Box::new(m.learn_challenger_resets.clone()),
             Box::new(m.learn_online_flops.clone()),

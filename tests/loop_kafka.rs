@@ -236,3 +236,84 @@ keep_last = 0
         "the promoted version keeps up with its parent on the next records: {a_new} vs {a_old}"
     );
 }
+
+/// A backlog on Kafka with a tiny `challenger.max_train_share`: the challenger learns from
+/// only some chunks, the rest are counted as skipped, and every record is still consumed,
+/// scored by both models and paired.
+#[test]
+fn a_backlog_subsamples_the_challenger_and_counts_it() {
+    const N: usize = 8_000;
+    let brokers = broker();
+    let topic = unique("elec2-budget");
+    let dlq_topic = unique("elec2-budget-dead");
+    create_topic(&brokers, &topic, 1);
+    create_topic(&brokers, &dlq_topic, 1);
+    let lines: Vec<Vec<u8>> = elec2_lines().into_iter().take(N).collect();
+    produce(&brokers, &topic, 1, &lines);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("relearn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+topics = ["{topic}"]
+group_id = "{group}"
+dead_letter_topic = "{dlq_topic}"
+[schema]
+format = "csv"
+columns = {COLUMNS}
+[store]
+path = "{store}"
+[http]
+listen = "{addr}"
+[challenger]
+max_train_share = 0.02
+"#,
+            group = unique("elec2-budget-group"),
+            store = dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_relearn"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RELEARN_LOG", "info,rdkafka=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("start the relearn binary");
+    let done = wait_for(Duration::from_secs(180), || {
+        let (_, body) = http_get(&addr, "/metrics")?;
+        (metric(&body, "relearn_ingest_records_total")? as usize == N).then_some(body)
+    });
+    let out = stop_gracefully(child);
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let body =
+        done.unwrap_or_else(|| panic!("the daemon did not consume {N} records; log:\n{log_text}"));
+    assert!(
+        out.status.success(),
+        "daemon exit: {:?}\n{log_text}",
+        out.status
+    );
+    let count = |name: &str, outcome: &str| metric_with(&body, name, "outcome", outcome).unwrap();
+    let scored = count("relearn_learn_predictions_total", "correct")
+        + count("relearn_learn_predictions_total", "incorrect");
+    let paired = count("relearn_learn_challenger_predictions_total", "correct")
+        + count("relearn_learn_challenger_predictions_total", "incorrect");
+    let skipped = metric(&body, "relearn_learn_challenger_skipped_records_total").unwrap();
+    eprintln!("scored {scored}, paired {paired}, challenger skipped {skipped}");
+    // Every labeled record is scored, or counted as unscored (before the first model, which
+    // the retrain worker trains while ingest goes on), and every scored one is paired.
+    let unscored = count("relearn_learn_predictions_total", "unscored");
+    assert_eq!(scored + unscored, N as f64, "{body}");
+    assert!(scored > 0.0, "{body}");
+    assert_eq!(paired, scored);
+    // At 2% of the loop's time the challenger cannot learn from every chunk of a backlog
+    // (its training is most of a chunk's time), nor from none.
+    assert!(skipped > 0.0, "nothing skipped");
+    assert!(skipped < scored, "skipped {skipped} of {scored}");
+}

@@ -89,6 +89,13 @@ pub struct ChallengerConfig {
     /// old-knowledge gate: a short stream should not be served by its 32-record bootstrap
     /// for hundreds of records while McNemar's test gathers discordant pairs. 0: no warm-up.
     pub warmup_labeled: u64,
+    /// Kafka only: the most of the loop's wall time the challenger's learning may take, in
+    /// (0, 1]; 1 = no limit. When training would take more (records arrive faster than it
+    /// learns), the challenger learns from fewer chunks, so ingest keeps its rate; the
+    /// chunks it skips are still scored and paired, and counted
+    /// (`relearn_learn_challenger_skipped_records_total`). A file replay learns from every
+    /// chunk (reproducible).
+    pub max_train_share: f64,
 }
 
 impl Default for ChallengerConfig {
@@ -104,6 +111,7 @@ impl Default for ChallengerConfig {
             min_paired: 50,
             significance: 0.05,
             warmup_labeled: 1000,
+            max_train_share: 0.5,
         }
     }
 }
@@ -138,7 +146,53 @@ impl ChallengerConfig {
         if !(self.significance > 0.0 && self.significance < 0.5) {
             return Err(("challenger.significance", "must be in (0, 0.5)".into()));
         }
+        if !(self.max_train_share > 0.0 && self.max_train_share <= 1.0) {
+            return Err(("challenger.max_train_share", "must be in (0, 1]".into()));
+        }
         Ok(())
+    }
+}
+
+/// The share of wall time the challenger's learning takes (`max_train_share`), over a
+/// recent horizon: both the time spent training and the time elapsed decay by
+/// [`TrainBudget::DECAY`] per chunk, so a burst long ago does not starve learning now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainBudget {
+    share: f64,
+    spent: f64,
+    elapsed: f64,
+    last: Option<std::time::Instant>,
+}
+
+impl TrainBudget {
+    /// Decay per chunk (a horizon of about 20 chunks).
+    pub const DECAY: f64 = 0.95;
+
+    pub fn new(share: f64) -> TrainBudget {
+        TrainBudget {
+            share,
+            spent: 0.0,
+            elapsed: 0.0,
+            last: None,
+        }
+    }
+
+    /// At a chunk, `now`: whether the challenger may learn from it. The time since the last
+    /// chunk counts as elapsed (idle waits for records included: a slow stream is always
+    /// learned from).
+    pub fn allows(&mut self, now: std::time::Instant) -> bool {
+        let dt = self
+            .last
+            .map_or(0.0, |l| now.saturating_duration_since(l).as_secs_f64());
+        self.last = Some(now);
+        self.elapsed = self.elapsed * Self::DECAY + dt;
+        self.spent *= Self::DECAY;
+        self.spent <= self.share * self.elapsed
+    }
+
+    /// Training took `seconds`.
+    pub fn spend(&mut self, seconds: f64) {
+        self.spent += seconds;
     }
 }
 
@@ -571,6 +625,36 @@ mod tests {
         assert!((forgetting_allowed(0.02, 0.9, 0.6) - 0.32).abs() < 1e-12);
         // Stable concept: only the tolerance.
         assert!((forgetting_allowed(0.02, 0.8, 0.85) - 0.02).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_budget_holds_training_to_its_share() {
+        use std::time::{Duration, Instant};
+        let mut b = TrainBudget::new(0.5);
+        let t0 = Instant::now();
+        // Each chunk: 1 ms of other work, and 3 ms of training when allowed. Backlogged,
+        // the next chunk starts as soon as the last one ends.
+        let (mut at, mut learned) = (t0, 0);
+        for _ in 0..1000 {
+            let mut step = Duration::from_millis(1);
+            if b.allows(at) {
+                b.spend(0.003);
+                step += Duration::from_millis(3);
+                learned += 1;
+            }
+            at += step;
+        }
+        // Training share 3f / (1 + 3f) = 0.5: f = 1/3 of the chunks.
+        let share = learned as f64 / 1000.0;
+        assert!((share - 1.0 / 3.0).abs() < 0.05, "learned from {share}");
+        // Idle time between chunks lets every chunk train.
+        let mut b = TrainBudget::new(0.5);
+        let mut all = true;
+        for i in 0..100u64 {
+            all &= b.allows(t0 + Duration::from_millis(10 * i));
+            b.spend(0.003);
+        }
+        assert!(all, "a slow stream is learned from in full");
     }
 
     #[test]

@@ -338,6 +338,8 @@ pub struct Learner {
     challenger: Option<Challenger>,
     /// The replay buffer as the challenger's replay and old-knowledge data.
     replay_cache: ReplayCache,
+    /// `challenger.max_train_share` on Kafka (None: every chunk is learned from).
+    train_budget: Option<challenger::TrainBudget>,
     /// What input drift is measured on (`Config::drift_groups`), split once: the names of
     /// `state.features`' entries and their input groups.
     drift_names: Vec<String>,
@@ -445,6 +447,8 @@ impl Learner {
             records_total,
             challenger: None,
             replay_cache: ReplayCache::default(),
+            train_budget: (config.uses_kafka() && config.challenger.max_train_share < 1.0)
+                .then(|| challenger::TrainBudget::new(config.challenger.max_train_share)),
             drift_names,
             drift_groups,
         })
@@ -709,7 +713,18 @@ impl Learner {
         } else {
             None
         };
-        match challenger.learn(&lx, &ly, replay) {
+        if let Some(b) = self.train_budget.as_mut() {
+            if !b.allows(std::time::Instant::now()) {
+                self.state.add_total("skipped/budget", ly.len() as u64);
+                return Ok(());
+            }
+        }
+        let started = std::time::Instant::now();
+        let learned = challenger.learn(&lx, &ly, replay);
+        if let Some(b) = self.train_budget.as_mut() {
+            b.spend(started.elapsed().as_secs_f64());
+        }
+        match learned {
             Ok(_) => {}
             Err(LearnError::Diverged(loss, _)) => {
                 tracing::warn!(

@@ -403,6 +403,7 @@ impl LoopState {
                     .learn_challenger_resets
                     .with_label_values(&[label])
                     .inc_by(delta),
+                "skipped" => m.learn_challenger_skipped.inc_by(delta),
                 _ => {}
             }
             self.published.insert(key.clone(), total);
