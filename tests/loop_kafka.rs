@@ -278,14 +278,7 @@ max_train_share = 0.02
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RELEARN_LOG", "info,rdkafka=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("start the relearn binary");
+    let child = spawn_daemon(&config, &log);
     let done = wait_for(Duration::from_secs(180), || {
         let (_, body) = http_get(&addr, "/metrics")?;
         (metric(&body, "relearn_ingest_records_total")? as usize == N).then_some(body)
