@@ -11,7 +11,9 @@
 # Environment: RELEARN_KAFKA_HOME (default ~/.cache/relearn/kafka), RELEARN_KAFKA_PORT (9092),
 # RELEARN_KAFKA_CONTROLLER_PORT (port + 1), RELEARN_KAFKA_DATA (default $HOME/data-$PORT),
 # RELEARN_KAFKA_SASL_USER / RELEARN_KAFKA_SASL_PASSWORD (set both: the client listener is
-# SASL_PLAINTEXT with the PLAIN mechanism and that one user; the controller stays plaintext).
+# SASL_PLAINTEXT with the PLAIN mechanism and that one user; the controller stays plaintext),
+# RELEARN_KAFKA_TLS=1 (the client listener is SSL, with a self-signed certificate for
+# 127.0.0.1 made by keytool at the first start; clients trust $RELEARN_KAFKA_HOME/tls-$PORT/ca.pem).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,10 +26,17 @@ logfile=$home/kafka-$port.log
 props=$home/server-$port.properties
 sasl_user=${RELEARN_KAFKA_SASL_USER:-}
 sasl_password=${RELEARN_KAFKA_SASL_PASSWORD:-}
+tls=${RELEARN_KAFKA_TLS:-}
+tlsdir=$home/tls-$port
+tls_password=relearn-test-keystore
 kcat_auth=()
 if [ -n "$sasl_user" ]; then
   kcat_auth=(-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN
     -X "sasl.username=$sasl_user" -X "sasl.password=$sasl_password")
+fi
+if [ -n "$tls" ]; then
+  [ -z "$sasl_user" ] || { echo "kafka.sh: RELEARN_KAFKA_TLS and SASL together are not supported" >&2; exit 1; }
+  kcat_auth=(-X security.protocol=SSL -X "ssl.ca.location=$tlsdir/ca.pem")
 fi
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
@@ -76,6 +85,21 @@ start() {
   mkdir -p "$data"
   local proto=PLAINTEXT
   [ -n "$sasl_user" ] && proto=SASL_PLAINTEXT
+  [ -n "$tls" ] && proto=SSL
+  if [ -n "$tls" ] && [ ! -f "$tlsdir/ca.pem" ]; then
+    mkdir -p "$tlsdir"
+    rm -f "$tlsdir/broker.p12"
+    keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+      -dname CN=127.0.0.1 -ext SAN=IP:127.0.0.1,DNS:localhost -storetype PKCS12 \
+      -keystore "$tlsdir/broker.p12" -storepass "$tls_password" -keypass "$tls_password" >/dev/null 2>&1 \
+      || die "keytool could not create the broker certificate"
+    keytool -exportcert -rfc -alias broker -keystore "$tlsdir/broker.p12" \
+      -storepass "$tls_password" -file "$tlsdir/ca.pem" >/dev/null 2>&1 \
+      || die "keytool could not export the broker certificate"
+    keytool -importcert -noprompt -alias broker -file "$tlsdir/ca.pem" -storetype PKCS12 \
+      -keystore "$tlsdir/trust.p12" -storepass "$tls_password" >/dev/null 2>&1 \
+      || die "keytool could not create the broker truststore"
+  fi
   cat > "$props" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -100,6 +124,18 @@ PROPS
 sasl.enabled.mechanisms=PLAIN
 sasl.mechanism.inter.broker.protocol=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$sasl_user" password="$sasl_password" user_$sasl_user="$sasl_password";
+PROPS
+  fi
+  if [ -n "$tls" ]; then
+    cat >> "$props" <<PROPS
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$tlsdir/broker.p12
+ssl.keystore.password=$tls_password
+ssl.key.password=$tls_password
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$tlsdir/trust.p12
+ssl.truststore.password=$tls_password
+ssl.client.auth=none
 PROPS
   fi
   if [ ! -f "$data/meta.properties" ]; then

@@ -3,7 +3,7 @@
 //! 2 MB and 10 MB are dead-lettered with their payload truncated to fit, and ingest goes on;
 //! a broker that requires SASL/PLAIN is consumed with the right credentials (exact counts)
 //! and a wrong password stops the daemon at once with an error that names the keys (port
-//! 19292).
+//! 19292); a TLS broker likewise, with its certificate trusted and not (port 19492).
 //!
 //! The restart tests run against a broker of their own (`PrivateBroker`, port 19192), so the
 //! shared test broker that other tests use is never stopped.
@@ -21,6 +21,8 @@ use relearn::ingest::dlq::header as dlq;
 const FAULT_BROKER_PORT: u16 = 19192;
 /// The SASL/PLAIN broker's port (stopped by scripts/test.sh at exit too).
 const SASL_BROKER_PORT: u16 = 19292;
+/// The TLS broker's port (stopped by scripts/test.sh at exit too).
+const TLS_BROKER_PORT: u16 = 19492;
 const PARTITIONS: i32 = 3;
 
 /// One restart test at a time: they stop and start the same private broker.
@@ -88,6 +90,7 @@ fn survives_broker_restart(static_membership: bool) {
     let broker = PrivateBroker {
         port: FAULT_BROKER_PORT,
         sasl: None,
+        tls: false,
     };
     let brokers = broker.start();
     let topic = unique(if static_membership {
@@ -276,6 +279,73 @@ fn oversized_records_are_dead_lettered_truncated() {
     }
 }
 
+/// Writes `n` records (`payloads`) to `topic` through kcat with the client settings `auth`
+/// (`-X key=value` pairs), which also creates the topic.
+fn produce_kcat(brokers: &str, topic: &str, n: usize, auth: &[String], dir: &Path) {
+    let lines: Vec<String> = payloads(0, n)
+        .into_iter()
+        .map(|p| String::from_utf8(p).unwrap())
+        .collect();
+    let file = dir.join(format!("{topic}.csv"));
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let mut kcat = std::process::Command::new("kcat");
+    kcat.args(["-b", brokers]);
+    for a in auth {
+        kcat.args(["-X", a]);
+    }
+    let out = kcat
+        .args(["-P", "-t", topic, "-l"])
+        .arg(&file)
+        .output()
+        .expect("run kcat");
+    assert!(
+        out.status.success(),
+        "kcat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the daemon with `extra` config against a secured broker and expects it to exit
+/// non-zero within 60 s; returns its log.
+fn fails_at_once(dir: &Path, name: &str, brokers: &str, topic: &str, extra: &str) -> String {
+    let config = dir.join(format!("{name}.toml"));
+    let store = dir.join(format!("store-{name}"));
+    write_config(&config, brokers, topic, &store, "127.0.0.1:0", extra);
+    let log = dir.join(format!("{name}.log"));
+    let mut child = spawn_daemon(&config, &log);
+    let status = wait_for(Duration::from_secs(60), || child.try_wait().ok().flatten());
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("{name}: the daemon did not stop; log:\n{}", log_of(&log));
+    };
+    assert!(!status.success(), "{name}: exit {status:?}");
+    log_of(&log)
+}
+
+/// Runs the daemon with `extra` config until it consumed the `n` records of `topic`, stops
+/// it and checks the stored counts: every record exactly once.
+fn consumes_exactly_once(dir: &Path, brokers: &str, topic: &str, extra: &str, n: usize) {
+    let config = dir.join("right.toml");
+    let store = dir.join("store");
+    let addr = format!("127.0.0.1:{}", free_port());
+    write_config(&config, brokers, topic, &store, &addr, extra);
+    let log = dir.join("right.log");
+    let mut child = spawn_daemon(&config, &log);
+    if wait_for(Duration::from_secs(120), || {
+        processed(&addr).filter(|&got| got >= n)
+    })
+    .is_none()
+    {
+        let _ = child.kill();
+        panic!("the daemon did not consume {topic}; log:\n{}", log_of(&log));
+    }
+    stop_gracefully(child);
+    let report = relearn::inspect::inspect_path(&store).expect("inspect the store");
+    assert_eq!(report.counters["records"], n as u64);
+    let bad = (0..n).filter(|i| i % 100 == 7).count() as u64;
+    assert_eq!(report.counters["malformed/non_numeric"], bad);
+}
+
 /// A broker that requires SASL/PLAIN (`scripts/kafka.sh` with RELEARN_KAFKA_SASL_*): with the
 /// right credentials in `kafka.properties` the daemon consumes every record exactly once;
 /// with a wrong password it exits non-zero at once, naming the keys to check.
@@ -287,41 +357,18 @@ fn sasl_plain_authenticates_and_a_wrong_password_fails_clearly() {
     let broker = PrivateBroker {
         port: SASL_BROKER_PORT,
         sasl: Some((USER, PASSWORD)),
+        tls: false,
     };
     let brokers = broker.start();
     let topic = unique("sasl");
     let dir = tempfile::tempdir().expect("temp dir");
-    // Produce through kcat, authenticated (which also creates the topics).
-    let lines: Vec<String> = payloads(0, N)
-        .into_iter()
-        .map(|p| String::from_utf8(p).unwrap())
-        .collect();
-    let file = dir.path().join("records.csv");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let out = std::process::Command::new("kcat")
-        .args(["-b", &brokers, "-X", "security.protocol=SASL_PLAINTEXT"])
-        .args([
-            "-X",
-            "sasl.mechanisms=PLAIN",
-            "-X",
-            &format!("sasl.username={USER}"),
-        ])
-        .args([
-            "-X",
-            &format!("sasl.password={PASSWORD}"),
-            "-P",
-            "-t",
-            &topic,
-            "-l",
-        ])
-        .arg(&file)
-        .output()
-        .expect("run kcat");
-    assert!(
-        out.status.success(),
-        "kcat: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let client = [
+        "security.protocol=SASL_PLAINTEXT".to_string(),
+        "sasl.mechanisms=PLAIN".to_string(),
+        format!("sasl.username={USER}"),
+        format!("sasl.password={PASSWORD}"),
+    ];
+    produce_kcat(&brokers, &topic, N, &client, dir.path());
     let auth = |password: &str| {
         format!(
             "[kafka.properties]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\
@@ -329,56 +376,60 @@ fn sasl_plain_authenticates_and_a_wrong_password_fails_clearly() {
              \"sasl.password\" = \"{password}\"\n"
         )
     };
-
     // A wrong password: a clear error and a non-zero exit, not a silent retry loop.
-    let config = dir.path().join("wrong.toml");
-    let store = dir.path().join("store-wrong");
-    write_config(
-        &config,
-        &brokers,
-        &topic,
-        &store,
-        "127.0.0.1:0",
-        &auth("wrong"),
-    );
-    let log = dir.path().join("wrong.log");
-    let mut child = spawn_daemon(&config, &log);
-    let status = wait_for(Duration::from_secs(60), || child.try_wait().ok().flatten());
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!(
-            "a wrong password did not stop the daemon; log:\n{}",
-            log_of(&log)
-        );
-    };
-    assert!(!status.success());
-    let text = log_of(&log);
+    let text = fails_at_once(dir.path(), "wrong", &brokers, &topic, &auth("wrong"));
     assert!(
         text.contains("refused the credentials") && text.contains("sasl.password"),
         "{text}"
     );
-
     // The right password: every record, exactly once.
-    let config = dir.path().join("right.toml");
-    let store = dir.path().join("store");
-    let addr = format!("127.0.0.1:{}", free_port());
-    write_config(&config, &brokers, &topic, &store, &addr, &auth(PASSWORD));
-    let log = dir.path().join("right.log");
-    let mut child = spawn_daemon(&config, &log);
-    if wait_for(Duration::from_secs(120), || {
-        processed(&addr).filter(|&n| n >= N)
-    })
-    .is_none()
-    {
-        let _ = child.kill();
-        panic!(
-            "the daemon did not consume over SASL; log:\n{}",
-            log_of(&log)
-        );
-    }
-    stop_gracefully(child);
-    let report = relearn::inspect::inspect_path(&store).expect("inspect the store");
-    assert_eq!(report.counters["records"], N as u64);
-    let bad = (0..N).filter(|i| i % 100 == 7).count() as u64;
-    assert_eq!(report.counters["malformed/non_numeric"], bad);
+    consumes_exactly_once(dir.path(), &brokers, &topic, &auth(PASSWORD), N);
+}
+
+/// A broker with a TLS listener (`scripts/kafka.sh` with RELEARN_KAFKA_TLS, a self-signed
+/// certificate): trusting its certificate (`ssl.ca.location`) the daemon consumes every
+/// record exactly once; trusting only the system's CAs it exits non-zero at once, naming the
+/// keys to check.
+#[test]
+fn tls_to_the_broker_works_and_an_untrusted_certificate_fails_clearly() {
+    const N: usize = 3_000;
+    let broker = PrivateBroker {
+        port: TLS_BROKER_PORT,
+        sasl: None,
+        tls: true,
+    };
+    let brokers = broker.start();
+    let ca = broker.ca();
+    assert!(
+        ca.exists(),
+        "scripts/kafka.sh wrote no certificate at {}",
+        ca.display()
+    );
+    let topic = unique("tls");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = [
+        "security.protocol=SSL".to_string(),
+        format!("ssl.ca.location={}", ca.display()),
+    ];
+    produce_kcat(&brokers, &topic, N, &client, dir.path());
+    let trust = |ca: &Path| {
+        format!(
+            "[kafka.properties]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{}\"\n",
+            ca.display()
+        )
+    };
+    // The system's CAs do not include the broker's self-signed certificate.
+    let system = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    assert!(
+        system.exists(),
+        "the system CA bundle {} is missing",
+        system.display()
+    );
+    let text = fails_at_once(dir.path(), "untrusted", &brokers, &topic, &trust(system));
+    assert!(
+        text.contains("certificate is not trusted") && text.contains("ssl.ca.location"),
+        "{text}"
+    );
+    // Its own certificate trusted: every record, exactly once.
+    consumes_exactly_once(dir.path(), &brokers, &topic, &trust(&ca), N);
 }

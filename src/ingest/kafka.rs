@@ -74,8 +74,9 @@ struct IngestContext {
     metrics: Metrics,
     assignment: Arc<Assignment>,
     failed: AtomicBool,
-    /// The broker refused the client's credentials: a configuration error that retrying
-    /// does not fix, so ingest stops with it.
+    /// The broker refused the client's credentials, or the client does not trust the
+    /// broker's certificate: a configuration error that retrying does not fix, so ingest
+    /// stops with this message.
     auth_failed: Mutex<Option<String>>,
 }
 
@@ -114,13 +115,21 @@ impl ClientContext for IngestContext {
             Some(rdkafka::error::RDKafkaErrorCode::Fatal)
         );
         let kind = if fatal { "fatal" } else { "transient" };
-        if matches!(
-            error.rdkafka_error_code(),
-            Some(rdkafka::error::RDKafkaErrorCode::Authentication)
-                | Some(rdkafka::error::RDKafkaErrorCode::SaslAuthenticationFailed)
-        ) {
-            *self.auth_failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("{error} ({reason})"));
+        use rdkafka::error::RDKafkaErrorCode as Code;
+        let refused = match error.rdkafka_error_code() {
+            Some(Code::Authentication | Code::SaslAuthenticationFailed) => Some(format!(
+                "the broker refused the credentials: {error} ({reason}); check kafka.properties \
+                 (security.protocol, sasl.mechanisms, sasl.username, sasl.password)"
+            )),
+            // A certificate the client does not trust never becomes trusted by retrying.
+            Some(Code::SSL) if reason.contains("certificate verify failed") => Some(format!(
+                "TLS to the broker failed, its certificate is not trusted: {error} ({reason}); \
+                 check kafka.properties (ssl.ca.location, ssl.endpoint.identification.algorithm)"
+            )),
+            _ => None,
+        };
+        if let Some(message) = refused {
+            *self.auth_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
         }
         self.metrics
             .ingest_kafka_errors
@@ -448,11 +457,8 @@ impl KafkaSource {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .take();
-                if let Some(error) = auth {
-                    break Err(IngestError::Kafka(format!(
-                        "the broker refused the credentials: {error}; check kafka.properties \
-                         (security.protocol, sasl.mechanisms, sasl.username, sasl.password)"
-                    )));
+                if let Some(message) = auth {
+                    break Err(IngestError::Kafka(message));
                 }
                 if let Some(error) = self.fatal_error() {
                     fatal_at.retain(|t| t.elapsed() < FATAL_WINDOW);

@@ -363,6 +363,8 @@ pub struct PrivateBroker {
     pub port: u16,
     /// User and password: the client listener is SASL_PLAINTEXT with PLAIN.
     pub sasl: Option<(&'static str, &'static str)>,
+    /// The client listener is SSL, its self-signed certificate in [`PrivateBroker::ca`].
+    pub tls: bool,
 }
 
 impl PrivateBroker {
@@ -376,7 +378,21 @@ impl PrivateBroker {
             c.env("RELEARN_KAFKA_SASL_USER", user)
                 .env("RELEARN_KAFKA_SASL_PASSWORD", password);
         }
+        if self.tls {
+            c.env("RELEARN_KAFKA_TLS", "1");
+        }
         c.output().expect("cannot run scripts/kafka.sh")
+    }
+
+    /// The certificate a TLS broker's clients trust (written by `scripts/kafka.sh start`).
+    pub fn ca(&self) -> std::path::PathBuf {
+        let home = std::env::var_os("RELEARN_KAFKA_HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+                    .join(".cache/relearn/kafka")
+            });
+        home.join(format!("tls-{}/ca.pem", self.port))
     }
 
     /// Starts it (idempotent) and returns its bootstrap address; panics with the script's
