@@ -402,6 +402,10 @@ impl Learner {
             .counter(crate::store::state::counter::RECORDS);
         let serving = worker::load_active(store.as_ref(), config)?;
         let mut state = state::load(store.as_ref(), config)?;
+        if !config.model.output_tracking {
+            // Turned off since the state was written: serve the model's own output.
+            state.tracker = None;
+        }
         let ring = state::load_ring(store.as_ref(), config.drift.window)?;
         let active = serving.as_ref().map(|s| s.version);
         if state.serving_version != active {
@@ -554,7 +558,7 @@ impl Learner {
 
     /// Scores the chunk's records with the serving model. Returns its prediction for every
     /// record and, for each labeled record in order, whether it predicts it right now and its
-    /// loss (see [`assess`]): the input of the error detectors, the accuracy window and the
+    /// loss (see [`assess_row`]): the input of the error detectors, the accuracy window and the
     /// paired test. The prequential scores count the prediction each record was served with
     /// (`served`).
     fn score(
@@ -701,6 +705,12 @@ impl Learner {
         if ly.is_empty() {
             return Ok(());
         }
+        if let Some(b) = self.train_budget.as_mut() {
+            if !b.allows(std::time::Instant::now()) {
+                self.state.add_total("skipped/budget", ly.len() as u64);
+                return Ok(());
+            }
+        }
         let labeled =
             self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
         let replay = if cfg.replay_ratio > 0.0 {
@@ -713,12 +723,6 @@ impl Learner {
         } else {
             None
         };
-        if let Some(b) = self.train_budget.as_mut() {
-            if !b.allows(std::time::Instant::now()) {
-                self.state.add_total("skipped/budget", ly.len() as u64);
-                return Ok(());
-            }
-        }
         let started = std::time::Instant::now();
         let learned = challenger.learn(&lx, &ly, replay);
         if let Some(b) = self.train_budget.as_mut() {

@@ -242,7 +242,7 @@ pub async fn predict(
     let shift = answering.shift(&s.handle);
     // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
     // stall other requests, and the request timeout answers while it finishes.
-    let out = tokio::task::spawn_blocking(move || match task {
+    let mut out = tokio::task::spawn_blocking(move || match task {
         Task::Classification => answering.model().predict_proba(&x),
         Task::Regression => answering.model().predict_values(&x),
     })
@@ -250,7 +250,6 @@ pub async fn predict(
     .map_err(|e| internal(format!("predict task: {e}")))?
     .map_err(internal)?;
     // The served output is the one the loop scores: the model's, with the tracking offset.
-    let mut out = out;
     if let Some(shift) = &shift {
         match task {
             Task::Classification => out
