@@ -237,3 +237,110 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
     assert!(metric_with(&metrics, "relearn_serve_requests_total", "code", "401").unwrap() >= 3.0);
     stop_gracefully(child);
 }
+
+/// `/v1/predict` serves the champion's output with the loop's tracking offset applied, and
+/// the challenger's with its own: the router in-process, a model with known probabilities,
+/// offsets set on the handle, the expected probabilities computed here from the softmax
+/// formula (p_j e^{b_j} / sum_k p_k e^{b_k}).
+#[test]
+fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
+    use std::sync::Arc;
+
+    use relearn::config::Config;
+    use relearn::learn::tracking::Shift;
+    use relearn::learn::{Activation, BackendKind, Model, ModelSpec, Normalizer};
+    use relearn::learner::{ChallengerSnapshot, LoopHandle, Serving};
+    use relearn::store::versions::VersionRecord;
+
+    let config = Config::default();
+    let spec = ModelSpec {
+        input: config.input_width(),
+        hidden: vec![8],
+        classes: 2,
+        task: Default::default(),
+        loss: Default::default(),
+        activation: Activation::Relu,
+        dropout: 0.0,
+    };
+    let model = Model::new(
+        spec,
+        Normalizer::identity(config.input_width()),
+        BackendKind::Flex,
+        3,
+    )
+    .unwrap();
+    let x = [2.0f32, 0.5, 0.05, 0.4, 0.003, 0.4, 0.4];
+    let raw = model.predict_proba(&x).unwrap();
+    let handle = LoopHandle::default();
+    handle.swap(Serving {
+        version: 7,
+        model: model.clone(),
+        ewc: None,
+        reference: Default::default(),
+        record: VersionRecord {
+            version: 7,
+            created_ms: 0,
+            parent: None,
+            checkpoint_bytes: 0,
+            metadata: serde_json::Value::Null,
+        },
+    });
+    *handle.shift.write().unwrap() = Some(Shift {
+        offsets: vec![-1.0, 1.0],
+    });
+    *handle.challenger.write().unwrap() = Some(Arc::new(ChallengerSnapshot {
+        model,
+        parent: Some(7),
+        shift: Some(Shift {
+            offsets: vec![2.0, -2.0],
+        }),
+    }));
+    let expected = |b: [f32; 2]| {
+        let w = [raw[0] * b[0].exp(), raw[1] * b[1].exp()];
+        [w[0] / (w[0] + w[1]), w[1] / (w[0] + w[1])]
+    };
+    let (json_decoder, line_decoder) = relearn::serve::api::decoders(&config).unwrap();
+    let metrics = relearn::metrics::Metrics::new();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn relearn::store::KvStore> =
+        Arc::new(relearn::store::RocksStore::open(dir.path(), false).unwrap());
+    let api = relearn::serve::api::ApiState {
+        config: Arc::new(config),
+        store,
+        handle,
+        metrics: metrics.clone(),
+        lags: None,
+        admin_token: None,
+        json_decoder: Arc::new(json_decoder),
+        line_decoder: Arc::new(line_decoder),
+    };
+    let yes: relearn::serve::Probe = Arc::new(|| true);
+    let router = relearn::serve::router(metrics, yes.clone(), yes, Some(api));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    runtime.spawn(relearn::serve::serve(listener, router, shutdown.clone()));
+    for (path, offsets) in [
+        ("/v1/predict", [-1.0f32, 1.0]),
+        ("/v1/predict?model=challenger", [2.0, -2.0]),
+    ] {
+        let (code, p) = post_json(&addr, path, None, RECORD);
+        assert_eq!(code, 200, "{p}");
+        let want = expected(offsets);
+        let got = [
+            p["probabilities"]["DOWN"].as_f64().unwrap() as f32,
+            p["probabilities"]["UP"].as_f64().unwrap() as f32,
+        ];
+        eprintln!("{path}: model {raw:?}, served {got:?}, expected {want:?}");
+        assert!(
+            (got[0] - want[0]).abs() < 1e-5 && (got[1] - want[1]).abs() < 1e-5,
+            "{path}: served {got:?}, expected {want:?} (model {raw:?})"
+        );
+        let best = if want[1] > want[0] { "UP" } else { "DOWN" };
+        assert_eq!(p["class"], best, "{p}");
+    }
+    shutdown.cancel();
+}
