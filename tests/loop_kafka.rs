@@ -32,6 +32,42 @@ fn elec2_lines() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A daemon config for the Elec2 topic `topic` (CSV without a header: the columns given),
+/// with `extra` TOML appended.
+fn elec2_config(
+    path: &std::path::Path,
+    brokers: &str,
+    topic: &str,
+    dlq_topic: &str,
+    store: &std::path::Path,
+    addr: &str,
+    extra: &str,
+) {
+    std::fs::write(
+        path,
+        format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+topics = ["{topic}"]
+group_id = "{group}"
+dead_letter_topic = "{dlq_topic}"
+[schema]
+format = "csv"
+columns = {COLUMNS}
+[store]
+path = "{store}"
+[http]
+listen = "{addr}"
+{extra}
+"#,
+            group = unique(&format!("{topic}-group")),
+            store = store.display()
+        ),
+    )
+    .expect("write the config");
+}
+
 #[test]
 fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
     let brokers = broker();
@@ -49,35 +85,17 @@ fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
     let addr = format!("127.0.0.1:{}", free_port());
     let config = dir.path().join("relearn.toml");
     // The default schema's fields are Elec2's; Kafka records carry no header, so the columns
-    // are given. Ingest waits for retrains so the run is reproducible.
-    std::fs::write(
+    // are given. Ingest waits for retrains so the run is reproducible; the promoted retrain
+    // is compared with its parent below, so every version is kept.
+    elec2_config(
         &config,
-        format!(
-            r#"
-[kafka]
-brokers = "{brokers}"
-topics = ["{topic}"]
-group_id = "{group}"
-dead_letter_topic = "{dlq_topic}"
-[schema]
-format = "csv"
-columns = {columns}
-[store]
-path = "{store}"
-[http]
-listen = "{addr}"
-[retrain]
-wait = "always"
-[models]
-# The promoted retrain is compared with its parent below: keep every version.
-keep_last = 0
-"#,
-            group = unique("elec2-group"),
-            columns = COLUMNS,
-            store = store_path.display()
-        ),
-    )
-    .unwrap();
+        &brokers,
+        &topic,
+        &dlq_topic,
+        &store_path,
+        &addr,
+        "[retrain]\nwait = \"always\"\n[models]\nkeep_last = 0",
+    );
     let child = Command::new(env!("CARGO_BIN_EXE_relearn"))
         .args(["run", "--config"])
         .arg(&config)
@@ -254,30 +272,15 @@ fn a_backlog_subsamples_the_challenger_and_counts_it() {
     let log = dir.path().join("daemon.log");
     let addr = format!("127.0.0.1:{}", free_port());
     let config = dir.path().join("relearn.toml");
-    std::fs::write(
+    elec2_config(
         &config,
-        format!(
-            r#"
-[kafka]
-brokers = "{brokers}"
-topics = ["{topic}"]
-group_id = "{group}"
-dead_letter_topic = "{dlq_topic}"
-[schema]
-format = "csv"
-columns = {COLUMNS}
-[store]
-path = "{store}"
-[http]
-listen = "{addr}"
-[challenger]
-max_train_share = 0.02
-"#,
-            group = unique("elec2-budget-group"),
-            store = dir.path().join("store").display()
-        ),
-    )
-    .unwrap();
+        &brokers,
+        &topic,
+        &dlq_topic,
+        &dir.path().join("store"),
+        &addr,
+        "[challenger]\nmax_train_share = 0.02",
+    );
     let child = spawn_daemon(&config, &log);
     let done = wait_for(Duration::from_secs(180), || {
         let (_, body) = http_get(&addr, "/metrics")?;
