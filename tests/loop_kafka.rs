@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -32,19 +31,28 @@ fn elec2_lines() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A daemon config for the Elec2 topic `topic` (CSV without a header: the columns given),
-/// with `extra` TOML appended.
-fn elec2_config(
-    path: &std::path::Path,
-    brokers: &str,
-    topic: &str,
-    dlq_topic: &str,
+/// Produces `lines` (Elec2 rows, no header) to a fresh topic, runs the daemon on it with
+/// `extra` TOML after the defaults (the columns given, the store at `store`) until every
+/// record is ingested, stops it gracefully and returns the last `/metrics` body and the log.
+fn run_on_elec2(
+    lines: &[Vec<u8>],
+    name: &str,
     store: &std::path::Path,
-    addr: &str,
     extra: &str,
-) {
+    timeout: Duration,
+) -> (String, String) {
+    let brokers = broker();
+    let topic = unique(name);
+    let dlq_topic = unique(&format!("{name}-dead"));
+    create_topic(&brokers, &topic, 1);
+    create_topic(&brokers, &dlq_topic, 1);
+    produce(&brokers, &topic, 1, lines);
+    let dir = store.parent().expect("the store is inside a directory");
+    let log = dir.join(format!("{name}.log"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.join(format!("{name}.toml"));
     std::fs::write(
-        path,
+        &config,
         format!(
             r#"
 [kafka]
@@ -61,61 +69,47 @@ path = "{store}"
 listen = "{addr}"
 {extra}
 "#,
-            group = unique(&format!("{topic}-group")),
+            group = unique(&format!("{name}-group")),
             store = store.display()
         ),
     )
     .expect("write the config");
-}
-
-#[test]
-fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
-    let brokers = broker();
-    let topic = unique("elec2");
-    let dlq_topic = unique("elec2-dead");
-    create_topic(&brokers, &topic, 1);
-    create_topic(&brokers, &dlq_topic, 1);
-    let lines = elec2_lines();
-    assert_eq!(lines.len(), 45_312);
-    produce(&brokers, &topic, 1, &lines);
-
-    let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("store");
-    let log = dir.path().join("daemon.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.path().join("relearn.toml");
-    // The default schema's fields are Elec2's; Kafka records carry no header, so the columns
-    // are given. Ingest waits for retrains so the run is reproducible; the promoted retrain
-    // is compared with its parent below, so every version is kept.
-    elec2_config(
-        &config,
-        &brokers,
-        &topic,
-        &dlq_topic,
-        &store_path,
-        &addr,
-        "[retrain]\nwait = \"always\"\n[models]\nkeep_last = 0",
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RELEARN_LOG", "info,rdkafka=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("start the relearn binary");
-    let done = wait_for(Duration::from_secs(300), || {
+    let child = spawn_daemon(&config, &log);
+    let done = wait_for(timeout, || {
         let (_, body) = http_get(&addr, "/metrics")?;
-        let n = metric(&body, "relearn_ingest_records_total")?;
-        (n as usize == lines.len()).then_some(body)
+        (metric(&body, "relearn_ingest_records_total")? as usize == lines.len()).then_some(body)
     });
     let out = stop_gracefully(child);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    let body = done.unwrap_or_else(|| panic!("the daemon did not process Elec2; log:\n{log_text}"));
+    let body = done.unwrap_or_else(|| {
+        panic!(
+            "the daemon did not consume {} records; log:\n{log_text}",
+            lines.len()
+        )
+    });
     assert!(
         out.status.success(),
         "daemon exit: {:?}\n{log_text}",
         out.status
+    );
+    (body, log_text)
+}
+
+#[test]
+fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
+    let lines = elec2_lines();
+    assert_eq!(lines.len(), 45_312);
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("store");
+    // The default schema's fields are Elec2's; Kafka records carry no header, so the columns
+    // are given. Ingest waits for retrains so the run is reproducible; the promoted retrain
+    // is compared with its parent below, so every version is kept.
+    let (body, log_text) = run_on_elec2(
+        &lines,
+        "elec2",
+        &store_path,
+        "[retrain]\nwait = \"always\"\n[models]\nkeep_last = 0",
+        Duration::from_secs(300),
     );
     let accuracy = metric(&body, "relearn_learn_prequential_accuracy_ratio").unwrap();
     let correct = metric_with(
@@ -261,39 +255,14 @@ fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
 #[test]
 fn a_backlog_subsamples_the_challenger_and_counts_it() {
     const N: usize = 8_000;
-    let brokers = broker();
-    let topic = unique("elec2-budget");
-    let dlq_topic = unique("elec2-budget-dead");
-    create_topic(&brokers, &topic, 1);
-    create_topic(&brokers, &dlq_topic, 1);
     let lines: Vec<Vec<u8>> = elec2_lines().into_iter().take(N).collect();
-    produce(&brokers, &topic, 1, &lines);
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("daemon.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.path().join("relearn.toml");
-    elec2_config(
-        &config,
-        &brokers,
-        &topic,
-        &dlq_topic,
+    let (body, _) = run_on_elec2(
+        &lines,
+        "elec2-budget",
         &dir.path().join("store"),
-        &addr,
         "[challenger]\nmax_train_share = 0.02",
-    );
-    let child = spawn_daemon(&config, &log);
-    let done = wait_for(Duration::from_secs(180), || {
-        let (_, body) = http_get(&addr, "/metrics")?;
-        (metric(&body, "relearn_ingest_records_total")? as usize == N).then_some(body)
-    });
-    let out = stop_gracefully(child);
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    let body =
-        done.unwrap_or_else(|| panic!("the daemon did not consume {N} records; log:\n{log_text}"));
-    assert!(
-        out.status.success(),
-        "daemon exit: {:?}\n{log_text}",
-        out.status
+        Duration::from_secs(180),
     );
     let count = |name: &str, outcome: &str| metric_with(&body, name, "outcome", outcome).unwrap();
     let scored = count("relearn_learn_predictions_total", "correct")

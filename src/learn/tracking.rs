@@ -108,17 +108,17 @@ impl Tracker {
         if p.len() != w || y >= w {
             return;
         }
-        let mut q = vec![0.0f32; w];
         for (k, &rate) in RATES.iter().enumerate() {
-            q.copy_from_slice(p);
             let offsets = &mut self.offsets[k * w..(k + 1) * w];
-            shift_probs(&mut q, offsets);
-            let loss = -f64::from(q[y].max(1e-7)).ln();
+            // Each class's adjusted probability needs only its own offset and the chunk-wide
+            // normaliser, so the step runs in one pass without a buffer.
+            let norm = Normaliser::of(p, offsets);
+            let loss = -f64::from(norm.apply(p[y], offsets[y]).max(1e-7)).ln();
             self.losses[k] = DECAY * self.losses[k] + loss.min(MAX_LOSS);
             if rate > 0.0 {
-                for (j, (b, &qj)) in offsets.iter_mut().zip(&q).enumerate() {
+                for (j, (b, &pj)) in offsets.iter_mut().zip(p).enumerate() {
                     let target = if j == y { 1.0 } else { 0.0 };
-                    *b += rate * (target - qj);
+                    *b += rate * (target - norm.apply(pj, *b));
                 }
                 center(offsets);
             }
@@ -156,21 +156,51 @@ impl Shift {
     }
 }
 
+/// What `softmax(ln p + b)` divides by: computed once per row, applied per class.
+#[derive(Debug, Clone, Copy)]
+struct Normaliser {
+    /// All offsets 0: the probabilities stay as they are.
+    identity: bool,
+    top: f32,
+    /// None: the weights do not sum to a positive finite number and are left undivided.
+    sum: Option<f32>,
+}
+
+impl Normaliser {
+    fn of(p: &[f32], b: &[f32]) -> Normaliser {
+        let identity = b.iter().all(|&x| x == 0.0);
+        let top = b.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        if !identity {
+            for (pj, &bj) in p.iter().zip(b) {
+                sum += pj.max(0.0) * (bj - top).exp();
+            }
+        }
+        Normaliser {
+            identity,
+            top,
+            sum: (sum > 0.0 && sum.is_finite()).then_some(sum),
+        }
+    }
+
+    /// The adjusted probability of a class whose model probability is `p` and offset `b`.
+    fn apply(&self, p: f32, b: f32) -> f32 {
+        if self.identity {
+            return p;
+        }
+        let v = p.max(0.0) * (b - self.top).exp();
+        match self.sum {
+            Some(sum) => v / sum,
+            None => v,
+        }
+    }
+}
+
 /// `p ← softmax(ln p + b)`.
 fn shift_probs(p: &mut [f32], b: &[f32]) {
-    if b.iter().all(|&x| x == 0.0) {
-        return;
-    }
-    let top = b.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
+    let norm = Normaliser::of(p, b);
     for (pj, &bj) in p.iter_mut().zip(b) {
-        *pj = pj.max(0.0) * (bj - top).exp();
-        sum += *pj;
-    }
-    if sum > 0.0 && sum.is_finite() {
-        for pj in p.iter_mut() {
-            *pj /= sum;
-        }
+        *pj = norm.apply(*pj, bj);
     }
 }
 

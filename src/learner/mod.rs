@@ -134,13 +134,15 @@ pub(crate) fn track(
     labels: impl IntoIterator<Item = Option<Label>>,
     sd: f32,
 ) {
+    let mut raw = Vec::new();
     for (p, label) in predictions.iter_mut().zip(labels) {
         match &mut p.output {
             Output::Class {
                 class,
                 probabilities,
             } => {
-                let raw = probabilities.clone();
+                raw.clear();
+                raw.extend_from_slice(probabilities);
                 tracker.adjust_probs(probabilities);
                 *class = argmax(probabilities) as u32;
                 if let Some(Label::Class(y)) = label {
