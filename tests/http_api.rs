@@ -240,8 +240,8 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
 
 /// `/v1/predict` serves the champion's output with the loop's tracking offset applied, and
 /// the challenger's with its own: the router in-process, a model with known probabilities,
-/// offsets set on the handle, the expected probabilities computed here from the softmax
-/// formula (p_j e^{b_j} / sum_k p_k e^{b_k}).
+/// offsets set on the handle (the challenger's a linear correction), the expected
+/// probabilities computed here from the softmax formula (p_j e^{a_j} / sum_k p_k e^{a_k}).
 #[test]
 fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     use std::sync::Arc;
@@ -287,12 +287,28 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     });
     *handle.shift.write().unwrap() = Some(Shift {
         offsets: vec![-1.0, 1.0],
+        weights: Vec::new(),
+        mean: Vec::new(),
+        std: Vec::new(),
     });
+    // The challenger's is a linear correction on the first input alone (sd 0 leaves the
+    // others out): x[0] = 2.0 standardises to (2.0 - 1.0) / 0.5 = 2, so the adjustments are
+    // 2 + 0.5 * 2 = 3 and -2 - 0.5 * 2 = -3.
+    let d = config.input_width();
+    let mut weights = vec![0.0f32; 2 * d];
+    weights[0] = 0.5;
+    weights[d] = -0.5;
+    let (mut mean, mut std) = (vec![0.0f32; d], vec![0.0f32; d]);
+    mean[0] = 1.0;
+    std[0] = 0.5;
     *handle.challenger.write().unwrap() = Some(Arc::new(ChallengerSnapshot {
         model,
         parent: Some(7),
         shift: Some(Shift {
             offsets: vec![2.0, -2.0],
+            weights,
+            mean,
+            std,
         }),
     }));
     let expected = |b: [f32; 2]| {
@@ -325,7 +341,7 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     runtime.spawn(relearn::serve::serve(listener, router, shutdown.clone()));
     for (path, offsets) in [
         ("/v1/predict", [-1.0f32, 1.0]),
-        ("/v1/predict?model=challenger", [2.0, -2.0]),
+        ("/v1/predict?model=challenger", [3.0, -3.0]),
     ] {
         let (code, p) = post_json(&addr, path, None, RECORD);
         assert_eq!(code, 200, "{p}");

@@ -131,11 +131,19 @@ fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> 
 pub(crate) fn track(
     tracker: &mut Tracker,
     predictions: &mut [Prediction],
+    x: &[f32],
     labels: impl IntoIterator<Item = Option<Label>>,
     sd: f32,
 ) {
+    let inputs = tracker.inputs();
+    let rows: Box<dyn Iterator<Item = &[f32]>> =
+        if inputs > 0 && x.len() == inputs * predictions.len() {
+            Box::new(x.chunks_exact(inputs))
+        } else {
+            Box::new(std::iter::repeat(&[][..]))
+        };
     let mut raw = Vec::new();
-    for (p, label) in predictions.iter_mut().zip(labels) {
+    for ((p, label), row) in predictions.iter_mut().zip(labels).zip(rows) {
         match &mut p.output {
             Output::Class {
                 class,
@@ -143,31 +151,37 @@ pub(crate) fn track(
             } => {
                 raw.clear();
                 raw.extend_from_slice(probabilities);
-                tracker.adjust_probs(probabilities);
+                tracker.adjust_probs(probabilities, row);
                 *class = argmax(probabilities) as u32;
                 if let Some(Label::Class(y)) = label {
-                    tracker.learn_class(&raw, y);
+                    tracker.learn_class(&raw, row, y);
                 }
             }
             Output::Value(v) => {
                 let raw = *v;
-                *v = tracker.adjust_value(raw, sd);
+                *v = tracker.adjust_value(raw, row, sd);
                 if let Some(Label::Value(y)) = label {
-                    tracker.learn_value(raw, y, sd);
+                    tracker.learn_value(raw, row, y, sd);
                 }
             }
         }
     }
 }
 
+/// The outputs a tracker of `model` corrects.
+fn tracker_width(model: &Model) -> usize {
+    match model.spec.task {
+        Task::Classification => model.spec.classes,
+        Task::Regression => 1,
+    }
+}
+
 /// A new tracker for `model`'s outputs, when `model.output_tracking` is on.
 fn new_tracker(config: &Config, model: &Model) -> Option<Tracker> {
-    config.model.output_tracking.then(|| {
-        Tracker::new(match model.spec.task {
-            Task::Classification => model.spec.classes,
-            Task::Regression => 1,
-        })
-    })
+    config
+        .model
+        .output_tracking
+        .then(|| Tracker::new(tracker_width(model), model.spec.input))
 }
 
 /// The prediction of `model` (serving as `version`) for each of the records whose inputs
@@ -504,7 +518,8 @@ impl Learner {
                 }
             }),
             output_tracking: st.tracker.as_ref().map(|t| status::TrackingStatus {
-                rate: crate::learn::tracking::RATES[t.leader()],
+                rate: t.leader_rate().0,
+                linear: t.leader_rate().1,
                 offsets: t.shift().offsets,
             }),
         }
@@ -547,7 +562,7 @@ impl Learner {
                 Targets::Classes(c) => c.iter().map(|&c| Some(Label::Class(c))).collect(),
                 Targets::Values(v) => v.iter().map(|&v| Some(Label::Value(v))).collect(),
             };
-            track(&mut tracker, &mut p, labels, serving.model.target.std);
+            track(&mut tracker, &mut p, &w.x, labels, serving.model.target.std);
             Ok(())
         });
         match warmed {
@@ -577,11 +592,13 @@ impl Learner {
         let mut fresh = predict(&serving.model, serving.version, x)?;
         let k = serving.model.spec.classes;
         let sd = serving.model.target.std;
-        if self.state.tracker.is_none() {
+        let fits = |t: &Tracker| t.fits(tracker_width(&serving.model), serving.model.spec.input);
+        if !self.state.tracker.as_ref().is_some_and(fits) {
+            // None yet, or one stored for another shape (or before linear corrections).
             self.state.tracker = new_tracker(&self.config, &serving.model);
         }
         if let Some(t) = self.state.tracker.as_mut() {
-            track(t, &mut fresh, records.iter().map(|r| r.label), sd);
+            track(t, &mut fresh, x, records.iter().map(|r| r.label), sd);
         }
         for ((r, p), served) in records.iter().zip(&fresh).zip(served) {
             let Some(now) = r
@@ -658,7 +675,7 @@ impl Learner {
         let mut predictions = predict(&challenger.model, 0, x)?;
         let sd = challenger.model.target.std;
         if let Some(t) = challenger.tracker.as_mut() {
-            track(t, &mut predictions, records.iter().map(|r| r.label), sd);
+            track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
         }
         let mut i = 0;
         for (r, p) in records.iter().zip(&predictions) {
@@ -1279,7 +1296,7 @@ impl BatchObserver for Learner {
         if let Some(t) = &self.state.tracker {
             self.metrics
                 .learn_output_tracking_rate
-                .set(f64::from(crate::learn::tracking::RATES[t.leader()]));
+                .set(f64::from(t.leader_rate().0));
         }
         *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =
             self.state.tracker.as_ref().map(Tracker::shift);

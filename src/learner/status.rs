@@ -41,6 +41,9 @@ pub struct LoopStatus {
 pub struct TrackingStatus {
     /// The per-record learning rate of the offset that serves (0: the model's own output).
     pub rate: f32,
+    /// Whether it is a linear correction (an offset plus weights on the standardised inputs)
+    /// rather than an offset alone.
+    pub linear: bool,
     /// Its offsets: one per class (added to the logits), or one regression offset in target
     /// standard deviations.
     pub offsets: Vec<f32>,

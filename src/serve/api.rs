@@ -240,6 +240,12 @@ pub async fn predict(
     let task = model.spec.task;
     let target_sd = model.target.std;
     let shift = answering.shift(&s.handle);
+    // The linear correction reads the raw inputs too.
+    let inputs = if shift.as_ref().is_some_and(|s| !s.weights.is_empty()) {
+        x.clone()
+    } else {
+        Vec::new()
+    };
     // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
     // stall other requests, and the request timeout answers while it finishes.
     let mut out = tokio::task::spawn_blocking(move || match task {
@@ -251,13 +257,21 @@ pub async fn predict(
     .map_err(internal)?;
     // The served output is the one the loop scores: the model's, with the tracking offset.
     if let Some(shift) = &shift {
+        let n = match task {
+            Task::Classification => out.len() / classes_n.max(1),
+            Task::Regression => out.len(),
+        };
+        let width = inputs.len().checked_div(n).unwrap_or(0);
+        let row = |i: usize| inputs.get(i * width..(i + 1) * width).unwrap_or(&[]);
         match task {
             Task::Classification => out
                 .chunks_exact_mut(classes_n.max(1))
-                .for_each(|row| shift.adjust_probs(row)),
+                .enumerate()
+                .for_each(|(i, p)| shift.adjust_probs(p, row(i))),
             Task::Regression => out
                 .iter_mut()
-                .for_each(|v| *v = shift.adjust_value(*v, target_sd)),
+                .enumerate()
+                .for_each(|(i, v)| *v = shift.adjust_value(*v, row(i), target_sd)),
         }
     }
     let classes = &s.config.schema.classes;
