@@ -88,6 +88,7 @@ pub struct Metrics {
     /// Per-record learning rate of the output tracking offset that serves (0: the model's
     /// own output).
     pub learn_output_tracking_rate: Gauge,
+    pub learn_output_tracking_persistence: Gauge,
     /// Versions promoted, by `reason` (challenger, or the trigger of a retrain).
     pub learn_promotions: IntCounterVec,
     /// Challenger resets from the champion, by `reason` (behind, diverged).
@@ -366,6 +367,11 @@ impl Metrics {
                 "Per-record learning rate of the output tracking offset that serves (0: the model's own output).",
             )
             .expect("valid metric"),
+            learn_output_tracking_persistence: Gauge::new(
+                "relearn_learn_output_tracking_persistence_ratio",
+                "Regression: weight of the persistence forecast (the last target) in the served value, blended with the corrected model output by their recent losses.",
+            )
+            .expect("valid metric"),
             learn_promotions: int_counter_vec(
                 "relearn_learn_promotions_total",
                 "Versions promoted, by reason (challenger or the retrain's trigger).",
@@ -528,6 +534,7 @@ impl Metrics {
             Box::new(m.learn_paired_accuracy.clone()),
             Box::new(m.learn_paired_difference.clone()),
             Box::new(m.learn_output_tracking_rate.clone()),
+            Box::new(m.learn_output_tracking_persistence.clone()),
             Box::new(m.learn_challenger_skipped.clone()),
             Box::new(m.learn_promotions.clone()),
             Box::new(m.learn_challenger_resets.clone()),

@@ -290,6 +290,7 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
         weights: Vec::new(),
         mean: Vec::new(),
         std: Vec::new(),
+        persist: None,
     });
     // The challenger's is a linear correction on the first input alone (sd 0 leaves the
     // others out): x[0] = 2.0 standardises to (2.0 - 1.0) / 0.5 = 2, so the adjustments are
@@ -309,6 +310,7 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
             weights,
             mean,
             std,
+            persist: None,
         }),
     }));
     let expected = |b: [f32; 2]| {

@@ -499,9 +499,10 @@ impl Challenger {
     }
 
     /// The tests' verdict on the paired window (`&mut`: a look is counted). Better: the
-    /// challenger erred less often, and McNemar's test on the errors says so at the per-look
-    /// level, or the paired test on the cross-entropy does while McNemar's is under
-    /// `significance`; worse: McNemar's test says the champion errs less often.
+    /// challenger erred less often, McNemar's test on the errors says so at the per-look
+    /// level (or the paired test on the cross-entropy does while McNemar's is under
+    /// `significance`), and its loss beats the label frequencies; worse: McNemar's test says
+    /// the champion errs less often.
     pub fn verdict(&mut self, config: &ChallengerConfig) -> Verdict {
         if self.paired.len() < config.min_paired || self.paired.since_test < config.min_paired {
             return Verdict::Undecided;
@@ -513,10 +514,12 @@ impl Challenger {
         // The loss test alone would promote a merely better calibrated challenger (on labels
         // that carry nothing, say): it counts only when the errors lean the same way at the
         // per-window level.
-        let loss = self.paired.loss_p() < alpha
-            && self.paired.mcnemar_p() < config.significance
-            && self.paired.beats_the_label_frequencies();
-        if b > c && (errors || loss) {
+        let loss = self.paired.loss_p() < alpha && self.paired.mcnemar_p() < config.significance;
+        // Either way the challenger must have learned something from the features: its loss
+        // under that of the window's label frequencies. Two models that each follow noise
+        // (labels at random) disagree on many records, and McNemar's test, looked at every
+        // `min_paired` records, finds one of them ahead now and then.
+        if b > c && (errors || loss) && self.paired.beats_the_label_frequencies() {
             Verdict::Better
         } else if c > b && errors {
             Verdict::Worse

@@ -520,6 +520,7 @@ impl Learner {
             output_tracking: st.tracker.as_ref().map(|t| status::TrackingStatus {
                 rate: t.leader_rate().0,
                 linear: t.leader_rate().1,
+                persistence_weight: t.persistence_weight(),
                 offsets: t.shift().offsets,
             }),
         }
@@ -1297,6 +1298,9 @@ impl BatchObserver for Learner {
             self.metrics
                 .learn_output_tracking_rate
                 .set(f64::from(t.leader_rate().0));
+            self.metrics
+                .learn_output_tracking_persistence
+                .set(f64::from(t.persistence_weight()));
         }
         *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =
             self.state.tracker.as_ref().map(Tracker::shift);

@@ -44,6 +44,9 @@ pub struct TrackingStatus {
     /// Whether it is a linear correction (an offset plus weights on the standardised inputs)
     /// rather than an offset alone.
     pub linear: bool,
+    /// Regression: the weight of the persistence forecast (the last target) in the served
+    /// value (0 for a classifier).
+    pub persistence_weight: f32,
     /// Its offsets: one per class (added to the logits), or one regression offset in target
     /// standard deviations.
     pub offsets: Vec<f32>,
