@@ -89,7 +89,7 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
         replay,
         replay_records: store.scan_prefix(Cf::Replay, b"")?.len(),
         active_version: ModelVersions::new(store).active()?,
-        versions: ModelVersions::new(store).list()?.len(),
+        versions: ModelVersions::new(store).count()?,
         retrains: RetrainLog::new(store)
             .all::<RetrainReport>()?
             .into_iter()

@@ -245,7 +245,11 @@ fn main() -> anyhow::Result<()> {
                 let listing = serde_json::json!({
                     "active": versions.active()?,
                     "pruned": versions.pruned()?,
-                    "versions": versions.list()?,
+                    "versions": versions
+                        .list::<relearn::learner::VersionMeta>()?
+                        .into_iter()
+                        .map(relearn::serve::api::listing)
+                        .collect::<Vec<_>>(),
                 });
                 println!("{}", serde_json::to_string_pretty(&listing)?);
             }

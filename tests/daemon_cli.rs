@@ -111,7 +111,7 @@ fn embedded_demo_streams_elec2_into_the_store() {
         // first (pinned) one.
         let store = relearn::store::RocksStore::open_read_only(dir.path()).unwrap();
         let kept = relearn::store::versions::ModelVersions::new(&store)
-            .list()
+            .list::<relearn::learner::VersionMeta>()
             .unwrap();
         assert_eq!(report.active_version, kept.last().map(|r| r.version));
         assert!(kept.len() <= 51, "{} versions kept", kept.len());
@@ -485,18 +485,16 @@ fn models_subcommand_lists_and_reactivates_versions() {
     {
         let store = RocksStore::open(dir.path(), false).unwrap();
         let versions = ModelVersions::new(&store);
+        // The fields a retrain report cannot be without.
+        let meta: relearn::learner::VersionMeta = serde_json::from_value(serde_json::json!({
+            "retrain": 1, "trigger": "manual", "reason": "test", "outcome": "promoted",
+            "records_total": 0
+        }))
+        .unwrap();
         for (parent, activate) in [(None, true), (Some(1), true)] {
             let mut b = WriteBatch::new();
             versions
-                .stage_new(
-                    &mut b,
-                    b"ckpt",
-                    parent,
-                    1,
-                    serde_json::json!({}),
-                    activate,
-                    0,
-                )
+                .stage_new(&mut b, b"ckpt", parent, 1, &meta, activate, 0)
                 .unwrap();
             store.write(b).unwrap();
         }

@@ -144,6 +144,16 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
         "{v1}"
     );
     assert!(v1["metadata"]["cost"]["flops"].is_number(), "{v1}");
+    // A version's own answer has its drift reference; the listing leaves it out.
+    assert!(v1["metadata"]["reference"].is_object(), "{v1}");
+    assert!(
+        m["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["metadata"]["trigger"].is_string() && v["metadata"]["reference"].is_null()),
+        "{m}"
+    );
     let (code, e) = get_json(&addr, "/v1/models/999");
     assert_eq!(
         (code, e["error"]["code"].as_str()),
@@ -282,7 +292,11 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
             created_ms: 0,
             parent: None,
             checkpoint_bytes: 0,
-            metadata: serde_json::Value::Null,
+            metadata: serde_json::from_value(serde_json::json!({
+                "retrain": 1, "trigger": "bootstrap", "reason": "test", "outcome": "promoted",
+                "records_total": 0
+            }))
+            .unwrap(),
         },
     });
     *handle.shift.write().unwrap() = Some(Shift {

@@ -156,7 +156,7 @@ enabled = false
             Some(1),
             "the previous version is still the active one"
         );
-        assert_eq!(ModelVersions::new(&store).list().unwrap().len(), 1);
+        assert_eq!(ModelVersions::new(&store).count().unwrap(), 1);
         assert_eq!(ReplayBuffer::all(&store).unwrap().len(), 1400);
         let state: serde_json::Value =
             serde_json::from_slice(&store.get(Cf::Meta, b"loop/state").unwrap().unwrap()).unwrap();
@@ -279,7 +279,7 @@ hidden = [64, 32]
     let versions = ModelVersions::new(&store);
     let active = versions.active().unwrap().expect("an active version");
     let (_, bytes) = versions
-        .get(active)
+        .get::<relearn::learner::VersionMeta>(active)
         .unwrap()
         .expect("the active version exists");
     relearn::learn::Checkpoint::from_bytes(&bytes)

@@ -207,7 +207,10 @@ fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
     let old_v = promoted["parent"].as_u64().unwrap();
     let versions = ModelVersions::new(&store);
     let load = |v: u64| {
-        let (_, bytes) = versions.get(v).unwrap().unwrap();
+        let (_, bytes) = versions
+            .get::<relearn::learner::VersionMeta>(v)
+            .unwrap()
+            .unwrap();
         Checkpoint::from_bytes(&bytes)
             .unwrap()
             .to_model(BackendKind::Flex)

@@ -30,7 +30,7 @@ use crate::store::versions::VersionRecord;
 use crate::store::{KvStore, RetrainLog, StoreError, WriteBatch};
 use challenger::{Challenger, Verdict};
 
-pub use report::{RetrainReport, RunOutcome};
+pub use report::{RetrainReport, RunOutcome, VersionMeta};
 pub use state::LoopState;
 pub use status::LoopStatus;
 pub use worker::{Job, JobOutcome};
@@ -255,7 +255,7 @@ pub struct Serving {
     pub model: Model,
     pub ewc: Option<Ewc>,
     pub reference: Reference,
-    pub record: VersionRecord,
+    pub record: VersionRecord<VersionMeta>,
 }
 
 /// The hot-swappable serving model: readers clone the `Arc` and never wait for a retrain.

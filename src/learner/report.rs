@@ -84,6 +84,26 @@ pub struct OnlineCostReport {
     pub full_flops: f64,
 }
 
+/// What is stored with a model version (`store::versions::VersionRecord::metadata`): the
+/// report of the run that made it and the drift reference its detectors compare against.
+/// Stored as the report's fields with `reference` beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionMeta {
+    #[serde(flatten)]
+    pub report: RetrainReport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::retrain::Reference>,
+}
+
+impl VersionMeta {
+    /// Without the bulky parts (reference statistics, per-layer choice), for listings.
+    pub fn listing(mut self) -> VersionMeta {
+        self.reference = None;
+        self.report.layer_choice.clear();
+        self
+    }
+}
+
 /// One entry of the retrain log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainReport {

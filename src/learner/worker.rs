@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::report::{RetrainCost, RetrainReport, RunOutcome};
+use super::report::{RetrainCost, RetrainReport, RunOutcome, VersionMeta};
 use super::{LoopError, LoopHandle, Serving};
 use crate::config::Config;
 use crate::drift::trigger::Firing;
@@ -351,16 +351,16 @@ pub(crate) fn stage_version(
     )?;
     let ckpt = Checkpoint::of(v.candidate, v.ewc, Default::default())?;
     let bytes = ckpt.to_bytes()?;
-    let json = |e: serde_json::Error| LoopError::Corrupt(e.to_string());
-    let mut metadata = serde_json::to_value(&*report).map_err(json)?;
-    metadata["reference"] = serde_json::to_value(&reference).map_err(json)?;
     let versions = ModelVersions::new(store);
     let version = versions.stage_new(
         batch,
         &bytes,
         v.parent,
         now_ms(),
-        metadata,
+        &VersionMeta {
+            report: report.clone(),
+            reference: Some(reference.clone()),
+        },
         true,
         config.models.keep_last,
     )?;
@@ -370,7 +370,10 @@ pub(crate) fn stage_version(
         created_ms: now_ms(),
         parent: v.parent,
         checkpoint_bytes: bytes.len(),
-        metadata: serde_json::to_value(&*report).map_err(json)?,
+        metadata: VersionMeta {
+            report: report.clone(),
+            reference: None,
+        },
     };
     Ok(Serving {
         version,
@@ -397,10 +400,12 @@ pub fn load_version(
     version: u64,
 ) -> Result<Serving, LoopError> {
     let versions = ModelVersions::new(store);
-    let (record, bytes) = versions.get(version)?.ok_or(LoopError::Version {
-        version,
-        reason: "no such version".into(),
-    })?;
+    let (mut record, bytes) = versions
+        .get::<VersionMeta>(version)?
+        .ok_or(LoopError::Version {
+            version,
+            reason: "no such version".into(),
+        })?;
     let ckpt = Checkpoint::from_bytes(&bytes)?;
     if ckpt.spec.input != config.input_width()
         || ckpt.spec.classes != config.label_width()
@@ -420,13 +425,7 @@ pub fn load_version(
         });
     }
     let model = ckpt.to_model(config.model.backend)?;
-    let reference = match record.metadata.get("reference") {
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| LoopError::Version {
-            version,
-            reason: format!("reference statistics: {e}"),
-        })?,
-        None => Reference::default(),
-    };
+    let reference = record.metadata.reference.take().unwrap_or_default();
     Ok(Serving {
         version,
         model,

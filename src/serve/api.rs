@@ -18,9 +18,9 @@ use crate::config::{Config, Format, Task};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
-use crate::learner::{current, worker, LoopHandle, LoopStatus, RetrainReport};
+use crate::learner::{current, worker, LoopHandle, LoopStatus, RetrainReport, VersionMeta};
 use crate::metrics::Metrics;
-use crate::store::versions::ModelVersions;
+use crate::store::versions::{ModelVersions, VersionRecord};
 use crate::store::{KvStore, RetrainLog};
 
 /// What the API handlers share.
@@ -110,7 +110,7 @@ pub fn decoders(config: &Config) -> Result<(Decoder, Decoder), String> {
 /// `POST /v1/predict`: one record (a JSON object, or a string in the stream's format) or an
 /// array of them.
 /// Which model answers a predict request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelRole {
     /// The serving version.
@@ -275,8 +275,11 @@ pub async fn predict(
         }
     }
     let classes = &s.config.schema.classes;
-    let preds: Vec<Value> = match task {
-        Task::Regression => out.iter().map(|v| json!({ "value": v })).collect(),
+    let preds: Vec<Predicted> = match task {
+        Task::Regression => out
+            .iter()
+            .map(|&value| Predicted::Value { value })
+            .collect(),
         Task::Classification => out
             .chunks_exact(classes_n)
             .map(|row| {
@@ -288,29 +291,66 @@ pub async fn predict(
                         |b, (i, &v)| if v > b.1 { (i, v) } else { b },
                     )
                     .0;
-                let probabilities: serde_json::Map<String, Value> = classes
-                    .iter()
-                    .zip(row)
-                    .map(|(c, p)| (c.clone(), json!(p)))
-                    .collect();
-                json!({"class": classes.get(best), "index": best, "probabilities": probabilities})
+                Predicted::Class {
+                    class: classes.get(best).cloned(),
+                    index: best,
+                    probabilities: classes.iter().cloned().zip(row.iter().copied()).collect(),
+                }
             })
             .collect(),
     };
     s.metrics.serve_predictions.inc_by(preds.len() as u64);
-    let role = match role {
-        ModelRole::Champion => "champion",
-        ModelRole::Challenger => "challenger",
-    };
-    let out = if single {
-        let mut p = preds.into_iter().next().unwrap_or(Value::Null);
-        p["version"] = json!(version);
-        p["model"] = json!(role);
-        p
+    let model = role;
+    Ok(if single {
+        let Some(prediction) = preds.into_iter().next() else {
+            return Err(internal("no prediction for the record"));
+        };
+        Json(PredictOne {
+            prediction,
+            version,
+            model,
+        })
+        .into_response()
     } else {
-        json!({"version": version, "model": role, "predictions": preds})
-    };
-    Ok(Json(out).into_response())
+        Json(PredictMany {
+            version,
+            model,
+            predictions: preds,
+        })
+        .into_response()
+    })
+}
+
+/// One record's prediction in a `/v1/predict` answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Predicted {
+    /// A classifier's: the most probable class, its index, every class's probability.
+    Class {
+        class: Option<String>,
+        index: usize,
+        probabilities: std::collections::BTreeMap<String, f32>,
+    },
+    /// A regression's value.
+    Value { value: f32 },
+}
+
+/// `/v1/predict` for one record: its prediction, the version and model that answered.
+#[derive(Debug, Serialize)]
+pub struct PredictOne {
+    #[serde(flatten)]
+    pub prediction: Predicted,
+    /// The serving version, or the one the challenger was copied from.
+    pub version: Option<u64>,
+    pub model: ModelRole,
+}
+
+/// `/v1/predict` for a batch.
+#[derive(Debug, Serialize)]
+pub struct PredictMany {
+    pub version: Option<u64>,
+    pub model: ModelRole,
+    pub predictions: Vec<Predicted>,
 }
 
 /// The `/v1/status` answer: the loop's snapshot and what the API adds.
@@ -350,30 +390,31 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, A
     }))
 }
 
-fn strip_reference(mut v: Value) -> Value {
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("reference");
-        m.remove("layer_choice");
-    }
-    v
+/// `GET /v1/models`: the serving version and every kept version, without their reference
+/// statistics and per-layer choice (`/v1/models/{version}` has them).
+#[derive(Debug, Serialize)]
+pub struct ModelsResponse {
+    pub active: Option<u64>,
+    pub versions: Vec<VersionRecord<VersionMeta>>,
 }
 
 /// `GET /v1/models`.
-pub async fn models(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub async fn models(State(s): State<ApiState>) -> Result<Json<ModelsResponse>, ApiError> {
     let versions = ModelVersions::new(s.store.as_ref());
-    let list = versions.list().map_err(internal)?;
-    let active = versions.active().map_err(internal)?;
-    let list: Vec<Value> = list
-        .into_iter()
-        .map(|r| strip_reference(json!(r)))
-        .collect();
-    Ok(Json(json!({"active": active, "versions": list})))
+    let list = versions.list::<VersionMeta>().map_err(internal)?;
+    Ok(Json(ModelsResponse {
+        active: versions.active().map_err(internal)?,
+        versions: list.into_iter().map(listing).collect(),
+    }))
 }
 
-fn version_or_404(
-    s: &ApiState,
-    v: u64,
-) -> Result<(crate::store::versions::VersionRecord, Vec<u8>), ApiError> {
+/// A version's record as listed.
+pub fn listing(mut r: VersionRecord<VersionMeta>) -> VersionRecord<VersionMeta> {
+    r.metadata = r.metadata.listing();
+    r
+}
+
+fn version_or_404(s: &ApiState, v: u64) -> Result<(VersionRecord<VersionMeta>, Vec<u8>), ApiError> {
     ModelVersions::new(s.store.as_ref())
         .get(v)
         .map_err(internal)?
@@ -388,9 +429,12 @@ fn version_or_404(
 
 /// `GET /v1/models/{version}`: metadata, validation and cost report (reference statistics
 /// included).
-pub async fn model(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Json<Value>, ApiError> {
+pub async fn model(
+    State(s): State<ApiState>,
+    Path(v): Path<u64>,
+) -> Result<Json<VersionRecord<VersionMeta>>, ApiError> {
     let (record, _) = version_or_404(&s, v)?;
-    Ok(Json(json!(record)))
+    Ok(Json(record))
 }
 
 /// `GET /v1/models/{version}/weights`: safetensors in PyTorch layout (`[out, in]` weights).
@@ -417,7 +461,7 @@ pub async fn activate(
     State(s): State<ApiState>,
     headers: HeaderMap,
     Path(v): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Activated>, ApiError> {
     authorize(&s, &headers)?;
     version_or_404(&s, v)?;
     if s.handle.running.load(std::sync::atomic::Ordering::SeqCst) {
@@ -434,7 +478,20 @@ pub async fn activate(
     s.handle.swap(serving);
     s.metrics.learn_model_version.set(v as i64);
     tracing::info!(version = v, "model version activated over HTTP");
-    Ok(Json(json!({"active": v})))
+    Ok(Json(Activated { active: v }))
+}
+
+/// The answer of `POST /v1/models/{version}/activate`.
+#[derive(Debug, Serialize)]
+pub struct Activated {
+    pub active: u64,
+}
+
+/// The answer of `POST /v1/retrain`.
+#[derive(Debug, Serialize)]
+pub struct RetrainRequested {
+    pub requested: bool,
+    pub layers: Option<Vec<String>>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -449,7 +506,7 @@ pub async fn retrain(
     State(s): State<ApiState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RetrainRequested>), ApiError> {
     authorize(&s, &headers)?;
     let req: RetrainRequest = if body.is_empty() {
         RetrainRequest::default()
@@ -471,7 +528,10 @@ pub async fn retrain(
     s.handle.request_retrain(req.layers.clone());
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"requested": true, "layers": req.layers})),
+        Json(RetrainRequested {
+            requested: true,
+            layers: req.layers,
+        }),
     ))
 }
 

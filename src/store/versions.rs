@@ -5,6 +5,7 @@
 //! in the same batch, except the first version, every version that was ever activated by hand
 //! (a rollback) or pinned, and the active one.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Cf, KvStore, StoreError, WriteBatch};
@@ -18,9 +19,11 @@ const PRUNED_KEY: &[u8] = b"models/pruned";
 /// `models/pinned/<v>`: a version kept whatever the retention (activated by hand or pinned).
 const PINNED_PREFIX: &str = "models/pinned/";
 
-/// What is known of a version besides its checkpoint bytes.
+/// What is known of a version besides its checkpoint bytes. `M` is what its writer stores
+/// with it (the learner's `VersionMeta`: the retrain report and drift reference); the store
+/// keeps it as the writer's serde type without reading it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VersionRecord {
+pub struct VersionRecord<M> {
     /// 1, 2, ... in creation order.
     pub version: u64,
     /// Creation time, milliseconds since the Unix epoch.
@@ -29,9 +32,12 @@ pub struct VersionRecord {
     pub parent: Option<u64>,
     /// Size of the checkpoint in bytes.
     pub checkpoint_bytes: usize,
-    /// Reports (validation, cost, trigger reason...) as JSON.
-    pub metadata: serde_json::Value,
+    /// The writer's metadata (reports: validation, cost, trigger reason...).
+    pub metadata: M,
 }
+
+/// A version's record and its checkpoint bytes.
+pub type Stored<M> = (VersionRecord<M>, Vec<u8>);
 
 fn meta_key(v: u64) -> Vec<u8> {
     format!("v/{v:020}/meta").into_bytes()
@@ -100,13 +106,13 @@ impl<'a> ModelVersions<'a> {
     /// the same batch unless pinned or active. Nothing is visible until the batch is written.
     /// One writer at a time.
     #[allow(clippy::too_many_arguments)]
-    pub fn stage_new(
+    pub fn stage_new<M: Serialize>(
         &self,
         batch: &mut WriteBatch,
         checkpoint: &[u8],
         parent: Option<u64>,
         created_ms: u64,
-        metadata: serde_json::Value,
+        metadata: &M,
         activate: bool,
         keep_last: usize,
     ) -> Result<u64, StoreError> {
@@ -164,11 +170,11 @@ impl<'a> ModelVersions<'a> {
     }
 
     /// A version's record and checkpoint bytes.
-    pub fn get(&self, version: u64) -> Result<Option<(VersionRecord, Vec<u8>)>, StoreError> {
+    pub fn get<M: DeserializeOwned>(&self, version: u64) -> Result<Option<Stored<M>>, StoreError> {
         let Some(meta) = self.store.get(Cf::Models, &meta_key(version))? else {
             return Ok(None);
         };
-        let record: VersionRecord =
+        let record: VersionRecord<M> =
             serde_json::from_slice(&meta).map_err(|e| StoreError::Corrupt {
                 key: format!("version {version} meta"),
                 reason: e.to_string(),
@@ -185,7 +191,7 @@ impl<'a> ModelVersions<'a> {
 
     /// Every kept version's record, oldest first. Reads the metadata only, never a
     /// checkpoint.
-    pub fn list(&self) -> Result<Vec<VersionRecord>, StoreError> {
+    pub fn list<M: DeserializeOwned>(&self) -> Result<Vec<VersionRecord<M>>, StoreError> {
         let next = read_u64(self.store, NEXT_KEY)?.unwrap_or(1);
         let mut out = Vec::new();
         for v in 1..next {
@@ -199,6 +205,16 @@ impl<'a> ModelVersions<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// How many versions are kept (reads no record).
+    pub fn count(&self) -> Result<usize, StoreError> {
+        let next = read_u64(self.store, NEXT_KEY)?.unwrap_or(1);
+        let mut n = 0;
+        for v in 1..next {
+            n += usize::from(self.store.get(Cf::Models, &meta_key(v))?.is_some());
+        }
+        Ok(n)
     }
 
     /// Makes an existing version the serving one (rollback or roll forward); it is pinned:
@@ -225,38 +241,34 @@ mod tests {
     use super::*;
     use crate::store::{MemoryStore, RocksStore};
 
+    /// A writer's metadata.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Meta {
+        outcome: String,
+    }
+
+    fn meta(outcome: &str) -> Meta {
+        Meta {
+            outcome: outcome.into(),
+        }
+    }
+
     fn exercise(store: &dyn KvStore) {
         let versions = ModelVersions::new(store);
         assert_eq!(versions.active().unwrap(), None);
         let mut b = WriteBatch::new();
         let v1 = versions
-            .stage_new(
-                &mut b,
-                b"one",
-                None,
-                10,
-                serde_json::json!({"trigger": "initial"}),
-                true,
-                0,
-            )
+            .stage_new(&mut b, b"one", None, 10, &meta("initial"), true, 0)
             .unwrap();
         assert_eq!(
-            versions.get(v1).unwrap(),
+            versions.get::<Meta>(v1).unwrap(),
             None,
             "invisible until the batch is written"
         );
         store.write(b).unwrap();
         let mut b = WriteBatch::new();
         let v2 = versions
-            .stage_new(
-                &mut b,
-                b"two!",
-                Some(v1),
-                20,
-                serde_json::json!({"outcome": "rejected"}),
-                false,
-                0,
-            )
+            .stage_new(&mut b, b"two!", Some(v1), 20, &meta("rejected"), false, 0)
             .unwrap();
         store.write(b).unwrap();
         assert_eq!((v1, v2), (1, 2));
@@ -265,14 +277,14 @@ mod tests {
             Some(1),
             "a rejected candidate is kept, not served"
         );
-        let (rec, bytes) = versions.get(2).unwrap().unwrap();
+        let (rec, bytes) = versions.get::<Meta>(2).unwrap().unwrap();
         assert_eq!(bytes, b"two!");
         assert_eq!(rec.parent, Some(1));
         assert_eq!(rec.checkpoint_bytes, 4);
-        assert_eq!(rec.metadata["outcome"], "rejected");
+        assert_eq!(rec.metadata, meta("rejected"));
         assert_eq!(
             versions
-                .list()
+                .list::<Meta>()
                 .unwrap()
                 .iter()
                 .map(|r| r.version)
@@ -294,7 +306,7 @@ mod tests {
         let add = |keep: usize| {
             let mut b = WriteBatch::new();
             let v = versions
-                .stage_new(&mut b, b"w", None, 0, serde_json::json!({}), true, keep)
+                .stage_new(&mut b, b"w", None, 0, &meta(""), true, keep)
                 .unwrap();
             store.write(b).unwrap();
             v
@@ -308,13 +320,19 @@ mod tests {
         for _ in 0..5 {
             add(3);
         }
-        let kept: Vec<u64> = versions.list().unwrap().iter().map(|r| r.version).collect();
+        let kept: Vec<u64> = versions
+            .list::<Meta>()
+            .unwrap()
+            .iter()
+            .map(|r| r.version)
+            .collect();
         // 8 versions, the last 3 (6, 7, 8) kept, plus 1 (the first), 2 (rolled back to) and 3
         // (activated by hand); 4 and 5 pruned.
         assert_eq!(kept, vec![1, 2, 3, 6, 7, 8]);
         assert_eq!(versions.pruned().unwrap(), 2);
-        assert!(versions.get(5).unwrap().is_none());
-        assert!(versions.get(4).unwrap().is_none());
+        assert_eq!(versions.count().unwrap(), 6);
+        assert!(versions.get::<Meta>(5).unwrap().is_none());
+        assert!(versions.get::<Meta>(4).unwrap().is_none());
         assert_eq!(versions.active().unwrap(), Some(8));
     }
 
@@ -330,6 +348,6 @@ mod tests {
         let store = RocksStore::open(dir.path(), false).unwrap();
         let versions = ModelVersions::new(&store);
         assert_eq!(versions.active().unwrap(), Some(1));
-        assert_eq!(versions.list().unwrap().len(), 2);
+        assert_eq!(versions.count().unwrap(), 2);
     }
 }
