@@ -39,8 +39,12 @@ pub enum AppError {
     Config(String),
     #[error("cannot create a temporary store directory: {0}")]
     TempDir(std::io::Error),
-    #[error("internal task failed: {0}")]
-    Task(String),
+    #[error("internal task {task} failed")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 /// The admin token: `http.admin_token_file`, else `RELEARN_ADMIN_TOKEN`; None disables the
@@ -323,7 +327,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
                 })
                 .await;
                 if let Ok(Err(e)) = r {
-                    tracing::debug!(error = %e, "loop tick skipped");
+                    tracing::debug!(error = %crate::error::Chain(&e), "loop tick skipped");
                 }
             }
         })
@@ -365,9 +369,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             }
         })
     };
-    let outcome = ingest
-        .await
-        .map_err(|e| AppError::Task(format!("ingest: {e}")))?;
+    let outcome = ingest.await.map_err(|source| AppError::Task {
+        task: "ingest",
+        source,
+    })?;
     let result = match outcome {
         Ok(Some(FileEnd::EndOfInput)) if !config.file.exit_at_end => {
             tracing::info!("end of input; serving until shutdown");

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod datasets;
 pub mod drift;
+pub mod error;
 pub mod eval;
 pub mod ingest;
 pub mod inspect;

@@ -101,8 +101,12 @@ fn a_full_disk_stops_ingest_and_a_restart_resumes_exactly_once() {
     });
     let metrics = Metrics::new();
     let err = run(&c, store.clone(), &metrics).expect_err("a full disk stops ingest");
-    let text = err.to_string();
-    assert!(text.contains("No space left on device"), "{text}");
+    // The error says what failed and, through its sources, why.
+    let text = relearn::error::Chain(&err).to_string();
+    assert!(
+        text.contains("store write failed") && text.contains("No space left on device"),
+        "{text}"
+    );
     assert_eq!(
         metrics.store_write_errors.get(),
         1,

@@ -138,7 +138,7 @@ impl KafkaDeadLetters {
         }
         let producer: FutureProducer = config
             .create()
-            .map_err(|e| IngestError::Kafka(format!("cannot create dead-letter producer: {e}")))?;
+            .map_err(|e| IngestError::kafka("cannot create the dead-letter producer", e))?;
         Ok(KafkaDeadLetters {
             producer,
             topic: topic.to_string(),
@@ -169,12 +169,7 @@ impl KafkaDeadLetters {
                     self.producer.poll(Duration::from_millis(10));
                     record = back;
                 }
-                Err((e, _)) => {
-                    return Err(IngestError::DeadLetter(format!(
-                        "cannot produce to {}: {e}",
-                        self.topic
-                    )))
-                }
+                Err((e, _)) => return Err(IngestError::dead_letter(&self.topic, e)),
             }
         }
     }
@@ -222,7 +217,7 @@ impl DeadLetterSink for KafkaDeadLetters {
     }
 
     fn flush(&mut self) -> Result<(), IngestError> {
-        let closed = || IngestError::DeadLetter("delivery report channel closed".into());
+        let closed = || IngestError::dead_letter(&self.topic, "delivery report channel closed");
         for p in std::mem::take(&mut self.pending) {
             match futures::executor::block_on(p.delivery) {
                 Ok(Ok(_)) => {}
@@ -234,22 +229,20 @@ impl DeadLetterSink for KafkaDeadLetters {
                         use rdkafka::Message as _;
                         headers.truncated(msg.payload().unwrap_or(&[]));
                     }
-                    tracing::warn!(error = %e, topic = %self.topic, "dead letter refused as too large; resending a 1 KiB prefix");
+                    tracing::warn!(error = %crate::error::Chain(&e), topic = %self.topic, "dead letter refused as too large; resending a 1 KiB prefix");
                     let retry = self.enqueue(&headers, p.key.as_deref(), &p.prefix)?;
                     match futures::executor::block_on(retry) {
                         Ok(Ok(_)) => {}
                         Ok(Err((e, _))) => {
-                            return Err(IngestError::DeadLetter(format!(
-                                "{}: {e} (after truncation)",
-                                self.topic
-                            )))
+                            return Err(IngestError::dead_letter(
+                                format!("{} (a truncated dead letter)", self.topic),
+                                e,
+                            ))
                         }
                         Err(_) => return Err(closed()),
                     }
                 }
-                Ok(Err((e, _))) => {
-                    return Err(IngestError::DeadLetter(format!("{}: {e}", self.topic)))
-                }
+                Ok(Err((e, _))) => return Err(IngestError::dead_letter(&self.topic, e)),
                 Err(_) => return Err(closed()),
             }
         }
@@ -268,7 +261,7 @@ impl FileDeadLetters {
     /// Opens `path` for appending (creating it; a torn last line is dropped).
     pub fn open(path: PathBuf) -> Result<FileDeadLetters, IngestError> {
         let file = super::lines::open_append(&path)
-            .map_err(|e| IngestError::DeadLetter(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| IngestError::dead_letter(path.display(), e))?;
         Ok(FileDeadLetters {
             path,
             file: std::io::BufWriter::new(file),
@@ -289,10 +282,10 @@ impl DeadLetterSink for FileDeadLetters {
             "payload_base64": base64::engine::general_purpose::STANDARD.encode(l.payload),
         });
         serde_json::to_writer(&mut self.file, &line)
-            .map_err(|e| IngestError::DeadLetter(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| IngestError::dead_letter(self.path.display(), e))?;
         self.file
             .write_all(b"\n")
-            .map_err(|e| IngestError::DeadLetter(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| IngestError::dead_letter(self.path.display(), e))?;
         self.dirty = true;
         Ok(())
     }
@@ -304,7 +297,7 @@ impl DeadLetterSink for FileDeadLetters {
         self.file
             .flush()
             .and_then(|_| self.file.get_ref().sync_data())
-            .map_err(|e| IngestError::DeadLetter(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| IngestError::dead_letter(self.path.display(), e))?;
         self.dirty = false;
         Ok(())
     }

@@ -332,7 +332,7 @@ fn subscribe(
     }
     let consumer: BaseConsumer<IngestContext> = cc
         .create_with_context(context)
-        .map_err(|e| IngestError::Kafka(format!("cannot create consumer: {e}")))?;
+        .map_err(|e| IngestError::kafka("cannot create the consumer", e))?;
     let label_topics = if config.labels.enabled {
         &k.label_topics[..]
     } else {
@@ -346,7 +346,7 @@ fn subscribe(
         .collect();
     consumer
         .subscribe(&topics)
-        .map_err(|e| IngestError::Kafka(format!("cannot subscribe to {topics:?}: {e}")))?;
+        .map_err(|e| IngestError::kafka(format!("cannot subscribe to {topics:?}"), e))?;
     Ok(consumer)
 }
 
@@ -458,17 +458,20 @@ impl KafkaSource {
                     .unwrap_or_else(|p| p.into_inner())
                     .take();
                 if let Some(message) = auth {
-                    break Err(IngestError::Kafka(message));
+                    break Err(IngestError::kafka("the broker refused the client", message));
                 }
                 if let Some(error) = self.fatal_error() {
                     fatal_at.retain(|t| t.elapsed() < FATAL_WINDOW);
                     fatal_at.push(Instant::now());
                     if fatal_at.len() > MAX_FATAL_IN_WINDOW {
-                        break Err(IngestError::Kafka(format!(
-                            "{} fatal consumer errors within {} s, the last: {error}",
-                            fatal_at.len(),
-                            FATAL_WINDOW.as_secs()
-                        )));
+                        break Err(IngestError::kafka(
+                            format!(
+                                "{} fatal consumer errors within {} s, the last",
+                                fatal_at.len(),
+                                FATAL_WINDOW.as_secs()
+                            ),
+                            error,
+                        ));
                     }
                     if let Err(e) = self.recreate(&error) {
                         break Err(e);

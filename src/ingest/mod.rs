@@ -16,6 +16,7 @@ pub use decode::{DecodeError, Decoder, Reason};
 pub use dlq::{DeadLetter, DeadLetterSink, FileDeadLetters, KafkaDeadLetters};
 pub use pipeline::{Pipeline, SourcePos};
 
+use crate::error::BoxError;
 use crate::store::replay::ReplayError;
 use crate::store::StoreError;
 
@@ -27,20 +28,61 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
-    #[error("dead-letter sink failed: {0}")]
-    DeadLetter(String),
-    #[error("prediction sink failed: {0}")]
-    Predictions(String),
-    #[error("kafka: {0}")]
-    Kafka(String),
+    #[error("dead-letter sink {sink} failed")]
+    DeadLetter {
+        /// The topic or file.
+        sink: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("prediction sink {sink} failed")]
+    Predictions {
+        /// The topic or file.
+        sink: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("kafka: {context}")]
+    Kafka {
+        /// What the client was doing.
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("input {path}: {reason}")]
     Input { path: String, reason: String },
     #[error("ingest stopped after a batch could not be made durable; restart to resume from the stored offsets")]
     Stopped,
     #[error("schema does not fit the input: {0}")]
     Schema(String),
-    #[error("learning loop: {0}")]
-    Loop(String),
+    #[error("learning loop failed")]
+    Loop(#[source] BoxError),
+}
+
+impl IngestError {
+    /// The dead-letter sink `sink` failed with `source`.
+    pub fn dead_letter(sink: impl std::fmt::Display, source: impl Into<BoxError>) -> IngestError {
+        IngestError::DeadLetter {
+            sink: sink.to_string(),
+            source: source.into(),
+        }
+    }
+
+    /// The prediction sink `sink` failed with `source`.
+    pub fn predictions(sink: impl std::fmt::Display, source: impl Into<BoxError>) -> IngestError {
+        IngestError::Predictions {
+            sink: sink.to_string(),
+            source: source.into(),
+        }
+    }
+
+    /// The Kafka client failed at `context` with `source`.
+    pub fn kafka(context: impl std::fmt::Display, source: impl Into<BoxError>) -> IngestError {
+        IngestError::Kafka {
+            context: context.to_string(),
+            source: source.into(),
+        }
+    }
 }
 
 /// How a record the loop sees relates to delayed labels (`labels.enabled`).

@@ -478,7 +478,7 @@ impl Pipeline {
         if let Err(e) = self.dead_letters.flush() {
             self.failed = true;
             self.metrics.ingest_dead_letter_errors.inc();
-            tracing::error!(error = %e, "dead letters not acknowledged; batch not written");
+            tracing::error!(error = %crate::error::Chain(&e), "dead letters not acknowledged; batch not written");
             return Err(e);
         }
         let t = std::mem::take(&mut self.tally);
@@ -523,7 +523,7 @@ impl Pipeline {
                 self.records.clear();
                 self.positions.clear();
                 self.failed = true;
-                tracing::error!(error = %e, "learning loop failed; batch not written");
+                tracing::error!(error = %crate::error::Chain(&e), "learning loop failed; batch not written");
                 return Err(e);
             }
         }
@@ -542,7 +542,7 @@ impl Pipeline {
         self.positions.clear();
         if let Err(e) = sent {
             self.failed = true;
-            tracing::error!(error = %e, "predictions not delivered; batch not written");
+            tracing::error!(error = %crate::error::Chain(&e), "predictions not delivered; batch not written");
             return Err(e);
         }
         self.replay.stage(&mut batch);
@@ -551,7 +551,7 @@ impl Pipeline {
         if let Err(e) = self.store.write(batch) {
             self.failed = true;
             self.metrics.store_write_errors.inc();
-            tracing::error!(error = %e, "ingest batch not written");
+            tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
             return Err(e.into());
         }
         let secs = started.elapsed().as_secs_f64();
@@ -653,7 +653,7 @@ mod tests {
         }
         fn flush(&mut self) -> Result<(), IngestError> {
             if *self.1.lock().unwrap() {
-                Err(IngestError::DeadLetter("sink down".into()))
+                Err(IngestError::dead_letter("test", "sink down"))
             } else {
                 Ok(())
             }

@@ -82,7 +82,7 @@ impl KafkaPredictions {
             .set("linger.ms", "5");
         let producer: FutureProducer = config
             .create()
-            .map_err(|e| IngestError::Kafka(format!("cannot create predictions producer: {e}")))?;
+            .map_err(|e| IngestError::kafka("cannot create the predictions producer", e))?;
         Ok(KafkaPredictions {
             producer,
             topic: topic.to_string(),
@@ -94,8 +94,8 @@ impl KafkaPredictions {
 impl PredictionSink for KafkaPredictions {
     fn send(&mut self, p: &PredictionMessage) -> Result<(), IngestError> {
         use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-        let payload = serde_json::to_vec(p)
-            .map_err(|e| IngestError::Predictions(format!("cannot encode a prediction: {e}")))?;
+        let payload =
+            serde_json::to_vec(p).map_err(|e| IngestError::predictions(&self.topic, e))?;
         let (partition, offset, version) = (
             p.partition.to_string(),
             p.offset.to_string(),
@@ -141,12 +141,7 @@ impl PredictionSink for KafkaPredictions {
                     self.producer.poll(Duration::from_millis(10));
                     record = back;
                 }
-                Err((e, _)) => {
-                    return Err(IngestError::Predictions(format!(
-                        "cannot produce to {}: {e}",
-                        self.topic
-                    )))
-                }
+                Err((e, _)) => return Err(IngestError::predictions(&self.topic, e)),
             }
         }
     }
@@ -155,12 +150,11 @@ impl PredictionSink for KafkaPredictions {
         for d in std::mem::take(&mut self.pending) {
             match futures::executor::block_on(d) {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    return Err(IngestError::Predictions(format!("{}: {e}", self.topic)))
-                }
+                Ok(Err((e, _))) => return Err(IngestError::predictions(&self.topic, e)),
                 Err(_) => {
-                    return Err(IngestError::Predictions(
-                        "delivery report channel closed".into(),
+                    return Err(IngestError::predictions(
+                        &self.topic,
+                        "delivery report channel closed",
                     ))
                 }
             }
@@ -179,9 +173,8 @@ pub struct FilePredictions {
 impl FilePredictions {
     /// Opens `path` for appending (creating it; a torn last line is dropped).
     pub fn open(path: PathBuf) -> Result<FilePredictions, IngestError> {
-        let file = super::lines::open_append(&path).map_err(|e| {
-            IngestError::Predictions(format!("cannot open {}: {e}", path.display()))
-        })?;
+        let file = super::lines::open_append(&path)
+            .map_err(|e| IngestError::predictions(path.display(), e))?;
         Ok(FilePredictions {
             path,
             file: std::io::BufWriter::new(file),
@@ -192,11 +185,11 @@ impl FilePredictions {
 
 impl PredictionSink for FilePredictions {
     fn send(&mut self, p: &PredictionMessage) -> Result<(), IngestError> {
-        let err = |e: &dyn std::fmt::Display| {
-            IngestError::Predictions(format!("{}: {e}", self.path.display()))
-        };
-        serde_json::to_writer(&mut self.file, p).map_err(|e| err(&e))?;
-        self.file.write_all(b"\n").map_err(|e| err(&e))?;
+        let path = self.path.display().to_string();
+        serde_json::to_writer(&mut self.file, p).map_err(|e| IngestError::predictions(&path, e))?;
+        self.file
+            .write_all(b"\n")
+            .map_err(|e| IngestError::predictions(&path, e))?;
         self.dirty = true;
         Ok(())
     }
@@ -208,7 +201,7 @@ impl PredictionSink for FilePredictions {
         self.file
             .flush()
             .and_then(|_| self.file.get_ref().sync_data())
-            .map_err(|e| IngestError::Predictions(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| IngestError::predictions(self.path.display(), e))?;
         self.dirty = false;
         Ok(())
     }

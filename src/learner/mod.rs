@@ -244,7 +244,7 @@ pub enum LoopError {
 
 impl From<LoopError> for IngestError {
     fn from(e: LoopError) -> IngestError {
-        IngestError::Loop(e.to_string())
+        IngestError::Loop(Box::new(e))
     }
 }
 

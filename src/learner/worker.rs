@@ -112,7 +112,7 @@ pub fn spawn(
     let thread = match spawned {
         Ok(t) => Some(t),
         Err(e) => {
-            tracing::error!(error = %e, "cannot start the retrain thread; retrains will not run");
+            tracing::error!(error = %crate::error::Chain(&e), "cannot start the retrain thread; retrains will not run");
             None
         }
     };
@@ -158,7 +158,7 @@ pub fn execute(
     let out = match run(config, store, handle, job) {
         Ok(o) => o,
         Err(e) => {
-            tracing::error!(error = %e, "retrain failed");
+            tracing::error!(error = %crate::error::Chain(&e), "retrain failed");
             JobOutcome {
                 trigger,
                 outcome: RunOutcome::Failed,

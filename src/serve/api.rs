@@ -56,8 +56,14 @@ fn bad(code: &'static str, msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, code, msg.into())
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+/// A 500 answer whose message is the error with its sources.
+fn internal(e: impl Into<crate::error::BoxError>) -> ApiError {
+    let e: crate::error::BoxError = e.into();
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        crate::error::Chain(&*e).to_string(),
+    )
 }
 
 /// Equal bytes, in time that depends only on the lengths.
@@ -253,7 +259,7 @@ pub async fn predict(
         Task::Regression => answering.model().predict_values(&x),
     })
     .await
-    .map_err(|e| internal(format!("predict task: {e}")))?
+    .map_err(internal)?
     .map_err(internal)?;
     // The served output is the one the loop scores: the model's, with the tracking offset.
     if let Some(shift) = &shift {

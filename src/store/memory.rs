@@ -22,18 +22,12 @@ impl MemoryStore {
 
 impl KvStore for MemoryStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let maps = self
-            .maps
-            .lock()
-            .map_err(|_| StoreError::Read("poisoned".into()))?;
+        let maps = self.maps.lock().map_err(|_| StoreError::Poisoned)?;
         Ok(maps.get(&(cf, key.to_vec())).cloned())
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut maps = self
-            .maps
-            .lock()
-            .map_err(|_| StoreError::Write("poisoned".into()))?;
+        let mut maps = self.maps.lock().map_err(|_| StoreError::Poisoned)?;
         for op in batch.ops {
             match op {
                 Op::Put { cf, key, value } => {
@@ -48,10 +42,7 @@ impl KvStore for MemoryStore {
     }
 
     fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError> {
-        let maps = self
-            .maps
-            .lock()
-            .map_err(|_| StoreError::Read("poisoned".into()))?;
+        let maps = self.maps.lock().map_err(|_| StoreError::Poisoned)?;
         Ok(maps
             .range((cf, prefix.to_vec())..)
             .take_while(|((c, k), _)| *c == cf && k.starts_with(prefix))

@@ -4,6 +4,8 @@
 //! model versions) writes through `WriteBatch`es, so the state a batch of records produced and
 //! the offsets of those records land together or not at all.
 
+use crate::error::BoxError;
+
 pub mod memory;
 pub mod replay;
 pub mod retrain_log;
@@ -48,12 +50,20 @@ impl Cf {
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open store at {path}: {reason}")]
-    Open { path: String, reason: String },
-    #[error("store read failed: {0}")]
-    Read(String),
-    #[error("store write failed: {0}")]
-    Write(String),
+    #[error("cannot open store at {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("store read failed")]
+    Read(#[source] BoxError),
+    #[error("store write failed")]
+    Write(#[source] BoxError),
+    #[error("model version {0} does not exist")]
+    NoSuchVersion(u64),
+    #[error("the in-memory store's lock is poisoned (a writer panicked)")]
+    Poisoned,
     #[error("corrupt value under {key}: {reason}")]
     Corrupt { key: String, reason: String },
 }

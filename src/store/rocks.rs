@@ -34,7 +34,7 @@ impl RocksStore {
             .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         Ok(RocksStore { db, sync })
     }
@@ -47,7 +47,7 @@ impl RocksStore {
             DB::open_cf_for_read_only(&Options::default(), path, names, false).map_err(|e| {
                 StoreError::Open {
                     path: path.display().to_string(),
-                    reason: e.to_string(),
+                    source: Box::new(e),
                 }
             })?;
         Ok(RocksStore { db, sync: false })
@@ -64,7 +64,7 @@ impl KvStore for RocksStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.db
             .get_cf(self.cf(cf), key)
-            .map_err(|e| StoreError::Read(e.to_string()))
+            .map_err(|e| StoreError::Read(Box::new(e)))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -79,7 +79,7 @@ impl KvStore for RocksStore {
         wo.set_sync(self.sync);
         self.db
             .write_opt(wb, &wo)
-            .map_err(|e| StoreError::Write(e.to_string()))
+            .map_err(|e| StoreError::Write(Box::new(e)))
     }
 
     fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError> {
@@ -88,7 +88,7 @@ impl KvStore for RocksStore {
             .db
             .iterator_cf(self.cf(cf), IteratorMode::From(prefix, Direction::Forward))
         {
-            let (k, v) = item.map_err(|e| StoreError::Read(e.to_string()))?;
+            let (k, v) = item.map_err(|e| StoreError::Read(Box::new(e)))?;
             if !k.starts_with(prefix) {
                 break;
             }

@@ -92,9 +92,7 @@ impl<'a> ModelVersions<'a> {
     /// Keeps `version` whatever the retention.
     pub fn pin(&self, version: u64) -> Result<(), StoreError> {
         if self.store.get(Cf::Models, &meta_key(version))?.is_none() {
-            return Err(StoreError::Write(format!(
-                "model version {version} does not exist"
-            )));
+            return Err(StoreError::NoSuchVersion(version));
         }
         let mut batch = WriteBatch::new();
         batch.put(Cf::Meta, pinned_key(version), Vec::new());
@@ -147,7 +145,7 @@ impl<'a> ModelVersions<'a> {
             checkpoint_bytes: checkpoint.len(),
             metadata,
         };
-        let meta = serde_json::to_vec(&record).map_err(|e| StoreError::Write(e.to_string()))?;
+        let meta = serde_json::to_vec(&record).map_err(|e| StoreError::Write(Box::new(e)))?;
         batch.put(Cf::Models, meta_key(version), meta);
         batch.put(Cf::Models, checkpoint_key(version), checkpoint.to_vec());
         if version == 1 {
@@ -221,9 +219,7 @@ impl<'a> ModelVersions<'a> {
     /// retention keeps every version that was ever activated by hand.
     pub fn activate(&self, version: u64) -> Result<(), StoreError> {
         if self.store.get(Cf::Models, &meta_key(version))?.is_none() {
-            return Err(StoreError::Write(format!(
-                "model version {version} does not exist"
-            )));
+            return Err(StoreError::NoSuchVersion(version));
         }
         let mut batch = WriteBatch::new();
         batch.put(
