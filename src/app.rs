@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::ingest::file::{FileEnd, FileSource};
 use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource, Liveness};
 use crate::ingest::pipeline::LagsSnapshot;
-use crate::ingest::predictions::{FilePredictions, KafkaPredictions};
+use crate::ingest::predictions::{FilePredictions, KafkaPredictions, PredictionSink};
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
@@ -162,10 +162,133 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Runs the daemon until `shutdown` is cancelled, the file source reaches its end (with
-/// `file.exit_at_end`), or an error stops ingest.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, AppError> {
-    let (_temp, store_path) = if config.store.path.is_empty() {
+/// Where records come from, decided once from the config (`kafka.brokers` set: Kafka, else
+/// the file source). Everything that differs between the two is a method here, so the
+/// wiring in [`run`] has no branches on it.
+pub enum Source {
+    Kafka {
+        assignment: Arc<Assignment>,
+        liveness: Arc<Liveness>,
+    },
+    File,
+}
+
+impl Source {
+    pub fn of(config: &Config) -> Source {
+        if config.uses_kafka() {
+            Source::Kafka {
+                assignment: Arc::new(Assignment::default()),
+                liveness: Arc::new(Liveness::new(config.kafka.stall_timeout_seconds)),
+            }
+        } else {
+            Source::File
+        }
+    }
+
+    /// Where malformed records go: the dead-letter topic, or the dead-letter file (by
+    /// default beside the store).
+    fn dead_letters(
+        &self,
+        config: &Config,
+        store_path: &std::path::Path,
+    ) -> Result<Box<dyn DeadLetterSink>, IngestError> {
+        Ok(match self {
+            Source::Kafka { .. } => Box::new(KafkaDeadLetters::new(
+                client_config(&config.kafka, ClientRole::Producer),
+                &config.kafka.dead_letter_topic,
+                config.kafka.dead_letter_max_bytes,
+            )?),
+            Source::File => {
+                let path = if config.file.dead_letter_path.is_empty() {
+                    store_path.join("dead-letter.jsonl")
+                } else {
+                    PathBuf::from(&config.file.dead_letter_path)
+                };
+                Box::new(FileDeadLetters::open(path)?)
+            }
+        })
+    }
+
+    /// Where predictions go, if configured: `kafka.predictions_topic` or
+    /// `file.predictions_path`.
+    fn predictions(&self, config: &Config) -> Result<Option<Box<dyn PredictionSink>>, IngestError> {
+        Ok(match self {
+            Source::Kafka { .. } if !config.kafka.predictions_topic.is_empty() => {
+                Some(Box::new(KafkaPredictions::new(
+                    client_config(&config.kafka, ClientRole::Producer),
+                    &config.kafka.predictions_topic,
+                )?))
+            }
+            Source::File if !config.file.predictions_path.is_empty() => Some(Box::new(
+                FilePredictions::open(PathBuf::from(&config.file.predictions_path))?,
+            )),
+            _ => None,
+        })
+    }
+
+    /// How often the progress line is logged: every second on a file replay, every 30 s on
+    /// Kafka.
+    fn summary_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(match self {
+            Source::Kafka { .. } => 30,
+            Source::File => 1,
+        })
+    }
+
+    /// `/readyz` and `/healthz`: on Kafka, ready once partitions are assigned and healthy
+    /// while ingest is not stalled; a file source is always both.
+    fn probes(&self) -> (serve::Probe, serve::Probe) {
+        match self {
+            Source::Kafka {
+                assignment,
+                liveness,
+            } => {
+                let (a, l) = (assignment.clone(), liveness.clone());
+                (
+                    Arc::new(move || a.count() > 0),
+                    Arc::new(move || l.healthy()),
+                )
+            }
+            Source::File => (Arc::new(|| true), Arc::new(|| true)),
+        }
+    }
+
+    /// Consumes until `stop` is cancelled, an error, or (a file) the end of its input.
+    fn run(
+        self,
+        config: &Config,
+        pipeline: Arc<Mutex<Pipeline>>,
+        metrics: Metrics,
+        stop: &CancellationToken,
+    ) -> Result<Option<FileEnd>, IngestError> {
+        match self {
+            Source::Kafka {
+                assignment,
+                liveness,
+            } => {
+                KafkaSource::new(config, pipeline, metrics, assignment, liveness)?.run(stop)?;
+                Ok(None)
+            }
+            Source::File => {
+                let source = FileSource::open(config)?;
+                tracing::info!(source = source.name(), "reading the file source");
+                Ok(Some(source.run(&pipeline, stop)?))
+            }
+        }
+    }
+}
+
+/// The daemon's store: where it is, and the temporary directory that holds it when
+/// `store.path` is empty (removed when this drops).
+struct OpenStore {
+    _temp: Option<tempfile::TempDir>,
+    path: PathBuf,
+    store: Arc<dyn KvStore>,
+}
+
+/// Opens `store.path`, or a temporary store when it is empty.
+fn open_store(config: &Config) -> Result<OpenStore, AppError> {
+    let (temp, path) = if config.store.path.is_empty() {
         let dir = tempfile::Builder::new()
             .prefix("relearn-store-")
             .tempdir()
@@ -176,8 +299,79 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     } else {
         (None, PathBuf::from(&config.store.path))
     };
-    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&store_path, config.store.sync)?);
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&path, config.store.sync)?);
+    Ok(OpenStore {
+        _temp: temp,
+        path,
+        store,
+    })
+}
+
+/// The pipeline with its sinks and, when learning is on, the learning loop; returns the API
+/// state for `/v1` too (None with learning off).
+fn build_pipeline(
+    config: &Config,
+    source: &Source,
+    store: &Arc<dyn KvStore>,
+    store_path: &std::path::Path,
+    metrics: &Metrics,
+    handle: &LoopHandle,
+) -> Result<(Pipeline, Option<serve::api::ApiState>), AppError> {
+    let decoder = Decoder::new(&config.schema).map_err(|e| {
+        IngestError::Schema(format!(
+            "{} (check schema.columns and schema.features)",
+            e.detail
+        ))
+    })?;
+    let mut pipeline = Pipeline::open(
+        config,
+        store.clone(),
+        decoder,
+        source.dead_letters(config, store_path)?,
+        metrics.clone(),
+    )?;
+    if let Some(sink) = source.predictions(config)? {
+        pipeline.set_predictions(sink);
+    }
+    if !config.learning_enabled() {
+        tracing::warn!(
+            "learning loop off: schema.label (and schema.classes for a classifier) are needed to train a model"
+        );
+        return Ok((pipeline, None));
+    }
+    let learner = Learner::open(config, store.clone(), metrics.clone(), handle.clone())?;
+    pipeline.set_observer(Box::new(learner));
+    let lags = (config.schema.lag_records > 0 || config.schema.lag_labels > 0).then(|| {
+        let snap: LagsSnapshot = Default::default();
+        pipeline.share_lags(snap.clone());
+        snap
+    });
+    let (json_decoder, line_decoder) = serve::api::decoders(config)
+        .map_err(|e| IngestError::Schema(format!("predict decoder: {e}")))?;
+    let api = serve::api::ApiState {
+        config: Arc::new(config.clone()),
+        store: store.clone(),
+        handle: handle.clone(),
+        metrics: metrics.clone(),
+        lags,
+        admin_token: admin_token(config)?.map(Arc::new),
+        json_decoder: Arc::new(json_decoder),
+        line_decoder: Arc::new(line_decoder),
+    };
+    Ok((pipeline, Some(api)))
+}
+
+/// Runs the daemon until `shutdown` is cancelled, the file source reaches its end (with
+/// `file.exit_at_end`), or an error stops ingest.
+///
+/// Tasks: ingest stops on `shutdown` (a child token); the background tasks (progress log,
+/// loop tick, HTTP) stop on one `background` token once ingest has ended, so the last batch
+/// is written while `/metrics` still answers.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, AppError> {
+    let opened = open_store(&config)?;
+    let (store_path, store) = (opened.path.clone(), opened.store.clone());
     let metrics = Metrics::new();
+    let source = Source::of(&config);
 
     let listener = TcpListener::bind(&config.http.listen)
         .await
@@ -191,44 +385,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         .unwrap_or_else(|_| config.http.listen.clone());
     tracing::info!(addr = %http_addr, "http listening (/metrics, /healthz, /readyz)");
 
-    let decoder = Decoder::new(&config.schema).map_err(|e| {
-        IngestError::Schema(format!(
-            "{} (check schema.columns and schema.features)",
-            e.detail
-        ))
-    })?;
-    let dead_letters: Box<dyn DeadLetterSink> = if config.uses_kafka() {
-        Box::new(KafkaDeadLetters::new(
-            client_config(&config.kafka, ClientRole::Producer),
-            &config.kafka.dead_letter_topic,
-            config.kafka.dead_letter_max_bytes,
-        )?)
-    } else {
-        let path = if config.file.dead_letter_path.is_empty() {
-            store_path.join("dead-letter.jsonl")
-        } else {
-            PathBuf::from(&config.file.dead_letter_path)
-        };
-        Box::new(FileDeadLetters::open(path)?)
-    };
-    let mut pipeline = Pipeline::open(
-        &config,
-        store.clone(),
-        decoder,
-        dead_letters,
-        metrics.clone(),
-    )?;
-    if config.uses_kafka() && !config.kafka.predictions_topic.is_empty() {
-        pipeline.set_predictions(Box::new(KafkaPredictions::new(
-            client_config(&config.kafka, ClientRole::Producer),
-            &config.kafka.predictions_topic,
-        )?));
-    } else if !config.uses_kafka() && !config.file.predictions_path.is_empty() {
-        pipeline.set_predictions(Box::new(FilePredictions::open(PathBuf::from(
-            &config.file.predictions_path,
-        ))?));
-    }
     let handle = LoopHandle::default();
+    let (pipeline, api) = build_pipeline(&config, &source, &store, &store_path, &metrics, &handle)?;
     {
         // SIGTERM cancels a running retrain between two training steps, inline or on the
         // worker, so the open batch is written inside `shutdown.grace_seconds`.
@@ -239,43 +397,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
             handle.cancel_training();
         });
     }
-    let mut api = None;
-    if config.learning_enabled() {
-        let learner = Learner::open(&config, store.clone(), metrics.clone(), handle.clone())?;
-        pipeline.set_observer(Box::new(learner));
-        let lags = (config.schema.lag_records > 0 || config.schema.lag_labels > 0).then(|| {
-            let snap: LagsSnapshot = Default::default();
-            pipeline.share_lags(snap.clone());
-            snap
-        });
-        let (json_decoder, line_decoder) = serve::api::decoders(&config)
-            .map_err(|e| IngestError::Schema(format!("predict decoder: {e}")))?;
-        api = Some(serve::api::ApiState {
-            config: Arc::new(config.clone()),
-            store: store.clone(),
-            handle: handle.clone(),
-            metrics: metrics.clone(),
-            lags,
-            admin_token: admin_token(&config)?.map(Arc::new),
-            json_decoder: Arc::new(json_decoder),
-            line_decoder: Arc::new(line_decoder),
-        });
-    } else {
-        tracing::warn!(
-            "learning loop off: schema.label (and schema.classes for a classifier) are needed to train a model"
-        );
-    }
     let pipeline = Arc::new(Mutex::new(pipeline));
 
-    // A live one-line summary in the log: every second on a file replay, every 30 s on Kafka.
-    let summary_stop = CancellationToken::new();
+    let background = CancellationToken::new();
+    // A live one-line summary in the log.
     let summary_task = {
         let metrics = metrics.clone();
         let handle = handle.clone();
-        let stop = summary_stop.clone();
-        let every = if config.uses_kafka() { 30 } else { 1 };
+        let stop = background.child_token();
+        let every = source.summary_every();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+            let mut tick = tokio::time::interval(every);
             tick.tick().await;
             let mut last = u64::MAX;
             loop {
@@ -306,10 +438,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
 
     // The loop's tick: manual and scheduled triggers and finished retrains are handled even
     // when no record arrives.
-    let tick_stop = CancellationToken::new();
     let ticker = {
         let pipeline = pipeline.clone();
-        let stop = tick_stop.clone();
+        let stop = background.child_token();
         let enabled = config.learning_enabled();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -333,23 +464,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         })
     };
 
-    let assignment = Arc::new(Assignment::default());
-    let liveness = Arc::new(Liveness::new(config.kafka.stall_timeout_seconds));
-    let (ready, live): (serve::Probe, serve::Probe) = if config.uses_kafka() {
-        let a = assignment.clone();
-        let l = liveness.clone();
-        (
-            Arc::new(move || a.count() > 0),
-            Arc::new(move || l.healthy()),
-        )
-    } else {
-        (Arc::new(|| true), Arc::new(|| true))
-    };
-    let http_stop = CancellationToken::new();
+    let (ready, live) = source.probes();
     let http = tokio::spawn(serve::serve(
         listener,
         serve::router(metrics.clone(), ready, live, api),
-        http_stop.clone(),
+        background.child_token(),
     ));
 
     let ingest_stop = shutdown.child_token();
@@ -358,16 +477,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         let pipeline = pipeline.clone();
         let metrics = metrics.clone();
         let stop = ingest_stop.clone();
-        tokio::task::spawn_blocking(move || -> Result<Option<FileEnd>, IngestError> {
-            if config.uses_kafka() {
-                KafkaSource::new(&config, pipeline, metrics, assignment, liveness)?.run(&stop)?;
-                Ok(None)
-            } else {
-                let source = FileSource::open(&config)?;
-                tracing::info!(source = source.name(), "reading the file source");
-                Ok(Some(source.run(&pipeline, &stop)?))
-            }
-        })
+        tokio::task::spawn_blocking(move || source.run(&config, pipeline, metrics, &stop))
     };
     let outcome = ingest.await.map_err(|source| AppError::Task {
         task: "ingest",
@@ -386,17 +496,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         Ok(_) => Ok(()),
         Err(e) => Err(AppError::from(e)),
     };
-    tick_stop.cancel();
+    background.cancel();
     let _ = ticker.await;
-    summary_stop.cancel();
     let _ = summary_task.await;
-    http_stop.cancel();
     match http.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(%e, "http server ended with an error"),
         Err(e) => tracing::warn!(%e, "http task failed"),
     }
 
+    let summary = summarize(&pipeline, &metrics, &handle, store_path.clone(), http_addr);
+    drop(pipeline);
+    drop(store);
+    drop(opened);
+    result.map(|()| summary)
+}
+
+/// What the run did, read from the pipeline's state and the metrics once ingest ended.
+fn summarize(
+    pipeline: &Mutex<Pipeline>,
+    metrics: &Metrics,
+    handle: &LoopHandle,
+    store_path: PathBuf,
+    http_addr: String,
+) -> Summary {
     let correct = metrics
         .learn_predictions
         .with_label_values(&["correct"])
@@ -406,7 +529,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         .with_label_values(&["incorrect"])
         .get();
     let runs = |o: &str| metrics.retrain_runs.with_label_values(&[o]).get();
-    let summary = {
+    {
         let p = pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let s = p.state();
         Summary {
@@ -420,7 +543,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
                 .map(|(_, v)| v)
                 .sum(),
             replay_records: p.replay().len(),
-            store_path: store_path.clone(),
+            store_path,
             http: http_addr,
             model_version: metrics.learn_model_version.get().max(0) as u64,
             accuracy: metrics.learn_accuracy.get(),
@@ -466,8 +589,5 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
                     .with_label_values(&["full_estimate"])
                     .get(),
         }
-    };
-    drop(pipeline);
-    drop(store);
-    result.map(|()| summary)
+    }
 }
