@@ -38,14 +38,12 @@ pub const RATES: [f32; 5] = [0.0, 0.03, 0.1, 0.3, 1.0];
 /// and linear corrections with faster offsets (0.1 to 1) lost 2 on chess.
 pub const LINEAR_RATES: [f32; 1] = [0.01];
 
-/// Correction `k`'s (offset rate, weight rate, linear).
-fn rates_of(k: usize) -> (f32, f32, bool) {
+/// Correction `k`'s learning rate, and whether it is a linear one (its offset and weights
+/// learn at that rate).
+fn rates_of(k: usize) -> (f32, bool) {
     match RATES.get(k) {
-        Some(&r) => (r, 0.0, false),
-        None => {
-            let r = LINEAR_RATES[k - RATES.len()];
-            (r, r, true)
-        }
+        Some(&r) => (r, false),
+        None => (LINEAR_RATES[k - RATES.len()], true),
     }
 }
 
@@ -104,6 +102,8 @@ pub struct Tracker {
 struct Scratch {
     /// The record's standardised inputs.
     x: Vec<f32>,
+    /// The model's own class probabilities for the record.
+    raw: Vec<f32>,
     /// One correction's output adjustments.
     a: Vec<f32>,
 }
@@ -258,8 +258,7 @@ impl Tracker {
 
     /// The learning rate of the correction served now, and whether it is a linear one.
     pub fn leader_rate(&self) -> (f32, bool) {
-        let (b, w, linear) = rates_of(self.leader());
-        (if linear { w } else { b }, linear)
+        rates_of(self.leader())
     }
 
     /// The correction served now.
@@ -293,29 +292,138 @@ impl Tracker {
         adjust(self.offsets_of(k), self.weights_of(k), xs, a);
     }
 
-    /// Class probabilities `p` (the model's, for raw inputs `x`) with the leading
-    /// correction applied, in place.
-    pub fn adjust_probs(&mut self, p: &mut [f32], x: &[f32]) {
+    /// One record of a classifier, test then train: `p`, the model's class probabilities
+    /// for raw inputs `x`, become the served ones (the leading correction applied, in
+    /// place); then, when the record is labeled, every correction learns from the model's
+    /// own `p` and the label.
+    pub fn track_class(&mut self, p: &mut [f32], x: &[f32], label: Option<u32>) {
         if p.len() != self.width {
             return;
         }
         let mut s = std::mem::take(&mut self.scratch);
         self.standardised(x, &mut s.x);
+        s.raw.clear();
+        s.raw.extend_from_slice(p);
         self.adjustments(self.leader(), &s.x, &mut s.a);
         shift_probs(p, &s.a);
+        if let Some(y) = label {
+            self.learn_class_standardised(&mut s, y);
+            if !s.x.is_empty() {
+                self.scaler.observe(x);
+            }
+        }
         self.scratch = s;
     }
 
-    /// A regression value (the model's, for raw inputs `x`) with the leading correction
-    /// applied.
-    pub fn adjust_value(&mut self, v: f32, x: &[f32], sd: f32) -> f32 {
-        let (last, weight) = (self.last.unwrap_or(0.0), self.persistence_weight());
+    /// One record of a regression, test then train: returns the value served for the
+    /// model's value `v` at raw inputs `x` (the leading correction applied, blended with the
+    /// persistence forecast); then, when the record is labeled with `y`, everything learns
+    /// from it. `sd` is the target's standard deviation.
+    pub fn track_value(&mut self, v: f32, x: &[f32], label: Option<f32>, sd: f32) -> f32 {
+        let sd = if sd.is_finite() && sd > 0.0 { sd } else { 1.0 };
         let mut s = std::mem::take(&mut self.scratch);
         self.standardised(x, &mut s.x);
         self.adjustments(self.leader(), &s.x, &mut s.a);
-        let out = v + s.a[0] * sd;
+        let corrected = v + s.a[0] * sd;
+        let weight = self.persistence_weight();
+        let served = weight * self.last.unwrap_or(0.0) + (1.0 - weight) * corrected;
+        if let Some(y) = label.filter(|y| y.is_finite() && v.is_finite()) {
+            self.learn_value_standardised(&mut s, v, y, sd);
+            if !s.x.is_empty() {
+                self.scaler.observe(x);
+            }
+        }
         self.scratch = s;
-        weight * last + (1.0 - weight) * out
+        served
+    }
+
+    /// Class probabilities `p` (the model's, for raw inputs `x`) with the leading
+    /// correction applied, in place.
+    pub fn adjust_probs(&mut self, p: &mut [f32], x: &[f32]) {
+        self.track_class(p, x, None);
+    }
+
+    /// A regression value (the model's, for raw inputs `x`) as served.
+    pub fn adjust_value(&mut self, v: f32, x: &[f32], sd: f32) -> f32 {
+        self.track_value(v, x, None, sd)
+    }
+
+    /// Learns from one labeled record: `p` are the model's own class probabilities for raw
+    /// inputs `x`, `label` the true class.
+    pub fn learn_class(&mut self, p: &[f32], x: &[f32], label: u32) {
+        let mut q = p.to_vec();
+        self.track_class(&mut q, x, Some(label));
+    }
+
+    /// Learns from one labeled record of a regression: `v` is the model's own value for raw
+    /// inputs `x`, `y` the target, `sd` the target's standard deviation.
+    pub fn learn_value(&mut self, v: f32, x: &[f32], y: f32, sd: f32) {
+        self.track_value(v, x, Some(y), sd);
+    }
+
+    /// Every correction is charged the cross-entropy of its own adjusted probabilities for
+    /// the record in `s` (the model's `raw` probabilities, the standardised inputs `x`),
+    /// then steps.
+    fn learn_class_standardised(&mut self, s: &mut Scratch, label: u32) {
+        let (w, y) = (self.width, label as usize);
+        if y >= w {
+            return;
+        }
+        let linear = !s.x.is_empty();
+        for k in self.candidates(linear) {
+            let (rate, is_linear) = rates_of(k);
+            self.adjustments(k, &s.x, &mut s.a);
+            // Each class's adjusted probability needs only its own adjustment and the
+            // row's normaliser.
+            let norm = Normaliser::of(&s.raw, &s.a);
+            let loss = -f64::from(norm.apply(s.raw[y], s.a[y]).max(1e-7)).ln();
+            self.losses[k] = DECAY * self.losses[k] + loss.min(MAX_LOSS);
+            if rate == 0.0 {
+                continue;
+            }
+            for (j, (&aj, &pj)) in s.a.iter().zip(&s.raw).enumerate() {
+                let target = if j == y { 1.0 } else { 0.0 };
+                let e = rate * (target - norm.apply(pj, aj));
+                self.offsets[k * w + j] += e;
+                if is_linear {
+                    axpy(self.weight_row_mut(k, j), e, &s.x);
+                }
+            }
+            center(&mut self.offsets[k * w..(k + 1) * w]);
+            if is_linear {
+                let per = self.width * self.inputs;
+                let l = k - RATES.len();
+                center_columns(&mut self.weights[l * per..(l + 1) * per], self.inputs);
+            }
+        }
+    }
+
+    /// The persistence forecast and every correction are charged their absolute error in
+    /// standard deviations on the record in `s` (model value `v`, target `y`), then step.
+    fn learn_value_standardised(&mut self, s: &mut Scratch, v: f32, y: f32, sd: f32) {
+        let persistence = self
+            .last
+            .map_or(RESIDUAL_CLIP, |l| ((y - l) / sd).abs().min(RESIDUAL_CLIP));
+        self.persistence_loss = DECAY * self.persistence_loss + f64::from(persistence);
+        self.last = Some(y);
+        let linear = !s.x.is_empty();
+        for k in self.candidates(linear) {
+            let (rate, is_linear) = rates_of(k);
+            self.adjustments(k, &s.x, &mut s.a);
+            let r = ((y - (v + s.a[0] * sd)) / sd).clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP);
+            self.losses[k] = DECAY * self.losses[k] + f64::from(r.abs()).min(MAX_LOSS);
+            self.offsets[k] += rate * r;
+            if is_linear {
+                axpy(self.weight_row_mut(k, 0), rate * r, &s.x);
+            }
+        }
+    }
+
+    /// Linear correction `k`'s weights of output `j`.
+    fn weight_row_mut(&mut self, k: usize, j: usize) -> &mut [f32] {
+        let n = self.inputs;
+        let at = ((k - RATES.len()) * self.width + j) * n;
+        &mut self.weights[at..at + n]
     }
 
     /// The corrections that learn from a record: every one, or the offsets alone when the
@@ -332,89 +440,6 @@ impl Tracker {
         } else {
             out.clear();
         }
-    }
-
-    /// Learns from one labeled record: `p` are the model's own class probabilities (not
-    /// adjusted) for raw inputs `x`, `label` the true class. Each correction is charged the
-    /// cross-entropy of its own adjusted probabilities, then steps.
-    pub fn learn_class(&mut self, p: &[f32], x: &[f32], label: u32) {
-        let (w, y) = (self.width, label as usize);
-        if p.len() != w || y >= w {
-            return;
-        }
-        let mut s = std::mem::take(&mut self.scratch);
-        self.standardised(x, &mut s.x);
-        let linear = !s.x.is_empty();
-        for k in self.candidates(linear) {
-            let (rate, w_rate, is_linear) = rates_of(k);
-            self.adjustments(k, &s.x, &mut s.a);
-            // Each class's adjusted probability needs only its own adjustment and the
-            // row's normaliser.
-            let norm = Normaliser::of(p, &s.a);
-            let loss = -f64::from(norm.apply(p[y], s.a[y]).max(1e-7)).ln();
-            self.losses[k] = DECAY * self.losses[k] + loss.min(MAX_LOSS);
-            if rate == 0.0 && w_rate == 0.0 {
-                continue;
-            }
-            let per = self.width * self.inputs;
-            for (j, (&aj, &pj)) in s.a.iter().zip(p).enumerate() {
-                let target = if j == y { 1.0 } else { 0.0 };
-                let e = target - norm.apply(pj, aj);
-                self.offsets[k * w + j] += rate * e;
-                if is_linear {
-                    let l = k - RATES.len();
-                    let row = &mut self.weights[l * per + j * self.inputs..][..self.inputs];
-                    for (wi, &xi) in row.iter_mut().zip(&s.x) {
-                        *wi += w_rate * e * xi;
-                    }
-                }
-            }
-            center(&mut self.offsets[k * w..(k + 1) * w]);
-            if is_linear {
-                let l = k - RATES.len();
-                center_columns(&mut self.weights[l * per..(l + 1) * per], self.inputs);
-            }
-        }
-        if linear {
-            self.scaler.observe(x);
-        }
-        self.scratch = s;
-    }
-
-    /// Learns from one labeled record of a regression: `v` is the model's own value for raw
-    /// inputs `x`, `y` the target, `sd` the target's standard deviation. Each correction is
-    /// charged its own absolute error in standard deviations, then steps.
-    pub fn learn_value(&mut self, v: f32, x: &[f32], y: f32, sd: f32) {
-        let sd = if sd.is_finite() && sd > 0.0 { sd } else { 1.0 };
-        if !v.is_finite() || !y.is_finite() {
-            return;
-        }
-        let persistence = self
-            .last
-            .map_or(RESIDUAL_CLIP, |l| ((y - l) / sd).abs().min(RESIDUAL_CLIP));
-        self.persistence_loss = DECAY * self.persistence_loss + f64::from(persistence);
-        self.last = Some(y);
-        let mut s = std::mem::take(&mut self.scratch);
-        self.standardised(x, &mut s.x);
-        let linear = !s.x.is_empty();
-        for k in self.candidates(linear) {
-            let (rate, w_rate, is_linear) = rates_of(k);
-            self.adjustments(k, &s.x, &mut s.a);
-            let r = ((y - (v + s.a[0] * sd)) / sd).clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP);
-            self.losses[k] = DECAY * self.losses[k] + f64::from(r.abs()).min(MAX_LOSS);
-            self.offsets[k] += rate * r;
-            if is_linear && w_rate != 0.0 {
-                let l = k - RATES.len();
-                let row = &mut self.weights[l * self.inputs..(l + 1) * self.inputs];
-                for (wi, &xi) in row.iter_mut().zip(&s.x) {
-                    *wi += w_rate * r * xi;
-                }
-            }
-        }
-        if linear {
-            self.scaler.observe(x);
-        }
-        self.scratch = s;
     }
 }
 
@@ -525,6 +550,13 @@ fn center(b: &mut [f32]) {
     let mean = b.iter().sum::<f32>() / b.len().max(1) as f32;
     for x in b.iter_mut() {
         *x -= mean;
+    }
+}
+
+/// `w += a · x`.
+fn axpy(w: &mut [f32], a: f32, x: &[f32]) {
+    for (wi, &xi) in w.iter_mut().zip(x) {
+        *wi += a * xi;
     }
 }
 

@@ -142,27 +142,25 @@ pub(crate) fn track(
         } else {
             Box::new(std::iter::repeat(&[][..]))
         };
-    let mut raw = Vec::new();
     for ((p, label), row) in predictions.iter_mut().zip(labels).zip(rows) {
         match &mut p.output {
             Output::Class {
                 class,
                 probabilities,
             } => {
-                raw.clear();
-                raw.extend_from_slice(probabilities);
-                tracker.adjust_probs(probabilities, row);
+                let y = match label {
+                    Some(Label::Class(y)) => Some(y),
+                    _ => None,
+                };
+                tracker.track_class(probabilities, row, y);
                 *class = argmax(probabilities) as u32;
-                if let Some(Label::Class(y)) = label {
-                    tracker.learn_class(&raw, row, y);
-                }
             }
             Output::Value(v) => {
-                let raw = *v;
-                *v = tracker.adjust_value(raw, row, sd);
-                if let Some(Label::Value(y)) = label {
-                    tracker.learn_value(raw, row, y, sd);
-                }
+                let y = match label {
+                    Some(Label::Value(y)) => Some(y),
+                    _ => None,
+                };
+                *v = tracker.track_value(*v, row, y, sd);
             }
         }
     }
