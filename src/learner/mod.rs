@@ -136,13 +136,14 @@ pub(crate) fn track(
     sd: f32,
 ) {
     let inputs = tracker.inputs();
-    let rows: Box<dyn Iterator<Item = &[f32]>> =
-        if inputs > 0 && x.len() == inputs * predictions.len() {
-            Box::new(x.chunks_exact(inputs))
+    // Inputs of another width (none given) leave the linear corrections out.
+    let whole = inputs > 0 && x.len() == inputs * predictions.len();
+    for (i, (p, label)) in predictions.iter_mut().zip(labels).enumerate() {
+        let row = if whole {
+            &x[i * inputs..(i + 1) * inputs]
         } else {
-            Box::new(std::iter::repeat(&[][..]))
+            &[][..]
         };
-    for ((p, label), row) in predictions.iter_mut().zip(labels).zip(rows) {
         match &mut p.output {
             Output::Class {
                 class,
