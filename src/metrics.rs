@@ -154,7 +154,6 @@ pub const TRIGGERS: [&str; 8] = [
 /// Why a challenger was reset from the champion.
 pub const RESETS: [&str; 2] = ["behind", "diverged"];
 pub const OUTCOMES: [&str; 3] = ["promoted", "rejected", "failed"];
-const DETECTORS: [&str; 5] = ["adwin", "page_hinkley", "ddm", "feature_ks", "layer_shift"];
 
 fn gauge_vec(name: &str, help: &str, label: &str) -> GaugeVec {
     GaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric")
@@ -600,9 +599,9 @@ impl Metrics {
         for r in ["executed", "full_estimate"] {
             m.learn_online_flops.with_label_values(&[r]);
         }
-        for d in DETECTORS {
-            m.drift_state.with_label_values(&[d]);
-            m.drift_detections.with_label_values(&[d]);
+        for d in crate::drift::Detector::ALL {
+            m.drift_state.with_label_values(&[d.as_str()]);
+            m.drift_detections.with_label_values(&[d.as_str()]);
         }
         for t in TRIGGERS {
             m.retrain_triggers.with_label_values(&[t]);

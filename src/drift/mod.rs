@@ -18,6 +18,52 @@ pub use univariate::{category_shift, ks_two_sample, psi, CategoryShift, KsResult
 
 use serde::{Deserialize, Serialize};
 
+/// A drift detector: the name of its alarms in the loop state, the retrain report, the
+/// `triggers.drift_detectors` config and the `detector` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// ADWIN on the error stream.
+    Adwin,
+    /// Page-Hinkley on the error stream.
+    PageHinkley,
+    /// DDM on the error stream.
+    Ddm,
+    /// A feature's KS and PSI against the serving version's reference.
+    FeatureKs,
+    /// A hidden layer's activation shift.
+    LayerShift,
+}
+
+impl Detector {
+    pub const ALL: [Detector; 5] = [
+        Detector::Adwin,
+        Detector::PageHinkley,
+        Detector::Ddm,
+        Detector::FeatureKs,
+        Detector::LayerShift,
+    ];
+
+    /// The detectors on the error stream, in `monitor::ErrorDetectors`' order.
+    pub const ERRORS: [Detector; 3] = [Detector::Adwin, Detector::PageHinkley, Detector::Ddm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detector::Adwin => "adwin",
+            Detector::PageHinkley => "page_hinkley",
+            Detector::Ddm => "ddm",
+            Detector::FeatureKs => "feature_ks",
+            Detector::LayerShift => "layer_shift",
+        }
+    }
+}
+
+impl std::fmt::Display for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A detector's verdict after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,5 +133,27 @@ pub(crate) mod nonfinite {
                 ))),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Detector;
+
+    #[test]
+    fn a_detector_is_stored_and_labelled_by_its_name() {
+        for d in Detector::ALL {
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{}\"", d.as_str()));
+            assert_eq!(serde_json::from_str::<Detector>(&json).unwrap(), d);
+        }
+        // Loop state and retrain reports written when alarms were strings still open.
+        let alarms: Vec<Detector> =
+            serde_json::from_str(r#"["adwin", "page_hinkley", "layer_shift"]"#).unwrap();
+        assert_eq!(
+            alarms,
+            [Detector::Adwin, Detector::PageHinkley, Detector::LayerShift]
+        );
+        assert!(serde_json::from_str::<Detector>("\"magic\"").is_err());
     }
 }

@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    category_shift, ks_two_sample, psi, Adwin, Ddm, DriftState, PageHinkley, StreamDetector,
+    category_shift, ks_two_sample, psi, Adwin, Ddm, Detector, DriftState, PageHinkley,
+    StreamDetector,
 };
 
 /// `[drift]`: windows and thresholds of the detectors.
@@ -96,9 +97,6 @@ impl DriftConfig {
     }
 }
 
-/// Names of the error-stream detectors, in the order `ErrorDetectors` reports them.
-pub const ERROR_DETECTORS: [&str; 3] = ["adwin", "page_hinkley", "ddm"];
-
 /// One detector's last reading, for gauges and the status endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
@@ -151,7 +149,7 @@ impl ErrorDetectors {
     }
 
     /// Feeds one error (1.0 wrong, 0.0 right); returns the detectors that signalled drift.
-    pub fn update(&mut self, error: f64) -> Vec<&'static str> {
+    pub fn update(&mut self, error: f64) -> Vec<Detector> {
         let mut fired = Vec::new();
         let dets: [&mut dyn StreamDetector; 3] =
             [&mut self.adwin, &mut self.page_hinkley, &mut self.ddm];
@@ -163,15 +161,15 @@ impl ErrorDetectors {
             r.state = state;
             if state == DriftState::Drift {
                 r.detections += 1;
-                fired.push(ERROR_DETECTORS[i]);
+                fired.push(Detector::ERRORS[i]);
             }
         }
         fired
     }
 
     /// The last reading of each detector, named.
-    pub fn readings(&self) -> impl Iterator<Item = (&'static str, Reading)> + '_ {
-        ERROR_DETECTORS.iter().copied().zip(self.readings)
+    pub fn readings(&self) -> impl Iterator<Item = (Detector, Reading)> + '_ {
+        Detector::ERRORS.into_iter().zip(self.readings)
     }
 }
 
@@ -308,12 +306,12 @@ mod tests {
             let e = if rng.unit_f64() < p { 1.0 } else { 0.0 };
             let f = d.update(e);
             if i < 2000 {
-                assert!(!f.contains(&"adwin"), "false ADWIN alarm at {i}");
+                assert!(!f.contains(&Detector::Adwin), "false ADWIN alarm at {i}");
             }
             fired.extend(f);
         }
         assert!(
-            fired.contains("adwin") && fired.contains("ddm"),
+            fired.contains(&Detector::Adwin) && fired.contains(&Detector::Ddm),
             "{fired:?}"
         );
         let r: Vec<_> = d.readings().collect();

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::drift::layers::layer_shift;
 use crate::drift::monitor::grouped_drift;
 use crate::drift::trigger::{self, Firing, Observation, TriggerKind};
+use crate::drift::Detector;
 use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
@@ -983,7 +984,7 @@ impl Learner {
             &self.config.drift,
         );
         if features.iter().any(|f| f.drifted) {
-            self.state.alarm("feature_ks");
+            self.state.alarm(Detector::FeatureKs);
         }
         self.state.features = features;
         let now = activation_stats(&serving.model, &x)?;
@@ -1005,7 +1006,7 @@ impl Learner {
             .iter()
             .any(|(_, s)| *s >= self.config.drift.layer_shift_threshold)
         {
-            self.state.alarm("layer_shift");
+            self.state.alarm(Detector::LayerShift);
         }
         Ok(())
     }

@@ -144,7 +144,7 @@ pub struct RetrainReport {
     pub records_total: u64,
     /// Detectors in alarm, features that drifted and layer shifts when it started.
     #[serde(default)]
-    pub alarms: Vec<String>,
+    pub alarms: Vec<crate::drift::Detector>,
     #[serde(default)]
     pub drifted_features: Vec<String>,
     #[serde(default)]

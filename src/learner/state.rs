@@ -10,7 +10,7 @@ use super::LoopError;
 use crate::config::Config;
 use crate::drift::monitor::{ErrorDetectors, FeatureDrift};
 use crate::drift::trigger::TriggerState;
-use crate::drift::DriftState;
+use crate::drift::{Detector, DriftState};
 use crate::learn::tracking::Tracker;
 use crate::metrics::Metrics;
 use crate::record::Record;
@@ -30,7 +30,7 @@ pub struct LoopState {
     pub labeled_since_retrain: u64,
     pub records_since_check: u64,
     /// Detectors in alarm since the last retrain.
-    pub alarms: BTreeSet<String>,
+    pub alarms: BTreeSet<Detector>,
     pub trigger: TriggerState,
     /// The version the detectors are calibrated on.
     pub serving_version: Option<u64>,
@@ -313,10 +313,10 @@ impl LoopState {
     }
 
     /// Raises a detector's alarm (until the next retrain) and counts the detection.
-    pub fn alarm(&mut self, detector: &str) {
-        self.add_total(&format!("detections/{detector}"), 1);
-        if self.alarms.insert(detector.to_string()) {
-            tracing::info!(detector, "drift alarm");
+    pub fn alarm(&mut self, detector: Detector) {
+        self.add_total(&format!("detections/{}", detector.as_str()), 1);
+        if self.alarms.insert(detector) {
+            tracing::info!(detector = detector.as_str(), "drift alarm");
         }
     }
 
@@ -438,14 +438,15 @@ impl LoopState {
         if let Some(r2) = r.r2() {
             m.learn_regression_r2.set(r2);
         }
-        let sticky = |name: &str, s: DriftState| {
-            if self.alarms.contains(name) {
+        let sticky = |d: Detector, s: DriftState| {
+            if self.alarms.contains(&d) {
                 DriftState::Drift.level()
             } else {
                 s.level()
             }
         };
-        for (name, r) in self.errors.readings() {
+        for (d, r) in self.errors.readings() {
+            let name = d.as_str();
             m.drift_statistic
                 .with_label_values(&[name])
                 .set(r.statistic);
@@ -454,12 +455,12 @@ impl LoopState {
                 .set(r.threshold);
             m.drift_state
                 .with_label_values(&[name])
-                .set(sticky(name, r.state));
+                .set(sticky(d, r.state));
         }
-        for name in ["feature_ks", "layer_shift"] {
+        for d in [Detector::FeatureKs, Detector::LayerShift] {
             m.drift_state
-                .with_label_values(&[name])
-                .set(sticky(name, DriftState::Stable));
+                .with_label_values(&[d.as_str()])
+                .set(sticky(d, DriftState::Stable));
         }
         for ((f, _), d) in config.drift_groups().iter().zip(&self.features) {
             m.drift_feature_ks

@@ -20,7 +20,7 @@ pub struct LoopStatus {
     pub retrains_started: u64,
     pub retrain_running: bool,
     /// Detectors in alarm since the last retrain.
-    pub alarms: BTreeSet<String>,
+    pub alarms: BTreeSet<crate::drift::Detector>,
     /// Each error-stream detector's last reading, by name.
     pub detectors: BTreeMap<String, Reading>,
     /// Input groups whose last check drifted.

@@ -31,7 +31,7 @@ pub struct Job {
     pub layers: Option<Vec<String>>,
     /// Detectors in alarm, features that drifted at the last check and the layer shifts,
     /// when the trigger fired (kept in the retrain's report).
-    pub alarms: Vec<String>,
+    pub alarms: Vec<crate::drift::Detector>,
     pub drifted_features: Vec<String>,
     pub layer_shifts: Vec<(String, f64)>,
 }
