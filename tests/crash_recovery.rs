@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -29,22 +29,6 @@ fn payload(i: usize) -> (Option<Option<u32>>, Vec<u8>) {
         Some(label),
         format!("{i},{},{y}", i as f32 * 0.25).into_bytes(),
     )
-}
-
-fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RELEARN_LOG", "info,rdkafka=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start the relearn binary")
 }
 
 fn processed(addr: &str) -> Option<usize> {
@@ -128,7 +112,7 @@ listen = "{addr}"
     thresholds.insert(0, 0);
     let mut killed_mid_stream = 0;
     for threshold in thresholds {
-        let mut child = spawn(&config, &log);
+        let mut child = spawn_daemon(&config, &log);
         let seen = if threshold == 0 {
             std::thread::sleep(Duration::from_millis(300));
             processed(&addr).unwrap_or(0)
@@ -157,7 +141,7 @@ listen = "{addr}"
     );
 
     // Last run: let it finish, then stop it gracefully.
-    let child = spawn(&config, &log);
+    let child = spawn_daemon(&config, &log);
     let pid = child.id();
     let reached = wait_for(Duration::from_secs(180), || {
         processed(&addr).filter(|&n| n >= N)

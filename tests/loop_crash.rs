@@ -9,7 +9,7 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::*;
@@ -34,21 +34,10 @@ fn append_rows(path: &Path, from: usize, to: usize) {
     }
 }
 
+/// The daemon with `train.epochs` set (a long retrain to kill the process in).
 fn spawn(config: &Path, log: &Path, epochs: usize) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RELEARN_LOG", "info")
-        .env("RELEARN__TRAIN__EPOCHS", epochs.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start the relearn binary")
+    let epochs = epochs.to_string();
+    spawn_daemon_with(config, log, &[("RELEARN__TRAIN__EPOCHS", epochs.as_str())])
 }
 
 fn metrics_until(

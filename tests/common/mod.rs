@@ -342,6 +342,12 @@ pub fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
 
 /// Starts the daemon binary with `config`, stdout piped, stderr appended to `log`.
 pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
+    spawn_daemon_with(config, log, &[])
+}
+
+/// [`spawn_daemon`] with extra environment variables (config overrides such as
+/// `RELEARN__TRAIN__EPOCHS`).
+pub fn spawn_daemon_with(config: &Path, log: &Path, env: &[(&str, &str)]) -> std::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -351,6 +357,7 @@ pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
         .args(["run", "--config"])
         .arg(config)
         .env("RELEARN_LOG", "info,rdkafka=warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::from(log))
         .spawn()
