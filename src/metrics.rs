@@ -8,6 +8,7 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::drift::trigger::TriggerKind;
 use crate::ingest::decode::Reason;
 
 /// The registry and a typed handle to each metric.
@@ -140,19 +141,11 @@ pub struct Metrics {
     pub serve_request_seconds: Histogram,
 }
 
-/// Trigger kinds, retrain outcomes and cost runs (label values known up front).
-pub const TRIGGERS: [&str; 8] = [
-    "bootstrap",
-    "manual",
-    "drift",
-    "accuracy_below",
-    "accuracy_drop",
-    "count",
-    "schedule",
-    "challenger",
-];
 /// Why a challenger was reset from the champion.
 pub const RESETS: [&str; 2] = ["behind", "diverged"];
+/// Retrain outcomes (label values known up front; `learner::RunOutcome`'s names, which a test
+/// checks: `learner` depends on this module, not the other way). Trigger labels are
+/// `drift::trigger::TriggerKind::ALL`'s names.
 pub const OUTCOMES: [&str; 3] = ["promoted", "rejected", "failed"];
 
 fn gauge_vec(name: &str, help: &str, label: &str) -> GaugeVec {
@@ -590,8 +583,8 @@ impl Metrics {
         for k in ["champion", "challenger"] {
             m.learn_paired_accuracy.with_label_values(&[k]);
         }
-        for r in TRIGGERS {
-            m.learn_promotions.with_label_values(&[r]);
+        for t in TriggerKind::ALL {
+            m.learn_promotions.with_label_values(&[t.as_str()]);
         }
         for r in RESETS {
             m.learn_challenger_resets.with_label_values(&[r]);
@@ -603,8 +596,8 @@ impl Metrics {
             m.drift_state.with_label_values(&[d.as_str()]);
             m.drift_detections.with_label_values(&[d.as_str()]);
         }
-        for t in TRIGGERS {
-            m.retrain_triggers.with_label_values(&[t]);
+        for t in TriggerKind::ALL {
+            m.retrain_triggers.with_label_values(&[t.as_str()]);
         }
         for o in OUTCOMES {
             m.retrain_runs.with_label_values(&[o]);
