@@ -8,22 +8,13 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use relearn::datasets;
 use relearn::learn::{
-    train::train, Activation, BackendKind, Dataset, LayerSet, Model, ModelSpec, Normalizer,
-    TrainConfig,
+    train::train, BackendKind, Dataset, LayerSet, Model, ModelSpec, Normalizer, TrainConfig,
 };
 
 fn setup() -> (Model, Dataset) {
     let digits = datasets::digits().expect("digits");
     let data = digits.subset(&(0..2048).map(|i| i % digits.len()).collect::<Vec<_>>());
-    let spec = ModelSpec {
-        input: 64,
-        hidden: vec![128, 128, 64],
-        classes: 10,
-        task: Default::default(),
-        loss: Default::default(),
-        activation: Activation::Relu,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::classifier(64, vec![128, 128, 64], 10);
     let model = Model::new(
         spec,
         Normalizer::fit(&data.x, 64),

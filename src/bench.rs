@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::EwcConfig;
 use crate::datasets::{self, permutation, permute, relabel, rotate, with_classes};
-use crate::learn::{
-    Activation, BackendKind, Dataset, Ewc, LearnError, Model, ModelSpec, TrainConfig,
-};
+use crate::learn::{BackendKind, Dataset, Ewc, LearnError, Model, ModelSpec, TrainConfig};
 use crate::retrain::{self, LayerPolicy, Reference, RetrainConfig, RetrainInput, RetrainMode};
 use crate::rng::Rng;
 
@@ -422,15 +420,7 @@ pub fn run(
     }
     let tasks = tasks(opts)?;
     let width = tasks[0].train.width;
-    let spec = ModelSpec {
-        input: width,
-        hidden: opts.hidden.clone(),
-        classes: CLASSES,
-        task: Default::default(),
-        loss: Default::default(),
-        activation: Activation::Relu,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::classifier(width, opts.hidden.clone(), CLASSES);
     let open_gate = |mode: RetrainMode, max_cost: f64| RetrainConfig {
         layers: LayerPolicy::Keyword("auto".into()),
         mode,

@@ -535,18 +535,9 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learn::Activation;
 
     fn model() -> Model {
-        let spec = ModelSpec {
-            input: 784,
-            hidden: vec![256, 256],
-            classes: 10,
-            task: Default::default(),
-            loss: Default::default(),
-            activation: Activation::Relu,
-            dropout: 0.0,
-        };
+        let spec = ModelSpec::classifier(784, vec![256, 256], 10);
         Model::new(spec, Normalizer::identity(784), BackendKind::from_env(), 1).unwrap()
     }
 

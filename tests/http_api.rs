@@ -258,20 +258,12 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
 
     use relearn::config::Config;
     use relearn::learn::tracking::Shift;
-    use relearn::learn::{Activation, BackendKind, Model, ModelSpec, Normalizer};
+    use relearn::learn::{BackendKind, Model, ModelSpec, Normalizer};
     use relearn::learner::{ChallengerSnapshot, LoopHandle, Serving};
     use relearn::store::versions::VersionRecord;
 
     let config = Config::default();
-    let spec = ModelSpec {
-        input: config.input_width(),
-        hidden: vec![8],
-        classes: 2,
-        task: Default::default(),
-        loss: Default::default(),
-        activation: Activation::Relu,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::classifier(config.input_width(), vec![8], 2);
     let model = Model::new(
         spec,
         Normalizer::identity(config.input_width()),

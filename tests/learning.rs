@@ -4,7 +4,7 @@
 
 use relearn::datasets;
 use relearn::learn::{
-    train::train, Activation, BackendKind, Ewc, LayerSet, Model, ModelSpec, Normalizer, TrainConfig,
+    train::train, BackendKind, Ewc, LayerSet, Model, ModelSpec, Normalizer, TrainConfig,
 };
 
 fn tasks() -> datasets::PermutedDigits {
@@ -12,15 +12,7 @@ fn tasks() -> datasets::PermutedDigits {
 }
 
 fn fresh(norm: Normalizer) -> Model {
-    let spec = ModelSpec {
-        input: 64,
-        hidden: vec![128, 128],
-        classes: 10,
-        task: Default::default(),
-        loss: Default::default(),
-        activation: Activation::Relu,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::classifier(64, vec![128, 128], 10);
     Model::new(spec, norm, BackendKind::from_env(), 17).expect("model")
 }
 

@@ -7,7 +7,7 @@ use relearn::datasets;
 use relearn::learn::diagnostics::activation_stats;
 use relearn::learn::train::train;
 use relearn::learn::{
-    Activation, BackendKind, Dataset, Ewc, LayerSet, Model, ModelSpec, Normalizer, TrainConfig,
+    BackendKind, Dataset, Ewc, LayerSet, Model, ModelSpec, Normalizer, TrainConfig,
 };
 use relearn::retrain::{run, Outcome, RetrainConfig, RetrainInput};
 
@@ -24,15 +24,7 @@ fn setup() -> Setup {
     } = datasets::permuted_digits(2024, 11).expect("digits");
     let mut both = a_train.clone();
     both.extend(&b_train);
-    let spec = ModelSpec {
-        input: 64,
-        hidden: vec![128, 128],
-        classes: 10,
-        task: Default::default(),
-        loss: Default::default(),
-        activation: Activation::Relu,
-        dropout: 0.0,
-    };
+    let spec = ModelSpec::classifier(64, vec![128, 128], 10);
     let model = Model::new(
         spec,
         Normalizer::fit(&both.x, 64),

@@ -214,6 +214,20 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// A classifier of `input` inputs through `hidden` ReLU layers to `classes` outputs,
+    /// without dropout.
+    pub fn classifier(input: usize, hidden: Vec<usize>, classes: usize) -> ModelSpec {
+        ModelSpec {
+            input,
+            hidden,
+            classes,
+            task: Task::Classification,
+            loss: RegressionLoss::default(),
+            activation: Activation::Relu,
+            dropout: 0.0,
+        }
+    }
+
     /// Layer names in order: `hidden.0`, ..., `head`.
     pub fn layer_names(&self) -> Vec<String> {
         (0..self.hidden.len())

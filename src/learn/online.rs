@@ -301,18 +301,10 @@ impl OnlineTrainer {
 mod tests {
     use super::*;
     use crate::datasets;
-    use crate::learn::{Activation, BackendKind, ModelSpec, ParamMap};
+    use crate::learn::{BackendKind, ModelSpec, ParamMap};
 
     fn model(data: &Dataset) -> Model {
-        let spec = ModelSpec {
-            input: 64,
-            hidden: vec![32],
-            classes: 10,
-            task: Default::default(),
-            loss: Default::default(),
-            activation: Activation::Relu,
-            dropout: 0.0,
-        };
+        let spec = ModelSpec::classifier(64, vec![32], 10);
         let norm = Normalizer::fit(&data.x[..64 * 50], 64);
         Model::new(spec, norm, BackendKind::from_env(), 3).unwrap()
     }
