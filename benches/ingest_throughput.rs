@@ -130,15 +130,15 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
     let stop2 = stop.clone();
     let worker = std::thread::spawn(move || source.run(&stop2));
     // The clock starts at the first durable record, so group join time is not counted.
-    while metrics.ingest_records.get() == 0 {
+    while metrics.ingest.records.get() == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
     let start = Instant::now();
-    let first = metrics.ingest_records.get();
+    let first = metrics.ingest.records.get();
     let mut rss = Vec::new();
     let mut next_quarter = 1;
-    while (metrics.ingest_records.get() as usize) < n {
-        let done = metrics.ingest_records.get() as usize;
+    while (metrics.ingest.records.get() as usize) < n {
+        let done = metrics.ingest.records.get() as usize;
         if done * 4 >= next_quarter * n {
             rss.push(rss_mib());
             next_quarter += 1;
@@ -149,7 +149,7 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
     rss.push(rss_mib());
     stop.cancel();
     worker.join().expect("worker").expect("source ran cleanly");
-    let counted = metrics.ingest_records.get() - first;
+    let counted = metrics.ingest.records.get() - first;
     (t.mul_f64(n as f64 / counted.max(1) as f64), rss)
 }
 

@@ -8,5 +8,5 @@ scripts/deps.sh
 scripts/libtorch.sh install
 eval "$(scripts/libtorch.sh env)"
 export RELEARN_TEST_BACKEND=tch
-cargo test --features tch --lib "$@" -- learn::
-cargo test --features tch --test learning --test retrain "$@"
+cargo test -p relearn --features tch --lib "$@" -- learn::
+cargo test -p relearn --features tch --test learning --test retrain "$@"

@@ -102,6 +102,10 @@ pub struct Summary {
     pub challenger_accuracy: f64,
     pub train_flops: f64,
     pub train_flops_full: f64,
+    /// Seconds spent in triggered retrains.
+    pub retrain_seconds: f64,
+    /// The scores sampled over the stream, closed at the last record.
+    pub curve: crate::learner::state::Curve,
 }
 
 impl std::fmt::Display for Summary {
@@ -415,17 +419,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
                     _ = stop.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let records = metrics.ingest_records.get();
+                let records = metrics.ingest.records.get();
                 if records == last {
                     continue;
                 }
                 last = records;
-                let runs = |o: &str| metrics.retrain_runs.with_label_values(&[o]).get();
+                let runs = |o: &str| metrics.retrain.runs.with_label_values(&[o]).get();
                 let alarms = serde_json::to_string(&handle.status().alarms).unwrap_or_default();
                 tracing::info!(
                     records,
-                    accuracy = format!("{:.4}", metrics.learn_accuracy.get()),
-                    version = metrics.learn_model_version.get(),
+                    accuracy = format!("{:.4}", metrics.learn.accuracy.get()),
+                    version = metrics.learn.model_version.get(),
                     alarms = %alarms,
                     promoted = runs("promoted"),
                     rejected = runs("rejected"),
@@ -521,17 +525,30 @@ fn summarize(
     http_addr: String,
 ) -> Summary {
     let correct = metrics
-        .learn_predictions
+        .learn
+        .predictions
         .with_label_values(&["correct"])
         .get();
     let incorrect = metrics
-        .learn_predictions
+        .learn
+        .predictions
         .with_label_values(&["incorrect"])
         .get();
-    let runs = |o: &str| metrics.retrain_runs.with_label_values(&[o]).get();
+    let runs = |o: &str| metrics.retrain.runs.with_label_values(&[o]).get();
     {
         let p = pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let s = p.state();
+        let scores = handle
+            .scores
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut curve = handle
+            .curve
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        curve.close(s.counter(counter::RECORDS), &scores);
         Summary {
             records: s.counter(counter::RECORDS),
             labeled: s.counter(counter::LABELED),
@@ -545,22 +562,25 @@ fn summarize(
             replay_records: p.replay().len(),
             store_path,
             http: http_addr,
-            model_version: metrics.learn_model_version.get().max(0) as u64,
-            accuracy: metrics.learn_accuracy.get(),
+            model_version: metrics.learn.model_version.get().max(0) as u64,
+            accuracy: metrics.learn.accuracy.get(),
             scored: correct + incorrect,
             correct,
             promoted: runs("promoted"),
             rejected: runs("rejected"),
             failed: runs("failed"),
-            scores: handle
-                .scores
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            scores,
+            curve,
+            retrain_seconds: metrics
+                .retrain
+                .seconds
+                .with_label_values(&["executed"])
+                .get(),
             challenger_accuracy: {
                 let c = |o: &str| {
                     metrics
-                        .learn_challenger_predictions
+                        .learn
+                        .challenger_predictions
                         .with_label_values(&[o])
                         .get()
                 };
@@ -572,20 +592,24 @@ fn summarize(
                 }
             },
             challenger_promotions: metrics
-                .learn_promotions
+                .learn
+                .promotions
                 .with_label_values(&["challenger"])
                 .get(),
-            train_flops: metrics.retrain_flops.with_label_values(&["executed"]).get()
+            train_flops: metrics.retrain.flops.with_label_values(&["executed"]).get()
                 + metrics
-                    .learn_online_flops
+                    .learn
+                    .online_flops
                     .with_label_values(&["executed"])
                     .get(),
             train_flops_full: metrics
-                .retrain_flops
+                .retrain
+                .flops
                 .with_label_values(&["full_estimate"])
                 .get()
                 + metrics
-                    .learn_online_flops
+                    .learn
+                    .online_flops
                     .with_label_values(&["full_estimate"])
                     .get(),
         }

@@ -9,11 +9,12 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppError, Summary};
 use crate::config::{Config, Format, Task};
+use crate::learner::state::Curve;
 
 /// What failed in an evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +46,7 @@ pub enum EvalError {
 }
 
 /// A way to run the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// The config as given (defaults: partial retrains and the challenger).
@@ -109,7 +110,7 @@ impl Strategy {
 }
 
 /// One strategy's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {
     pub strategy: Strategy,
     /// Labeled records scored (after the first model).
@@ -133,10 +134,14 @@ pub struct EvalRow {
     pub regression: Option<RegressionRow>,
     pub wall_seconds: f64,
     pub records_per_second: f64,
+    /// The scores over the stream (`None` for the baselines), which `relearn-bench plot`
+    /// draws.
+    #[serde(default)]
+    pub curve: Option<Curve>,
 }
 
 /// Prequential errors on a regression target, in the target's unit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegressionRow {
     /// Mean absolute error over every labeled record; records before the first model are
     /// charged with the running mean's error.
@@ -150,7 +155,7 @@ pub struct RegressionRow {
 }
 
 /// The whole evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     pub file: String,
     pub records: u64,
@@ -390,6 +395,7 @@ pub fn run(
                     }),
                     wall_seconds: 0.0,
                     records_per_second: 0.0,
+                    curve: None,
                 }
             }
             _ => {
@@ -421,6 +427,7 @@ pub fn run(
                     }),
                     wall_seconds: *wall,
                     records_per_second: sum.records as f64 / wall.max(1e-9),
+                    curve: Some(sum.curve.clone()),
                 }
             }
         };

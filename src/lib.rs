@@ -2,7 +2,6 @@
 //! and kept durably in RocksDB with the offsets that produced them; see ARCHITECTURE.md.
 
 pub mod app;
-pub mod bench;
 pub mod config;
 pub mod datasets;
 pub mod drift;
@@ -13,7 +12,6 @@ pub mod inspect;
 pub mod learn;
 pub mod learner;
 pub mod metrics;
-pub mod plot;
 pub mod record;
 pub mod retrain;
 pub mod rng;

@@ -48,18 +48,11 @@ enum Command {
         #[arg(long)]
         activate: Option<u64>,
     },
-    /// Redraw the PNG plots of a `relearn bench` report (`bench-<scenario>.json`) next to it.
-    Plot {
-        /// The JSON report.
-        report: PathBuf,
-    },
-    /// Run a continual-learning experiment (no retraining, full, partial, + EWC, + replay) on
-    /// a task sequence and write a markdown table and a JSON report.
-    Bench(BenchArgs),
     /// Runs a CSV stream (a path or a .gz) through the daemon's own path once per strategy
     /// and prints prequential accuracy, kappa, kappa-temporal, promotions, training FLOPs and
-    /// wall time (markdown; eval.md and eval.json in --out).
-    Eval(EvalArgs),
+    /// wall time (markdown; eval.md and eval.json in --out; `relearn-bench plot eval.json`
+    /// draws the scores over the stream).
+    Eval(Box<EvalArgs>),
 }
 
 #[derive(clap::Args)]
@@ -103,83 +96,6 @@ struct EvalArgs {
     /// Where eval.md and eval.json go.
     #[arg(long, default_value = "eval-out")]
     out: PathBuf,
-}
-
-/// `relearn bench`'s flags.
-#[derive(clap::Args)]
-struct BenchArgs {
-    scenario: relearn::bench::Scenario,
-    /// Directory of the MNIST IDX files; without it the embedded 8x8 digits are used.
-    #[arg(long)]
-    mnist: Option<PathBuf>,
-    #[arg(long, default_value_t = 5)]
-    tasks: usize,
-    #[arg(long, default_value_t = 10_000)]
-    train_per_task: usize,
-    #[arg(long, default_value_t = 2_000)]
-    test_per_task: usize,
-    /// Hidden layer widths, comma-separated.
-    #[arg(long, default_value = "256,256", value_delimiter = ',')]
-    hidden: Vec<usize>,
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
-    #[arg(long, default_value_t = 500.0)]
-    ewc_lambda: f64,
-    /// Online EWC decay of the accumulated Fisher (1 = keep every task's).
-    #[arg(long, default_value_t = 1.0)]
-    ewc_gamma: f64,
-    /// Adam learning rate of every training run.
-    #[arg(long, default_value_t = 1e-3)]
-    learning_rate: f64,
-    /// Replayed images kept from earlier tasks (equal share per task).
-    #[arg(long, default_value_t = 2_000)]
-    replay_records: usize,
-    /// Fraction of each batch drawn from the replayed images.
-    #[arg(long, default_value_t = 0.25)]
-    replay_ratio: f64,
-    /// `retrain.max_cost` of the partial strategies: most a partial retrain may cost, as a
-    /// fraction of a full one (1 = no limit). Several, comma-separated, run each partial
-    /// strategy once per budget (a cost/accuracy frontier).
-    #[arg(long, default_value = "1", value_delimiter = ',')]
-    max_cost: Vec<f64>,
-    /// Strategies to run, comma-separated (default: all six).
-    #[arg(long, value_delimiter = ',')]
-    strategies: Vec<String>,
-    /// Degrees between consecutive rotated tasks.
-    #[arg(long, default_value_t = 30.0)]
-    angle_step: f64,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// burn backend (flex, ndarray, tch).
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// Where the report files go.
-    #[arg(long, default_value = "bench-out")]
-    out: PathBuf,
-}
-
-impl BenchArgs {
-    fn options(&self) -> relearn::bench::BenchOptions {
-        use relearn::bench::{BenchOptions, Source};
-        BenchOptions {
-            scenario: self.scenario,
-            source: self.mnist.clone().map_or(Source::Digits, Source::Mnist),
-            tasks: self.tasks,
-            train_per_task: self.train_per_task,
-            test_per_task: self.test_per_task,
-            hidden: self.hidden.clone(),
-            epochs: self.epochs,
-            ewc_lambda: self.ewc_lambda,
-            ewc_gamma: self.ewc_gamma,
-            learning_rate: self.learning_rate,
-            replay_records: self.replay_records,
-            replay_ratio: self.replay_ratio,
-            max_cost: self.max_cost.clone(),
-            strategies: self.strategies.clone(),
-            angle_step: self.angle_step,
-            seed: self.seed,
-        }
-    }
 }
 
 fn load(config: Option<&std::path::Path>) -> anyhow::Result<relearn::config::Config> {
@@ -254,11 +170,6 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&listing)?);
             }
         }
-        Command::Plot { report } => {
-            for png in relearn::bench::replot(&report)? {
-                eprintln!("relearn: wrote {}", png.display());
-            }
-        }
         Command::Eval(args) => {
             let mut config = load(args.config.as_deref())?;
             if let Some(label) = args.label {
@@ -309,28 +220,12 @@ fn main() -> anyhow::Result<()> {
             })?;
             print!("{}", relearn::eval::markdown(&report));
             let (md, json) = relearn::eval::write(&report, &args.out)?;
-            eprintln!("relearn: wrote {} and {}", md.display(), json.display());
-        }
-        Command::Bench(args) => {
-            let backend = relearn::learn::BackendKind::from_name(&args.backend)
-                .with_context(|| format!("unknown backend `{}`", args.backend))?;
-            let opts = args.options();
-            let out = args.out;
-            let started = std::time::Instant::now();
-            let progress = |step: &str| {
-                eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
-            };
-            if opts.scenario == relearn::bench::Scenario::Elec2 {
-                let results = relearn::bench::elec2(&opts, progress)?;
-                let (md, json) = relearn::bench::write_elec2(&results, &out)?;
-                print!("{}", relearn::bench::elec2_markdown(&results));
-                eprintln!("relearn: wrote {} and {}", md.display(), json.display());
-                return Ok(());
-            }
-            let report = relearn::bench::run(&opts, backend, progress)?;
-            let (md, json) = relearn::bench::write(&report, &out)?;
-            print!("{}", relearn::bench::markdown(&report));
-            eprintln!("relearn: wrote {} and {}", md.display(), json.display());
+            eprintln!(
+                "relearn: wrote {} and {} (`relearn-bench plot {}` draws the scores over the stream)",
+                md.display(),
+                json.display(),
+                json.display()
+            );
         }
     }
     Ok(())

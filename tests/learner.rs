@@ -116,7 +116,7 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     );
     let v1 = current(&handle.serving).expect("version 1 serves after the bootstrap");
     assert_eq!(v1.version, 1);
-    assert_eq!(metrics.learn_model_version.get(), 1);
+    assert_eq!(metrics.learn.model_version.get(), 1);
     let before = v1.model.predict(&probe).unwrap();
     let probe_y = &data.y.classes().expect("digits are classes")[1500..1700];
     let acc = before.iter().zip(probe_y).filter(|(p, y)| p == y).count() as f64 / 200.0;
@@ -133,20 +133,22 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     );
     assert_eq!(
         metrics
-            .learn_predictions
+            .learn
+            .predictions
             .with_label_values(&["correct"])
             .get()
             + metrics
-                .learn_predictions
+                .learn
+                .predictions
                 .with_label_values(&["incorrect"])
                 .get(),
         300,
         "records 500..800 were scored by version 1"
     );
     assert!(
-        metrics.learn_accuracy.get() > 0.7,
+        metrics.learn.accuracy.get() > 0.7,
         "{}",
-        metrics.learn_accuracy.get()
+        metrics.learn.accuracy.get()
     );
 
     // 2. 800 records with flipped labels: the count trigger (700) retrains on them; the
@@ -166,11 +168,11 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
         );
     }
     assert_eq!(
-        metrics.retrain_runs.with_label_values(&["rejected"]).get(),
+        metrics.retrain.runs.with_label_values(&["rejected"]).get(),
         1
     );
     assert_eq!(
-        metrics.retrain_runs.with_label_values(&["promoted"]).get(),
+        metrics.retrain.runs.with_label_values(&["promoted"]).get(),
         1,
         "only the bootstrap"
     );
@@ -199,9 +201,9 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     assert!(forgetting > c.retrain.max_forgetting, "{forgetting}");
     // The prequential window saw the flipped labels as errors.
     assert!(
-        metrics.learn_accuracy.get() < 0.5,
+        metrics.learn.accuracy.get() < 0.5,
         "{}",
-        metrics.learn_accuracy.get()
+        metrics.learn.accuracy.get()
     );
 
     // 3. Reopen: the same loop state and recent window come back from the store.
@@ -222,11 +224,11 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
         "the reloaded version answers the same"
     );
     assert_eq!(
-        metrics2.retrain_runs.with_label_values(&["rejected"]).get(),
+        metrics2.retrain.runs.with_label_values(&["rejected"]).get(),
         1,
         "counters restart from the stored totals"
     );
-    assert_eq!(metrics2.learn_model_version.get(), 1);
+    assert_eq!(metrics2.learn.model_version.get(), 1);
 }
 
 /// Prequential accuracy of the default loop (challenger on) on digits whose labels come in
@@ -255,7 +257,7 @@ fn runs_of_labels(tracking: bool) -> (f64, Option<relearn::learn::tracking::Shif
     let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
     let mut total = 0;
     feed(&mut learner, store.as_ref(), &recs, &mut total, false);
-    let p = &metrics.learn_predictions;
+    let p = &metrics.learn.predictions;
     let (right, wrong) = (
         p.with_label_values(&["correct"]).get(),
         p.with_label_values(&["incorrect"]).get(),

@@ -4,23 +4,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 
 const PARTITIONS: i32 = 4;
 const HALF: usize = 50_000;
-
-fn spawn(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RELEARN_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the relearn binary")
-}
 
 fn write_config(
     dir: &std::path::Path,
@@ -70,14 +59,14 @@ fn second_member_takes_over_partitions_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, addr_a) = write_config(dir.path(), "a", &brokers, &topic, &group, &dlq);
     let (cb, addr_b) = write_config(dir.path(), "b", &brokers, &topic, &group, &dlq);
-    let a = spawn(&ca);
+    let a = spawn_daemon(&ca, &dir.path().join("a.log"));
     wait_for(Duration::from_secs(60), || {
         records(&addr_a).filter(|&n| n >= HALF as f64)
     })
     .expect("first member processes the first half");
     assert_eq!(assigned(&addr_a), Some(PARTITIONS as f64));
 
-    let b = spawn(&cb);
+    let b = spawn_daemon(&cb, &dir.path().join("b.log"));
     // Both members hold partitions once the group has rebalanced.
     wait_for(Duration::from_secs(60), || {
         let (x, y) = (assigned(&addr_a)?, assigned(&addr_b)?);

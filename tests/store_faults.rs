@@ -108,7 +108,7 @@ fn a_full_disk_stops_ingest_and_a_restart_resumes_exactly_once() {
         "{text}"
     );
     assert_eq!(
-        metrics.store_write_errors.get(),
+        metrics.store.write_errors.get(),
         1,
         "one refused batch, then stop"
     );

@@ -100,7 +100,8 @@ impl ClientContext for IngestContext {
                     .next_offset(name, *p)
                     .unwrap_or(part.lo_offset.max(0));
                 self.metrics
-                    .ingest_lag
+                    .ingest
+                    .lag
                     .with_label_values(&[&format!("{name}/{p}")])
                     .set((part.hi_offset - next).max(0));
             }
@@ -132,7 +133,8 @@ impl ClientContext for IngestContext {
             *self.auth_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
         }
         self.metrics
-            .ingest_kafka_errors
+            .ingest
+            .kafka_errors
             .with_label_values(&[kind])
             .inc();
         tracing::warn!(%error, reason, kind, "kafka client error");
@@ -182,9 +184,10 @@ impl ConsumerContext for IngestContext {
                         } else {
                             self.assignment.partitions.store(n, Ordering::Relaxed);
                         }
-                        self.metrics.ingest_assigned.set(self.assignment.count());
+                        self.metrics.ingest.assigned.set(self.assignment.count());
                         self.metrics
-                            .ingest_rebalances
+                            .ingest
+                            .rebalances
                             .with_label_values(&["assign"])
                             .inc();
                         tracing::info!(
@@ -222,9 +225,10 @@ impl ConsumerContext for IngestContext {
                 } else {
                     self.assignment.partitions.store(0, Ordering::Relaxed);
                 }
-                self.metrics.ingest_assigned.set(self.assignment.count());
+                self.metrics.ingest.assigned.set(self.assignment.count());
                 self.metrics
-                    .ingest_rebalances
+                    .ingest
+                    .rebalances
                     .with_label_values(&["revoke"])
                     .inc();
                 tracing::info!(partitions = n, "partitions revoked");
@@ -232,12 +236,13 @@ impl ConsumerContext for IngestContext {
             other => {
                 tracing::error!(error = ?other, "rebalance error; releasing the assignment");
                 self.metrics
-                    .ingest_rebalances
+                    .ingest
+                    .rebalances
                     .with_label_values(&["error"])
                     .inc();
                 let _ = consumer.unassign();
                 self.assignment.partitions.store(0, Ordering::Relaxed);
-                self.metrics.ingest_assigned.set(0);
+                self.metrics.ingest.assigned.set(0);
             }
         }
     }
@@ -404,13 +409,13 @@ impl KafkaSource {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .flush()?;
-        self.metrics.ingest_consumer_restarts.inc();
+        self.metrics.ingest.consumer_restarts.inc();
         tracing::warn!(
             error,
             "fatal consumer error: recreating the consumer; it resumes from the stored offsets"
         );
         self.assignment.partitions.store(0, Ordering::Relaxed);
-        self.metrics.ingest_assigned.set(0);
+        self.metrics.ingest.assigned.set(0);
         let context = IngestContext {
             pipeline: self.pipeline.clone(),
             metrics: self.metrics.clone(),
@@ -496,7 +501,8 @@ impl KafkaSource {
                     // Transient broker errors surface here; librdkafka retries by itself.
                     since_fatal_check = 1024;
                     self.metrics
-                        .ingest_kafka_errors
+                        .ingest
+                        .kafka_errors
                         .with_label_values(&["transient"])
                         .inc();
                     tracing::warn!(%e, "consumer error");

@@ -117,31 +117,36 @@ impl Pipeline {
         let replay =
             ReplayBuffer::load(store.as_ref(), &config.replay, config.schema.classes.len())?;
         metrics
-            .ingest_records
+            .ingest
+            .records
             .inc_by(state.counter(counter::RECORDS));
         metrics
-            .ingest_decoded
+            .ingest
+            .decoded
             .with_label_values(&["labeled"])
             .inc_by(state.counter(counter::LABELED));
         metrics
-            .ingest_decoded
+            .ingest
+            .decoded
             .with_label_values(&["unlabeled"])
             .inc_by(state.counter(counter::UNLABELED));
         for r in Reason::ALL {
             let n = state.counter(&format!("{}{}", counter::MALFORMED_PREFIX, r.as_str()));
             metrics
-                .ingest_malformed
+                .ingest
+                .malformed
                 .with_label_values(&[r.as_str()])
                 .inc_by(n);
         }
         for field in decoder.field_names() {
             let n = state.counter(&format!("{}{field}", counter::MISSING_PREFIX));
-            metrics.ingest_missing.with_label_values(&[field]).inc_by(n);
+            metrics.ingest.missing.with_label_values(&[field]).inc_by(n);
         }
         for field in &config.schema.categorical {
             let n = state.counter(&format!("{}{field}", counter::NEW_CATEGORY_PREFIX));
             metrics
-                .ingest_new_categories
+                .ingest
+                .new_categories
                 .with_label_values(&[field])
                 .inc_by(n);
         }
@@ -149,21 +154,23 @@ impl Pipeline {
             store.as_ref(),
             config.schema.categorical.len(),
         )?;
-        metrics.store_replay_records.set(replay.len() as i64);
-        metrics.store_replay_seen.set(replay.seen() as i64);
+        metrics.store.replay_records.set(replay.len() as i64);
+        metrics.store.replay_seen.set(replay.seen() as i64);
         let (joiner, label_decoder) = if config.labels.enabled {
             let joiner = Joiner::load(store.as_ref(), &config.labels)?;
             let label_decoder = Decoder::for_labels(&config.schema, &config.labels.label_columns)
                 .map_err(|e| IngestError::Schema(e.to_string()))?;
-            metrics.ingest_labels_pending.set(joiner.pending() as i64);
+            metrics.ingest.labels_pending.set(joiner.pending() as i64);
             metrics
-                .ingest_decoded
+                .ingest
+                .decoded
                 .with_label_values(&["label"])
                 .inc_by(state.counter(counter::LABEL_RECORDS));
             for o in JoinOutcome::ALL {
                 let n = state.counter(&format!("{}{}", counter::JOIN_PREFIX, o.as_str()));
                 metrics
-                    .ingest_label_joins
+                    .ingest
+                    .label_joins
                     .with_label_values(&[o.as_str()])
                     .inc_by(n);
             }
@@ -454,7 +461,7 @@ impl Pipeline {
         }
         if let Err(e) = self.store.write(batch) {
             self.failed = true;
-            self.metrics.store_write_errors.inc();
+            self.metrics.store.write_errors.inc();
             return Err(e.into());
         }
         o.committed(self.state.counter(counter::RECORDS));
@@ -477,7 +484,7 @@ impl Pipeline {
         let started = Instant::now();
         if let Err(e) = self.dead_letters.flush() {
             self.failed = true;
-            self.metrics.ingest_dead_letter_errors.inc();
+            self.metrics.ingest.dead_letter_errors.inc();
             tracing::error!(error = %crate::error::Chain(&e), "dead letters not acknowledged; batch not written");
             return Err(e);
         }
@@ -550,37 +557,41 @@ impl Pipeline {
         let offsets = self.state.stage(&mut batch);
         if let Err(e) = self.store.write(batch) {
             self.failed = true;
-            self.metrics.store_write_errors.inc();
+            self.metrics.store.write_errors.inc();
             tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
             return Err(e.into());
         }
         let secs = started.elapsed().as_secs_f64();
         let m = &self.metrics;
-        m.ingest_batches.inc();
-        m.ingest_batch_seconds.observe(secs);
-        m.ingest_batch_records.observe(t.records as f64);
-        m.ingest_records.inc_by(t.records);
-        m.ingest_decoded
+        m.ingest.batches.inc();
+        m.ingest.batch_seconds.observe(secs);
+        m.ingest.batch_records.observe(t.records as f64);
+        m.ingest.records.inc_by(t.records);
+        m.ingest
+            .decoded
             .with_label_values(&["labeled"])
             .inc_by(t.labeled);
-        m.ingest_decoded
+        m.ingest
+            .decoded
             .with_label_values(&["unlabeled"])
             .inc_by(t.unlabeled);
         let mut malformed = 0;
         for (reason, n) in &t.malformed {
-            m.ingest_malformed
+            m.ingest
+                .malformed
                 .with_label_values(&[reason.as_str()])
                 .inc_by(*n);
             malformed += n;
         }
         for (k, n) in &t.missing {
             if let Some(field) = fields.get(*k) {
-                m.ingest_missing.with_label_values(&[field]).inc_by(*n);
+                m.ingest.missing.with_label_values(&[field]).inc_by(*n);
             }
         }
         for (k, n) in &t.new_categories {
             if let Some(field) = self.categorical.get(*k) {
-                m.ingest_new_categories
+                m.ingest
+                    .new_categories
                     .with_label_values(&[field])
                     .inc_by(*n);
             }
@@ -592,21 +603,23 @@ impl Pipeline {
                 "malformed records sent to the dead-letter sink"
             );
         }
-        m.store_replay_records.set(self.replay.len() as i64);
-        m.store_replay_seen.set(self.replay.seen() as i64);
+        m.store.replay_records.set(self.replay.len() as i64);
+        m.store.replay_seen.set(self.replay.seen() as i64);
         if let Some(j) = &self.joiner {
-            m.ingest_decoded
+            m.ingest
+                .decoded
                 .with_label_values(&["label"])
                 .inc_by(t.label_records);
             for (o, n) in &t.joins {
-                m.ingest_label_joins
+                m.ingest
+                    .label_joins
                     .with_label_values(&[o.as_str()])
                     .inc_by(*n);
             }
             for d in &t.join_delays {
-                m.ingest_label_delay_seconds.observe(*d);
+                m.ingest.label_delay_seconds.observe(*d);
             }
-            m.ingest_labels_pending.set(j.pending() as i64);
+            m.ingest.labels_pending.set(j.pending() as i64);
         }
         let total = self.state.counter(counter::RECORDS);
         if let Some(o) = self.observer.as_mut() {
@@ -710,7 +723,7 @@ mod tests {
         assert_eq!(s.counter("malformed/non_numeric"), 1);
         assert_eq!(ReplayBuffer::all(store.as_ref()).unwrap().len(), 1);
         assert_eq!(sink.0.lock().unwrap()[0].0, Reason::NonNumeric);
-        assert_eq!(metrics.ingest_records.get(), 3);
+        assert_eq!(metrics.ingest.records.get(), 3);
 
         // A sink failure leaves the store untouched.
         *sink.1.lock().unwrap() = true;
@@ -722,6 +735,6 @@ mod tests {
         ));
         let s = IngestState::load(store.as_ref()).unwrap();
         assert_eq!(s.next_offset("t", 0), Some(3));
-        assert_eq!(metrics.ingest_records.get(), 3);
+        assert_eq!(metrics.ingest.records.get(), 3);
     }
 }

@@ -280,6 +280,8 @@ pub struct LoopHandle {
     pub challenger: Arc<RwLock<Option<Arc<ChallengerSnapshot>>>>,
     /// Whole-stream prequential scores as of the last durable batch.
     pub scores: Arc<RwLock<state::Scoreboard>>,
+    /// The same scores sampled over the stream (what `relearn eval` plots).
+    pub curve: Arc<RwLock<state::Curve>>,
     /// The serving model's output tracking offset as of the last durable batch.
     pub shift: Arc<RwLock<Option<Shift>>>,
     /// Set at shutdown: a running retrain (inline or on the worker) stops before its next
@@ -432,7 +434,7 @@ impl Learner {
         }
         *handle.serving.write().unwrap_or_else(|p| p.into_inner()) = serving.map(Arc::new);
         state.restore_metrics(&metrics, config);
-        metrics.learn_model_version.set(active.unwrap_or(0) as i64);
+        metrics.learn.model_version.set(active.unwrap_or(0) as i64);
         let mut config = config.clone();
         config.train.cancel = crate::learn::train::CancelFlag::new(handle.cancel.clone());
         let config = &config;
@@ -952,7 +954,7 @@ impl Learner {
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
             ch.parent = Some(version);
             self.state.add_total("promotions/challenger", 1);
-            self.metrics.learn_model_version.set(version as i64);
+            self.metrics.learn.model_version.set(version as i64);
             self.state
                 .on_new_version(&self.config, Some(version), now_ms());
             self.rebase_tracker();
@@ -1067,7 +1069,7 @@ impl Learner {
         self.state.retrains += 1;
         self.state
             .add_total(&format!("triggers/{}", firing.kind.as_str()), 1);
-        self.metrics.retrain_running.set(1);
+        self.metrics.retrain.running.set(1);
         self.handle.running.store(true, Ordering::SeqCst);
         self.state.publish_metrics(&self.metrics, &self.config);
         tracing::info!(trigger = firing.kind.as_str(), reason = %firing.reason, records = recent.len(), "retrain started");
@@ -1164,7 +1166,7 @@ impl BatchObserver for Learner {
             self.state.on_new_version(&self.config, active, now_ms());
             self.rebase_tracker();
             if let Some(v) = active {
-                self.metrics.learn_model_version.set(v as i64);
+                self.metrics.learn.model_version.set(v as i64);
             }
         }
         let timed =
@@ -1243,6 +1245,11 @@ impl BatchObserver for Learner {
                 }
             }
             self.records_total += observed.len() as u64;
+            self.handle
+                .curve
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(self.records_total, &self.state.scores);
             self.state.records_since_check += observed.len() as u64;
             if let Some(s) = &serving {
                 if self.state.records_since_check >= self.config.drift.check_every {
@@ -1269,19 +1276,23 @@ impl BatchObserver for Learner {
         if let Some(ch) = &self.challenger {
             let m = &self.metrics;
             if let Some((champion, challenger)) = ch.paired.accuracies() {
-                m.learn_paired_accuracy
+                m.learn
+                    .paired_accuracy
                     .with_label_values(&["champion"])
                     .set(champion);
-                m.learn_paired_accuracy
+                m.learn
+                    .paired_accuracy
                     .with_label_values(&["challenger"])
                     .set(challenger);
-                m.learn_paired_difference.set(challenger - champion);
+                m.learn.paired_difference.set(challenger - champion);
             }
             let cost = ch.cost();
-            m.learn_online_flops
+            m.learn
+                .online_flops
                 .with_label_values(&["executed"])
                 .set(cost.flops);
-            m.learn_online_flops
+            m.learn
+                .online_flops
                 .with_label_values(&["full_estimate"])
                 .set(cost.flops_full);
             *self
@@ -1296,10 +1307,12 @@ impl BatchObserver for Learner {
         }
         if let Some(t) = &self.state.tracker {
             self.metrics
-                .learn_output_tracking_rate
+                .learn
+                .output_tracking_rate
                 .set(f64::from(t.leader_rate().0));
             self.metrics
-                .learn_output_tracking_persistence
+                .learn
+                .output_tracking_persistence
                 .set(f64::from(t.persistence_weight()));
         }
         *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =

@@ -281,6 +281,113 @@ impl Scoreboard {
     }
 }
 
+/// The whole-stream scores sampled as batches are written, for a plot of accuracy (or MAE)
+/// over the stream: each point holds cumulative totals, so two points' difference is the
+/// window between them. In memory only (what a run reports, not state): at most
+/// [`Curve::MAX_POINTS`] points; when full, every other one goes and the spacing doubles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Records processed between two points, at least.
+    pub every: u64,
+    pub points: Vec<CurvePoint>,
+}
+
+/// The scores as of one durable batch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Records processed (the source's count).
+    pub records: u64,
+    /// Labeled records scored, and how many the served class got right (classification).
+    pub scored: u64,
+    pub correct: u64,
+    /// Sum of the absolute errors of the served values (regression).
+    pub abs_error: f64,
+}
+
+impl Default for Curve {
+    fn default() -> Curve {
+        Curve {
+            every: Curve::FIRST_EVERY,
+            points: Vec::new(),
+        }
+    }
+}
+
+impl Curve {
+    /// Points kept at most.
+    pub const MAX_POINTS: usize = 1024;
+    /// Spacing of the points (records) until the curve first fills.
+    pub const FIRST_EVERY: u64 = 100;
+
+    /// Samples `scores` after `records` records, when at least `every` records have passed
+    /// since the last point.
+    pub fn observe(&mut self, records: u64, scores: &Scoreboard) {
+        if self
+            .points
+            .last()
+            .is_some_and(|p| records < p.records.saturating_add(self.every))
+        {
+            return;
+        }
+        self.push(records, scores);
+        if self.points.len() > Curve::MAX_POINTS {
+            let mut i = 0;
+            self.points.retain(|_| {
+                i += 1;
+                i % 2 == 0
+            });
+            self.every = self.every.saturating_mul(2);
+        }
+    }
+
+    /// Samples `scores` at the end of a run (the last point, whatever the spacing).
+    pub fn close(&mut self, records: u64, scores: &Scoreboard) {
+        if self.points.last().is_none_or(|p| p.records != records) {
+            self.push(records, scores);
+        }
+    }
+
+    fn push(&mut self, records: u64, scores: &Scoreboard) {
+        let k = scores.classes;
+        self.points.push(CurvePoint {
+            records,
+            scored: scores.scored(),
+            correct: (0..k).map(|i| scores.confusion[i * k + i]).sum(),
+            abs_error: scores.regression.abs_sum,
+        });
+    }
+
+    /// Accuracy (or, for `regression`, MAE) over consecutive windows of at least `span`
+    /// records (the last one may be shorter): `(records at the window's end, score)`, for
+    /// windows in which some record was scored.
+    pub fn windows(&self, span: u64, regression: bool) -> Vec<(u64, f64)> {
+        let mut out = Vec::new();
+        let mut from = CurvePoint {
+            records: 0,
+            scored: 0,
+            correct: 0,
+            abs_error: 0.0,
+        };
+        for (i, p) in self.points.iter().enumerate() {
+            let last = i + 1 == self.points.len();
+            if p.records < from.records.saturating_add(span) && !last {
+                continue;
+            }
+            let scored = p.scored.saturating_sub(from.scored);
+            if scored > 0 {
+                let score = if regression {
+                    (p.abs_error - from.abs_error) / scored as f64
+                } else {
+                    p.correct.saturating_sub(from.correct) as f64 / scored as f64
+                };
+                out.push((p.records, score));
+            }
+            from = *p;
+        }
+        out
+    }
+}
+
 impl LoopState {
     pub fn new(config: &Config) -> LoopState {
         LoopState {
@@ -388,35 +495,39 @@ impl LoopState {
             };
             match family {
                 "predictions" => m
-                    .learn_predictions
+                    .learn
+                    .predictions
                     .with_label_values(&[label])
                     .inc_by(delta),
-                "detections" => m.drift_detections.with_label_values(&[label]).inc_by(delta),
-                "triggers" => m.retrain_triggers.with_label_values(&[label]).inc_by(delta),
-                "runs" => m.retrain_runs.with_label_values(&[label]).inc_by(delta),
+                "detections" => m.drift.detections.with_label_values(&[label]).inc_by(delta),
+                "triggers" => m.retrain.triggers.with_label_values(&[label]).inc_by(delta),
+                "runs" => m.retrain.runs.with_label_values(&[label]).inc_by(delta),
                 "challenger" => m
-                    .learn_challenger_predictions
+                    .learn
+                    .challenger_predictions
                     .with_label_values(&[label])
                     .inc_by(delta),
-                "promotions" => m.learn_promotions.with_label_values(&[label]).inc_by(delta),
+                "promotions" => m.learn.promotions.with_label_values(&[label]).inc_by(delta),
                 "resets" => m
-                    .learn_challenger_resets
+                    .learn
+                    .challenger_resets
                     .with_label_values(&[label])
                     .inc_by(delta),
-                "skipped" => m.learn_challenger_skipped.inc_by(delta),
+                "skipped" => m.learn.challenger_skipped.inc_by(delta),
                 _ => {}
             }
             self.published.insert(key.clone(), total);
         }
         if let Some(a) = self.window_accuracy() {
-            m.learn_accuracy.set(a);
+            m.learn.accuracy.set(a);
         }
         if let Some(l) = self.window_loss() {
-            m.learn_loss.set(l);
+            m.learn.loss.set(l);
         }
         for (v, (hits, n)) in &self.realised {
             if *n > 0 {
-                m.learn_realised_accuracy
+                m.learn
+                    .realised_accuracy
                     .with_label_values(&[&v.to_string()])
                     .set(*hits as f64 / *n as f64);
             }
@@ -425,18 +536,19 @@ impl LoopState {
             if !self.realised.contains_key(&v) {
                 // Best effort: the child exists unless it was never set.
                 let _ = m
-                    .learn_realised_accuracy
+                    .learn
+                    .realised_accuracy
                     .remove_label_values(&[&v.to_string()]);
             }
         }
         self.realised_published = self.realised.keys().copied().collect();
         let r = &self.scores.regression;
         if let (Some(mae), Some(rmse)) = (r.mae(), r.rmse()) {
-            m.learn_regression_mae.set(mae);
-            m.learn_regression_rmse.set(rmse);
+            m.learn.regression_mae.set(mae);
+            m.learn.regression_rmse.set(rmse);
         }
         if let Some(r2) = r.r2() {
-            m.learn_regression_r2.set(r2);
+            m.learn.regression_r2.set(r2);
         }
         let sticky = |d: Detector, s: DriftState| {
             if self.alarms.contains(&d) {
@@ -447,30 +559,35 @@ impl LoopState {
         };
         for (d, r) in self.errors.readings() {
             let name = d.as_str();
-            m.drift_statistic
+            m.drift
+                .statistic
                 .with_label_values(&[name])
                 .set(r.statistic);
-            m.drift_threshold
+            m.drift
+                .threshold
                 .with_label_values(&[name])
                 .set(r.threshold);
-            m.drift_state
+            m.drift
+                .state
                 .with_label_values(&[name])
                 .set(sticky(d, r.state));
         }
         for d in [Detector::FeatureKs, Detector::LayerShift] {
-            m.drift_state
+            m.drift
+                .state
                 .with_label_values(&[d.as_str()])
                 .set(sticky(d, DriftState::Stable));
         }
         for ((f, _), d) in config.drift_groups().iter().zip(&self.features) {
-            m.drift_feature_ks
+            m.drift
+                .feature_ks
                 .with_label_values(&[f])
                 .set(d.ks_statistic);
-            m.drift_feature_p.with_label_values(&[f]).set(d.ks_p_value);
-            m.drift_feature_psi.with_label_values(&[f]).set(d.psi);
+            m.drift.feature_p.with_label_values(&[f]).set(d.ks_p_value);
+            m.drift.feature_psi.with_label_values(&[f]).set(d.psi);
         }
         for (l, s) in &self.layer_shifts {
-            m.drift_layer_shift.with_label_values(&[l]).set(*s);
+            m.drift.layer_shift.with_label_values(&[l]).set(*s);
         }
     }
 }
@@ -515,7 +632,39 @@ pub fn load_ring(store: &dyn KvStore, window: usize) -> Result<Vec<Record>, Loop
 
 #[cfg(test)]
 mod tests {
-    use super::Scoreboard;
+    use super::{Curve, Scoreboard};
+
+    #[test]
+    fn curve_windows_are_differences_and_the_curve_stays_bounded() {
+        let mut scores = Scoreboard::default();
+        let mut curve = Curve::default();
+        // 300 records, each labeled and scored: the first 200 right, the last 100 wrong.
+        for n in 1..=300u64 {
+            scores.record(0, if n <= 200 { 0 } else { 1 }, 2);
+            curve.observe(n, &scores);
+        }
+        // Points every 100 records: after the first record, then 101, 201.
+        let at: Vec<u64> = curve.points.iter().map(|p| p.records).collect();
+        assert_eq!(at, vec![1, 101, 201]);
+        curve.close(300, &scores);
+        curve.close(300, &scores);
+        assert_eq!(curve.points.len(), 4, "closing twice adds one point");
+        // Windows of 150 records: 1..=201 (200 right of 201), then 202..=300 (all wrong).
+        let w = curve.windows(150, false);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].0, 201);
+        assert!((w[0].1 - 200.0 / 201.0).abs() < 1e-12, "{w:?}");
+        assert_eq!(w[1], (300, 0.0));
+        // A long stream halves the points and doubles the spacing when full.
+        let mut long = Curve::default();
+        for n in 1..=200_000u64 {
+            long.observe(n, &scores);
+        }
+        assert!(long.points.len() <= Curve::MAX_POINTS);
+        assert!(long.points.len() > Curve::MAX_POINTS / 2);
+        assert!(long.every > Curve::FIRST_EVERY);
+        assert!(long.points.windows(2).all(|p| p[1].records > p[0].records));
+    }
 
     #[test]
     fn scoreboard_kappas_from_hand_counts() {

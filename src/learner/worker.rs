@@ -182,16 +182,17 @@ pub fn execute(
 }
 
 fn record_metrics(m: &Metrics, r: &JobOutcome) {
-    m.retrain_runs
+    m.retrain
+        .runs
         .with_label_values(&[r.outcome.as_str()])
         .inc();
-    m.retrain_running.set(0);
+    m.retrain.running.set(0);
     if let Some(v) = r.promoted_version {
-        m.learn_model_version.set(v as i64);
+        m.learn.model_version.set(v as i64);
     }
     if let Some(v) = &r.validation {
-        m.retrain_forgetting.set(v.forgetting);
-        m.retrain_gain.set(v.gain);
+        m.retrain.forgetting.set(v.forgetting);
+        m.retrain.gain.set(v.gain);
     }
     if let Some(t) = &r.train {
         let full_seconds = if t.flops > 0.0 {
@@ -199,23 +200,27 @@ fn record_metrics(m: &Metrics, r: &JobOutcome) {
         } else {
             0.0
         };
-        m.retrain_seconds
+        m.retrain
+            .seconds
             .with_label_values(&["executed"])
             .inc_by(t.wall_seconds);
-        m.retrain_seconds
+        m.retrain
+            .seconds
             .with_label_values(&["full_estimate"])
             .inc_by(full_seconds);
-        m.retrain_flops
+        m.retrain
+            .flops
             .with_label_values(&["executed"])
             .inc_by(t.flops);
-        m.retrain_flops
+        m.retrain
+            .flops
             .with_label_values(&["full_estimate"])
             .inc_by(t.flops_full);
         if t.flops_full > 0.0 {
-            m.retrain_cost_ratio.set(t.flops / t.flops_full);
+            m.retrain.cost_ratio.set(t.flops / t.flops_full);
         }
         for l in &t.layers {
-            m.retrain_layers.with_label_values(&[l]).inc();
+            m.retrain.layers.with_label_values(&[l]).inc();
         }
     }
 }

@@ -305,7 +305,7 @@ pub async fn predict(
             })
             .collect(),
     };
-    s.metrics.serve_predictions.inc_by(preds.len() as u64);
+    s.metrics.serve.predictions.inc_by(preds.len() as u64);
     let model = role;
     Ok(if single {
         let Some(prediction) = preds.into_iter().next() else {
@@ -380,7 +380,8 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, A
     let last: Option<RetrainReport> = log.last().map_err(internal)?;
     let lag: f64 = s
         .metrics
-        .ingest_lag
+        .ingest
+        .lag
         .collect()
         .iter()
         .flat_map(|f| f.get_metric())
@@ -390,9 +391,9 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, A
         state,
         last_retrain: last.as_ref().map(RetrainReport::summary),
         retrains_recorded: log.count().map_err(internal)?,
-        replay_records: s.metrics.store_replay_records.get(),
+        replay_records: s.metrics.store.replay_records.get(),
         consumer_lag_records: lag,
-        records: s.metrics.ingest_records.get(),
+        records: s.metrics.ingest.records.get(),
     }))
 }
 
@@ -482,7 +483,7 @@ pub async fn activate(
         .activate(v)
         .map_err(internal)?;
     s.handle.swap(serving);
-    s.metrics.learn_model_version.set(v as i64);
+    s.metrics.learn.model_version.set(v as i64);
     tracing::info!(version = v, "model version activated over HTTP");
     Ok(Json(Activated { active: v }))
 }

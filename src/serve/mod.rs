@@ -71,11 +71,13 @@ pub fn router(metrics: Metrics, ready: Probe, live: Probe, api: Option<api::ApiS
                         .into_response(),
                     };
                     metrics
-                        .serve_requests
+                        .serve
+                        .requests
                         .with_label_values(&[resp.status().as_str()])
                         .inc();
                     metrics
-                        .serve_request_seconds
+                        .serve
+                        .request_seconds
                         .observe(started.elapsed().as_secs_f64());
                     resp
                 }

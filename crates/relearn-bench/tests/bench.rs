@@ -1,12 +1,13 @@
-//! `relearn bench` on a small slice of every scenario (the embedded digits), so the command
+//! `relearn-bench` on a small slice of every scenario (the embedded digits), so the command
 //! cannot rot: the report has every strategy, a full accuracy matrix, metrics that follow their
 //! definitions, costs that order as expected, and the files (markdown, JSON, PNG plots) are
-//! written. The Elec2 scenario runs whole (45,312 records per strategy, about 20 s).
+//! written. The Elec2 scenario runs whole (45,312 records per strategy, about 20 s). A
+//! `relearn eval` report is plotted too.
 
 use std::process::Command;
 
-use relearn::bench::{run, BenchOptions, Scenario, Source};
 use relearn::learn::BackendKind;
+use relearn_bench::bench::{run, BenchOptions, Scenario, Source};
 
 fn small(scenario: Scenario) -> BenchOptions {
     BenchOptions {
@@ -162,7 +163,7 @@ fn several_budgets_trace_a_cost_frontier() {
     );
     assert!(cost("hidden.1") > cost("head"), "{:?}", tight.layer_costs);
     assert!(cost("hidden.0") < 1.0, "{:?}", tight.layer_costs);
-    let md = relearn::bench::markdown(&report);
+    let md = relearn_bench::bench::markdown(&report);
     assert!(md.contains("partial max_cost 0.3, 1,"), "{md}");
     assert!(
         md.contains("Estimated cost of training one layer alone"),
@@ -171,7 +172,7 @@ fn several_budgets_trace_a_cost_frontier() {
     // A report with a single number for max_cost (older reports) still reads back.
     let mut json = serde_json::to_value(&report).unwrap();
     json["options"]["max_cost"] = serde_json::json!(0.5);
-    let back: relearn::bench::BenchReport = serde_json::from_value(json).unwrap();
+    let back: relearn_bench::bench::BenchReport = serde_json::from_value(json).unwrap();
     assert_eq!(back.options.max_cost, vec![0.5]);
 }
 
@@ -179,7 +180,7 @@ fn several_budgets_trace_a_cost_frontier() {
 #[test]
 fn elec2_scenario_compares_strategies_on_the_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let results = relearn::bench::elec2(&BenchOptions::default(), |_| {}).unwrap();
+    let results = relearn_bench::bench::elec2(&BenchOptions::default(), |_| {}).unwrap();
     assert_eq!(results.len(), 6);
     let by = |n: &str| results.iter().find(|r| r.strategy == n).unwrap();
     assert_eq!(by("none").promoted, 1, "only the first model");
@@ -191,7 +192,7 @@ fn elec2_scenario_compares_strategies_on_the_stream() {
         by("none").prequential
     );
     assert!(results.iter().all(|r| r.over_time.len() >= 10));
-    relearn::bench::write_elec2(&results, dir.path()).unwrap();
+    relearn_bench::bench::write_elec2(&results, dir.path()).unwrap();
     let png = std::fs::read(dir.path().join("bench-elec2.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
 }
@@ -199,9 +200,8 @@ fn elec2_scenario_compares_strategies_on_the_stream() {
 #[test]
 fn the_command_writes_markdown_and_json() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_relearn"))
+    let out = Command::new(env!("CARGO_BIN_EXE_relearn-bench"))
         .args([
-            "bench",
             "split-mnist",
             "--tasks",
             "2",
@@ -232,10 +232,10 @@ fn the_command_writes_markdown_and_json() {
         assert!(png.starts_with(b"\x89PNG"), "{plot} is a PNG");
         assert!(png.len() > 10_000, "{plot} has content");
     }
-    // `relearn plot` redraws the plots from the JSON report alone.
+    // `relearn-bench plot` redraws the plots from the JSON report alone.
     let matrix = dir.path().join("bench-split-mnist-matrix.png");
     std::fs::remove_file(&matrix).unwrap();
-    let replot = Command::new(env!("CARGO_BIN_EXE_relearn"))
+    let replot = Command::new(env!("CARGO_BIN_EXE_relearn-bench"))
         .arg("plot")
         .arg(dir.path().join("bench-split-mnist.json"))
         .output()
@@ -246,19 +246,54 @@ fn the_command_writes_markdown_and_json() {
         String::from_utf8_lossy(&replot.stderr)
     );
     assert!(std::fs::read(&matrix).unwrap().starts_with(b"\x89PNG"));
-    let not_a_report = Command::new(env!("CARGO_BIN_EXE_relearn"))
+    let not_a_report = Command::new(env!("CARGO_BIN_EXE_relearn-bench"))
         .arg("plot")
         .arg(dir.path().join("bench-split-mnist.md"))
         .output()
         .unwrap();
     assert!(!not_a_report.status.success());
-    assert!(String::from_utf8_lossy(&not_a_report.stderr).contains("is not a relearn bench report"));
-    let bad = Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .args(["bench", "split-mnist", "--tasks", "7"])
+    assert!(String::from_utf8_lossy(&not_a_report.stderr).contains("is not a relearn-bench report"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_relearn-bench"))
+        .args(["split-mnist", "--tasks", "7"])
         .output()
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 5 tasks"));
+}
+
+/// `relearn-bench plot eval.json` draws a `relearn eval` report's scores over the stream.
+#[test]
+fn an_eval_report_is_plotted_over_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("elec2.csv.gz");
+    std::fs::write(&file, relearn::ingest::file::EMBEDDED_ELEC2).unwrap();
+    let mut config = relearn::config::Config::default();
+    relearn::eval::infer_schema(&mut config, &file, None).unwrap();
+    use relearn::eval::Strategy;
+    let report = relearn::eval::run(
+        &config,
+        &file,
+        &[Strategy::None, Strategy::NoChange],
+        |_| {},
+    )
+    .unwrap();
+    let curve = report.rows[0].curve.as_ref().expect("the run's curve");
+    assert_eq!(curve.points.last().unwrap().records, 45_312);
+    assert!(curve.points.len() > 100, "{} points", curve.points.len());
+    assert!(report.rows[1].curve.is_none(), "no curve for a baseline");
+    let (_, json) = relearn::eval::write(&report, dir.path()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relearn-bench"))
+        .arg("plot")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(dir.path().join("eval.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
 }
 
 /// A concept drift at the output (the labels move, the inputs do not): auto selection trains

@@ -1,11 +1,15 @@
-//! PNG plots of `relearn bench` reports (plotters, bitmap backend, an embedded DejaVu Sans so
-//! no system font is needed): accuracy over time, accuracy matrices, cost vs forgetting and
-//! cost vs new-task accuracy (the frontier of `--max-cost` budgets).
+//! PNG plots of `relearn-bench` and `relearn eval` reports (plotters, bitmap backend, an
+//! embedded DejaVu Sans so no system font is needed): accuracy (or MAE) over the stream,
+//! accuracy matrices, cost vs forgetting and cost vs new-task accuracy (the frontier of
+//! `--max-cost` budgets).
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::prelude::*;
+
+use relearn::eval::EvalReport;
+use relearn::learn::Task;
 
 use crate::bench::{BenchReport, StreamResult};
 
@@ -37,12 +41,21 @@ fn err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> PlotError + '_ {
 
 type Series<'a> = (&'a str, Vec<(f64, f64)>);
 
+/// The y axis of a line plot: an accuracy (up to 1, from a little under the lowest point)
+/// or an error (from 0).
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Accuracy,
+    Error,
+}
+
 fn lines(
     path: &Path,
     title: &str,
     x_desc: &str,
     y_desc: &str,
     series: &[Series<'_>],
+    scale: Scale,
 ) -> Result<(), PlotError> {
     font();
     let e = err(path);
@@ -50,12 +63,14 @@ fn lines(
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.0))
         .fold(1.0, f64::max);
-    let ymin = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.1))
-        .fold(1.0, f64::min)
-        .clamp(0.0, 0.9)
-        - 0.02;
+    let ys = || series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
+    let (ymin, ymax) = match scale {
+        Scale::Accuracy => (ys().fold(1.0, f64::min).clamp(0.0, 0.9) - 0.02, 1.0),
+        Scale::Error => (
+            0.0,
+            ys().filter(|y| y.is_finite()).fold(1e-9, f64::max) * 1.05,
+        ),
+    };
     let root = BitMapBackend::new(path, (1000, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let mut chart = ChartBuilder::on(&root)
@@ -63,7 +78,7 @@ fn lines(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..xmax, ymin.max(0.0)..1.0f64)
+        .build_cartesian_2d(0f64..xmax, ymin.max(0.0)..ymax)
         .map_err(|x| e(&x))?;
     chart
         .configure_mesh()
@@ -109,6 +124,45 @@ pub fn elec2(results: &[StreamResult], dir: &Path) -> Result<Vec<PathBuf>, PlotE
         "records",
         "accuracy",
         &series,
+        Scale::Accuracy,
+    )?;
+    Ok(vec![path])
+}
+
+/// `eval.png`: the accuracy (or MAE) of each strategy of a `relearn eval` report over the
+/// stream, in about a hundred windows.
+pub fn eval(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    let path = dir.join("eval.png");
+    let regression = report.task == Task::Regression;
+    let span = (report.records / 100).max(100);
+    let series: Vec<Series<'_>> = report
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let curve = r.curve.as_ref()?;
+            let points = curve
+                .windows(span, regression)
+                .into_iter()
+                .map(|(n, v)| (n as f64, v))
+                .collect();
+            Some((r.strategy.as_str(), points))
+        })
+        .collect();
+    let name = Path::new(&report.file)
+        .file_name()
+        .map_or_else(|| report.file.clone(), |n| n.to_string_lossy().into_owned());
+    let (what, scale) = if regression {
+        ("MAE", Scale::Error)
+    } else {
+        ("accuracy", Scale::Accuracy)
+    };
+    lines(
+        &path,
+        &format!("{name}: prequential {what} over the stream (windows of {span} records)"),
+        "records",
+        what,
+        &series,
+        scale,
     )?;
     Ok(vec![path])
 }
@@ -137,6 +191,7 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
         "after task",
         "accuracy",
         &series,
+        Scale::Accuracy,
     )?;
 
     let matrix_path = dir.join(format!("bench-{name}-matrix.png"));

@@ -9,11 +9,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::EwcConfig;
-use crate::datasets::{self, permutation, permute, relabel, rotate, with_classes};
-use crate::learn::{BackendKind, Dataset, Ewc, LearnError, Model, ModelSpec, TrainConfig};
-use crate::retrain::{self, LayerPolicy, Reference, RetrainConfig, RetrainInput, RetrainMode};
-use crate::rng::Rng;
+use relearn::config::EwcConfig;
+use relearn::datasets::{self, permutation, permute, DatasetError};
+use relearn::learn::{BackendKind, Dataset, Ewc, LearnError, Model, ModelSpec, TrainConfig};
+use relearn::retrain::{self, LayerPolicy, Reference, RetrainConfig, RetrainInput, RetrainMode};
+use relearn::rng::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::datasets::{mnist, relabel, rotate, with_classes};
 
 /// Classes of every scenario's images (digits 0-9).
 const CLASSES: usize = 10;
@@ -187,11 +190,17 @@ pub struct BenchReport {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
-    Dataset(#[from] datasets::DatasetError),
+    Dataset(#[from] DatasetError),
     #[error(transparent)]
     Learn(#[from] LearnError),
     #[error("{0}")]
     Options(String),
+    #[error("strategy {strategy}: {source}")]
+    Run {
+        strategy: String,
+        #[source]
+        source: relearn::app::AppError,
+    },
 }
 
 struct Task {
@@ -202,8 +211,8 @@ struct Task {
 fn base(opts: &BenchOptions) -> Result<(Dataset, Dataset, usize), BenchError> {
     match &opts.source {
         Source::Mnist(dir) => Ok((
-            datasets::mnist(dir, true, opts.train_per_task)?,
-            datasets::mnist(dir, false, opts.test_per_task)?,
+            mnist(dir, true, opts.train_per_task)?,
+            mnist(dir, false, opts.test_per_task)?,
             28,
         )),
         Source::Digits => {
@@ -371,7 +380,7 @@ fn replay_of(tasks: &[Task], upto: usize, total: usize, rng: &mut Rng) -> Datase
     let share = (total / upto.max(1)).max(1);
     let mut out = Dataset {
         x: Vec::new(),
-        y: crate::learn::Targets::Classes(Vec::new()),
+        y: relearn::learn::Targets::Classes(Vec::new()),
         width: tasks[0].train.width,
     };
     for t in &tasks[..upto] {
@@ -568,45 +577,23 @@ pub fn elec2(
     opts: &BenchOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<StreamResult>, BenchError> {
-    use crate::ingest::file::FileSource;
-    use crate::ingest::{BatchObserver, Decoder, FileDeadLetters, Pipeline};
-    use crate::learner::{Learner, LoopHandle};
-    use crate::metrics::Metrics;
-    use crate::store::{KvStore, RocksStore};
-    use std::sync::{Arc, Mutex};
-
-    /// Records the prediction counters after every durable batch.
-    struct Recorder {
-        inner: Learner,
-        metrics: Metrics,
-        points: Arc<Mutex<Vec<(u64, u64, u64)>>>,
-    }
-    impl BatchObserver for Recorder {
-        fn stage(
-            &mut self,
-            records: &mut [crate::ingest::Observed],
-            batch: &mut crate::store::WriteBatch,
-        ) -> Result<(), crate::ingest::IngestError> {
-            self.inner.stage(records, batch)
-        }
-        fn committed(&mut self, records_total: u64) {
-            self.inner.committed(records_total);
-            let c = |o: &str| self.metrics.learn_predictions.with_label_values(&[o]).get();
-            if let Ok(mut p) = self.points.lock() {
-                p.push((records_total, c("correct"), c("incorrect")));
-            }
-        }
-    }
-
-    let base = crate::config::Config::from_toml(include_str!("../config/elec2.toml"))
+    let base = relearn::config::Config::from_toml(include_str!("../../../config/elec2.toml"))
         .map_err(|e| BenchError::Options(e.to_string()))?;
     check_max_cost(&opts.max_cost)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Options(format!("cannot start the runtime: {e}")))?;
     let mut out = Vec::new();
     for arm in arms(&selected(&opts.strategies)?, &opts.max_cost) {
         let s = arm.strategy;
         progress(&format!("elec2: {}", arm.name));
         let mut c = base.clone();
         c.file.exit_at_end = true;
+        c.file.dead_letter_path = String::new();
+        c.store.path = String::new();
+        c.http.listen = "127.0.0.1:0".into();
         // The arms compare triggered-retrain strategies; the challenger (which `relearn eval`
         // measures) would blur them.
         c.challenger.enabled = false;
@@ -624,64 +611,22 @@ pub fn elec2(
         }
         c.ewc.lambda = if s.ewc { 100.0 } else { 0.0 };
         c.train.replay_ratio = if s.replay { 0.25 } else { 0.0 };
-        c.retrain.wait = crate::retrain::WaitPolicy::Always;
-        let dir = tempfile::tempdir().map_err(|e| BenchError::Options(e.to_string()))?;
-        let fail = |e: &dyn std::fmt::Display| BenchError::Options(e.to_string());
-        let store: Arc<dyn KvStore> =
-            Arc::new(RocksStore::open(&dir.path().join("store"), false).map_err(|e| fail(&e))?);
-        let metrics = Metrics::new();
-        let decoder = Decoder::new(&c.schema).map_err(|e| fail(&e.detail))?;
-        let dlq = FileDeadLetters::open(dir.path().join("dead.jsonl")).map_err(|e| fail(&e))?;
-        let mut pipeline =
-            Pipeline::open(&c, store.clone(), decoder, Box::new(dlq), metrics.clone())
-                .map_err(|e| fail(&e))?;
-        let learner = Learner::open(&c, store.clone(), metrics.clone(), LoopHandle::default())
-            .map_err(|e| fail(&e))?;
-        let points = Arc::new(Mutex::new(Vec::new()));
-        pipeline.set_observer(Box::new(Recorder {
-            inner: learner,
-            metrics: metrics.clone(),
-            points: points.clone(),
-        }));
-        let pipeline = Arc::new(Mutex::new(pipeline));
-        FileSource::open(&c)
-            .map_err(|e| fail(&e))?
-            .run(&pipeline, &tokio_util::sync::CancellationToken::new())
-            .map_err(|e| fail(&e))?;
-        let pts = points.lock().map(|p| p.clone()).unwrap_or_default();
-        let mut over_time = Vec::new();
-        let (mut last_n, mut last_c, mut last_i, mut mark) = (0u64, 0u64, 0u64, 0u64);
-        for &(n, c_ok, c_bad) in &pts {
-            if n >= mark + 2000 || n == pts.last().map_or(0, |p| p.0) {
-                let scored = (c_ok - last_c) + (c_bad - last_i);
-                if scored > 0 {
-                    over_time.push((n, (c_ok - last_c) as f64 / scored as f64));
-                }
-                (last_c, last_i, mark) = (c_ok, c_bad, n);
-            }
-            last_n = n;
-        }
-        let _ = last_n;
-        let ok = metrics
-            .learn_predictions
-            .with_label_values(&["correct"])
-            .get();
-        let bad = metrics
-            .learn_predictions
-            .with_label_values(&["incorrect"])
-            .get();
+        c.retrain.wait = relearn::retrain::WaitPolicy::Always;
+        let summary = runtime
+            .block_on(relearn::app::run(c, CancellationToken::new()))
+            .map_err(|source| BenchError::Run {
+                strategy: arm.name.clone(),
+                source,
+            })?;
         out.push(StreamResult {
             strategy: arm.name,
-            prequential: ok as f64 / (ok + bad).max(1) as f64,
-            scored: ok + bad,
-            over_time,
-            promoted: metrics.retrain_runs.with_label_values(&["promoted"]).get(),
-            rejected: metrics.retrain_runs.with_label_values(&["rejected"]).get(),
-            flops: metrics.retrain_flops.with_label_values(&["executed"]).get(),
-            wall_seconds: metrics
-                .retrain_seconds
-                .with_label_values(&["executed"])
-                .get(),
+            prequential: summary.correct as f64 / summary.scored.max(1) as f64,
+            scored: summary.scored,
+            over_time: summary.curve.windows(2000, false),
+            promoted: summary.promoted,
+            rejected: summary.rejected,
+            flops: summary.train_flops,
+            wall_seconds: summary.retrain_seconds,
             cost_ratio: 0.0,
         });
     }
@@ -740,20 +685,27 @@ fn scenario_name(scenario: Scenario) -> String {
         .unwrap_or_else(|| "bench".into())
 }
 
-/// Redraws the PNG plots of a task-sequence report (`bench-<scenario>.json`) next to it.
+/// Redraws the PNG plots of a report next to it: a task-sequence report
+/// (`bench-<scenario>.json`) or a `relearn eval` report (`eval.json`, its `eval.png`).
 pub fn replot(json: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
-    let report: BenchReport = serde_json::from_slice(&std::fs::read(json)?).map_err(|e| {
-        std::io::Error::other(format!(
-            "{} is not a relearn bench report: {e}",
-            json.display()
-        ))
-    })?;
-    let name = scenario_name(report.options.scenario);
+    let bytes = std::fs::read(json)?;
     let dir = json
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    crate::plot::tasks(&report, &name, dir).map_err(std::io::Error::other)
+    match serde_json::from_slice::<BenchReport>(&bytes) {
+        Ok(report) => {
+            let name = scenario_name(report.options.scenario);
+            crate::plot::tasks(&report, &name, dir).map_err(std::io::Error::other)
+        }
+        Err(bench) => match serde_json::from_slice::<relearn::eval::EvalReport>(&bytes) {
+            Ok(report) => crate::plot::eval(&report, dir).map_err(std::io::Error::other),
+            Err(eval) => Err(std::io::Error::other(format!(
+                "{} is not a relearn-bench report ({bench}) nor a relearn eval report ({eval})",
+                json.display()
+            ))),
+        },
+    }
 }
 
 /// Writes `bench-elec2.md`, `.json` and `.png` into `dir`; returns the first two.

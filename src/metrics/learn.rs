@@ -1,0 +1,141 @@
+//! Learning-loop metrics: prequential scores of the serving model and of the challenger, the
+//! paired comparison, promotions and resets, output tracking, online training cost.
+
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge};
+
+use super::{Registrar, RESETS, RUNS};
+use crate::drift::trigger::TriggerKind;
+
+/// The loop's metrics (`relearn_learn_*`).
+#[derive(Clone)]
+pub struct LearnMetrics {
+    /// Prequential predictions by `outcome` (correct, incorrect, unlabeled, unscored).
+    pub predictions: IntCounterVec,
+    /// Windowed prequential accuracy (test-then-train) of the serving model.
+    pub accuracy: Gauge,
+    /// Windowed mean cross-entropy of the serving model on labeled records (regression: mean
+    /// absolute error in target standard deviations).
+    pub loss: Gauge,
+    /// Whole-stream prequential MAE and RMSE of a regression model, in the target's unit
+    /// (0 for a classifier).
+    pub regression_mae: Gauge,
+    pub regression_rmse: Gauge,
+    /// Whole-stream prequential R^2 of a regression model.
+    pub regression_r2: Gauge,
+    /// The serving model version (0: none yet).
+    pub model_version: IntGauge,
+    /// Realised accuracy of the predictions each model `version` made (the last 16 versions
+    /// that made a labeled prediction; with delayed labels, counted when the label arrives).
+    pub realised_accuracy: GaugeVec,
+    /// Challenger prequential predictions by `outcome` (correct, incorrect).
+    pub challenger_predictions: IntCounterVec,
+    /// Accuracy of the champion and the challenger (`model`) on the same recent labeled
+    /// records (the paired window).
+    pub paired_accuracy: GaugeVec,
+    /// Challenger minus champion accuracy on the paired window.
+    pub paired_difference: Gauge,
+    /// Labeled records the challenger did not learn from because its training would have
+    /// taken more than `challenger.max_train_share` of the loop's time (Kafka).
+    pub challenger_skipped: IntCounter,
+    /// Per-record learning rate of the output tracking offset that serves (0: the model's
+    /// own output).
+    pub output_tracking_rate: Gauge,
+    /// Regression: the persistence forecast's weight in the served value.
+    pub output_tracking_persistence: Gauge,
+    /// Versions promoted, by `reason` (challenger, or the trigger of a retrain).
+    pub promotions: IntCounterVec,
+    /// Challenger resets from the champion, by `reason` (behind, diverged).
+    pub challenger_resets: IntCounterVec,
+    /// Estimated FLOPs of online (challenger) training since start, by `run` (executed,
+    /// full_estimate: the same steps with every layer trained).
+    pub online_flops: GaugeVec,
+}
+
+impl LearnMetrics {
+    pub(super) fn register(r: &mut Registrar<'_>) -> LearnMetrics {
+        LearnMetrics {
+            predictions: r.counters(
+                "relearn_learn_predictions_total",
+                "Prequential predictions by outcome (correct, incorrect, unlabeled).",
+                "outcome",
+                &["correct", "incorrect", "unlabeled", "unscored"],
+            ),
+            accuracy: r.gauge(
+                "relearn_learn_prequential_accuracy_ratio",
+                "Windowed prequential accuracy (test-then-train) of the serving model.",
+            ),
+            loss: r.gauge(
+                "relearn_learn_prequential_loss_nats",
+                "Windowed mean cross-entropy of the serving model on labeled records.",
+            ),
+            regression_mae: r.gauge(
+                "relearn_learn_prequential_mae",
+                "Whole-stream prequential mean absolute error of a regression model (target units).",
+            ),
+            regression_rmse: r.gauge(
+                "relearn_learn_prequential_rmse",
+                "Whole-stream prequential root mean squared error of a regression model (target units).",
+            ),
+            regression_r2: r.gauge(
+                "relearn_learn_prequential_r2_ratio",
+                "Whole-stream prequential coefficient of determination of a regression model.",
+            ),
+            realised_accuracy: r.gauges(
+                "relearn_learn_realised_accuracy_ratio",
+                "Accuracy of the predictions made by each model version (regression: within half a target standard deviation), counted when the label arrives; the last 16 versions.",
+                "version",
+                &[],
+            ),
+            model_version: r.int_gauge(
+                "relearn_learn_model_version",
+                "The serving model version (0: none yet).",
+            ),
+            challenger_predictions: r.counters(
+                "relearn_learn_challenger_predictions_total",
+                "Challenger prequential predictions by outcome.",
+                "outcome",
+                &["correct", "incorrect"],
+            ),
+            paired_accuracy: r.gauges(
+                "relearn_learn_paired_accuracy",
+                "Champion and challenger accuracy on the same recent labeled records.",
+                "model",
+                &["champion", "challenger"],
+            ),
+            paired_difference: r.gauge(
+                "relearn_learn_paired_accuracy_difference",
+                "Challenger minus champion accuracy on the paired window.",
+            ),
+            challenger_skipped: r.counter(
+                "relearn_learn_challenger_skipped_records_total",
+                "Labeled records the challenger did not learn from: its training would have taken more than challenger.max_train_share of the loop's time.",
+            ),
+            output_tracking_rate: r.gauge(
+                "relearn_learn_output_tracking_rate",
+                "Per-record learning rate of the output tracking offset that serves (0: the model's own output).",
+            ),
+            output_tracking_persistence: r.gauge(
+                "relearn_learn_output_tracking_persistence_ratio",
+                "Regression: weight of the persistence forecast (the last target) in the served value, blended with the corrected model output by their recent losses.",
+            ),
+            promotions: r.counters(
+                "relearn_learn_promotions_total",
+                "Versions promoted, by reason (challenger or the retrain's trigger).",
+                "reason",
+                &TriggerKind::ALL.map(|t| t.as_str()),
+            ),
+            challenger_resets: r.counters(
+                "relearn_learn_challenger_resets_total",
+                "Challenger resets from the champion, by reason.",
+                "reason",
+                &RESETS,
+            ),
+            online_flops: r.gauges(
+                "relearn_learn_online_flops",
+                "Estimated FLOPs of online training since start (executed, full_estimate).",
+                "run",
+                &RUNS,
+            ),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Every Prometheus metric of the daemon, in one registry: one struct per stage (`ingest`,
+//! `store`, `learn`, `drift`, `retrain`, `serve`, each in its own file), registered through a
+//! `Registrar` that creates the label values known up front.
+//!
+//! Names follow `relearn_<stage>_<name>_<unit>[_total]`; labels are bounded (partition,
+//! reason, kind, outcome, detector, feature, layer, trigger, run). The catalogue in README.md lists them.
+
+use prometheus::core::Collector;
+use prometheus::{
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+mod drift;
+mod ingest;
+mod learn;
+mod retrain;
+mod serve;
+mod store;
+
+pub use drift::DriftMetrics;
+pub use ingest::IngestMetrics;
+pub use learn::LearnMetrics;
+pub use retrain::RetrainMetrics;
+pub use serve::ServeMetrics;
+pub use store::StoreMetrics;
+
+/// The registry and each stage's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Every registered metric name (a labelled family shows in `gather` only once it has a
+    /// child; this lists it from the start).
+    names: Vec<String>,
+    pub ingest: IngestMetrics,
+    pub store: StoreMetrics,
+    pub learn: LearnMetrics,
+    pub drift: DriftMetrics,
+    pub retrain: RetrainMetrics,
+    pub serve: ServeMetrics,
+}
+
+/// Why a challenger was reset from the champion.
+pub const RESETS: [&str; 2] = ["behind", "diverged"];
+/// Retrain outcomes (label values known up front; `learner::RunOutcome`'s names, which a test
+/// checks: `learner` depends on this module, not the other way). Trigger labels are
+/// `drift::trigger::TriggerKind::ALL`'s names.
+pub const OUTCOMES: [&str; 3] = ["promoted", "rejected", "failed"];
+/// What a training cost counts: what ran, or the same work with every layer trained.
+pub const RUNS: [&str; 2] = ["executed", "full_estimate"];
+
+/// Creates metrics and registers each at once, with its label values known up front created
+/// at zero (so rates and alerts have data from the start).
+pub(crate) struct Registrar<'a> {
+    registry: &'a Registry,
+    names: &'a mut Vec<String>,
+}
+
+impl Registrar<'_> {
+    fn add<C: Collector + Clone + 'static>(&mut self, c: C) -> C {
+        self.names
+            .extend(c.desc().iter().map(|d| d.fq_name.clone()));
+        self.registry
+            .register(Box::new(c.clone()))
+            .expect("metric names are unique within the registry");
+        c
+    }
+
+    fn counter(&mut self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help).expect("valid metric"))
+    }
+
+    fn counters(&mut self, name: &str, help: &str, label: &str, values: &[&str]) -> IntCounterVec {
+        let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+        for v in values {
+            c.with_label_values(&[v]);
+        }
+        self.add(c)
+    }
+
+    fn float_counters(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: &[&str],
+    ) -> CounterVec {
+        let c = CounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+        for v in values {
+            c.with_label_values(&[v]);
+        }
+        self.add(c)
+    }
+
+    fn gauge(&mut self, name: &str, help: &str) -> Gauge {
+        self.add(Gauge::new(name, help).expect("valid metric"))
+    }
+
+    fn int_gauge(&mut self, name: &str, help: &str) -> IntGauge {
+        self.add(IntGauge::new(name, help).expect("valid metric"))
+    }
+
+    fn gauges(&mut self, name: &str, help: &str, label: &str, values: &[&str]) -> GaugeVec {
+        let g = GaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+        for v in values {
+            g.with_label_values(&[v]);
+        }
+        self.add(g)
+    }
+
+    fn int_gauges(&mut self, name: &str, help: &str, label: &str, values: &[&str]) -> IntGaugeVec {
+        let g = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+        for v in values {
+            g.with_label_values(&[v]);
+        }
+        self.add(g)
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.add(
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+                .expect("histogram options are static and valid"),
+        )
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let mut names = Vec::new();
+        let mut r = Registrar {
+            registry: &registry,
+            names: &mut names,
+        };
+        let (ingest, store, learn) = (
+            IngestMetrics::register(&mut r),
+            StoreMetrics::register(&mut r),
+            LearnMetrics::register(&mut r),
+        );
+        let (drift, retrain, serve) = (
+            DriftMetrics::register(&mut r),
+            RetrainMetrics::register(&mut r),
+            ServeMetrics::register(&mut r),
+        );
+        Metrics {
+            registry,
+            names,
+            ingest,
+            store,
+            learn,
+            drift,
+            retrain,
+            serve,
+        }
+    }
+
+    /// Every registered metric name.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The registry, for serving and tests.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding of gathered metrics cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The metric table in README.md and the registry list the same metrics, with the same
+    /// types and label names, and every name follows `relearn_<stage>_<name>[_<unit>][_total]`.
+    #[test]
+    fn readme_catalogue_matches_the_registry() {
+        let readme = include_str!("../../README.md");
+        // `| `name` | type | `label` (values) | meaning |`
+        let documented: BTreeSet<(String, String, String)> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `relearn_"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let name = cells[1].trim_matches('`').to_string();
+                let label = cells[3].split('`').nth(1).unwrap_or("").to_string();
+                (name, cells[2].to_string(), label)
+            })
+            .collect();
+        let m = Metrics::new();
+        m.ingest.lag.with_label_values(&["t/0"]).set(0);
+        m.drift.statistic.with_label_values(&["adwin"]).set(0.0);
+        m.drift.threshold.with_label_values(&["adwin"]).set(0.0);
+        m.drift.feature_ks.with_label_values(&["f"]).set(0.0);
+        m.drift.feature_p.with_label_values(&["f"]).set(1.0);
+        m.drift.feature_psi.with_label_values(&["f"]).set(0.0);
+        m.drift
+            .layer_shift
+            .with_label_values(&["hidden.0"])
+            .set(0.0);
+        m.retrain.layers.with_label_values(&["head"]).inc();
+        m.serve.requests.with_label_values(&["200"]).inc();
+        m.ingest.missing.with_label_values(&["f"]).inc();
+        m.ingest.new_categories.with_label_values(&["f"]).inc();
+        m.learn.realised_accuracy.with_label_values(&["1"]).set(0.5);
+        let families = m.registry().gather();
+        let names: BTreeSet<String> = m.names().iter().cloned().collect();
+        assert_eq!(families.len(), names.len(), "every family gathered");
+        let registered: BTreeSet<(String, String, String)> = families
+            .iter()
+            .map(|f| {
+                use prometheus::proto::MetricType;
+                let kind = match f.get_field_type() {
+                    MetricType::COUNTER => "counter",
+                    MetricType::GAUGE => "gauge",
+                    MetricType::HISTOGRAM => "histogram",
+                    other => panic!("{}: unexpected type {other:?}", f.name()),
+                };
+                let label = f.get_metric()[0]
+                    .get_label()
+                    .first()
+                    .map_or(String::new(), |l| l.name().to_string());
+                (f.name().to_string(), kind.to_string(), label)
+            })
+            .collect();
+        assert_eq!(
+            documented, registered,
+            "README metric table vs registry (name, type, label)"
+        );
+        for f in &families {
+            let name = f.name();
+            let stage = name.split('_').nth(1).unwrap_or("");
+            assert!(
+                ["ingest", "store", "learn", "drift", "retrain", "serve"].contains(&stage),
+                "{name}: unknown stage"
+            );
+            let is_counter = f.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            assert_eq!(
+                is_counter,
+                name.ends_with("_total"),
+                "{name}: _total iff counter"
+            );
+        }
+    }
+}
