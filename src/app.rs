@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::ingest::file::{FileEnd, FileSource};
 use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource, Liveness};
 use crate::ingest::pipeline::LagsSnapshot;
@@ -613,5 +613,36 @@ fn summarize(
                     .with_label_values(&["full_estimate"])
                     .get(),
         }
+    }
+}
+
+/// `[shutdown]`: how long SIGTERM or SIGINT may take.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Seconds from SIGTERM to exit. A running retrain is cancelled between training steps
+    /// and the open batch is written; a daemon still running at the deadline exits with
+    /// status 1 (the store stays consistent: every batch is one atomic write). Keep it under
+    /// the supervisor's kill delay (Kubernetes' terminationGracePeriodSeconds, systemd's
+    /// TimeoutStopSec).
+    pub grace_seconds: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { grace_seconds: 20 }
+    }
+}
+
+impl ShutdownConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=3600).contains(&self.grace_seconds) {
+            return Err(ConfigError::key(
+                "shutdown.grace_seconds",
+                format!("must be in 1..=3600, got {}", self.grace_seconds),
+            ));
+        }
+        Ok(())
     }
 }

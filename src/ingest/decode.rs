@@ -13,7 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::config::{Format, MissingPolicy, SchemaConfig, Task};
+use crate::config::ConfigError;
+use crate::config::Task;
 use crate::record::{Label, Record};
 
 /// The decoder's output width for `schema` (before temporal augmentation).
@@ -777,6 +778,244 @@ fn split_csv(line: &str, delimiter: u8) -> Result<Vec<std::borrow::Cow<'_, str>>
         }
     }
     Ok(fields)
+}
+
+/// Record encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object per record; fields by name. Numbers may also be given as strings.
+    Json,
+    /// One CSV line per record; fields by position (see `columns`).
+    Csv,
+}
+
+/// How a record's bytes map to features, a label, a key and a timestamp.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaConfig {
+    /// `json` or `csv`.
+    pub format: Format,
+    /// Ordered feature field names; the model's input width is their number.
+    pub features: Vec<String>,
+    /// Label field name. Empty: records carry no label. A record whose label field is absent
+    /// or empty is an unlabeled record, not a malformed one.
+    pub label: String,
+    /// What the label is: `classification` (one of `classes`) or `regression` (a number).
+    pub task: crate::learn::Task,
+    /// Class names in index order (`["DOWN", "UP"]`). Use `["0", "1", ...]` for numeric labels.
+    /// Ignored with `task = "regression"`.
+    pub classes: Vec<String>,
+    /// Optional field that holds the record's key (kept for predictions). Empty: none.
+    pub key: String,
+    /// Optional field that holds the record's event time in milliseconds. Empty: none.
+    pub timestamp: String,
+    /// CSV column names in order. Empty: `features` then `label`. Ignored for JSON and when
+    /// the file source reads a header.
+    pub columns: Vec<String>,
+    /// CSV field delimiter (one ASCII character).
+    pub delimiter: String,
+    /// Records larger than this many bytes are malformed (`too_large`).
+    pub max_record_bytes: usize,
+    /// Temporal augmentation: append the features of this many previous records (stream
+    /// order) to each record's input. Meaningful for one ordered stream (one partition).
+    pub lag_records: usize,
+    /// Temporal augmentation: append the one-hot labels of this many previous records.
+    pub lag_labels: usize,
+    /// String input fields (country, device, carrier). Each is hashed into
+    /// `categorical_buckets` one-hot inputs; a value never seen before is not an error. A
+    /// number in such a field is read as its text. Disjoint from `features`.
+    pub categorical: Vec<String>,
+    /// One-hot inputs per categorical field (feature hashing, FNV-1a). Two values share an
+    /// input only when their hashes collide; more buckets make that rarer.
+    pub categorical_buckets: usize,
+    /// What an absent, null or empty field, or one of `missing_tokens`, does.
+    pub missing: MissingPolicy,
+    /// Values that mean "missing" in a numeric or categorical field, compared after trimming.
+    pub missing_tokens: Vec<String>,
+}
+
+/// What a missing feature value does (`schema.missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// A missing numeric value becomes the model normaliser's mean (its standardised input is
+    /// 0); a missing categorical value sets none of its inputs. Counted per field.
+    Impute,
+    /// As `impute`, plus one 0/1 input per numeric feature that says the value was missing
+    /// (changes the model's input width).
+    Indicate,
+    /// A missing value makes the record malformed (`missing_field`, to the dead-letter sink).
+    Reject,
+}
+
+impl MissingPolicy {
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissingPolicy::Impute => "impute",
+            MissingPolicy::Indicate => "indicate",
+            MissingPolicy::Reject => "reject",
+        }
+    }
+}
+
+/// Default `schema.missing_tokens`.
+pub const DEFAULT_MISSING_TOKENS: &[&str] =
+    &["NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?"];
+
+impl Default for SchemaConfig {
+    fn default() -> Self {
+        Self {
+            format: Format::Csv,
+            features: [
+                "day",
+                "period",
+                "nswprice",
+                "nswdemand",
+                "vicprice",
+                "vicdemand",
+                "transfer",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            label: "class".into(),
+            task: crate::learn::Task::Classification,
+            classes: vec!["DOWN".into(), "UP".into()],
+            key: String::new(),
+            timestamp: String::new(),
+            columns: Vec::new(),
+            delimiter: ",".into(),
+            max_record_bytes: 65_536,
+            lag_records: 0,
+            lag_labels: 0,
+            categorical: Vec::new(),
+            categorical_buckets: 32,
+            missing: MissingPolicy::Impute,
+            missing_tokens: DEFAULT_MISSING_TOKENS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl SchemaConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let s = self;
+        if s.features.is_empty() && s.categorical.is_empty() {
+            return Err(ConfigError::key(
+                "schema.features",
+                "at least one feature (or schema.categorical field) is required",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &s.features {
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.features",
+                    "feature names must not be empty",
+                ));
+            }
+            if !seen.insert(f.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.features",
+                    format!("feature `{f}` is listed twice"),
+                ));
+            }
+        }
+        for f in &s.categorical {
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.categorical",
+                    "field names must not be empty",
+                ));
+            }
+            if !seen.insert(f.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.categorical",
+                    format!(
+                        "`{f}` is listed twice or is also in schema.features (a field is numeric or categorical, not both)"
+                    ),
+                ));
+            }
+        }
+        if !s.categorical.is_empty() && !(1..=4096).contains(&s.categorical_buckets) {
+            return Err(ConfigError::key(
+                "schema.categorical_buckets",
+                format!("must be in 1..=4096, got {}", s.categorical_buckets),
+            ));
+        }
+        if s.missing_tokens.iter().any(|t| t.trim() != t) {
+            return Err(ConfigError::key(
+                "schema.missing_tokens",
+                "tokens are compared after trimming: remove leading and trailing spaces",
+            ));
+        }
+        if !s.label.is_empty() {
+            if seen.contains(s.label.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.label",
+                    format!("`{}` is also a feature", s.label),
+                ));
+            }
+            if s.task == crate::learn::Task::Classification && s.classes.len() < 2 {
+                return Err(ConfigError::key(
+                    "schema.classes",
+                    "a labeled classification schema needs at least two classes (or set schema.task = \"regression\" for a numeric target)",
+                ));
+            }
+        }
+        let mut classes = std::collections::HashSet::new();
+        for c in &s.classes {
+            if !classes.insert(c.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.classes",
+                    format!("class `{c}` is listed twice"),
+                ));
+            }
+        }
+        if s.delimiter.len() != 1 || !s.delimiter.is_ascii() {
+            return Err(ConfigError::key(
+                "schema.delimiter",
+                format!("must be one ASCII character, got {:?}", s.delimiter),
+            ));
+        }
+        if s.format == Format::Csv && !s.columns.is_empty() {
+            for f in s
+                .features
+                .iter()
+                .chain(&s.categorical)
+                .chain(std::iter::once(&s.label))
+            {
+                if !f.is_empty() && !s.columns.contains(f) {
+                    return Err(ConfigError::key(
+                        "schema.columns",
+                        format!("field `{f}` is not among the columns"),
+                    ));
+                }
+            }
+        }
+        if s.lag_records > 64 {
+            return Err(ConfigError::key("schema.lag_records", "must be <= 64"));
+        }
+        if s.lag_labels > 64 {
+            return Err(ConfigError::key("schema.lag_labels", "must be <= 64"));
+        }
+        if s.lag_labels > 0 && s.task == crate::learn::Task::Classification && s.classes.is_empty()
+        {
+            return Err(ConfigError::key(
+                "schema.lag_labels",
+                "needs schema.classes (past labels are one-hot encoded)",
+            ));
+        }
+        if s.max_record_bytes == 0 {
+            return Err(ConfigError::key("schema.max_record_bytes", "must be > 0"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

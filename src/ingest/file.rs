@@ -183,3 +183,35 @@ fn trim_line(line: &[u8]) -> &[u8] {
     }
     &line[..end]
 }
+
+/// The file source: CSV or JSON lines from a file (optionally gzip-compressed) or stdin.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileSourceConfig {
+    /// Path of the input. Empty: the Elec2 stream embedded in the binary. `-`: standard input.
+    /// A name ending in `.gz` is decompressed.
+    pub path: String,
+    /// Whether the first line is a CSV header; when true, CSV columns are taken from it.
+    pub header: bool,
+    /// Where malformed records go (JSON lines with reason, source, offset and the payload in
+    /// base64). Empty: `dead-letter.jsonl` inside the store directory.
+    pub dead_letter_path: String,
+    /// Exit after the end of the input is reached (true), or keep serving (false).
+    pub exit_at_end: bool,
+    /// Where the serving model's prediction for every scored record goes (JSON lines: key,
+    /// source position, model version, class and probabilities or value, time), written
+    /// before the batch's offsets. Empty: nowhere. With Kafka, see `kafka.predictions_topic`.
+    pub predictions_path: String,
+}
+
+impl Default for FileSourceConfig {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            header: true,
+            dead_letter_path: String::new(),
+            exit_at_end: true,
+            predictions_path: String::new(),
+        }
+    }
+}

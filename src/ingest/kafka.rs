@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::pipeline::FlushReport;
 use super::{IngestError, Pipeline, SourcePos};
-use crate::config::{Config, KafkaConfig};
+use crate::config::Config;
+use crate::config::ConfigError;
 use crate::metrics::Metrics;
 
 /// Which client a librdkafka configuration is for.
@@ -551,5 +552,161 @@ impl KafkaSource {
         }
         self.consumer.unsubscribe();
         result
+    }
+}
+
+/// The Kafka source. When `brokers` is empty the file source runs instead.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`. Empty: use the file source.
+    pub brokers: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Topics of label records (delayed labels, `labels.enabled`): each record carries
+    /// `schema.key` and `schema.label` only (CSV columns: `labels.label_columns`). Consumed
+    /// in the same group, their offsets stored with the joins they produced.
+    pub label_topics: Vec<String>,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Topic that receives every record that cannot be decoded, with its reason in headers.
+    pub dead_letter_topic: String,
+    /// Topic that receives the serving model's prediction for every scored record (JSON:
+    /// key, source position, model version, class and probabilities or value, time), keyed
+    /// by the record's key, the source position in headers; idempotent producer, delivered
+    /// before the batch's offsets are stored (at least once: deduplicate on the headers).
+    /// Empty: none.
+    pub predictions_topic: String,
+    /// Where to start in a partition with no offset stored in RocksDB nor committed in Kafka:
+    /// `earliest` or `latest`.
+    pub auto_offset_reset: String,
+    /// Extra librdkafka properties passed through unchanged to the consumer and the producer
+    /// (SASL, TLS...). Keys the daemon manages itself are refused.
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only (`session.timeout.ms`,
+    /// `group.instance.id`, fetch tuning...); applied after `properties`.
+    pub consumer_properties: std::collections::BTreeMap<String, String>,
+    /// librdkafka properties for the dead-letter producer only; applied after `properties`.
+    pub producer_properties: std::collections::BTreeMap<String, String>,
+    /// Largest dead letter produced, in bytes (payload, key and headers). A larger malformed
+    /// record is dead-lettered with its payload truncated to fit; headers carry its original
+    /// size and SHA-256. Keep it at or below the dead-letter topic's `max.message.bytes`
+    /// (a letter the broker still refuses as too large is resent with a 1 KiB prefix).
+    pub dead_letter_max_bytes: usize,
+    /// `/healthz` answers 503 once the consumer has made no progress (no successful poll)
+    /// for this many seconds: a fatal consumer error that could not be recovered, or a
+    /// broker outage longer than this, so a supervisor restarts the daemon. 0 = never.
+    pub stall_timeout_seconds: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topics: vec!["relearn.records".into()],
+            label_topics: Vec::new(),
+            group_id: "relearn".into(),
+            dead_letter_topic: "relearn.dead-letter".into(),
+            predictions_topic: String::new(),
+            auto_offset_reset: "earliest".into(),
+            properties: std::collections::BTreeMap::new(),
+            consumer_properties: std::collections::BTreeMap::new(),
+            producer_properties: std::collections::BTreeMap::new(),
+            dead_letter_max_bytes: 1_000_000,
+            stall_timeout_seconds: 300,
+        }
+    }
+}
+
+/// The smallest `kafka.dead_letter_max_bytes`: room for the headers and a payload prefix.
+pub const MIN_DEAD_LETTER_BYTES: usize = 4096;
+
+/// librdkafka properties the daemon sets itself; a pass-through may not override them, since
+/// exactly-once state depends on them.
+pub const MANAGED_KAFKA_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "enable.partition.eof",
+];
+
+impl KafkaConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let k = self;
+        if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(ConfigError::key(
+                "kafka.topics",
+                "at least one non-empty topic is required",
+            ));
+        }
+        if k.group_id.trim().is_empty() {
+            return Err(ConfigError::key("kafka.group_id", "must not be empty"));
+        }
+        if k.dead_letter_topic.trim().is_empty() {
+            return Err(ConfigError::key(
+                "kafka.dead_letter_topic",
+                "must not be empty: malformed records must go somewhere",
+            ));
+        }
+        if k.topics.contains(&k.dead_letter_topic) || k.label_topics.contains(&k.dead_letter_topic)
+        {
+            return Err(ConfigError::key(
+                "kafka.dead_letter_topic",
+                "must differ from the consumed topics",
+            ));
+        }
+        if k.topics.contains(&k.predictions_topic) || k.label_topics.contains(&k.predictions_topic)
+        {
+            return Err(ConfigError::key(
+                "kafka.predictions_topic",
+                "must differ from the consumed topics",
+            ));
+        }
+        if let Some(t) = k
+            .label_topics
+            .iter()
+            .find(|t| t.trim().is_empty() || k.topics.contains(t))
+        {
+            return Err(ConfigError::key(
+                "kafka.label_topics",
+                format!("`{t}` is empty or also in kafka.topics (a label on the record topics needs no label topic)"),
+            ));
+        }
+        if k.dead_letter_max_bytes < MIN_DEAD_LETTER_BYTES {
+            return Err(ConfigError::key(
+                "kafka.dead_letter_max_bytes",
+                format!(
+                    "must be at least {} (room for the headers and a payload prefix), got {}",
+                    MIN_DEAD_LETTER_BYTES, k.dead_letter_max_bytes
+                ),
+            ));
+        }
+        if !matches!(k.auto_offset_reset.as_str(), "earliest" | "latest") {
+            return Err(ConfigError::key(
+                "kafka.auto_offset_reset",
+                format!(
+                    "must be `earliest` or `latest`, got `{}`",
+                    k.auto_offset_reset
+                ),
+            ));
+        }
+        for (section, map) in [
+            ("properties", &k.properties),
+            ("consumer_properties", &k.consumer_properties),
+            ("producer_properties", &k.producer_properties),
+        ] {
+            for key in map.keys() {
+                if MANAGED_KAFKA_PROPERTIES.contains(&key.as_str()) {
+                    return Err(ConfigError::key(
+                        format!("kafka.{section}.\"{key}\""),
+                        "is managed by relearn; use the dedicated key or leave it out",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub use decode::{DecodeError, Decoder, Reason};
 pub use dlq::{DeadLetter, DeadLetterSink, FileDeadLetters, KafkaDeadLetters};
 pub use pipeline::{Pipeline, SourcePos};
 
+use crate::config::ConfigError;
 use crate::error::BoxError;
 use crate::store::replay::ReplayError;
 use crate::store::StoreError;
@@ -130,4 +131,38 @@ pub trait BatchObserver: Send {
     ) -> Result<(), IngestError>;
     /// Called once the batch is durable; `records_total` counts every record processed so far.
     fn committed(&mut self, records_total: u64);
+}
+
+/// Batching on the ingest path.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Most records in one batch (one RocksDB write batch, one offset commit).
+    pub batch_max_records: usize,
+    /// Longest a record waits in an open batch before the batch is written, in milliseconds
+    /// (Kafka, standard input, a FIFO; a regular file is cut by count only, so a replay is
+    /// reproducible).
+    pub batch_max_wait_ms: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_records: 4096,
+            batch_max_wait_ms: 100,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.batch_max_records == 0 {
+            return Err(ConfigError::key("ingest.batch_max_records", "must be > 0"));
+        }
+        if self.batch_max_wait_ms == 0 {
+            return Err(ConfigError::key("ingest.batch_max_wait_ms", "must be > 0"));
+        }
+        Ok(())
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::model::Mlp;
 use super::train::{likelihood_loss, LayerSet};
 use super::{Dataset, LearnError, Model, ParamMap};
+use crate::config::ConfigError;
 
 /// The consolidated importance of each parameter and the values it is anchored to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -219,6 +220,44 @@ impl Ewc {
             return Ok(0.0);
         }
         Ok(self.penalty(&model.net, &terms).into_scalar::<f32>() as f64)
+    }
+}
+
+/// Online elastic weight consolidation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EwcConfig {
+    /// Penalty strength lambda (0 disables EWC).
+    pub lambda: f64,
+    /// Decay of the old Fisher at each promotion, in [0, 1]: `F <- gamma F + F_new`.
+    pub gamma: f64,
+    /// Examples the Fisher is estimated on (one backward pass each).
+    pub fisher_examples: usize,
+}
+
+impl Default for EwcConfig {
+    fn default() -> Self {
+        Self {
+            lambda: 100.0,
+            gamma: 0.9,
+            fisher_examples: 500,
+        }
+    }
+}
+
+impl EwcConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return Err(ConfigError::key("ewc.lambda", "must be a number >= 0"));
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return Err(ConfigError::key("ewc.gamma", "must be in [0, 1]"));
+        }
+        if self.fisher_examples == 0 {
+            return Err(ConfigError::key("ewc.fisher_examples", "must be > 0"));
+        }
+        Ok(())
     }
 }
 

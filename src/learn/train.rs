@@ -16,6 +16,7 @@ use burn::tensor::{activation, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Ewc, LearnError, Model, Targets, Task};
+use crate::config::ConfigError;
 use crate::rng::Rng;
 
 /// Which layers may change, by index (`hidden.i` = i, `head` = number of hidden layers).
@@ -470,6 +471,29 @@ pub fn train(
         flops_full: estimate_flops(&candidate, &all, examples as f64, false, 0.0),
     };
     Ok((candidate, report))
+}
+
+impl TrainConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let t = self;
+        if t.epochs == 0 {
+            return Err(ConfigError::key("train.epochs", "must be > 0"));
+        }
+        if t.batch_size < 2 {
+            return Err(ConfigError::key("train.batch_size", "must be >= 2"));
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return Err(ConfigError::key(
+                "train.learning_rate",
+                "must be a positive number",
+            ));
+        }
+        if !(0.0..1.0).contains(&t.replay_ratio) {
+            return Err(ConfigError::key("train.replay_ratio", "must be in [0, 1)"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

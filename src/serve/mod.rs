@@ -16,6 +16,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ConfigError;
 use crate::metrics::Metrics;
 
 /// Answers a yes/no question about the daemon (ready to work, alive).
@@ -121,4 +122,55 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free port, logged at start).
+    pub listen: String,
+    /// File holding the bearer token of the admin endpoints (activate, retrain). Empty: the
+    /// `RELEARN_ADMIN_TOKEN` environment variable; neither: admin endpoints are disabled.
+    pub admin_token_file: String,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Most records in one predict request.
+    pub max_batch_records: usize,
+    /// Requests taking longer are answered 503 `timeout`, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_token_file: String::new(),
+            max_body_bytes: 1 << 20,
+            max_batch_records: 1024,
+            request_timeout_ms: 5000,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::key(
+                "http.listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::key("http.max_body_bytes", "must be > 0"));
+        }
+        if self.max_batch_records == 0 {
+            return Err(ConfigError::key("http.max_batch_records", "must be > 0"));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::key("http.request_timeout_ms", "must be > 0"));
+        }
+        Ok(())
+    }
 }

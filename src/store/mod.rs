@@ -13,6 +13,18 @@ pub mod rocks;
 pub mod state;
 pub mod versions;
 
+/// The RocksDB state directory.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the RocksDB database. Empty: a temporary directory removed at exit (the
+    /// demo); set it for any state that must survive a restart.
+    pub path: String,
+    /// fsync the write-ahead log on every batch. Off, state survives a process crash (the WAL
+    /// is in the page cache); on, it also survives power loss, at a lower batch rate.
+    pub sync: bool,
+}
+
 #[cfg(test)]
 pub(crate) mod conformance;
 

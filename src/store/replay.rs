@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Cf, KvStore, StoreError, WriteBatch};
-use crate::config::ReplayConfig;
+use crate::config::ConfigError;
 use crate::record::{Label, Record};
 use crate::rng::Rng;
 
@@ -242,6 +242,39 @@ impl ReplayBuffer {
                 })
             })
             .collect()
+    }
+}
+
+/// The replay buffer: a reservoir sample of the labeled stream kept in RocksDB.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Most records kept.
+    pub capacity: u32,
+    /// Keep one reservoir per class with an equal share of the capacity (class-balanced), or
+    /// one reservoir over the whole stream.
+    pub class_balanced: bool,
+    /// Seed of the sampling; the same stream and seed give the same buffer.
+    pub seed: u64,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            class_balanced: false,
+            seed: 42,
+        }
+    }
+}
+
+impl ReplayConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.capacity == 0 {
+            return Err(ConfigError::key("replay.capacity", "must be > 0"));
+        }
+        Ok(())
     }
 }
 

@@ -232,6 +232,21 @@ impl<'a> ModelVersions<'a> {
     }
 }
 
+/// `[models]`: how many versions the store keeps.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Versions kept besides the first version, every version that was ever activated by
+    /// hand (a rollback) or pinned, and the active one; older ones are deleted when a new one is written. 0 = all.
+    pub keep_last: usize,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self { keep_last: 50 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
