@@ -686,8 +686,12 @@ fn scenario_name(scenario: Scenario) -> String {
 }
 
 /// Redraws the PNG plots of a report next to it: a task-sequence report
-/// (`bench-<scenario>.json`) or a `relearn eval` report (`eval.json`, its `eval.png`).
+/// (`bench-<scenario>.json`), a `relearn eval` report (`eval.json`, its `eval.png`) or a
+/// `scripts/soak.sh` sample file (`soak.csv`, its `soak.png`).
 pub fn replot(json: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    if json.extension().is_some_and(|e| e == "csv") {
+        return crate::plot::soak(json).map_err(std::io::Error::other);
+    }
     let bytes = std::fs::read(json)?;
     let dir = json
         .parent()

@@ -32,7 +32,8 @@ enum Command {
     /// Task t: the same images, labels through a fixed random permutation of the classes.
     RemappedMnist(BenchArgs),
     /// Redraw the PNG plots of a report next to it: a `bench-<scenario>.json` of this
-    /// command, or an `eval.json` of `relearn eval` (its `eval.png`).
+    /// command, an `eval.json` of `relearn eval` (its `eval.png`), or a `soak.csv` of
+    /// `scripts/soak.sh` (its `soak.png`).
     Plot {
         /// The JSON report.
         report: PathBuf,

@@ -167,6 +167,70 @@ pub fn eval(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>, PlotError> 
     Ok(vec![path])
 }
 
+/// `soak.png` from a `scripts/soak.sh` sample file (`soak.csv`: a header, `seconds` first, then
+/// one column per measure): one panel per measure over the run, in minutes.
+pub fn soak(csv: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    font();
+    let e = err(csv);
+    let text = std::fs::read_to_string(csv).map_err(|x| e(&x))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    if header.first() != Some(&"seconds") || header.len() < 2 {
+        return Err(e(
+            &"not a soak sample file (the header starts with `seconds`)",
+        ));
+    }
+    let mut columns: Vec<Vec<(f64, f64)>> = vec![Vec::new(); header.len() - 1];
+    for (n, line) in lines.enumerate() {
+        let values: Vec<f64> = line
+            .split(',')
+            .map(|v| v.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|x| e(&format!("line {}: {x}", n + 2)))?;
+        if values.len() != header.len() {
+            return Err(e(&format!(
+                "line {}: {} values for {} columns",
+                n + 2,
+                values.len(),
+                header.len()
+            )));
+        }
+        for (c, &v) in columns.iter_mut().zip(&values[1..]) {
+            if v.is_finite() {
+                c.push((values[0] / 60.0, v));
+            }
+        }
+    }
+    let path = csv.with_extension("png");
+    let p = err(&path);
+    let rows = (header.len() - 1).div_ceil(3);
+    let root = BitMapBackend::new(&path, (1500, 330 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| p(&x))?;
+    let cells = root.split_evenly((rows, 3));
+    for ((area, name), points) in cells.iter().zip(&header[1..]).zip(&columns) {
+        let xmax = points.iter().map(|q| q.0).fold(1.0 / 60.0, f64::max);
+        let ymax = points.iter().map(|q| q.1).fold(1e-9, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(area)
+            .caption(*name, ("sans-serif", 18))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+            .map_err(|x| p(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("minutes")
+            .draw()
+            .map_err(|x| p(&x))?;
+        chart
+            .draw_series(LineSeries::new(points.clone(), BLUE.stroke_width(2)))
+            .map_err(|x| p(&x))?;
+    }
+    root.present().map_err(|x| p(&x))?;
+    drop(root);
+    Ok(vec![path.clone()])
+}
+
 /// `bench-<scenario>-acc.png` (mean accuracy on the tasks seen so far, after each task),
 /// `-matrix.png` (accuracy matrices) and `-cost.png` (cost vs forgetting).
 pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {

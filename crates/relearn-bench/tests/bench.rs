@@ -296,6 +296,26 @@ fn an_eval_report_is_plotted_over_the_stream() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
 }
 
+/// `relearn-bench plot soak.csv` draws `scripts/soak.sh`'s samples, one panel per measure,
+/// and names the line of a malformed file.
+#[test]
+fn a_soak_sample_file_is_plotted() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("soak.csv");
+    let mut text = String::from("seconds,rss_mb,open_fds,predict_p99_ms\n");
+    for i in 1..=30 {
+        text.push_str(&format!("{},{},{},{}\n", i * 10, 40 + i % 3, 57, 0.4));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let pngs = relearn_bench::bench::replot(&csv).unwrap();
+    assert_eq!(pngs, vec![dir.path().join("soak.png")]);
+    let png = std::fs::read(&pngs[0]).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    std::fs::write(&csv, "seconds,rss_mb\n10,40\n20,x\n").unwrap();
+    let err = relearn_bench::bench::replot(&csv).unwrap_err().to_string();
+    assert!(err.contains("line 3"), "{err}");
+}
+
 /// A concept drift at the output (the labels move, the inputs do not): auto selection trains
 /// the head alone, for a fraction of a full retrain, and learns the new concept.
 #[test]
