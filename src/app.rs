@@ -303,7 +303,11 @@ fn open_store(config: &Config) -> Result<OpenStore, AppError> {
     } else {
         (None, PathBuf::from(&config.store.path))
     };
-    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&path, config.store.sync)?);
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open_with(
+        &path,
+        config.store.sync,
+        config.store.max_wal_bytes,
+    )?);
     Ok(OpenStore {
         _temp: temp,
         path,

@@ -270,6 +270,7 @@ impl Config {
             ));
         }
         self.shutdown.check()?;
+        self.store.check()?;
         self.ingest.check()?;
         self.replay.check()?;
         if self.replay.class_balanced {

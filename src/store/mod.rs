@@ -14,7 +14,7 @@ pub mod state;
 pub mod versions;
 
 /// The RocksDB state directory.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Directory of the RocksDB database. Empty: a temporary directory removed at exit (the
@@ -23,6 +23,40 @@ pub struct StoreConfig {
     /// fsync the write-ahead log on every batch. Off, state survives a process crash (the WAL
     /// is in the page cache); on, it also survives power loss, at a lower batch rate.
     pub sync: bool,
+    /// Most bytes of write-ahead log kept: past it RocksDB flushes the column families that
+    /// hold the oldest log file so that it can be deleted (RocksDB's `max_total_wal_size`).
+    /// Unbounded, a rarely written family keeps every log since its last flush: a soak at
+    /// 2,000 records/s grew the log by 0.9 MB/s.
+    pub max_wal_bytes: u64,
+}
+
+/// Default `store.max_wal_bytes`: 128 MiB.
+pub const DEFAULT_MAX_WAL_BYTES: u64 = 128 << 20;
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            sync: false,
+            max_wal_bytes: DEFAULT_MAX_WAL_BYTES,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), crate::config::ConfigError> {
+        if self.max_wal_bytes < 1 << 20 {
+            return Err(crate::config::ConfigError::key(
+                "store.max_wal_bytes",
+                format!(
+                    "must be at least 1048576 (1 MiB), got {}",
+                    self.max_wal_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -23,12 +23,25 @@ impl std::fmt::Debug for RocksStore {
 
 impl RocksStore {
     /// Opens (creating if needed) the database at `path`. With `sync`, every batch fsyncs the
-    /// write-ahead log before `write` returns.
+    /// write-ahead log before `write` returns. The write-ahead log is bounded at
+    /// [`super::DEFAULT_MAX_WAL_BYTES`].
     pub fn open(path: &Path, sync: bool) -> Result<RocksStore, StoreError> {
+        RocksStore::open_with(path, sync, super::DEFAULT_MAX_WAL_BYTES)
+    }
+
+    /// [`RocksStore::open`] with the write-ahead log bounded at `max_wal_bytes`
+    /// (`store.max_wal_bytes`): past it the column families holding the oldest log file are
+    /// flushed so that it can be deleted.
+    pub fn open_with(
+        path: &Path,
+        sync: bool,
+        max_wal_bytes: u64,
+    ) -> Result<RocksStore, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_keep_log_file_num(4);
+        opts.set_max_total_wal_size(max_wal_bytes);
         let cfs = Cf::ALL
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
@@ -121,6 +134,60 @@ mod tests {
         }
         let s = RocksStore::open(dir.path(), false).unwrap();
         assert_eq!(s.get(Cf::Meta, b"k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    /// Sum of the write-ahead log files' sizes in `dir`.
+    fn wal_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    }
+
+    /// One write to a rarely written family, then 24 MB to another: bounded, the log is
+    /// flushed away; unbounded (RocksDB's default), all of it stays in the log, since no
+    /// memtable fills its 64 MB.
+    #[test]
+    fn the_write_ahead_log_stays_within_its_bound() {
+        let write = |s: &RocksStore| {
+            let mut b = WriteBatch::new();
+            b.put(Cf::Models, b"active".to_vec(), b"1".to_vec());
+            s.write(b).unwrap();
+            for i in 0..3000u32 {
+                let mut b = WriteBatch::new();
+                b.put(
+                    Cf::Meta,
+                    (i % 64).to_be_bytes().to_vec(),
+                    vec![i as u8; 8192],
+                );
+                s.write(b).unwrap();
+            }
+        };
+        let bounded = tempfile::tempdir().unwrap();
+        let s = RocksStore::open_with(bounded.path(), false, 1 << 20).unwrap();
+        write(&s);
+        // Flushes run in the background: wait for the old files to go.
+        let mut size = wal_bytes(bounded.path());
+        for _ in 0..100 {
+            if size <= 4 << 20 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            size = wal_bytes(bounded.path());
+        }
+        assert!(
+            size <= 4 << 20,
+            "bounded at 1 MiB, the log holds {size} bytes"
+        );
+        let unbounded = tempfile::tempdir().unwrap();
+        let s = RocksStore::open_with(unbounded.path(), false, 0).unwrap();
+        write(&s);
+        assert!(
+            wal_bytes(unbounded.path()) >= 20 << 20,
+            "RocksDB's default keeps it all"
+        );
     }
 
     #[test]
