@@ -5,7 +5,7 @@
 //! Names follow `relearn_<stage>_<name>_<unit>[_total]`; labels are bounded (partition,
 //! reason, kind, outcome, detector, feature, layer, trigger, run). The catalogue in README.md lists them.
 
-use prometheus::core::Collector;
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -66,16 +66,27 @@ impl Registrar<'_> {
         c
     }
 
+    /// Registers a labelled family with a child at zero for each of `values`.
+    fn labelled<T: MetricVecBuilder + 'static>(
+        &mut self,
+        family: MetricVec<T>,
+        values: &[&str],
+    ) -> MetricVec<T> {
+        for v in values {
+            family.with_label_values(&[v]);
+        }
+        self.add(family)
+    }
+
     fn counter(&mut self, name: &str, help: &str) -> IntCounter {
         self.add(IntCounter::new(name, help).expect("valid metric"))
     }
 
     fn counters(&mut self, name: &str, help: &str, label: &str, values: &[&str]) -> IntCounterVec {
-        let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-        for v in values {
-            c.with_label_values(&[v]);
-        }
-        self.add(c)
+        self.labelled(
+            IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric"),
+            values,
+        )
     }
 
     fn float_counters(
@@ -85,11 +96,10 @@ impl Registrar<'_> {
         label: &str,
         values: &[&str],
     ) -> CounterVec {
-        let c = CounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-        for v in values {
-            c.with_label_values(&[v]);
-        }
-        self.add(c)
+        self.labelled(
+            CounterVec::new(Opts::new(name, help), &[label]).expect("valid metric"),
+            values,
+        )
     }
 
     fn gauge(&mut self, name: &str, help: &str) -> Gauge {
@@ -101,19 +111,17 @@ impl Registrar<'_> {
     }
 
     fn gauges(&mut self, name: &str, help: &str, label: &str, values: &[&str]) -> GaugeVec {
-        let g = GaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-        for v in values {
-            g.with_label_values(&[v]);
-        }
-        self.add(g)
+        self.labelled(
+            GaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric"),
+            values,
+        )
     }
 
     fn int_gauges(&mut self, name: &str, help: &str, label: &str, values: &[&str]) -> IntGaugeVec {
-        let g = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
-        for v in values {
-            g.with_label_values(&[v]);
-        }
-        self.add(g)
+        self.labelled(
+            IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric"),
+            values,
+        )
     }
 
     fn histogram(&mut self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
