@@ -525,6 +525,8 @@ mod tests {
             ("[train]\nreplay_ratio = 1.5", "train.replay_ratio"),
             ("[train]\nepochs = 0", "train.epochs"),
             ("[ewc]\ngamma = 2.0", "ewc.gamma"),
+            ("[retrain]\nnice = 20", "retrain.nice"),
+            ("[retrain]\nnice = -1", "retrain.nice"),
             ("[ewc]\nlambda = -1.0", "ewc.lambda"),
             (
                 "[triggers]\ndrift_detectors = [\"x\"]",

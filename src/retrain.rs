@@ -72,6 +72,10 @@ pub struct RetrainConfig {
     /// reproducible run to run) and not when consuming Kafka; `always`; `never` (the retrain
     /// runs on its own thread and ingest keeps its rate).
     pub wait: WaitPolicy,
+    /// Added to the retrain thread's nice value (Linux; 0 to 19, 0 = the priority of ingest
+    /// and predict): a retrain takes the CPU that ingest and predict leave, so on a busy
+    /// machine it takes longer instead of slowing them down.
+    pub nice: i32,
 }
 
 impl Default for RetrainConfig {
@@ -87,6 +91,7 @@ impl Default for RetrainConfig {
             max_forgetting: 0.02,
             min_gain: 0.0,
             wait: WaitPolicy::Auto,
+            nice: 10,
         }
     }
 }
@@ -120,6 +125,9 @@ impl RetrainConfig {
         }
         if !(-1.0..=1.0).contains(&self.min_gain) {
             return Err(("retrain.min_gain", "must be in [-1, 1]".into()));
+        }
+        if !(0..=19).contains(&self.nice) {
+            return Err(("retrain.nice", format!("{} is not in 0..=19", self.nice)));
         }
         Ok(())
     }

@@ -99,9 +99,13 @@ pub fn spawn(
     let running = handle.running.clone();
     let cancel = handle.cancel.clone();
     let grace = std::time::Duration::from_secs(config.shutdown.grace_seconds);
+    let nice = config.retrain.nice;
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())
         .spawn(move || {
+            if let Err(e) = lower_priority(nice) {
+                tracing::warn!(nice, error = %e, "cannot lower the retrain thread's priority; it runs at ingest's");
+            }
             for job in rx {
                 let out = execute(&config, store.as_ref(), &handle, &metrics, job);
                 if results.send(out).is_err() {
@@ -123,6 +127,34 @@ pub fn spawn(
         cancel,
         grace,
     }
+}
+
+/// Adds `nice` to the calling thread's nice value, at most 19 (Linux keeps the nice value per
+/// thread, and lowering a priority needs no privilege). Elsewhere a no-op.
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) -> std::io::Result<()> {
+    if nice == 0 {
+        return Ok(());
+    }
+    // SAFETY: `getpriority` and `setpriority` read only their integer arguments (`who = 0`
+    // is the calling thread) and `__errno_location` points at this thread's errno, cleared
+    // first because -1 is a valid nice value as well as `getpriority`'s error return.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        if current == -1 && *libc::__errno_location() != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::setpriority(libc::PRIO_PROCESS, 0, (current + nice).min(19)) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn now_ms() -> u64 {
@@ -438,4 +470,41 @@ pub fn load_version(
         reference,
         record,
     })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::lower_priority;
+
+    fn nice_of_this_thread() -> i32 {
+        // SAFETY: as in `lower_priority`.
+        unsafe {
+            *libc::__errno_location() = 0;
+            libc::getpriority(libc::PRIO_PROCESS, 0)
+        }
+    }
+
+    #[test]
+    fn lowers_the_calling_thread_only() {
+        let before = nice_of_this_thread();
+        let inside = std::thread::spawn(move || {
+            lower_priority(3).expect("lowering a priority needs no privilege");
+            nice_of_this_thread()
+        })
+        .join()
+        .expect("the thread ran");
+        assert_eq!(inside, (before + 3).min(19));
+        assert_eq!(
+            nice_of_this_thread(),
+            before,
+            "the caller's nice value is unchanged"
+        );
+        let unchanged = std::thread::spawn(|| {
+            lower_priority(0).expect("0 is a no-op");
+            nice_of_this_thread()
+        })
+        .join()
+        .expect("the thread ran");
+        assert_eq!(unchanged, before);
+    }
 }
