@@ -15,7 +15,7 @@ use crate::ingest::predictions::{FilePredictions, KafkaPredictions, PredictionSi
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
-use crate::learner::{Learner, LoopError, LoopHandle};
+use crate::learner::{Learner, LoopError, LoopHandle, Pace};
 use crate::metrics::Metrics;
 use crate::serve;
 use crate::store::state::counter;
@@ -35,8 +35,13 @@ pub enum AppError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Config(String),
+    #[error("config key `http.admin_token_file`: cannot read {path}: {source}")]
+    AdminToken {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config key `http.admin_token_file`: {path} is empty")]
+    AdminTokenEmpty { path: String },
     #[error("cannot create a temporary store directory: {0}")]
     TempDir(std::io::Error),
     #[error("internal task {task} failed")]
@@ -53,17 +58,14 @@ fn admin_token(config: &Config) -> Result<Option<String>, AppError> {
     let path = &config.http.admin_token_file;
     if !path.is_empty() {
         let token = std::fs::read_to_string(path)
-            .map_err(|e| {
-                AppError::Config(format!(
-                    "config key `http.admin_token_file`: cannot read {path}: {e}"
-                ))
+            .map_err(|source| AppError::AdminToken {
+                path: path.clone(),
+                source,
             })?
             .trim()
             .to_string();
         if token.is_empty() {
-            return Err(AppError::Config(format!(
-                "config key `http.admin_token_file`: {path} is empty"
-            )));
+            return Err(AppError::AdminTokenEmpty { path: path.clone() });
         }
         return Ok(Some(token));
     }
@@ -186,6 +188,14 @@ impl Source {
             }
         } else {
             Source::File
+        }
+    }
+
+    /// How records reach the learning loop.
+    fn pace(&self) -> Pace {
+        match self {
+            Source::Kafka { .. } => Pace::Live,
+            Source::File => Pace::Replay,
         }
     }
 
@@ -347,7 +357,13 @@ fn build_pipeline(
         );
         return Ok((pipeline, None));
     }
-    let learner = Learner::open(config, store.clone(), metrics.clone(), handle.clone())?;
+    let learner = Learner::open(
+        config,
+        store.clone(),
+        metrics.clone(),
+        handle.clone(),
+        source.pace(),
+    )?;
     pipeline.set_observer(Box::new(learner));
     let lags = (config.schema.lag_records > 0 || config.schema.lag_labels > 0).then(|| {
         let snap: LagsSnapshot = Default::default();
@@ -395,19 +411,26 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
 
     let handle = LoopHandle::default();
     let (pipeline, api) = build_pipeline(&config, &source, &store, &store_path, &metrics, &handle)?;
-    {
+    let pipeline = Arc::new(Mutex::new(pipeline));
+
+    // Two roots: `shutdown` (the caller's: SIGTERM, Ctrl-C, a test) asks ingest to stop;
+    // `background` stops the log, the tick and HTTP once ingest has ended, so /healthz,
+    // /readyz and /metrics answer until the last batch is written. Every task below watches
+    // one of them and is awaited before `run` returns.
+    let background = CancellationToken::new();
+    let cancel_forwarder = {
         // SIGTERM cancels a running retrain between two training steps, inline or on the
         // worker, so the open batch is written inside `shutdown.grace_seconds`.
         let handle = handle.clone();
         let shutdown = shutdown.clone();
+        let done = background.child_token();
         tokio::spawn(async move {
-            shutdown.cancelled().await;
-            handle.cancel_training();
-        });
-    }
-    let pipeline = Arc::new(Mutex::new(pipeline));
-
-    let background = CancellationToken::new();
+            tokio::select! {
+                () = shutdown.cancelled() => handle.cancel_training(),
+                () = done.cancelled() => {}
+            }
+        })
+    };
     // A live one-line summary in the log.
     let summary_task = {
         let metrics = metrics.clone();
@@ -505,6 +528,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         Err(e) => Err(AppError::from(e)),
     };
     background.cancel();
+    let _ = cancel_forwarder.await;
     let _ = ticker.await;
     let _ = summary_task.await;
     match http.await {
@@ -514,9 +538,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     }
 
     let summary = summarize(&pipeline, &metrics, &handle, store_path.clone(), http_addr);
-    drop(pipeline);
-    drop(store);
-    drop(opened);
+    // Dropping the pipeline waits for the retrain thread (at most `shutdown.grace_seconds`)
+    // and closing the store flushes RocksDB: both block, so neither runs on an async worker.
+    let closed = tokio::task::spawn_blocking(move || {
+        drop(pipeline);
+        drop(store);
+        drop(opened);
+    })
+    .await;
+    if let Err(e) = closed {
+        tracing::error!(error = %crate::error::Chain(&e), "closing the pipeline and the store failed");
+    }
     result.map(|()| summary)
 }
 

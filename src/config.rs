@@ -10,7 +10,7 @@
 //! `RELEARN__SECTION__KEY=value` override the file; the value is read as a TOML value when it
 //! parses as one (`42`, `true`, `["a","b"]`) and as a string otherwise.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,31 +30,7 @@ pub use crate::store::StoreConfig;
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "RELEARN__";
 
-/// A configuration that could not be loaded; every variant names the key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config is not valid TOML: {0}")]
-    Syntax(String),
-    #[error("config key `{key}`: {reason}")]
-    Key { key: String, reason: String },
-    #[error("environment override {var}: {reason}")]
-    Env { var: String, reason: String },
-}
-
-impl ConfigError {
-    /// `key` (its dotted path) has a bad value, because of `reason`.
-    pub fn key(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError::Key {
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use crate::error::ConfigError;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -131,9 +107,7 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        let mut table: toml::Table = text.parse().map_err(ConfigError::Syntax)?;
         for (var, value) in env {
             if let Some(path) = var.strip_prefix(ENV_PREFIX) {
                 apply_override(&mut table, &var, path, &value)?;

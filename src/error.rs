@@ -1,5 +1,6 @@
-//! Error helpers shared by the modules: a boxed source type, and a `Display` of an error with
-//! every source under it, for logs (`error = %Chain(&e)`).
+//! Error types and helpers shared by the modules: the configuration error every section's
+//! check returns, a boxed source type, and a `Display` of an error with every source under it,
+//! for logs (`error = %Chain(&e)`).
 
 use std::fmt;
 
@@ -18,6 +19,32 @@ impl fmt::Display for Chain<'_> {
             next = e.source();
         }
         Ok(())
+    }
+}
+
+/// A configuration that could not be loaded; every variant names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML: {0}")]
+    Syntax(#[source] toml::de::Error),
+    #[error("config key `{key}`: {reason}")]
+    Key { key: String, reason: String },
+    #[error("environment override {var}: {reason}")]
+    Env { var: String, reason: String },
+}
+
+impl ConfigError {
+    /// `key` (its dotted path) has a bad value, because of `reason`.
+    pub fn key(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Key {
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
 }
 

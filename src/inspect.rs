@@ -10,6 +10,7 @@ use crate::learner::{RetrainReport, RunOutcome};
 use crate::store::state::IngestState;
 use crate::store::versions::ModelVersions;
 use crate::store::{Cf, KvStore, ReplayState, RetrainLog, RocksStore, StoreError};
+use crate::totals::Total;
 
 /// What a store holds, as JSON-friendly values.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -32,7 +33,7 @@ pub struct StoreReport {
     /// Records waiting for a delayed label.
     pub pending_labels: usize,
     /// The loop's totals (`predictions/correct`, `promotions/challenger`...).
-    pub loop_totals: std::collections::BTreeMap<String, u64>,
+    pub loop_totals: std::collections::BTreeMap<Total, u64>,
     /// Labeled predictions by the model version that made them: (right, all).
     pub realised: std::collections::BTreeMap<u64, (u64, u64)>,
 }
@@ -40,8 +41,8 @@ pub struct StoreReport {
 /// The parts of the loop's stored state (`loop/state`) a report shows.
 #[derive(Debug, Default, serde::Deserialize)]
 struct LoopTotals {
-    #[serde(default)]
-    totals: std::collections::BTreeMap<String, u64>,
+    #[serde(default, deserialize_with = "crate::totals::deserialize_totals")]
+    totals: std::collections::BTreeMap<Total, u64>,
     #[serde(default)]
     realised: std::collections::BTreeMap<u64, (u64, u64)>,
 }
@@ -61,19 +62,15 @@ pub struct RetrainLine {
 pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
     let state = IngestState::load(store)?;
     let replay = match store.get(Cf::Meta, b"replay/state")? {
-        Some(bytes) => Some(
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                key: "replay/state".into(),
-                reason: e.to_string(),
-            })?,
-        ),
+        Some(bytes) => {
+            Some(serde_json::from_slice(&bytes).map_err(|e| StoreError::codec("replay/state", e))?)
+        }
         None => None,
     };
     let totals: LoopTotals = match store.get(Cf::Meta, b"loop/state")? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            key: "loop/state".into(),
-            reason: e.to_string(),
-        })?,
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::codec("loop/state", e))?
+        }
         None => LoopTotals::default(),
     };
     Ok(StoreReport {

@@ -17,3 +17,4 @@ pub mod retrain;
 pub mod rng;
 pub mod serve;
 pub mod store;
+pub mod totals;

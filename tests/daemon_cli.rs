@@ -13,12 +13,6 @@ use common::*;
 const RECORD: &str = r#"{"day": 2, "period": 0.5, "nswprice": 0.05, "nswdemand": 0.4, "vicprice": 0.003, "vicdemand": 0.4, "transfer": 0.4}"#;
 const TOKEN: &str = "test-admin-token-51c2";
 
-fn relearn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relearn"));
-    c.env("RELEARN_LOG", "warn");
-    c
-}
-
 #[test]
 fn bad_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();

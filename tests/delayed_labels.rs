@@ -7,11 +7,10 @@
 
 mod common;
 
-use common::Gen;
+use common::{relearn, Gen};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// Records whose label comes later.
@@ -116,12 +115,6 @@ fn write_stream(path: &Path) -> Expected {
     }
     std::fs::write(path, text).expect("write the stream");
     e
-}
-
-fn relearn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relearn"));
-    c.env("RELEARN_LOG", "warn");
-    c
 }
 
 /// The last prediction of each source position (a batch lost to a kill is scored again
@@ -252,7 +245,10 @@ listen = "127.0.0.1:0"
             }
         }
     }
-    let t = |k: &str| r.loop_totals.get(k).copied().unwrap_or(0);
+    let t = |k: &str| {
+        let total: relearn::totals::Total = k.parse().expect("a known total");
+        r.loop_totals.get(&total).copied().unwrap_or(0)
+    };
     assert_eq!(t("predictions/correct"), right);
     assert_eq!(t("predictions/incorrect"), wrong);
     assert_eq!(t("predictions/unscored"), unscored);
@@ -535,7 +531,10 @@ listen = "{addr}"
             Some(_) => wrong += 1,
         }
     }
-    let t = |k: &str| r.loop_totals.get(k).copied().unwrap_or(0);
+    let t = |k: &str| {
+        let total: relearn::totals::Total = k.parse().expect("a known total");
+        r.loop_totals.get(&total).copied().unwrap_or(0)
+    };
     assert_eq!(
         (
             t("predictions/correct"),

@@ -10,12 +10,27 @@ use relearn::datasets::digits;
 use relearn::drift::trigger::TriggerConfig;
 use relearn::ingest::{BatchObserver, Observed};
 use relearn::learn::Dataset;
-use relearn::learner::{current, Learner, LoopHandle};
+use relearn::learner::{current, Learner, LoopHandle, Pace};
 use relearn::metrics::Metrics;
 use relearn::record::{Label, Record};
 use relearn::retrain::WaitPolicy;
 use relearn::store::versions::ModelVersions;
 use relearn::store::{Cf, KvStore, RocksStore, WriteBatch};
+
+/// A loop on `store` with fresh metrics and handle, paced as a file replay (retrains inline).
+fn open_replay(c: &Config, store: &Arc<dyn KvStore>) -> (Metrics, LoopHandle, Learner) {
+    let metrics = Metrics::new();
+    let handle = LoopHandle::default();
+    let learner = Learner::open(
+        c,
+        store.clone(),
+        metrics.clone(),
+        handle.clone(),
+        Pace::Replay,
+    )
+    .expect("the loop opens on the store");
+    (metrics, handle, learner)
+}
 
 fn config() -> Config {
     let mut c = Config::default();
@@ -100,9 +115,7 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     assert!(data.len() >= 1700);
     let probe: Vec<f32> = (1500..1700).flat_map(|i| data.row(i).to_vec()).collect();
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).unwrap());
-    let metrics = Metrics::new();
-    let handle = LoopHandle::default();
-    let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
+    let (metrics, handle, mut learner) = open_replay(&c, &store);
     let mut total = 0;
 
     // 1. The first model once 500 labeled records are in (before the first model every
@@ -209,9 +222,7 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
     // 3. Reopen: the same loop state and recent window come back from the store.
     let saved = serde_json::to_value(learner.state()).unwrap();
     drop(learner);
-    let metrics2 = Metrics::new();
-    let handle2 = LoopHandle::default();
-    let learner2 = Learner::open(&c, store.clone(), metrics2.clone(), handle2.clone()).unwrap();
+    let (metrics2, handle2, learner2) = open_replay(&c, &store);
     assert_eq!(serde_json::to_value(learner2.state()).unwrap(), saved);
     assert_eq!(current(&handle2.serving).unwrap().version, 1);
     assert_eq!(
@@ -252,9 +263,7 @@ fn runs_of_labels(tracking: bool) -> (f64, Option<relearn::learn::tracking::Shif
         })
         .collect();
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).unwrap());
-    let metrics = Metrics::new();
-    let handle = LoopHandle::default();
-    let mut learner = Learner::open(&c, store.clone(), metrics.clone(), handle.clone()).unwrap();
+    let (metrics, handle, mut learner) = open_replay(&c, &store);
     let mut total = 0;
     feed(&mut learner, store.as_ref(), &recs, &mut total, false);
     let p = &metrics.learn.predictions;

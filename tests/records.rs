@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::Gen;
+use common::{relearn, Gen};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const N: usize = 4_000;
 /// Cities and whether they are labeled `yes`; their FNV-1a buckets (mod 32) are distinct:
@@ -66,12 +65,6 @@ fn write_stream(dir: &Path) -> Stream {
         missing_x,
         missing_city,
     }
-}
-
-fn relearn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_relearn"));
-    c.env("RELEARN_LOG", "warn");
-    c
 }
 
 fn run_daemon(dir: &Path, stream: &Path, schema: &str) -> relearn::inspect::StoreReport {

@@ -80,8 +80,14 @@ fn run(config: &Config, store: Arc<dyn KvStore>, metrics: &Metrics) -> Result<()
         config.file.dead_letter_path.clone().into(),
     )?);
     let mut pipeline = Pipeline::open(config, store.clone(), decoder, dead, metrics.clone())?;
-    let learner = Learner::open(config, store, metrics.clone(), LoopHandle::default())
-        .expect("the learning loop opens");
+    let learner = Learner::open(
+        config,
+        store,
+        metrics.clone(),
+        LoopHandle::default(),
+        relearn::learner::Pace::Replay,
+    )
+    .expect("the learning loop opens");
     pipeline.set_observer(Box::new(learner));
     let pipeline = Arc::new(Mutex::new(pipeline));
     FileSource::open(config)?

@@ -62,7 +62,7 @@ impl TriggerConfig {
 }
 
 /// Why a retrain starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerKind {
     /// The first model, trained once enough labeled records arrived.

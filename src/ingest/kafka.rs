@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::pipeline::FlushReport;
 use super::{IngestError, Pipeline, SourcePos};
 use crate::config::Config;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::metrics::Metrics;
 
 /// Which client a librdkafka configuration is for.

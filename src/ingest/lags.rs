@@ -51,10 +51,8 @@ impl Lags {
         let Some(bytes) = store.get(Cf::Meta, KEY)? else {
             return Ok(fresh);
         };
-        let stored: Lags = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            key: "ingest/lags".into(),
-            reason: e.to_string(),
-        })?;
+        let stored: Lags =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::codec("ingest/lags", e))?;
         // A changed schema starts the history over.
         if (
             stored.records,

@@ -16,8 +16,8 @@ pub use decode::{DecodeError, Decoder, Reason};
 pub use dlq::{DeadLetter, DeadLetterSink, FileDeadLetters, KafkaDeadLetters};
 pub use pipeline::{Pipeline, SourcePos};
 
-use crate::config::ConfigError;
 use crate::error::BoxError;
+use crate::error::ConfigError;
 use crate::store::replay::ReplayError;
 use crate::store::StoreError;
 

@@ -42,6 +42,11 @@ fn err(e: impl std::fmt::Display) -> LearnError {
     LearnError::Checkpoint(e.to_string())
 }
 
+/// The codec (safetensors, JSON) refused a checkpoint's bytes or metadata.
+fn codec(e: impl Into<crate::error::BoxError>) -> LearnError {
+    LearnError::CheckpointCodec(e.into())
+}
+
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -79,8 +84,8 @@ fn serialize(
         .iter()
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
-    safetensors::serialize(views, Some(meta)).map_err(err)
+        .map_err(codec)?;
+    safetensors::serialize(views, Some(meta)).map_err(codec)
 }
 
 impl Checkpoint {
@@ -129,25 +134,25 @@ impl Checkpoint {
         meta.insert("format".into(), FORMAT.into());
         meta.insert(
             "spec".into(),
-            serde_json::to_string(&self.spec).map_err(err)?,
+            serde_json::to_string(&self.spec).map_err(codec)?,
         );
         meta.insert(
             "metadata".into(),
-            serde_json::to_string(&self.metadata).map_err(err)?,
+            serde_json::to_string(&self.metadata).map_err(codec)?,
         );
         if let Some(e) = &self.ewc {
             let h = EwcHeader {
                 lambda: e.lambda,
                 gamma: e.gamma,
             };
-            meta.insert("ewc".into(), serde_json::to_string(&h).map_err(err)?);
+            meta.insert("ewc".into(), serde_json::to_string(&h).map_err(codec)?);
         }
         serialize(tensors, meta)
     }
 
     /// Reads what `to_bytes` wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, LearnError> {
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(err)?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(codec)?;
         let meta = header
             .metadata()
             .clone()
@@ -159,12 +164,12 @@ impl Checkpoint {
             )));
         }
         let spec: ModelSpec =
-            serde_json::from_str(meta.get("spec").ok_or_else(|| err("no spec"))?).map_err(err)?;
+            serde_json::from_str(meta.get("spec").ok_or_else(|| err("no spec"))?).map_err(codec)?;
         let metadata: BTreeMap<String, String> = match meta.get("metadata") {
-            Some(m) => serde_json::from_str(m).map_err(err)?,
+            Some(m) => serde_json::from_str(m).map_err(codec)?,
             None => BTreeMap::new(),
         };
-        let st = SafeTensors::deserialize(bytes).map_err(err)?;
+        let st = SafeTensors::deserialize(bytes).map_err(codec)?;
         let (mut weights, mut fisher, mut star) =
             (ParamMap::new(), ParamMap::new(), ParamMap::new());
         let (mut mean, mut std) = (None, None);
@@ -197,7 +202,7 @@ impl Checkpoint {
         }
         let ewc = match meta.get("ewc") {
             Some(h) => {
-                let h: EwcHeader = serde_json::from_str(h).map_err(err)?;
+                let h: EwcHeader = serde_json::from_str(h).map_err(codec)?;
                 Some(Ewc {
                     lambda: h.lambda,
                     gamma: h.gamma,
@@ -243,7 +248,7 @@ pub fn export_safetensors(model: &Model) -> Result<Vec<u8>, LearnError> {
     let mut meta = HashMap::new();
     meta.insert(
         "relearn.spec".into(),
-        serde_json::to_string(&model.spec).map_err(err)?,
+        serde_json::to_string(&model.spec).map_err(codec)?,
     );
     meta.insert(
         "relearn.layout".into(),
@@ -255,8 +260,7 @@ pub fn export_safetensors(model: &Model) -> Result<Vec<u8>, LearnError> {
 /// Loads weights from a `.safetensors` file in PyTorch's layout into `model`. Every parameter
 /// must be present with its exact shape; anything else is refused with the tensor's name.
 pub fn import_safetensors(model: &mut Model, bytes: &[u8]) -> Result<(), LearnError> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| LearnError::Weights(format!("not a safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| LearnError::WeightsFile(e.into()))?;
     let file: BTreeMap<String, TensorView<'_>> = st.tensors().into_iter().collect();
     let expected = model.expected_shapes();
     let mut map = ParamMap::new();

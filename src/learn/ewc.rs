@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::model::Mlp;
 use super::train::{likelihood_loss, LayerSet};
 use super::{Dataset, LearnError, Model, ParamMap};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// The consolidated importance of each parameter and the values it is anchored to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

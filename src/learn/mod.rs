@@ -42,8 +42,12 @@ pub enum LearnError {
     Empty,
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    #[error("checkpoint: cannot encode or decode it")]
+    CheckpointCodec(#[source] crate::error::BoxError),
     #[error("weights file: {0}")]
     Weights(String),
+    #[error("weights file: not a safetensors file")]
+    WeightsFile(#[source] crate::error::BoxError),
     #[error("training diverged: loss is {0} in epoch {1}")]
     Diverged(f64, usize),
     #[error("tensor read failed: {0}")]

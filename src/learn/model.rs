@@ -8,7 +8,7 @@ use burn::tensor::{activation, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::LearnError;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::rng::Rng;
 
 /// Hidden-layer activation.

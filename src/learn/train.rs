@@ -16,7 +16,7 @@ use burn::tensor::{activation, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Dataset, Ewc, LearnError, Model, Targets, Task};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::rng::Rng;
 
 /// Which layers may change, by index (`hidden.i` = i, `head` = number of hidden layers).

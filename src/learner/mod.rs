@@ -29,12 +29,13 @@ use crate::record::{Label, Output, Prediction, Record};
 use crate::retrain::{Reference, WaitPolicy};
 use crate::store::versions::VersionRecord;
 use crate::store::{KvStore, RetrainLog, StoreError, WriteBatch};
+use crate::totals::{ResetReason, Scored, Total};
 use challenger::{Challenger, Verdict};
 
 pub use report::{RetrainReport, RunOutcome, VersionMeta};
 pub use state::LoopState;
 pub use status::LoopStatus;
-pub use worker::{Job, JobOutcome};
+pub use worker::{load_version, Job, JobOutcome};
 
 /// The labeled records among `records` as a dataset for a `task` model of `width` inputs
 /// (records of another width or label kind are left out).
@@ -338,6 +339,18 @@ impl LoopHandle {
     }
 }
 
+/// How records reach the loop, which decides what it may wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// A file replayed as fast as the loop goes: a triggered retrain runs inline
+    /// (`retrain.wait = "auto"`) and the challenger learns from every chunk, so a replay is
+    /// reproducible.
+    Replay,
+    /// Records arrive on their own time (Kafka): retrains run on the worker thread and the
+    /// challenger keeps to `challenger.max_train_share` of the loop's time.
+    Live,
+}
+
 /// The loop's part of the ingest thread.
 pub struct Learner {
     config: Config,
@@ -415,6 +428,7 @@ impl Learner {
         store: Arc<dyn KvStore>,
         metrics: Metrics,
         handle: LoopHandle,
+        pace: Pace,
     ) -> Result<Learner, LoopError> {
         let records_total = crate::store::IngestState::load(store.as_ref())?
             .counter(crate::store::state::counter::RECORDS);
@@ -442,7 +456,7 @@ impl Learner {
         let wait = match config.retrain.wait {
             WaitPolicy::Always => true,
             WaitPolicy::Never => false,
-            WaitPolicy::Auto => !config.uses_kafka(),
+            WaitPolicy::Auto => pace == Pace::Replay,
         };
         let jobs = if wait {
             None
@@ -469,7 +483,7 @@ impl Learner {
             records_total,
             challenger: None,
             replay_cache: ReplayCache::default(),
-            train_budget: (config.uses_kafka() && config.challenger.max_train_share < 1.0)
+            train_budget: (pace == Pace::Live && config.challenger.max_train_share < 1.0)
                 .then(|| challenger::TrainBudget::new(config.challenger.max_train_share)),
             drift_names,
             drift_groups,
@@ -496,11 +510,7 @@ impl Learner {
             retrains_started: st.retrains,
             retrain_running: self.handle.running.load(Ordering::SeqCst),
             alarms: st.alarms.clone(),
-            detectors: st
-                .errors
-                .readings()
-                .map(|(n, r)| (n.to_string(), r))
-                .collect(),
+            detectors: st.errors.readings().collect(),
             drifted_features: self.drifted_features(),
             layer_shifts: st.layer_shifts.clone(),
             triggers: status::TriggerStatus {
@@ -608,7 +618,8 @@ impl Learner {
                 .label
                 .and_then(|l| assess_row(Row::from(&p.output), l, sd))
             else {
-                self.state.add_total("predictions/unlabeled", 1);
+                self.state
+                    .add_total(Total::Prediction(Scored::Unlabeled), 1);
                 continue;
             };
             hits.push((now.hit, now.loss));
@@ -635,14 +646,8 @@ impl Learner {
                 _ => {}
             }
             self.state.count_realised(version, a.hit);
-            self.state.add_total(
-                if a.hit {
-                    "predictions/correct"
-                } else {
-                    "predictions/incorrect"
-                },
-                1,
-            );
+            self.state
+                .add_total(Total::Prediction(Scored::of(a.hit)), 1);
         }
         Ok((fresh, hits))
     }
@@ -651,7 +656,7 @@ impl Learner {
     /// features arrived then): the baselines see it.
     fn unscored(&mut self, label: Label) {
         let classes = self.config.schema.classes.len();
-        self.state.add_total("predictions/unscored", 1);
+        self.state.add_total(Total::Prediction(Scored::Unscored), 1);
         match label {
             Label::Class(c) => self.state.scores.observe(c, classes),
             Label::Value(y) => self.state.scores.regression.observe(y),
@@ -711,14 +716,8 @@ impl Learner {
                 class,
                 cfg.window,
             );
-            self.state.add_total(
-                if a.hit {
-                    "challenger/correct"
-                } else {
-                    "challenger/incorrect"
-                },
-                1,
-            );
+            self.state
+                .add_total(Total::Challenger(Scored::of(a.hit)), 1);
             labeled.push(*r);
             i += 1;
         }
@@ -729,12 +728,12 @@ impl Learner {
         }
         if let Some(b) = self.train_budget.as_mut() {
             if !b.allows(std::time::Instant::now()) {
-                self.state.add_total("skipped/budget", ly.len() as u64);
+                self.state
+                    .add_total(Total::SkippedForBudget, ly.len() as u64);
                 return Ok(());
             }
         }
-        let labeled =
-            self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
+        let labeled = self.state.scored();
         let replay = if cfg.replay_ratio > 0.0 {
             Some(self.replay_cache.get(
                 self.store.as_ref(),
@@ -759,7 +758,7 @@ impl Learner {
                 );
                 let tracker = self.state.tracker.as_ref();
                 challenger.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
-                self.state.add_total("resets/diverged", 1);
+                self.state.add_total(Total::Reset(ResetReason::Diverged), 1);
             }
             Err(e) => return Err(e.into()),
         }
@@ -779,8 +778,7 @@ impl Learner {
             return Ok(());
         };
         let cfg = &self.config.challenger;
-        let scored =
-            self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
+        let scored = self.state.scored();
         if scored < cfg.warmup_labeled && ch.warmup_verdict(cfg, cfg.chunk) == Verdict::Better {
             return self.promote_challenger(&serving, true);
         }
@@ -796,7 +794,7 @@ impl Learner {
                 );
                 let tracker = self.state.tracker.as_ref();
                 ch.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
-                self.state.add_total("resets/behind", 1);
+                self.state.add_total(Total::Reset(ResetReason::Behind), 1);
                 Ok(())
             }
             Verdict::Better => self.promote_challenger(&serving, false),
@@ -811,8 +809,7 @@ impl Learner {
         warmup: bool,
     ) -> Result<(), LoopError> {
         let width = self.config.input_width();
-        let labeled =
-            self.state.total("predictions/correct") + self.state.total("predictions/incorrect");
+        let labeled = self.state.scored();
         self.replay_cache
             .get(self.store.as_ref(), width, self.config.schema.task, labeled)?;
         let recent = self.labeled_window()?;
@@ -868,7 +865,8 @@ impl Learner {
         );
         self.state.retrains += 1;
         let seq = self.state.retrains;
-        self.state.add_total("triggers/challenger", 1);
+        self.state
+            .add_total(Total::Trigger(TriggerKind::Challenger), 1);
         let promote = forgetting <= allowed && !recent.is_empty();
         let (outcome, detail) = if promote {
             (RunOutcome::Promoted, String::new())
@@ -941,8 +939,7 @@ impl Learner {
         }
         RetrainLog::stage(&mut batch, seq, &report)?;
         self.store.write(batch)?;
-        self.state
-            .add_total(&format!("runs/{}", outcome.as_str()), 1);
+        self.state.add_total(Total::Run(outcome), 1);
         ch.paired.clear();
         if let Some(s) = promoted {
             let version = s.version;
@@ -953,7 +950,8 @@ impl Learner {
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
             ch.parent = Some(version);
-            self.state.add_total("promotions/challenger", 1);
+            self.state
+                .add_total(Total::Promotion(TriggerKind::Challenger), 1);
             self.metrics.learn.model_version.set(version as i64);
             self.state
                 .on_new_version(&self.config, Some(version), now_ms());
@@ -1018,13 +1016,10 @@ impl Learner {
         let now = now_ms();
         trigger::record_retrain(&mut self.state.trigger, now);
         self.state.labeled_since_retrain = 0;
-        self.state
-            .add_total(&format!("runs/{}", r.outcome.as_str()), 1);
-        self.state
-            .mark_published(&format!("runs/{}", r.outcome.as_str()));
+        self.state.add_total(Total::Run(r.outcome), 1);
+        self.state.mark_published(Total::Run(r.outcome));
         if let Some(v) = r.promoted_version {
-            self.state
-                .add_total(&format!("promotions/{}", r.trigger.kind.as_str()), 1);
+            self.state.add_total(Total::Promotion(r.trigger.kind), 1);
             self.state.on_new_version(&self.config, Some(v), now);
             self.rebase_tracker();
             if let Some(ch) = self.challenger.as_mut() {
@@ -1067,8 +1062,7 @@ impl Learner {
             }
         }
         self.state.retrains += 1;
-        self.state
-            .add_total(&format!("triggers/{}", firing.kind.as_str()), 1);
+        self.state.add_total(Total::Trigger(firing.kind), 1);
         self.metrics.retrain.running.set(1);
         self.handle.running.store(true, Ordering::SeqCst);
         self.state.publish_metrics(&self.metrics, &self.config);

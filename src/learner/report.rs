@@ -10,34 +10,7 @@ use crate::drift::trigger::TriggerKind;
 use crate::learn::TrainReport;
 use crate::retrain::Validation;
 
-/// How a retrain ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunOutcome {
-    /// The candidate became the serving version.
-    Promoted,
-    /// The gate refused the candidate; the serving version is unchanged.
-    Rejected,
-    /// Training or writing failed (the report's `detail` says why).
-    Failed,
-}
-
-impl RunOutcome {
-    pub const ALL: [RunOutcome; 3] = [
-        RunOutcome::Promoted,
-        RunOutcome::Rejected,
-        RunOutcome::Failed,
-    ];
-
-    /// The stable name: a metric label, a log field, the stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Promoted => "promoted",
-            RunOutcome::Rejected => "rejected",
-            RunOutcome::Failed => "failed",
-        }
-    }
-}
+pub use crate::totals::RunOutcome;
 
 /// What a triggered retrain cost, against the same run with every layer trainable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,13 +183,9 @@ mod tests {
         }
     }
 
-    /// The metric label values registered up front are the enums' names.
+    /// The serde names (stored, served) are the metric label values.
     #[test]
-    fn metric_labels_are_the_enum_names() {
-        assert_eq!(
-            RunOutcome::ALL.map(RunOutcome::as_str),
-            crate::metrics::OUTCOMES
-        );
+    fn serde_names_are_the_metric_labels() {
         for t in TriggerKind::ALL {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }

@@ -15,6 +15,7 @@ use crate::learn::tracking::Tracker;
 use crate::metrics::Metrics;
 use crate::record::Record;
 use crate::store::{Cf, KvStore, WriteBatch};
+use crate::totals::{deserialize_totals, Scored, Total};
 
 const STATE_KEY: &[u8] = b"loop/state";
 const RING_PREFIX: &str = "loop/recent/";
@@ -42,10 +43,11 @@ pub struct LoopState {
     pub layer_shifts: Vec<(String, f64)>,
     /// Counter totals (`predictions/correct`, `detections/adwin`, `triggers/drift`,
     /// `runs/promoted`...).
-    pub totals: BTreeMap<String, u64>,
+    #[serde(deserialize_with = "deserialize_totals")]
+    pub totals: BTreeMap<Total, u64>,
     /// Totals already added to the metrics (not stored: restored from `totals`).
     #[serde(skip)]
-    published: BTreeMap<String, u64>,
+    published: BTreeMap<Total, u64>,
     /// Whole-stream prequential scores (absent in state written before it existed).
     #[serde(default)]
     pub scores: Scoreboard,
@@ -411,17 +413,23 @@ impl LoopState {
         }
     }
 
-    pub fn add_total(&mut self, key: &str, n: u64) {
-        *self.totals.entry(key.to_string()).or_default() += n;
+    pub fn add_total(&mut self, total: Total, n: u64) {
+        *self.totals.entry(total).or_default() += n;
     }
 
-    pub fn total(&self, key: &str) -> u64 {
-        self.totals.get(key).copied().unwrap_or(0)
+    pub fn total(&self, total: Total) -> u64 {
+        self.totals.get(&total).copied().unwrap_or(0)
+    }
+
+    /// Labeled records the serving model scored (right or wrong).
+    pub fn scored(&self) -> u64 {
+        self.total(Total::Prediction(Scored::Correct))
+            + self.total(Total::Prediction(Scored::Incorrect))
     }
 
     /// Raises a detector's alarm (until the next retrain) and counts the detection.
     pub fn alarm(&mut self, detector: Detector) {
-        self.add_total(&format!("detections/{}", detector.as_str()), 1);
+        self.add_total(Total::Detection(detector), 1);
         if self.alarms.insert(detector) {
             tracing::info!(detector = detector.as_str(), "drift alarm");
         }
@@ -472,8 +480,8 @@ impl LoopState {
 
     /// Marks a total as already in the metrics (the worker moves the retrain counters itself,
     /// the moment a retrain ends).
-    pub fn mark_published(&mut self, key: &str) {
-        self.published.insert(key.to_string(), self.total(key));
+    pub fn mark_published(&mut self, total: Total) {
+        self.published.insert(total, self.total(total));
     }
 
     /// Starts the counters from the stored totals (after a restart).
@@ -484,39 +492,36 @@ impl LoopState {
 
     /// Moves counters by what the totals gained since the last call and sets the gauges.
     pub fn publish_metrics(&mut self, m: &Metrics, config: &Config) {
-        for (key, &total) in &self.totals {
-            let done = self.published.get(key).copied().unwrap_or(0);
+        for (&key, &total) in &self.totals {
+            let done = self.published.get(&key).copied().unwrap_or(0);
             if total <= done {
                 continue;
             }
             let delta = total - done;
-            let Some((family, label)) = key.split_once('/') else {
-                continue;
-            };
-            match family {
-                "predictions" => m
+            let label = key.label();
+            match key {
+                Total::Prediction(_) => m
                     .learn
                     .predictions
                     .with_label_values(&[label])
                     .inc_by(delta),
-                "detections" => m.drift.detections.with_label_values(&[label]).inc_by(delta),
-                "triggers" => m.retrain.triggers.with_label_values(&[label]).inc_by(delta),
-                "runs" => m.retrain.runs.with_label_values(&[label]).inc_by(delta),
-                "challenger" => m
+                Total::Detection(_) => m.drift.detections.with_label_values(&[label]).inc_by(delta),
+                Total::Trigger(_) => m.retrain.triggers.with_label_values(&[label]).inc_by(delta),
+                Total::Run(_) => m.retrain.runs.with_label_values(&[label]).inc_by(delta),
+                Total::Challenger(_) => m
                     .learn
                     .challenger_predictions
                     .with_label_values(&[label])
                     .inc_by(delta),
-                "promotions" => m.learn.promotions.with_label_values(&[label]).inc_by(delta),
-                "resets" => m
+                Total::Promotion(_) => m.learn.promotions.with_label_values(&[label]).inc_by(delta),
+                Total::Reset(_) => m
                     .learn
                     .challenger_resets
                     .with_label_values(&[label])
                     .inc_by(delta),
-                "skipped" => m.learn.challenger_skipped.inc_by(delta),
-                _ => {}
+                Total::SkippedForBudget => m.learn.challenger_skipped.inc_by(delta),
             }
-            self.published.insert(key.clone(), total);
+            self.published.insert(key, total);
         }
         if let Some(a) = self.window_accuracy() {
             m.learn.accuracy.set(a);

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::drift::monitor::Reading;
 use crate::drift::trigger::TriggerConfig;
+use crate::drift::Detector;
+use crate::totals::Total;
 
 /// What the loop knows now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -22,13 +24,13 @@ pub struct LoopStatus {
     /// Detectors in alarm since the last retrain.
     pub alarms: BTreeSet<crate::drift::Detector>,
     /// Each error-stream detector's last reading, by name.
-    pub detectors: BTreeMap<String, Reading>,
+    pub detectors: BTreeMap<Detector, Reading>,
     /// Input groups whose last check drifted.
     pub drifted_features: Vec<String>,
     pub layer_shifts: Vec<(String, f64)>,
     pub triggers: TriggerStatus,
     /// Counter totals (`predictions/correct`, `runs/promoted`, ...).
-    pub totals: BTreeMap<String, u64>,
+    pub totals: BTreeMap<Total, u64>,
     /// The challenger, when one learns.
     pub challenger: Option<ChallengerStatus>,
     /// The serving model's output tracking (`model.output_tracking`; None when off or

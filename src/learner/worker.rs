@@ -54,7 +54,8 @@ pub struct JobOutcome {
 pub struct Worker {
     tx: Option<mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    running: Arc<std::sync::atomic::AtomicBool>,
+    /// Disconnected when the thread ends: its sender is dropped with the thread's closure.
+    done: mpsc::Receiver<()>,
     cancel: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
 }
@@ -73,11 +74,9 @@ impl Drop for Worker {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        let deadline = std::time::Instant::now() + self.grace;
-        while self.running.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        if self.running.load(Ordering::SeqCst) {
+        // The thread never sends: the wait ends when it returns (or panics) and drops its
+        // sender, or at the grace deadline.
+        if let Err(mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(self.grace) {
             tracing::warn!("a retrain is still running at shutdown; abandoned (the serving version is unchanged)");
             return;
         }
@@ -96,13 +95,14 @@ pub fn spawn(
     results: mpsc::Sender<JobOutcome>,
 ) -> Worker {
     let (tx, rx) = mpsc::channel::<Job>();
-    let running = handle.running.clone();
+    let (done_tx, done) = mpsc::channel::<()>();
     let cancel = handle.cancel.clone();
     let grace = std::time::Duration::from_secs(config.shutdown.grace_seconds);
     let nice = config.retrain.nice;
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())
         .spawn(move || {
+            let _done = done_tx;
             if let Err(e) = lower_priority(nice) {
                 tracing::warn!(nice, error = %e, "cannot lower the retrain thread's priority; it runs at ingest's");
             }
@@ -123,7 +123,7 @@ pub fn spawn(
     Worker {
         tx: Some(tx),
         thread,
-        running,
+        done,
         cancel,
         grace,
     }

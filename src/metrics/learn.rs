@@ -3,8 +3,9 @@
 
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge};
 
-use super::{Registrar, RESETS, RUNS};
+use super::{Registrar, RUNS};
 use crate::drift::trigger::TriggerKind;
+use crate::totals::{ResetReason, Scored};
 
 /// The loop's metrics (`relearn_learn_*`).
 #[derive(Clone)]
@@ -58,7 +59,7 @@ impl LearnMetrics {
                 "relearn_learn_predictions_total",
                 "Prequential predictions by outcome (correct, incorrect, unlabeled).",
                 "outcome",
-                &["correct", "incorrect", "unlabeled", "unscored"],
+                &Scored::ALL.map(Scored::as_str),
             ),
             accuracy: r.gauge(
                 "relearn_learn_prequential_accuracy_ratio",
@@ -94,7 +95,7 @@ impl LearnMetrics {
                 "relearn_learn_challenger_predictions_total",
                 "Challenger prequential predictions by outcome.",
                 "outcome",
-                &["correct", "incorrect"],
+                &Scored::PAIRED.map(Scored::as_str),
             ),
             paired_accuracy: r.gauges(
                 "relearn_learn_paired_accuracy",
@@ -128,7 +129,7 @@ impl LearnMetrics {
                 "relearn_learn_challenger_resets_total",
                 "Challenger resets from the champion, by reason.",
                 "reason",
-                &RESETS,
+                &ResetReason::ALL.map(ResetReason::as_str),
             ),
             online_flops: r.gauges(
                 "relearn_learn_online_flops",

@@ -40,12 +40,6 @@ pub struct Metrics {
     pub serve: ServeMetrics,
 }
 
-/// Why a challenger was reset from the champion.
-pub const RESETS: [&str; 2] = ["behind", "diverged"];
-/// Retrain outcomes (label values known up front; `learner::RunOutcome`'s names, which a test
-/// checks: `learner` depends on this module, not the other way). Trigger labels are
-/// `drift::trigger::TriggerKind::ALL`'s names.
-pub const OUTCOMES: [&str; 3] = ["promoted", "rejected", "failed"];
 /// What a training cost counts: what ran, or the same work with every layer trained.
 pub const RUNS: [&str; 2] = ["executed", "full_estimate"];
 

@@ -3,8 +3,9 @@
 
 use prometheus::{CounterVec, Gauge, IntCounterVec, IntGauge};
 
-use super::{Registrar, OUTCOMES, RUNS};
+use super::{Registrar, RUNS};
 use crate::drift::trigger::TriggerKind;
+use crate::totals::RunOutcome;
 
 /// The retrains' metrics (`relearn_retrain_*`).
 #[derive(Clone)]
@@ -43,7 +44,7 @@ impl RetrainMetrics {
                 "relearn_retrain_runs_total",
                 "Finished retrains by outcome (promoted, rejected, failed).",
                 "outcome",
-                &OUTCOMES,
+                &RunOutcome::ALL.map(RunOutcome::as_str),
             ),
             running: r.int_gauge("relearn_retrain_running", "1 while a retrain runs."),
             seconds: r.float_counters(

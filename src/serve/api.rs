@@ -18,7 +18,7 @@ use crate::config::{Config, Format, Task};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
-use crate::learner::{current, worker, LoopHandle, LoopStatus, RetrainReport, VersionMeta};
+use crate::learner::{current, load_version, LoopHandle, LoopStatus, RetrainReport, VersionMeta};
 use crate::metrics::Metrics;
 use crate::store::versions::{ModelVersions, VersionRecord};
 use crate::store::{KvStore, RetrainLog};
@@ -447,7 +447,7 @@ pub async fn model(
 /// `GET /v1/models/{version}/weights`: safetensors in PyTorch layout (`[out, in]` weights).
 pub async fn weights(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Response, ApiError> {
     version_or_404(&s, v)?;
-    let serving = worker::load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
+    let serving = load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
     let bytes = export_safetensors(&serving.model).map_err(internal)?;
     Ok((
         [
@@ -478,7 +478,7 @@ pub async fn activate(
             "a retrain is running; activate after it ends".into(),
         ));
     }
-    let serving = worker::load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
+    let serving = load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
     ModelVersions::new(s.store.as_ref())
         .activate(v)
         .map_err(internal)?;

@@ -11,12 +11,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::metrics::Metrics;
 
 /// Answers a yes/no question about the daemon (ready to work, alive).
@@ -29,13 +29,39 @@ struct AppState {
     live: Probe,
 }
 
+/// The endpoints, as (method, path, handler): the routers below are built from these lists,
+/// and a test compares them with `openapi.json`'s paths, so the document cannot name a route
+/// that does not exist or leave one out.
+fn probe_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("get", "/metrics", get(metrics_handler)),
+        ("get", "/healthz", get(health_handler)),
+        ("get", "/readyz", get(ready_handler)),
+    ]
+}
+
+/// The `/v1` API's endpoints (see [`probe_routes`]); `/openapi.json` itself is not in the
+/// document.
+fn api_routes() -> Vec<(&'static str, &'static str, MethodRouter<api::ApiState>)> {
+    vec![
+        ("post", "/v1/predict", post(api::predict)),
+        ("get", "/v1/status", get(api::status)),
+        ("get", "/v1/models", get(api::models)),
+        ("get", "/v1/models/{version}", get(api::model)),
+        ("get", "/v1/models/{version}/weights", get(api::weights)),
+        ("post", "/v1/models/{version}/activate", post(api::activate)),
+        ("post", "/v1/retrain", post(api::retrain)),
+    ]
+}
+
 /// The router of every endpoint; the `/v1` API when the learning loop runs. `/readyz`
 /// answers `ready`, `/healthz` answers `live` (false: ingest stalled, restart the process).
 pub fn router(metrics: Metrics, ready: Probe, live: Probe, api: Option<api::ApiState>) -> Router {
-    let base = Router::new()
-        .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(health_handler))
-        .route("/readyz", get(ready_handler))
+    let base = probe_routes()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .with_state(AppState {
             metrics: metrics.clone(),
             ready,
@@ -46,14 +72,11 @@ pub fn router(metrics: Metrics, ready: Probe, live: Probe, api: Option<api::ApiS
     };
     let limit = api.config.http.max_body_bytes;
     let timeout = std::time::Duration::from_millis(api.config.http.request_timeout_ms);
-    let v1 = Router::new()
-        .route("/v1/predict", post(api::predict))
-        .route("/v1/status", get(api::status))
-        .route("/v1/models", get(api::models))
-        .route("/v1/models/{version}", get(api::model))
-        .route("/v1/models/{version}/weights", get(api::weights))
-        .route("/v1/models/{version}/activate", post(api::activate))
-        .route("/v1/retrain", post(api::retrain))
+    let v1 = api_routes()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .route("/openapi.json", get(api::openapi))
         .with_state(api)
         .layer(DefaultBodyLimit::max(limit))
@@ -172,5 +195,38 @@ impl HttpConfig {
             return Err(ConfigError::key("http.request_timeout_ms", "must be > 0"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `openapi.json` documents exactly the routes the routers serve, with their methods.
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is JSON");
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("openapi.json has paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().expect("a path item is an object");
+                methods.keys().map(move |m| (m.clone(), path.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = probe_routes()
+            .into_iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .chain(
+                api_routes()
+                    .into_iter()
+                    .map(|(m, p, _)| (m.to_string(), p.to_string())),
+            )
+            .collect();
+        assert_eq!(documented, served);
     }
 }

@@ -45,9 +45,9 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Refuses values of this section that cannot work, naming the key.
-    pub fn check(&self) -> Result<(), crate::config::ConfigError> {
+    pub fn check(&self) -> Result<(), crate::error::ConfigError> {
         if self.max_wal_bytes < 1 << 20 {
-            return Err(crate::config::ConfigError::key(
+            return Err(crate::error::ConfigError::key(
                 "store.max_wal_bytes",
                 format!(
                     "must be at least 1048576 (1 MiB), got {}",
@@ -112,6 +112,23 @@ pub enum StoreError {
     Poisoned,
     #[error("corrupt value under {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A stored value (or one to store) the codec refused; the codec's error is the source.
+    #[error("cannot encode or decode the value under {key}")]
+    Codec {
+        key: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// The value under `key` could not be encoded or decoded, because of `source`.
+    pub fn codec(key: impl Into<String>, source: impl Into<BoxError>) -> StoreError {
+        StoreError::Codec {
+            key: key.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// One operation of a batch.

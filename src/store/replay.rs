@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Cf, KvStore, StoreError, WriteBatch};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::record::{Label, Record};
 use crate::rng::Rng;
 
@@ -102,11 +102,8 @@ impl ReplayBuffer {
         let state = match store.get(Cf::Meta, STATE_KEY)? {
             None => fresh,
             Some(bytes) => {
-                let stored: ReplayState =
-                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                        key: "replay/state".into(),
-                        reason: e.to_string(),
-                    })?;
+                let stored: ReplayState = serde_json::from_slice(&bytes)
+                    .map_err(|e| StoreError::codec("replay/state", e))?;
                 if stored.class_balanced != fresh.class_balanced {
                     return Err(ReplayError::Mismatch {
                         key: "replay.class_balanced",
@@ -222,10 +219,10 @@ impl ReplayBuffer {
                     key: format!("replay slot {r}/{s}"),
                     reason: "slot counted as filled but absent".into(),
                 })?;
-            out.push(Record::decode(&bytes).map_err(|e| StoreError::Corrupt {
-                key: format!("replay slot {r}/{s}"),
-                reason: e.to_string(),
-            })?);
+            out.push(
+                Record::decode(&bytes)
+                    .map_err(|e| StoreError::codec(format!("replay slot {r}/{s}"), e))?,
+            );
         }
         Ok(out)
     }
@@ -236,10 +233,7 @@ impl ReplayBuffer {
             .scan_prefix(Cf::Replay, b"")?
             .into_iter()
             .map(|(k, v)| {
-                Record::decode(&v).map_err(|e| StoreError::Corrupt {
-                    key: format!("replay slot {k:?}"),
-                    reason: e.to_string(),
-                })
+                Record::decode(&v).map_err(|e| StoreError::codec(format!("replay slot {k:?}"), e))
             })
             .collect()
     }

@@ -29,10 +29,8 @@ impl<'a> RetrainLog<'a> {
         seq: u64,
         report: &T,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(report).map_err(|e| StoreError::Corrupt {
-            key: String::from_utf8_lossy(&key(seq)).into_owned(),
-            reason: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec(report)
+            .map_err(|e| StoreError::codec(String::from_utf8_lossy(&key(seq)).into_owned(), e))?;
         batch.put(Cf::Meta, key(seq), bytes);
         Ok(())
     }
@@ -61,10 +59,8 @@ impl<'a> RetrainLog<'a> {
 }
 
 fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(k).into_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(v)
+        .map_err(|e| StoreError::codec(String::from_utf8_lossy(k).into_owned(), e))
 }
 
 #[cfg(test)]

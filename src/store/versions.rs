@@ -172,11 +172,8 @@ impl<'a> ModelVersions<'a> {
         let Some(meta) = self.store.get(Cf::Models, &meta_key(version))? else {
             return Ok(None);
         };
-        let record: VersionRecord<M> =
-            serde_json::from_slice(&meta).map_err(|e| StoreError::Corrupt {
-                key: format!("version {version} meta"),
-                reason: e.to_string(),
-            })?;
+        let record: VersionRecord<M> = serde_json::from_slice(&meta)
+            .map_err(|e| StoreError::codec(format!("version {version} meta"), e))?;
         let bytes = self
             .store
             .get(Cf::Models, &checkpoint_key(version))?
@@ -195,10 +192,8 @@ impl<'a> ModelVersions<'a> {
         for v in 1..next {
             if let Some(meta) = self.store.get(Cf::Models, &meta_key(v))? {
                 out.push(
-                    serde_json::from_slice(&meta).map_err(|e| StoreError::Corrupt {
-                        key: format!("version {v} meta"),
-                        reason: e.to_string(),
-                    })?,
+                    serde_json::from_slice(&meta)
+                        .map_err(|e| StoreError::codec(format!("version {v} meta"), e))?,
                 );
             }
         }

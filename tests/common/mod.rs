@@ -340,6 +340,14 @@ pub fn get_json(addr: &str, path: &str) -> (u16, serde_json::Value) {
     )
 }
 
+/// The daemon binary as a command, logging warnings only (for `relearn eval`, `inspect`,
+/// `run` to the end of a file).
+pub fn relearn() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_relearn"));
+    c.env("RELEARN_LOG", "warn");
+    c
+}
+
 /// Starts the daemon binary with `config`, stdout piped, stderr appended to `log`.
 pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
     spawn_daemon_with(config, log, &[])
