@@ -13,7 +13,8 @@
 # RELEARN_KAFKA_SASL_USER / RELEARN_KAFKA_SASL_PASSWORD (set both: the client listener is
 # SASL_PLAINTEXT with the PLAIN mechanism and that one user; the controller stays plaintext),
 # RELEARN_KAFKA_TLS=1 (the client listener is SSL, with a self-signed certificate for
-# 127.0.0.1 made by keytool at the first start; clients trust $RELEARN_KAFKA_HOME/tls-$PORT/ca.pem).
+# 127.0.0.1 made by keytool at the first start; clients trust $RELEARN_KAFKA_HOME/tls-$PORT/ca.pem;
+# with the SASL variables too, the listener is SASL_SSL: PLAIN over TLS).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,8 +36,13 @@ if [ -n "$sasl_user" ]; then
     -X "sasl.username=$sasl_user" -X "sasl.password=$sasl_password")
 fi
 if [ -n "$tls" ]; then
-  [ -z "$sasl_user" ] || { echo "kafka.sh: RELEARN_KAFKA_TLS and SASL together are not supported" >&2; exit 1; }
-  kcat_auth=(-X security.protocol=SSL -X "ssl.ca.location=$tlsdir/ca.pem")
+  if [ -n "$sasl_user" ]; then
+    kcat_auth=(-X security.protocol=SASL_SSL -X sasl.mechanisms=PLAIN
+      -X "sasl.username=$sasl_user" -X "sasl.password=$sasl_password"
+      -X "ssl.ca.location=$tlsdir/ca.pem")
+  else
+    kcat_auth=(-X security.protocol=SSL -X "ssl.ca.location=$tlsdir/ca.pem")
+  fi
 fi
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
@@ -86,6 +92,7 @@ start() {
   local proto=PLAINTEXT
   [ -n "$sasl_user" ] && proto=SASL_PLAINTEXT
   [ -n "$tls" ] && proto=SSL
+  [ -n "$tls" ] && [ -n "$sasl_user" ] && proto=SASL_SSL
   if [ -n "$tls" ] && [ ! -f "$tlsdir/ca.pem" ]; then
     mkdir -p "$tlsdir"
     rm -f "$tlsdir/broker.p12"
@@ -123,7 +130,7 @@ PROPS
     cat >> "$props" <<PROPS
 sasl.enabled.mechanisms=PLAIN
 sasl.mechanism.inter.broker.protocol=PLAIN
-listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$sasl_user" password="$sasl_password" user_$sasl_user="$sasl_password";
+listener.name.${proto,,}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$sasl_user" password="$sasl_password" user_$sasl_user="$sasl_password";
 PROPS
   fi
   if [ -n "$tls" ]; then

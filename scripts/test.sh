@@ -7,5 +7,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/deps.sh
 scripts/kafka.sh install
 export RELEARN_KAFKA_PORT=19092
-trap 'scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19192 scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19292 scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19492 scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19192 scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19292 scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19492 scripts/kafka.sh stop >/dev/null 2>&1 || true; RELEARN_KAFKA_PORT=19692 scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
 cargo test --all-targets "$@"

@@ -3,7 +3,8 @@
 //! 2 MB and 10 MB are dead-lettered with their payload truncated to fit, and ingest goes on;
 //! a broker that requires SASL/PLAIN is consumed with the right credentials (exact counts)
 //! and a wrong password stops the daemon at once with an error that names the keys (port
-//! 19292); a TLS broker likewise, with its certificate trusted and not (port 19492).
+//! 19292); a TLS broker likewise, with its certificate trusted and not (port 19492); SASL/PLAIN
+//! over TLS (SASL_SSL) with the right and a wrong password (port 19692).
 //!
 //! The restart tests run against a broker of their own (`PrivateBroker`, port 19192), so the
 //! shared test broker that other tests use is never stopped.
@@ -23,6 +24,8 @@ const FAULT_BROKER_PORT: u16 = 19192;
 const SASL_BROKER_PORT: u16 = 19292;
 /// The TLS broker's port (stopped by scripts/test.sh at exit too).
 const TLS_BROKER_PORT: u16 = 19492;
+/// The SASL_SSL broker's port (stopped by scripts/test.sh at exit too).
+const SASL_SSL_BROKER_PORT: u16 = 19692;
 const PARTITIONS: i32 = 3;
 
 /// One restart test at a time: they stop and start the same private broker.
@@ -346,6 +349,27 @@ fn consumes_exactly_once(dir: &Path, brokers: &str, topic: &str, extra: &str, n:
     assert_eq!(report.counters["malformed/non_numeric"], bad);
 }
 
+/// A `[kafka.properties]` section with these keys and values.
+fn kafka_properties(pairs: &[(&str, &str)]) -> String {
+    let mut toml = String::from("[kafka.properties]\n");
+    for (key, value) in pairs {
+        toml.push_str(&format!("{key:?} = {value:?}\n"));
+    }
+    toml
+}
+
+/// Starts a TLS broker and returns its address and the certificate its clients trust.
+fn start_with_certificate(broker: &PrivateBroker) -> (String, std::path::PathBuf) {
+    let brokers = broker.start();
+    let ca = broker.ca();
+    assert!(
+        ca.exists(),
+        "scripts/kafka.sh wrote no certificate at {}",
+        ca.display()
+    );
+    (brokers, ca)
+}
+
 /// A broker that requires SASL/PLAIN (`scripts/kafka.sh` with RELEARN_KAFKA_SASL_*): with the
 /// right credentials in `kafka.properties` the daemon consumes every record exactly once;
 /// with a wrong password it exits non-zero at once, naming the keys to check.
@@ -370,11 +394,12 @@ fn sasl_plain_authenticates_and_a_wrong_password_fails_clearly() {
     ];
     produce_kcat(&brokers, &topic, N, &client, dir.path());
     let auth = |password: &str| {
-        format!(
-            "[kafka.properties]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\
-             \"sasl.mechanisms\" = \"PLAIN\"\n\"sasl.username\" = \"{USER}\"\n\
-             \"sasl.password\" = \"{password}\"\n"
-        )
+        kafka_properties(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanisms", "PLAIN"),
+            ("sasl.username", USER),
+            ("sasl.password", password),
+        ])
     };
     // A wrong password: a clear error and a non-zero exit, not a silent retry loop.
     let text = fails_at_once(dir.path(), "wrong", &brokers, &topic, &auth("wrong"));
@@ -398,13 +423,7 @@ fn tls_to_the_broker_works_and_an_untrusted_certificate_fails_clearly() {
         sasl: None,
         tls: true,
     };
-    let brokers = broker.start();
-    let ca = broker.ca();
-    assert!(
-        ca.exists(),
-        "scripts/kafka.sh wrote no certificate at {}",
-        ca.display()
-    );
+    let (brokers, ca) = start_with_certificate(&broker);
     let topic = unique("tls");
     let dir = tempfile::tempdir().expect("temp dir");
     let client = [
@@ -413,10 +432,10 @@ fn tls_to_the_broker_works_and_an_untrusted_certificate_fails_clearly() {
     ];
     produce_kcat(&brokers, &topic, N, &client, dir.path());
     let trust = |ca: &Path| {
-        format!(
-            "[kafka.properties]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{}\"\n",
-            ca.display()
-        )
+        kafka_properties(&[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", &ca.display().to_string()),
+        ])
     };
     // The system's CAs do not include the broker's self-signed certificate.
     let system = Path::new("/etc/ssl/certs/ca-certificates.crt");
@@ -432,4 +451,46 @@ fn tls_to_the_broker_works_and_an_untrusted_certificate_fails_clearly() {
     );
     // Its own certificate trusted: every record, exactly once.
     consumes_exactly_once(dir.path(), &brokers, &topic, &trust(&ca), N);
+}
+
+/// SASL/PLAIN over TLS (`security.protocol = SASL_SSL`, the config template's own example):
+/// with the broker's certificate trusted and the right password the daemon consumes every
+/// record exactly once; with a wrong password it exits non-zero at once, naming the keys.
+#[test]
+fn sasl_over_tls_authenticates_and_a_wrong_password_fails_clearly() {
+    const USER: &str = "relearn";
+    const PASSWORD: &str = "relearn-secret-tls";
+    const N: usize = 3_000;
+    let broker = PrivateBroker {
+        port: SASL_SSL_BROKER_PORT,
+        sasl: Some((USER, PASSWORD)),
+        tls: true,
+    };
+    let (brokers, ca) = start_with_certificate(&broker);
+    let topic = unique("sasl-ssl");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = [
+        "security.protocol=SASL_SSL".to_string(),
+        "sasl.mechanisms=PLAIN".to_string(),
+        format!("sasl.username={USER}"),
+        format!("sasl.password={PASSWORD}"),
+        format!("ssl.ca.location={}", ca.display()),
+    ];
+    produce_kcat(&brokers, &topic, N, &client, dir.path());
+    let ca_path = ca.display().to_string();
+    let auth = |password: &str| {
+        kafka_properties(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "PLAIN"),
+            ("sasl.username", USER),
+            ("sasl.password", password),
+            ("ssl.ca.location", &ca_path),
+        ])
+    };
+    let text = fails_at_once(dir.path(), "wrong", &brokers, &topic, &auth("wrong"));
+    assert!(
+        text.contains("refused the credentials") && text.contains("sasl.password"),
+        "{text}"
+    );
+    consumes_exactly_once(dir.path(), &brokers, &topic, &auth(PASSWORD), N);
 }
