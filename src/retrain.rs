@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::EwcConfig;
 use crate::drift::layers::{select_layers, selection_shifts, LayerChoice};
 use crate::learn::diagnostics::{activation_stats, relative_gradient_norms, ActivationStats};
+use crate::learn::ewc::EwcConfig;
 use crate::learn::train::{estimate_flops, train};
 use crate::learn::{
     BackendKind, Dataset, Ewc, LayerSet, LearnError, Model, ModelSpec, Normalizer, TrainConfig,

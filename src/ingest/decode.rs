@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::config::Task;
 use crate::error::ConfigError;
+use crate::learn::Task;
 use crate::record::{Label, Record};
 
 /// The decoder's output width for `schema` (before temporal augmentation).

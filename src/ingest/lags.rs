@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{SchemaConfig, Task};
+use crate::ingest::decode::SchemaConfig;
+use crate::learn::Task;
 use crate::record::Record;
 use crate::store::{Cf, KvStore, StoreError, WriteBatch};
 

@@ -646,7 +646,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Format;
+    use crate::ingest::decode::Format;
     use crate::store::MemoryStore;
     use std::sync::Mutex;
 

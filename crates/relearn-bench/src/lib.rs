@@ -4,4 +4,5 @@
 
 pub mod bench;
 pub mod datasets;
+pub mod output;
 pub mod plot;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use relearn_bench::bench::{self, BenchOptions, Scenario, Source};
+use relearn_bench::output;
 
 #[derive(Parser)]
 #[command(
@@ -127,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let (scenario, args) = match cli.command {
         Command::Plot { report } => {
-            for png in bench::replot(&report)? {
+            for png in output::replot(&report)? {
                 eprintln!("relearn-bench: wrote {}", png.display());
             }
             return Ok(());
@@ -148,11 +149,11 @@ fn main() -> anyhow::Result<()> {
     let (md, json) = if scenario == Scenario::Elec2 {
         let results = bench::elec2(&opts, progress)?;
         print!("{}", bench::elec2_markdown(&results));
-        bench::write_elec2(&results, &args.out)?
+        output::write_elec2(&results, &args.out)?
     } else {
         let report = bench::run(&opts, backend, progress)?;
         print!("{}", bench::markdown(&report));
-        bench::write(&report, &args.out)?
+        output::write(&report, &args.out)?
     };
     eprintln!(
         "relearn-bench: wrote {} and {}",

@@ -192,7 +192,7 @@ fn elec2_scenario_compares_strategies_on_the_stream() {
         by("none").prequential
     );
     assert!(results.iter().all(|r| r.over_time.len() >= 10));
-    relearn_bench::bench::write_elec2(&results, dir.path()).unwrap();
+    relearn_bench::output::write_elec2(&results, dir.path()).unwrap();
     let png = std::fs::read(dir.path().join("bench-elec2.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
 }
@@ -307,12 +307,12 @@ fn a_soak_sample_file_is_plotted() {
         text.push_str(&format!("{},{},{},{}\n", i * 10, 40 + i % 3, 57, 0.4));
     }
     std::fs::write(&csv, &text).unwrap();
-    let pngs = relearn_bench::bench::replot(&csv).unwrap();
+    let pngs = relearn_bench::output::replot(&csv).unwrap();
     assert_eq!(pngs, vec![dir.path().join("soak.png")]);
     let png = std::fs::read(&pngs[0]).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
     std::fs::write(&csv, "seconds,rss_mb\n10,40\n20,x\n").unwrap();
-    let err = relearn_bench::bench::replot(&csv).unwrap_err().to_string();
+    let err = relearn_bench::output::replot(&csv).unwrap_err().to_string();
     assert!(err.contains("line 3"), "{err}");
 }
 
