@@ -92,11 +92,11 @@ fn group_read(brokers: &str, topic: &str, n: usize) -> Duration {
 fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut c = Config::default();
-    c.kafka.brokers = brokers.into();
+    c.kafka.brokers = Some(brokers.into());
     c.kafka.topics = vec![topic.into()];
     c.kafka.group_id = common::unique("bench");
     c.kafka.dead_letter_topic = common::unique("bench-dead");
-    c.store.path = dir.path().display().to_string();
+    c.store.path = Some(dir.path().to_path_buf());
     // RELEARN_BENCH_PROPS="key=value,key=value": librdkafka pass-through properties to try.
     for kv in std::env::var("RELEARN_BENCH_PROPS")
         .unwrap_or_default()
@@ -123,7 +123,7 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
         pipeline,
         metrics.clone(),
         Arc::new(Assignment::default()),
-        Arc::new(Liveness::new(0)),
+        Arc::new(Liveness::new(None)),
     )
     .expect("source");
     let stop = CancellationToken::new();

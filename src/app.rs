@@ -15,11 +15,12 @@ use crate::ingest::predictions::{FilePredictions, KafkaPredictions, PredictionSi
 use crate::ingest::{
     DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
 };
-use crate::learner::{Learner, LoopError, LoopHandle, Pace};
+use crate::learner::{Learner, LoopError, LoopHandle, Pace, RunOutcome};
 use crate::metrics::Metrics;
 use crate::serve;
 use crate::store::state::counter;
 use crate::store::{KvStore, RocksStore, StoreError};
+use crate::totals::Scored;
 
 /// What stopped the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +36,13 @@ pub enum AppError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("config key `http.admin_token_file`: cannot read {path}: {source}")]
+    #[error("config key `http.admin_token_file`: cannot read {}: {source}", path.display())]
     AdminToken {
-        path: String,
+        path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config key `http.admin_token_file`: {path} is empty")]
-    AdminTokenEmpty { path: String },
+    #[error("config key `http.admin_token_file`: {} is empty", path.display())]
+    AdminTokenEmpty { path: PathBuf },
     #[error("cannot create a temporary store directory: {0}")]
     TempDir(std::io::Error),
     #[error("internal task {task} failed")]
@@ -55,8 +56,7 @@ pub enum AppError {
 /// The admin token: `http.admin_token_file`, else `RELEARN_ADMIN_TOKEN`; None disables the
 /// admin endpoints.
 fn admin_token(config: &Config) -> Result<Option<String>, AppError> {
-    let path = &config.http.admin_token_file;
-    if !path.is_empty() {
+    if let Some(path) = &config.http.admin_token_file {
         let token = std::fs::read_to_string(path)
             .map_err(|source| AppError::AdminToken {
                 path: path.clone(),
@@ -184,7 +184,7 @@ impl Source {
         if config.uses_kafka() {
             Source::Kafka {
                 assignment: Arc::new(Assignment::default()),
-                liveness: Arc::new(Liveness::new(config.kafka.stall_timeout_seconds)),
+                liveness: Arc::new(Liveness::new(config.kafka.stall_timeout)),
             }
         } else {
             Source::File
@@ -213,10 +213,9 @@ impl Source {
                 config.kafka.dead_letter_max_bytes,
             )?),
             Source::File => {
-                let path = if config.file.dead_letter_path.is_empty() {
-                    store_path.join("dead-letter.jsonl")
-                } else {
-                    PathBuf::from(&config.file.dead_letter_path)
+                let path = match &config.file.dead_letter_path {
+                    Some(path) => path.clone(),
+                    None => store_path.join("dead-letter.jsonl"),
                 };
                 Box::new(FileDeadLetters::open(path)?)
             }
@@ -227,16 +226,17 @@ impl Source {
     /// `file.predictions_path`.
     fn predictions(&self, config: &Config) -> Result<Option<Box<dyn PredictionSink>>, IngestError> {
         Ok(match self {
-            Source::Kafka { .. } if !config.kafka.predictions_topic.is_empty() => {
-                Some(Box::new(KafkaPredictions::new(
+            Source::Kafka { .. } => match &config.kafka.predictions_topic {
+                Some(topic) => Some(Box::new(KafkaPredictions::new(
                     client_config(&config.kafka, ClientRole::Producer),
-                    &config.kafka.predictions_topic,
-                )?))
-            }
-            Source::File if !config.file.predictions_path.is_empty() => Some(Box::new(
-                FilePredictions::open(PathBuf::from(&config.file.predictions_path))?,
-            )),
-            _ => None,
+                    topic,
+                )?)),
+                None => None,
+            },
+            Source::File => match &config.file.predictions_path {
+                Some(path) => Some(Box::new(FilePredictions::open(path.clone())?)),
+                None => None,
+            },
         })
     }
 
@@ -302,16 +302,17 @@ struct OpenStore {
 
 /// Opens `store.path`, or a temporary store when it is empty.
 fn open_store(config: &Config) -> Result<OpenStore, AppError> {
-    let (temp, path) = if config.store.path.is_empty() {
-        let dir = tempfile::Builder::new()
-            .prefix("relearn-store-")
-            .tempdir()
-            .map_err(AppError::TempDir)?;
-        let path = dir.path().to_path_buf();
-        tracing::info!(path = %path.display(), "store.path is empty: using a temporary store");
-        (Some(dir), path)
-    } else {
-        (None, PathBuf::from(&config.store.path))
+    let (temp, path) = match &config.store.path {
+        Some(path) => (None, path.clone()),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("relearn-store-")
+                .tempdir()
+                .map_err(AppError::TempDir)?;
+            let path = dir.path().to_path_buf();
+            tracing::info!(path = %path.display(), "store.path is empty: using a temporary store");
+            (Some(dir), path)
+        }
     };
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open_with(
         &path,
@@ -335,11 +336,9 @@ fn build_pipeline(
     metrics: &Metrics,
     handle: &LoopHandle,
 ) -> Result<(Pipeline, Option<serve::api::ApiState>), AppError> {
-    let decoder = Decoder::new(&config.schema).map_err(|e| {
-        IngestError::Schema(format!(
-            "{} (check schema.columns and schema.features)",
-            e.detail
-        ))
+    let decoder = Decoder::new(&config.schema).map_err(|source| IngestError::Schema {
+        what: " (check schema.columns and schema.features)".into(),
+        source,
     })?;
     let mut pipeline = Pipeline::open(
         config,
@@ -370,18 +369,18 @@ fn build_pipeline(
         pipeline.share_lags(snap.clone());
         snap
     });
-    let (json_decoder, line_decoder) = serve::api::decoders(config)
-        .map_err(|e| IngestError::Schema(format!("predict decoder: {e}")))?;
-    let api = serve::api::ApiState {
-        config: Arc::new(config.clone()),
-        store: store.clone(),
-        handle: handle.clone(),
-        metrics: metrics.clone(),
+    let api = serve::api::ApiState::new(
+        config.clone(),
+        store.clone(),
+        handle.clone(),
+        metrics.clone(),
         lags,
-        admin_token: admin_token(config)?.map(Arc::new),
-        json_decoder: Arc::new(json_decoder),
-        line_decoder: Arc::new(line_decoder),
-    };
+        admin_token(config)?,
+    )
+    .map_err(|source| IngestError::Schema {
+        what: " (the predict decoder)".into(),
+        source,
+    })?;
     Ok((pipeline, Some(api)))
 }
 
@@ -425,75 +424,26 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         let shutdown = shutdown.clone();
         let done = background.child_token();
         tokio::spawn(async move {
+            // Biased: when SIGTERM came and ingest has ended too (this task polled late, on a
+            // loaded machine), training must still be cancelled.
             tokio::select! {
+                biased;
                 () = shutdown.cancelled() => handle.cancel_training(),
                 () = done.cancelled() => {}
             }
         })
     };
-    // A live one-line summary in the log.
-    let summary_task = {
-        let metrics = metrics.clone();
-        let handle = handle.clone();
-        let stop = background.child_token();
-        let every = source.summary_every();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            let mut last = u64::MAX;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                let records = metrics.ingest.records.get();
-                if records == last {
-                    continue;
-                }
-                last = records;
-                let runs = |o: &str| metrics.retrain.runs.with_label_values(&[o]).get();
-                let alarms = serde_json::to_string(&handle.status().alarms).unwrap_or_default();
-                tracing::info!(
-                    records,
-                    accuracy = format!("{:.4}", metrics.learn.accuracy.get()),
-                    version = metrics.learn.model_version.get(),
-                    alarms = %alarms,
-                    promoted = runs("promoted"),
-                    rejected = runs("rejected"),
-                    failed = runs("failed"),
-                    "progress"
-                );
-            }
-        })
-    };
-
-    // The loop's tick: manual and scheduled triggers and finished retrains are handled even
-    // when no record arrives.
-    let ticker = {
-        let pipeline = pipeline.clone();
-        let stop = background.child_token();
-        let enabled = config.learning_enabled();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-            if !enabled {
-                return;
-            }
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = every.tick() => {}
-                }
-                let p = pipeline.clone();
-                let r = tokio::task::spawn_blocking(move || {
-                    p.lock().unwrap_or_else(|e| e.into_inner()).tick()
-                })
-                .await;
-                if let Ok(Err(e)) = r {
-                    tracing::debug!(error = %crate::error::Chain(&e), "loop tick skipped");
-                }
-            }
-        })
-    };
+    let summary_task = tokio::spawn(progress_log(
+        metrics.clone(),
+        handle.clone(),
+        source.summary_every(),
+        background.child_token(),
+    ));
+    let ticker = tokio::spawn(loop_tick(
+        pipeline.clone(),
+        config.learning_enabled(),
+        background.child_token(),
+    ));
 
     let (ready, live) = source.probes();
     let http = tokio::spawn(serve::serve(
@@ -552,6 +502,63 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     result.map(|()| summary)
 }
 
+/// A live one-line summary in the log, `every` while records arrive, until `stop`.
+async fn progress_log(
+    metrics: Metrics,
+    handle: LoopHandle,
+    every: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let mut last = u64::MAX;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let records = metrics.ingest.records.get();
+        if records == last {
+            continue;
+        }
+        last = records;
+        let runs = |o: RunOutcome| metrics.retrain.runs.with_label_values(&[o.as_str()]).get();
+        let alarms = serde_json::to_string(&handle.status().alarms).unwrap_or_default();
+        tracing::info!(
+            records,
+            accuracy = format!("{:.4}", metrics.learn.accuracy.get()),
+            version = metrics.learn.model_version.get(),
+            alarms = %alarms,
+            promoted = runs(RunOutcome::Promoted),
+            rejected = runs(RunOutcome::Rejected),
+            failed = runs(RunOutcome::Failed),
+            "progress"
+        );
+    }
+}
+
+/// The loop's tick, every second until `stop` (when learning is on): manual and scheduled
+/// triggers and finished retrains are handled even when no record arrives.
+async fn loop_tick(pipeline: Arc<Mutex<Pipeline>>, enabled: bool, stop: CancellationToken) {
+    if !enabled {
+        return;
+    }
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        let p = pipeline.clone();
+        let r =
+            tokio::task::spawn_blocking(move || p.lock().unwrap_or_else(|e| e.into_inner()).tick())
+                .await;
+        if let Ok(Err(e)) = r {
+            tracing::debug!(error = %crate::error::Chain(&e), "loop tick skipped");
+        }
+    }
+}
+
 /// What the run did, read from the pipeline's state and the metrics once ingest ended.
 fn summarize(
     pipeline: &Mutex<Pipeline>,
@@ -560,17 +567,15 @@ fn summarize(
     store_path: PathBuf,
     http_addr: String,
 ) -> Summary {
-    let correct = metrics
-        .learn
-        .predictions
-        .with_label_values(&["correct"])
-        .get();
-    let incorrect = metrics
-        .learn
-        .predictions
-        .with_label_values(&["incorrect"])
-        .get();
-    let runs = |o: &str| metrics.retrain.runs.with_label_values(&[o]).get();
+    let scored = |o: Scored| {
+        metrics
+            .learn
+            .predictions
+            .with_label_values(&[o.as_str()])
+            .get()
+    };
+    let (correct, incorrect) = (scored(Scored::Correct), scored(Scored::Incorrect));
+    let runs = |o: RunOutcome| metrics.retrain.runs.with_label_values(&[o.as_str()]).get();
     {
         let p = pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let s = p.state();
@@ -602,9 +607,9 @@ fn summarize(
             accuracy: metrics.learn.accuracy.get(),
             scored: correct + incorrect,
             correct,
-            promoted: runs("promoted"),
-            rejected: runs("rejected"),
-            failed: runs("failed"),
+            promoted: runs(RunOutcome::Promoted),
+            rejected: runs(RunOutcome::Rejected),
+            failed: runs(RunOutcome::Failed),
             scores,
             curve,
             retrain_seconds: metrics
@@ -661,22 +666,25 @@ pub struct ShutdownConfig {
     /// status 1 (the store stays consistent: every batch is one atomic write). Keep it under
     /// the supervisor's kill delay (Kubernetes' terminationGracePeriodSeconds, systemd's
     /// TimeoutStopSec).
-    pub grace_seconds: u64,
+    #[serde(rename = "grace_seconds", with = "crate::units::seconds")]
+    pub grace: std::time::Duration,
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        Self { grace_seconds: 20 }
+        Self {
+            grace: std::time::Duration::from_secs(20),
+        }
     }
 }
 
 impl ShutdownConfig {
     /// Refuses values of this section that cannot work, naming the key.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if !(1..=3600).contains(&self.grace_seconds) {
+        if !(1..=3600).contains(&self.grace.as_secs()) {
             return Err(ConfigError::key(
                 "shutdown.grace_seconds",
-                format!("must be in 1..=3600, got {}", self.grace_seconds),
+                format!("must be in 1..=3600, got {}", self.grace.as_secs()),
             ));
         }
         Ok(())

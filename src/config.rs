@@ -216,19 +216,22 @@ impl Config {
 
     /// Whether the learning loop can run: a label field, and class names for classification.
     pub fn learning_enabled(&self) -> bool {
-        !self.schema.label.is_empty()
+        self.schema.label.is_some()
             && (self.schema.task == Task::Regression || self.schema.classes.len() >= 2)
     }
 
     pub fn uses_kafka(&self) -> bool {
-        !self.kafka.brokers.trim().is_empty()
+        self.kafka
+            .brokers
+            .as_deref()
+            .is_some_and(|b| !b.trim().is_empty())
     }
 
     /// Refuses values that parse but cannot work, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.schema.check()?;
         let s = &self.schema;
-        if let Some((key, reason)) = self.labels.problem(&s.key) {
+        if let Some((key, reason)) = self.labels.problem(s.key.as_deref()) {
             return Err(ConfigError::key(key, reason));
         }
         if self.labels.enabled && s.lag_labels > 0 {
@@ -557,7 +560,7 @@ mod tests {
             ("OTHER".to_string(), "x".to_string()),
         ];
         let c = Config::from_toml_with_env("", env).unwrap();
-        assert_eq!(c.kafka.brokers, "h:1");
+        assert_eq!(c.kafka.brokers.as_deref(), Some("h:1"));
         assert_eq!(c.replay.capacity, 7);
         assert_eq!(c.kafka.topics, vec!["a", "b"]);
         assert!(c.uses_kafka());

@@ -101,7 +101,7 @@ impl Strategy {
                 c.triggers.accuracy_drop = 0.0;
                 c.triggers.accuracy_below = 0.0;
                 c.triggers.every_labeled = 0;
-                c.triggers.interval_seconds = 0;
+                c.triggers.interval = None;
             }
             Strategy::Default | Strategy::NoChange | Strategy::Majority => {}
         }
@@ -215,8 +215,12 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
         .iter()
         .map(str::to_string)
         .collect();
-    let label = &config.schema.label;
-    let label_at = header.iter().position(|h| h == label).ok_or_else(|| {
+    let label = config
+        .schema
+        .label
+        .clone()
+        .ok_or_else(|| schema_err("no label column: give --label (schema.label)".into()))?;
+    let label_at = header.iter().position(|h| *h == label).ok_or_else(|| {
         schema_err(format!(
             "no column `{label}` (schema.label); columns are {header:?}"
         ))
@@ -260,7 +264,7 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
     }
     // The key and the timestamp are never inputs.
     let not_input = [config.schema.key.clone(), config.schema.timestamp.clone()];
-    let input = |h: &String| !not_input.contains(h);
+    let input = |h: &String| !not_input.iter().flatten().any(|n| n == h);
     if need_features {
         let given: BTreeSet<&String> = config.schema.categorical.iter().collect();
         config.schema.features = header
@@ -308,12 +312,12 @@ pub fn run(
     mut progress: impl FnMut(&str),
 ) -> Result<EvalReport, EvalError> {
     let mut config = base.clone();
-    config.file.path = path.display().to_string();
+    config.file.path = Some(path.to_path_buf());
     config.file.header = true;
     config.file.exit_at_end = true;
-    config.file.dead_letter_path = String::new();
-    config.kafka.brokers = String::new();
-    config.store.path = String::new();
+    config.file.dead_letter_path = None;
+    config.kafka.brokers = None;
+    config.store.path = None;
     config.http.listen = "127.0.0.1:0".into();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -357,78 +361,13 @@ pub fn run(
         let row = match s {
             Strategy::NoChange | Strategy::Majority => {
                 let Some(b) = &baseline else { continue };
-                let acc = if s == Strategy::NoChange {
-                    b.scores.nochange_accuracy()
-                } else {
-                    b.scores.majority_accuracy()
-                }
-                .unwrap_or(0.0);
-                let nochange = b.scores.nochange_accuracy().unwrap_or(0.0);
-                EvalRow {
-                    strategy: s,
-                    scored: b.scores.scored(),
-                    labeled: b.labeled,
-                    accuracy: acc,
-                    accuracy_all: acc * b.scores.scored() as f64
-                        / b.scores.label_counts.iter().sum::<u64>().max(1) as f64,
-                    kappa: None,
-                    kappa_temporal: (nochange < 1.0).then(|| (acc - nochange) / (1.0 - nochange)),
-                    promoted: 0,
-                    rejected: 0,
-                    challenger_promotions: 0,
-                    challenger_accuracy: 0.0,
-                    train_flops: 0.0,
-                    regression: (config.schema.task == Task::Regression).then(|| {
-                        let r = &b.scores.regression;
-                        let mae = if s == Strategy::NoChange {
-                            r.nochange_mae()
-                        } else {
-                            r.mean_mae()
-                        };
-                        RegressionRow {
-                            mae_all: None,
-                            mae,
-                            rmse: None,
-                            r2: None,
-                            challenger_mae: None,
-                        }
-                    }),
-                    wall_seconds: 0.0,
-                    records_per_second: 0.0,
-                    curve: None,
-                }
+                baseline_row(s, b, config.schema.task)
             }
             _ => {
                 let Some((_, sum, wall)) = runs.iter().find(|(k, _, _)| *k == s) else {
                     continue;
                 };
-                EvalRow {
-                    strategy: s,
-                    scored: sum.scores.scored(),
-                    labeled: sum.labeled,
-                    accuracy: sum.scores.accuracy().unwrap_or(0.0),
-                    accuracy_all: sum.scores.accuracy_all().unwrap_or(0.0),
-                    kappa: sum.scores.kappa(),
-                    kappa_temporal: sum.scores.kappa_temporal(),
-                    promoted: sum.promoted,
-                    rejected: sum.rejected,
-                    challenger_promotions: sum.challenger_promotions,
-                    challenger_accuracy: sum.challenger_accuracy,
-                    train_flops: sum.train_flops,
-                    regression: (config.schema.task == Task::Regression).then(|| {
-                        let r = &sum.scores.regression;
-                        RegressionRow {
-                            mae_all: r.mae_all(),
-                            mae: r.mae(),
-                            rmse: r.rmse(),
-                            r2: r.r2(),
-                            challenger_mae: sum.scores.challenger_regression.mae(),
-                        }
-                    }),
-                    wall_seconds: *wall,
-                    records_per_second: sum.records as f64 / wall.max(1e-9),
-                    curve: Some(sum.curve.clone()),
-                }
+                strategy_row(s, sum, *wall, config.schema.task)
             }
         };
         rows.push(row);
@@ -441,7 +380,7 @@ pub fn run(
     Ok(EvalReport {
         file: path.display().to_string(),
         records: runs.first().map_or(0, |(_, s, _)| s.records),
-        label: config.schema.label.clone(),
+        label: config.schema.label.clone().unwrap_or_default(),
         features: config.schema.features.clone(),
         categorical: config.schema.categorical.clone(),
         classes: config.schema.classes.clone(),
@@ -449,6 +388,82 @@ pub fn run(
         rows,
         cost_ratio,
     })
+}
+
+/// The row of a baseline (`no-change` or `majority`), scored on the records the run `b`
+/// scored.
+fn baseline_row(s: Strategy, b: &Summary, task: Task) -> EvalRow {
+    let acc = if s == Strategy::NoChange {
+        b.scores.nochange_accuracy()
+    } else {
+        b.scores.majority_accuracy()
+    }
+    .unwrap_or(0.0);
+    let nochange = b.scores.nochange_accuracy().unwrap_or(0.0);
+    EvalRow {
+        strategy: s,
+        scored: b.scores.scored(),
+        labeled: b.labeled,
+        accuracy: acc,
+        accuracy_all: acc * b.scores.scored() as f64
+            / b.scores.label_counts.iter().sum::<u64>().max(1) as f64,
+        kappa: None,
+        kappa_temporal: (nochange < 1.0).then(|| (acc - nochange) / (1.0 - nochange)),
+        promoted: 0,
+        rejected: 0,
+        challenger_promotions: 0,
+        challenger_accuracy: 0.0,
+        train_flops: 0.0,
+        regression: (task == Task::Regression).then(|| {
+            let r = &b.scores.regression;
+            let mae = if s == Strategy::NoChange {
+                r.nochange_mae()
+            } else {
+                r.mean_mae()
+            };
+            RegressionRow {
+                mae_all: None,
+                mae,
+                rmse: None,
+                r2: None,
+                challenger_mae: None,
+            }
+        }),
+        wall_seconds: 0.0,
+        records_per_second: 0.0,
+        curve: None,
+    }
+}
+
+/// The row of a strategy's run, which took `wall` seconds.
+fn strategy_row(s: Strategy, sum: &Summary, wall: f64, task: Task) -> EvalRow {
+    EvalRow {
+        strategy: s,
+        scored: sum.scores.scored(),
+        labeled: sum.labeled,
+        accuracy: sum.scores.accuracy().unwrap_or(0.0),
+        accuracy_all: sum.scores.accuracy_all().unwrap_or(0.0),
+        kappa: sum.scores.kappa(),
+        kappa_temporal: sum.scores.kappa_temporal(),
+        promoted: sum.promoted,
+        rejected: sum.rejected,
+        challenger_promotions: sum.challenger_promotions,
+        challenger_accuracy: sum.challenger_accuracy,
+        train_flops: sum.train_flops,
+        regression: (task == Task::Regression).then(|| {
+            let r = &sum.scores.regression;
+            RegressionRow {
+                mae_all: r.mae_all(),
+                mae: r.mae(),
+                rmse: r.rmse(),
+                r2: r.r2(),
+                challenger_mae: sum.scores.challenger_regression.mae(),
+            }
+        }),
+        wall_seconds: wall,
+        records_per_second: sum.records as f64 / wall.max(1e-9),
+        curve: Some(sum.curve.clone()),
+    }
 }
 
 /// The report as a markdown table. "accuracy (all labeled)" counts records before the first

@@ -6,7 +6,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::drift::trigger::TriggerKind;
+use crate::ingest::join;
+use crate::learner::state as loop_state;
 use crate::learner::{RetrainReport, RunOutcome};
+use crate::store::replay;
 use crate::store::state::IngestState;
 use crate::store::versions::ModelVersions;
 use crate::store::{Cf, KvStore, ReplayState, RetrainLog, RocksStore, StoreError};
@@ -61,20 +64,19 @@ pub struct RetrainLine {
 /// Reads a report from any store.
 pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
     let state = IngestState::load(store)?;
-    let replay = match store.get(Cf::Meta, b"replay/state")? {
-        Some(bytes) => {
-            Some(serde_json::from_slice(&bytes).map_err(|e| StoreError::codec("replay/state", e))?)
-        }
+    let replay = match store.get(Cf::Meta, replay::STATE_NAME.as_bytes())? {
+        Some(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::codec(replay::STATE_NAME, e))?,
+        ),
         None => None,
     };
-    let totals: LoopTotals = match store.get(Cf::Meta, b"loop/state")? {
-        Some(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::codec("loop/state", e))?
-        }
+    let totals: LoopTotals = match store.get(Cf::Meta, loop_state::STATE_NAME.as_bytes())? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::codec(loop_state::STATE_NAME, e))?,
         None => LoopTotals::default(),
     };
     Ok(StoreReport {
-        pending_labels: store.scan_prefix(Cf::Meta, b"labels/pending/")?.len(),
+        pending_labels: store.scan_prefix(Cf::Meta, join::PENDING.as_bytes())?.len(),
         loop_totals: totals.totals,
         realised: totals.realised,
         offsets: state

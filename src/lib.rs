@@ -18,3 +18,4 @@ pub mod rng;
 pub mod serve;
 pub mod store;
 pub mod totals;
+pub mod units;

@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
                 .context("cannot start the tokio runtime")?;
             let summary = runtime.block_on(async {
                 let shutdown = CancellationToken::new();
-                let grace = std::time::Duration::from_secs(config.shutdown.grace_seconds);
+                let grace = config.shutdown.grace;
                 tokio::spawn(signal_shutdown(shutdown.clone(), grace));
                 relearn::app::run(config, shutdown).await
             })?;
@@ -157,23 +157,14 @@ fn main() -> anyhow::Result<()> {
                 println!("relearn: version {version} is now active");
             } else {
                 let db = RocksStore::open_read_only(&store)?;
-                let versions = ModelVersions::new(&db);
-                let listing = serde_json::json!({
-                    "active": versions.active()?,
-                    "pruned": versions.pruned()?,
-                    "versions": versions
-                        .list::<relearn::learner::VersionMeta>()?
-                        .into_iter()
-                        .map(relearn::serve::api::listing)
-                        .collect::<Vec<_>>(),
-                });
+                let listing = relearn::serve::api::ModelsResponse::read(&db)?;
                 println!("{}", serde_json::to_string_pretty(&listing)?);
             }
         }
         Command::Eval(args) => {
             let mut config = load(args.config.as_deref())?;
             if let Some(label) = args.label {
-                config.schema.label = label;
+                config.schema.label = Some(label);
                 if args.config.is_none() {
                     // The defaults' schema is the embedded Elec2 stream's.
                     config.schema.features.clear();
@@ -191,7 +182,7 @@ fn main() -> anyhow::Result<()> {
                 config.schema.classes = args.classes;
             }
             if let Some(key) = args.key {
-                config.schema.key = key;
+                config.schema.key = Some(key);
             }
             if args.delayed_labels {
                 config.labels.enabled = true;

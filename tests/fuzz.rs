@@ -28,7 +28,7 @@ fn schema_strategy() -> impl Strategy<Value = SchemaConfig> {
             let mut s = SchemaConfig {
                 format,
                 features: vec!["a".into(), "b".into()],
-                label: "y".into(),
+                label: Some("y".into()),
                 classes: vec!["no".into(), "yes".into()],
                 delimiter: delimiter.into(),
                 missing,

@@ -323,21 +323,13 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
         let w = [raw[0] * b[0].exp(), raw[1] * b[1].exp()];
         [w[0] / (w[0] + w[1]), w[1] / (w[0] + w[1])]
     };
-    let (json_decoder, line_decoder) = relearn::serve::api::decoders(&config).unwrap();
     let metrics = relearn::metrics::Metrics::new();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn relearn::store::KvStore> =
         Arc::new(relearn::store::RocksStore::open(dir.path(), false).unwrap());
-    let api = relearn::serve::api::ApiState {
-        config: Arc::new(config),
-        store,
-        handle,
-        metrics: metrics.clone(),
-        lags: None,
-        admin_token: None,
-        json_decoder: Arc::new(json_decoder),
-        line_decoder: Arc::new(line_decoder),
-    };
+    let api =
+        relearn::serve::api::ApiState::new(config, store, handle, metrics.clone(), None, None)
+            .expect("the predict decoders build from the schema");
     let yes: relearn::serve::Probe = Arc::new(|| true);
     let router = relearn::serve::router(metrics, yes.clone(), yes, Some(api));
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -107,19 +107,19 @@ fn good_record(i: usize, label: Option<u32>) -> Record {
 
 fn config(format: Format, brokers: &str, topic: &str, dlq_topic: &str, store: &str) -> Config {
     let mut c = Config::default();
-    c.kafka.brokers = brokers.into();
+    c.kafka.brokers = Some(brokers.into());
     c.kafka.topics = vec![topic.into()];
     c.kafka.group_id = unique("group");
     c.kafka.dead_letter_topic = dlq_topic.into();
     c.schema.format = format;
     c.schema.features = vec!["a".into(), "b".into(), "c".into()];
-    c.schema.label = "y".into();
+    c.schema.label = Some("y".into());
     c.schema.classes = vec!["neg".into(), "pos".into()];
     c.schema.max_record_bytes = 256;
     // Today's strict decoding: gaps and `NaN` are dead letters.
     c.schema.missing = relearn::config::MissingPolicy::Reject;
     c.schema.missing_tokens.clear();
-    c.store.path = store.into();
+    c.store.path = Some(store.into());
     c.replay.capacity = 5_000;
     c.replay.seed = 7;
     c.http.listen = format!("127.0.0.1:{}", free_port());

@@ -1,8 +1,8 @@
 //! The module layering ARCHITECTURE.md states, checked on the source: the leaf stages
-//! (`learn`, `store`, `drift`, `retrain`, `record`, `totals`, `rng`, `error`) import nothing of
-//! the configuration tree or of the stages that orchestrate them; burn appears only in
-//! `learn`, RocksDB only in `store/rocks.rs`, rdkafka only in the Kafka modules of `ingest`,
-//! axum only in `serve`.
+//! (`learn`, `store`, `drift`, `retrain`, `record`, `totals`, `rng`, `error`, `units`) import
+//! nothing of the configuration tree or of the stages that orchestrate them; burn appears
+//! only in `learn`, RocksDB only in `store/rocks.rs`, rdkafka only in the Kafka modules of
+//! `ingest`, axum only in `serve`.
 
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ fn module_of(src: &Path, path: &Path) -> String {
 fn leaf_stages_import_no_orchestrator() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let leaves = [
-        "learn", "store", "drift", "retrain", "record", "totals", "rng", "error",
+        "learn", "store", "drift", "retrain", "record", "totals", "rng", "error", "units",
     ];
     let above = [
         "config", "app", "ingest", "learner", "serve", "metrics", "eval", "inspect",

@@ -15,7 +15,7 @@ use relearn::metrics::Metrics;
 use relearn::record::{Label, Record};
 use relearn::retrain::WaitPolicy;
 use relearn::store::versions::ModelVersions;
-use relearn::store::{Cf, KvStore, RocksStore, WriteBatch};
+use relearn::store::{Cf, KvStore, RetrainLog, RocksStore, WriteBatch};
 
 /// A loop on `store` with fresh metrics and handle, paced as a file replay (retrains inline).
 fn open_replay(c: &Config, store: &Arc<dyn KvStore>) -> (Metrics, LoopHandle, Learner) {
@@ -35,7 +35,7 @@ fn open_replay(c: &Config, store: &Arc<dyn KvStore>) -> (Metrics, LoopHandle, Le
 fn config() -> Config {
     let mut c = Config::default();
     c.schema.features = (0..64).map(|i| format!("p{i}")).collect();
-    c.schema.label = "y".into();
+    c.schema.label = Some("y".into());
     c.schema.classes = (0..10).map(|i| i.to_string()).collect();
     c.model.hidden = vec![64, 32];
     c.model.bootstrap_labeled = Some(500);
@@ -173,8 +173,10 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
         &mut total,
         false,
     );
-    for (_, v) in store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap() {
-        let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+    for v in RetrainLog::new(store.as_ref())
+        .all::<serde_json::Value>()
+        .unwrap()
+    {
         eprintln!(
             "retrain {} {} {} {}",
             v["trigger"], v["outcome"], v["detail"], v["validation"]
@@ -200,13 +202,15 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
         ModelVersions::new(store.as_ref()).active().unwrap(),
         Some(1)
     );
-    let log = store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap();
+    let log = RetrainLog::new(store.as_ref())
+        .all::<serde_json::Value>()
+        .unwrap();
     assert_eq!(
         log.len(),
         2,
         "bootstrap and the rejected retrain are both recorded"
     );
-    let rejected: serde_json::Value = serde_json::from_slice(&log[1].1).unwrap();
+    let rejected = &log[1];
     assert_eq!(rejected["outcome"], "rejected");
     assert_eq!(rejected["trigger"], "count");
     let forgetting = rejected["validation"]["forgetting"].as_f64().unwrap();
@@ -249,7 +253,7 @@ fn runs_of_labels(tracking: bool) -> (f64, Option<relearn::learn::tracking::Shif
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config::default();
     c.schema.features = (0..64).map(|i| format!("p{i}")).collect();
-    c.schema.label = "y".into();
+    c.schema.label = Some("y".into());
     c.schema.classes = (0..10).map(|i| i.to_string()).collect();
     c.model.output_tracking = tracking;
     c.validate().expect("test config is valid");

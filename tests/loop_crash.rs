@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::*;
 use relearn::datasets::digits;
 use relearn::store::versions::ModelVersions;
-use relearn::store::{Cf, KvStore, ReplayBuffer, RocksStore};
+use relearn::store::{Cf, KvStore, ReplayBuffer, RetrainLog, RocksStore};
 
 fn append_rows(path: &Path, from: usize, to: usize) {
     let d = digits().unwrap();
@@ -154,8 +154,8 @@ enabled = false
         assert!(state["labeled_since_retrain"].as_u64().unwrap() >= 500);
         assert!(state["window"].as_array().unwrap().len() > 100);
         assert_eq!(state["retrains"], 2, "the killed retrain was started");
-        let reports = store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap();
-        assert_eq!(reports.len(), 1, "only the bootstrap finished");
+        let reports = RetrainLog::new(&store).count().unwrap();
+        assert_eq!(reports, 1, "only the bootstrap finished");
     }
 
     // 3. Restart: version 1 serves; the next records fire the trigger again and the retrain
@@ -176,13 +176,13 @@ enabled = false
     assert_eq!(runs(&body, "failed"), 0.0);
     assert!(stop_gracefully(child).status.success());
     let store = RocksStore::open(&store_path, false).unwrap();
-    let reports = store.scan_prefix(Cf::Meta, b"loop/retrains/").unwrap();
+    let reports = RetrainLog::new(&store).all::<serde_json::Value>().unwrap();
     assert_eq!(
         reports.len(),
         2,
         "bootstrap and the retrain after the restart"
     );
-    let last: serde_json::Value = serde_json::from_slice(&reports[1].1).unwrap();
+    let last = &reports[1];
     assert_eq!(last["trigger"], "count");
     assert_eq!(last["parent"], 1);
 }

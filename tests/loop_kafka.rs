@@ -15,7 +15,7 @@ use relearn::ingest::file::EMBEDDED_ELEC2;
 use relearn::ingest::Decoder;
 use relearn::learn::{BackendKind, Checkpoint};
 use relearn::store::versions::ModelVersions;
-use relearn::store::{Cf, KvStore, RocksStore};
+use relearn::store::{RetrainLog, RocksStore};
 
 const CHANGE: u64 = 17_425;
 const COLUMNS: &str = r#"["date", "day", "period", "nswprice", "nswdemand", "vicprice", "vicdemand", "transfer", "class"]"#;
@@ -144,12 +144,7 @@ fn elec2_drift_after_row_17425_is_retrained_partially_and_promoted() {
 
     // The store, read after the daemon stopped.
     let store = RocksStore::open(&store_path, false).unwrap();
-    let reports: Vec<serde_json::Value> = store
-        .scan_prefix(Cf::Meta, b"loop/retrains/")
-        .unwrap()
-        .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).unwrap())
-        .collect();
+    let reports: Vec<serde_json::Value> = RetrainLog::new(&store).all().unwrap();
     let victoria = |r: &serde_json::Value| {
         r["drifted_features"]
             .as_array()

@@ -64,10 +64,10 @@ fn config(dir: &std::path::Path) -> Config {
     }
     let mut c = Config::default();
     c.schema.features = vec!["a".into(), "b".into()];
-    c.schema.label = "y".into();
+    c.schema.label = Some("y".into());
     c.schema.classes = vec!["0".into(), "1".into()];
-    c.file.path = input.display().to_string();
-    c.file.dead_letter_path = dir.join("dead.jsonl").display().to_string();
+    c.file.path = Some(input.to_path_buf());
+    c.file.dead_letter_path = Some(dir.join("dead.jsonl"));
     c.ingest.batch_max_records = 1_000;
     c.validate().expect("a valid config");
     c
@@ -77,7 +77,11 @@ fn config(dir: &std::path::Path) -> Config {
 fn run(config: &Config, store: Arc<dyn KvStore>, metrics: &Metrics) -> Result<(), IngestError> {
     let decoder = Decoder::new(&config.schema).expect("decoder");
     let dead = Box::new(FileDeadLetters::open(
-        config.file.dead_letter_path.clone().into(),
+        config
+            .file
+            .dead_letter_path
+            .clone()
+            .expect("the test sets a dead-letter file"),
     )?);
     let mut pipeline = Pipeline::open(config, store.clone(), decoder, dead, metrics.clone())?;
     let learner = Learner::open(
@@ -147,7 +151,7 @@ fn a_full_disk_stops_ingest_and_a_restart_resumes_exactly_once() {
     assert_eq!(report.counters["records"], N as u64);
     assert_eq!(report.counters["malformed/non_numeric"], bad);
     assert_eq!(report.counters["labeled"], N as u64 - bad);
-    let letters = std::fs::read_to_string(&c.file.dead_letter_path).unwrap();
+    let letters = std::fs::read_to_string(c.file.dead_letter_path.as_ref().unwrap()).unwrap();
     let mut offsets: Vec<i64> = letters
         .lines()
         .map(|l| {

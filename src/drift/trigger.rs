@@ -14,7 +14,8 @@ pub struct TriggerConfig {
     /// `feature_ks`, `layer_shift`); empty: no drift trigger.
     pub drift_detectors: Vec<Detector>,
     /// Retrain every this many seconds (0: off).
-    pub interval_seconds: u64,
+    #[serde(rename = "interval_seconds", with = "crate::units::opt_seconds")]
+    pub interval: Option<std::time::Duration>,
     /// Retrain after this many labeled records since the last retrain (0: off).
     pub every_labeled: u64,
     /// Retrain when the windowed prequential accuracy falls under this (0: off).
@@ -23,7 +24,8 @@ pub struct TriggerConfig {
     /// accuracy (0: off).
     pub accuracy_drop: f64,
     /// Seconds after a retrain during which automatic triggers do not fire.
-    pub cooldown_seconds: u64,
+    #[serde(rename = "cooldown_seconds", with = "crate::units::seconds")]
+    pub cooldown: std::time::Duration,
     /// Labeled records needed since the last retrain before an automatic trigger fires.
     pub min_new_labeled: u64,
 }
@@ -38,11 +40,11 @@ impl Default for TriggerConfig {
             // metro traffic's MAE fell 0.7%, bank marketing held, PM2.5 and bike sharing rose
             // 0.7% and 0.6%.
             drift_detectors: vec![Detector::Adwin, Detector::LayerShift],
-            interval_seconds: 0,
+            interval: None,
             every_labeled: 0,
             accuracy_below: 0.0,
             accuracy_drop: 0.05,
-            cooldown_seconds: 0,
+            cooldown: std::time::Duration::ZERO,
             min_new_labeled: 500,
         }
     }
@@ -164,7 +166,7 @@ pub fn evaluate(
         });
     }
     if let Some(last) = state.last_retrain_ms {
-        if obs.now_ms < last + config.cooldown_seconds * 1000 {
+        if obs.now_ms < last.saturating_add(millis(config.cooldown)) {
             return None;
         }
     }
@@ -207,9 +209,9 @@ pub fn evaluate(
             ),
         );
     }
-    if config.interval_seconds > 0 {
+    if let Some(interval) = config.interval {
         let since = state.last_retrain_ms.unwrap_or(origin);
-        if obs.now_ms >= since + config.interval_seconds * 1000 {
+        if obs.now_ms >= since.saturating_add(millis(interval)) {
             return fire(
                 TriggerKind::Schedule,
                 format!("{} s since the last retrain", (obs.now_ms - since) / 1000),
@@ -224,6 +226,11 @@ pub fn record_retrain(state: &mut TriggerState, now_ms: u64) {
     state.last_retrain_ms = Some(now_ms);
 }
 
+/// A duration in whole milliseconds (the loop's clock), saturating.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,11 +238,11 @@ mod tests {
     fn off() -> TriggerConfig {
         TriggerConfig {
             drift_detectors: vec![],
-            interval_seconds: 0,
+            interval: None,
             every_labeled: 0,
             accuracy_below: 0.0,
             accuracy_drop: 0.0,
-            cooldown_seconds: 10,
+            cooldown: std::time::Duration::from_secs(10),
             min_new_labeled: 100,
         }
     }
@@ -301,7 +308,7 @@ mod tests {
         assert_eq!(kind(&c, &mut s, &obs(1, 500)), Some(TriggerKind::Count));
 
         let c = TriggerConfig {
-            interval_seconds: 30,
+            interval: Some(std::time::Duration::from_secs(30)),
             ..off()
         };
         let mut s2 = TriggerState::default();

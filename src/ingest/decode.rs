@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ConfigError;
@@ -137,6 +138,20 @@ impl std::fmt::Display for Reason {
     }
 }
 
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
+        let name = String::deserialize(d)?;
+        Reason::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown dead-letter reason `{name}`")))
+    }
+}
+
 /// A refused record: the reason and a detail for humans.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{reason}: {detail}")]
@@ -200,9 +215,7 @@ impl Decoder {
         let columns = if schema.columns.is_empty() {
             let mut c = schema.features.clone();
             c.extend(schema.categorical.iter().cloned());
-            if !schema.label.is_empty() {
-                c.push(schema.label.clone());
-            }
+            c.extend(schema.label.iter().cloned());
             c
         } else {
             schema.columns.clone()
@@ -212,13 +225,6 @@ impl Decoder {
 
     /// Builds a decoder whose CSV columns are `columns` (e.g. read from a file's header).
     pub fn with_columns(schema: &SchemaConfig, columns: &[String]) -> Result<Decoder, DecodeError> {
-        let opt = |name: &str| {
-            if name.is_empty() {
-                None
-            } else {
-                Some(name.to_string())
-            }
-        };
         let mut roles = vec![Role::Ignore; columns.len()];
         let inputs = [
             (
@@ -247,7 +253,8 @@ impl Decoder {
             (&schema.key, Role::Key),
             (&schema.timestamp, Role::Timestamp),
         ] {
-            if let Some(i) = columns.iter().position(|c| !name.is_empty() && c == name) {
+            let Some(name) = name else { continue };
+            if let Some(i) = columns.iter().position(|c| c == name) {
                 roles[i] = role;
             }
         }
@@ -263,7 +270,7 @@ impl Decoder {
             missing: schema.missing,
             missing_tokens: schema.missing_tokens.iter().cloned().collect(),
             width: decoded_width(schema),
-            label: opt(&schema.label),
+            label: schema.label.clone(),
             task: schema.task,
             classes: schema
                 .classes
@@ -271,8 +278,8 @@ impl Decoder {
                 .enumerate()
                 .map(|(i, c)| (c.clone(), i as u32))
                 .collect(),
-            key: opt(&schema.key),
-            timestamp: opt(&schema.timestamp),
+            key: schema.key.clone(),
+            timestamp: schema.timestamp.clone(),
             delimiter: schema.delimiter.as_bytes().first().copied().unwrap_or(b','),
             max_bytes: schema.max_record_bytes,
             csv,
@@ -297,7 +304,7 @@ impl Decoder {
         s.categorical.clear();
         s.missing = MissingPolicy::Impute;
         let columns = if columns.is_empty() {
-            vec![schema.key.clone(), schema.label.clone()]
+            schema.key.iter().chain(&schema.label).cloned().collect()
         } else {
             columns.to_vec()
         };
@@ -800,16 +807,19 @@ pub struct SchemaConfig {
     pub features: Vec<String>,
     /// Label field name. Empty: records carry no label. A record whose label field is absent
     /// or empty is an unlabeled record, not a malformed one.
-    pub label: String,
+    #[serde(with = "crate::units::opt_string")]
+    pub label: Option<String>,
     /// What the label is: `classification` (one of `classes`) or `regression` (a number).
     pub task: crate::learn::Task,
     /// Class names in index order (`["DOWN", "UP"]`). Use `["0", "1", ...]` for numeric labels.
     /// Ignored with `task = "regression"`.
     pub classes: Vec<String>,
     /// Optional field that holds the record's key (kept for predictions). Empty: none.
-    pub key: String,
+    #[serde(with = "crate::units::opt_string")]
+    pub key: Option<String>,
     /// Optional field that holds the record's event time in milliseconds. Empty: none.
-    pub timestamp: String,
+    #[serde(with = "crate::units::opt_string")]
+    pub timestamp: Option<String>,
     /// CSV column names in order. Empty: `features` then `label`. Ignored for JSON and when
     /// the file source reads a header.
     pub columns: Vec<String>,
@@ -880,11 +890,11 @@ impl Default for SchemaConfig {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-            label: "class".into(),
+            label: Some("class".into()),
             task: crate::learn::Task::Classification,
             classes: vec!["DOWN".into(), "UP".into()],
-            key: String::new(),
-            timestamp: String::new(),
+            key: None,
+            timestamp: None,
             columns: Vec::new(),
             delimiter: ",".into(),
             max_record_bytes: 65_536,
@@ -954,11 +964,11 @@ impl SchemaConfig {
                 "tokens are compared after trimming: remove leading and trailing spaces",
             ));
         }
-        if !s.label.is_empty() {
-            if seen.contains(s.label.as_str()) {
+        if let Some(label) = &s.label {
+            if seen.contains(label.as_str()) {
                 return Err(ConfigError::key(
                     "schema.label",
-                    format!("`{}` is also a feature", s.label),
+                    format!("`{label}` is also a feature"),
                 ));
             }
             if s.task == crate::learn::Task::Classification && s.classes.len() < 2 {
@@ -984,13 +994,8 @@ impl SchemaConfig {
             ));
         }
         if s.format == Format::Csv && !s.columns.is_empty() {
-            for f in s
-                .features
-                .iter()
-                .chain(&s.categorical)
-                .chain(std::iter::once(&s.label))
-            {
-                if !f.is_empty() && !s.columns.contains(f) {
+            for f in s.features.iter().chain(&s.categorical).chain(&s.label) {
+                if !s.columns.contains(f) {
                     return Err(ConfigError::key(
                         "schema.columns",
                         format!("field `{f}` is not among the columns"),
@@ -1026,9 +1031,9 @@ mod tests {
         SchemaConfig {
             format,
             features: vec!["a".into(), "b".into()],
-            label: "y".into(),
+            label: Some("y".into()),
             classes: vec!["no".into(), "yes".into()],
-            timestamp: "t".into(),
+            timestamp: Some("t".into()),
             columns: vec!["t".into(), "a".into(), "b".into(), "y".into()],
             ..SchemaConfig::default()
         }
@@ -1051,7 +1056,7 @@ mod tests {
     fn label_records_carry_a_label_and_no_feature() {
         for base in [schema(Format::Json), strict(Format::Json)] {
             let s = SchemaConfig {
-                key: "id".into(),
+                key: Some("id".into()),
                 categorical: vec!["c".into()],
                 ..base
             };
@@ -1091,7 +1096,7 @@ mod tests {
         }
         // A label topic's decoder reads the key and the label only (CSV: key,label).
         let s = SchemaConfig {
-            key: "id".into(),
+            key: Some("id".into()),
             ..strict(Format::Csv)
         };
         let d = Decoder::for_labels(&s, &[]).unwrap();

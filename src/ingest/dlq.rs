@@ -16,16 +16,25 @@ use rdkafka::ClientConfig;
 
 use super::{IngestError, Reason};
 
-/// One malformed record and where it came from.
-#[derive(Debug, Clone, Copy)]
+/// One malformed record and where it came from. Serialized, it is a line of the
+/// dead-letter file: the reason, the detail, the source position and the payload in base64
+/// (`payload_base64`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct DeadLetter<'a> {
     pub reason: Reason,
     pub detail: &'a str,
     pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
+    #[serde(skip)]
     pub key: Option<&'a [u8]>,
+    #[serde(rename = "payload_base64", serialize_with = "base64_bytes")]
     pub payload: &'a [u8],
+}
+
+fn base64_bytes<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Header names on dead-letter Kafka records.
@@ -272,16 +281,7 @@ impl FileDeadLetters {
 
 impl DeadLetterSink for FileDeadLetters {
     fn send(&mut self, l: DeadLetter<'_>) -> Result<(), IngestError> {
-        use base64::Engine as _;
-        let line = serde_json::json!({
-            "reason": l.reason.as_str(),
-            "detail": l.detail,
-            "topic": l.topic,
-            "partition": l.partition,
-            "offset": l.offset,
-            "payload_base64": base64::engine::general_purpose::STANDARD.encode(l.payload),
-        });
-        serde_json::to_writer(&mut self.file, &line)
+        serde_json::to_writer(&mut self.file, &l)
             .map_err(|e| IngestError::dead_letter(self.path.display(), e))?;
         self.file
             .write_all(b"\n")

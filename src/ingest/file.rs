@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
@@ -43,29 +43,24 @@ pub struct FileSource {
 impl FileSource {
     /// Opens the configured input (`file.path`).
     pub fn open(config: &Config) -> Result<FileSource, IngestError> {
-        let path = config.file.path.as_str();
-        let input_err = |reason: String| IngestError::Input {
-            path: if path.is_empty() {
-                "<embedded elec2>".into()
-            } else {
-                path.into()
-            },
-            reason,
-        };
-        let (name, raw, timed): (String, Box<dyn Read + Send>, bool) = if path.is_empty() {
-            (
+        let path = config.file.path.as_deref();
+        let (name, raw, timed): (String, Box<dyn Read + Send>, bool) = match path {
+            None => (
                 "file:embedded-elec2".into(),
                 Box::new(EMBEDDED_ELEC2),
                 false,
-            )
-        } else if path == "-" {
-            ("file:-".into(), Box::new(std::io::stdin()), true)
-        } else {
-            let f = std::fs::File::open(path).map_err(|e| input_err(e.to_string()))?;
-            let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
-            (format!("file:{path}"), Box::new(f), !regular)
+            ),
+            Some(p) if p.as_os_str() == "-" => ("file:-".into(), Box::new(std::io::stdin()), true),
+            Some(p) => {
+                let f = std::fs::File::open(p).map_err(|source| IngestError::Input {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+                (format!("file:{}", p.display()), Box::new(f), !regular)
+            }
         };
-        let gz = path.is_empty() || path.ends_with(".gz");
+        let gz = path.is_none_or(|p| p.extension().is_some_and(|e| e == "gz"));
         let reader: Box<dyn BufRead + Send> = if gz {
             Box::new(BufReader::with_capacity(
                 1 << 16,
@@ -97,12 +92,12 @@ impl FileSource {
     ) -> Result<FileEnd, IngestError> {
         let lock = || pipeline.lock().unwrap_or_else(|p| p.into_inner());
         let max_records = self.config.ingest.batch_max_records;
-        let max_wait = Duration::from_millis(self.config.ingest.batch_max_wait_ms);
+        let max_wait = self.config.ingest.batch_max_wait;
         let mut line = Vec::with_capacity(256);
         let mut pos: i64 = 0;
-        let input_err = |e: std::io::Error, name: &str| IngestError::Input {
+        let input_err = |source: std::io::Error, name: &str| IngestError::Input {
             path: name.to_string(),
-            reason: e.to_string(),
+            source,
         };
 
         if self.header && self.format == Format::Csv {
@@ -118,9 +113,13 @@ impl FileSource {
                 .split(delimiter)
                 .map(|c| c.trim().trim_matches('"').to_string())
                 .collect();
-            let decoder = Decoder::with_columns(&self.config.schema, &columns).map_err(|e| {
-                IngestError::Schema(format!("{} (header of {})", e.detail, self.name))
-            })?;
+            let decoder =
+                Decoder::with_columns(&self.config.schema, &columns).map_err(|source| {
+                    IngestError::Schema {
+                        what: format!(" (header of {})", self.name),
+                        source,
+                    }
+                })?;
             lock().set_decoder(decoder);
         }
 
@@ -190,28 +189,31 @@ fn trim_line(line: &[u8]) -> &[u8] {
 pub struct FileSourceConfig {
     /// Path of the input. Empty: the Elec2 stream embedded in the binary. `-`: standard input.
     /// A name ending in `.gz` is decompressed.
-    pub path: String,
+    #[serde(with = "crate::units::opt_path")]
+    pub path: Option<std::path::PathBuf>,
     /// Whether the first line is a CSV header; when true, CSV columns are taken from it.
     pub header: bool,
     /// Where malformed records go (JSON lines with reason, source, offset and the payload in
     /// base64). Empty: `dead-letter.jsonl` inside the store directory.
-    pub dead_letter_path: String,
+    #[serde(with = "crate::units::opt_path")]
+    pub dead_letter_path: Option<std::path::PathBuf>,
     /// Exit after the end of the input is reached (true), or keep serving (false).
     pub exit_at_end: bool,
     /// Where the serving model's prediction for every scored record goes (JSON lines: key,
     /// source position, model version, class and probabilities or value, time), written
     /// before the batch's offsets. Empty: nowhere. With Kafka, see `kafka.predictions_topic`.
-    pub predictions_path: String,
+    #[serde(with = "crate::units::opt_path")]
+    pub predictions_path: Option<std::path::PathBuf>,
 }
 
 impl Default for FileSourceConfig {
     fn default() -> Self {
         Self {
-            path: String::new(),
+            path: None,
             header: true,
-            dead_letter_path: String::new(),
+            dead_letter_path: None,
             exit_at_end: true,
-            predictions_path: String::new(),
+            predictions_path: None,
         }
     }
 }

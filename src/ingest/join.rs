@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::record::{Label, Prediction, Record};
 use crate::store::{Cf, KvStore, StoreError, WriteBatch};
 
-const PENDING: &str = "labels/pending/";
+/// The prefix of the records waiting for their label (`relearn inspect` counts them).
+pub const PENDING: &str = "labels/pending/";
 const RESOLVED: &str = "labels/resolved/";
 const VERSION: u8 = 1;
 
@@ -39,7 +40,8 @@ pub struct LabelsConfig {
     pub max_delay_records: u64,
     /// A waiting record expires this many seconds (wall clock at ingest) after it arrived.
     /// 0 = no bound in time.
-    pub max_delay_seconds: u64,
+    #[serde(rename = "max_delay_seconds", with = "crate::units::opt_seconds")]
+    pub max_delay: Option<std::time::Duration>,
     /// CSV columns of a label topic's records; empty = `[schema.key, schema.label]`.
     pub label_columns: Vec<String>,
 }
@@ -49,7 +51,7 @@ impl Default for LabelsConfig {
         Self {
             enabled: false,
             max_delay_records: 100_000,
-            max_delay_seconds: 0,
+            max_delay: None,
             label_columns: Vec::new(),
         }
     }
@@ -57,17 +59,17 @@ impl Default for LabelsConfig {
 
 impl LabelsConfig {
     /// Why this section cannot work with `key` (the schema's key field), naming the key.
-    pub fn problem(&self, key: &str) -> Option<(&'static str, String)> {
+    pub fn problem(&self, key: Option<&str>) -> Option<(&'static str, String)> {
         if !self.enabled {
             return None;
         }
-        if key.trim().is_empty() {
+        if key.is_none_or(|k| k.trim().is_empty()) {
             return Some((
                 "schema.key",
                 "labels.enabled joins labels by key: name the key field".into(),
             ));
         }
-        if self.max_delay_records == 0 && self.max_delay_seconds == 0 {
+        if self.max_delay_records == 0 && self.max_delay.is_none() {
             return Some((
                 "labels.max_delay_records",
                 "set max_delay_records or max_delay_seconds: a record may not wait forever".into(),
@@ -229,7 +231,9 @@ impl Joiner {
     pub fn load(store: &dyn KvStore, config: &LabelsConfig) -> Result<Joiner, StoreError> {
         let mut j = Joiner {
             max_records: config.max_delay_records,
-            max_ms: config.max_delay_seconds.saturating_mul(1000),
+            max_ms: config
+                .max_delay
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             ..Joiner::default()
         };
         for (k, v) in store.scan_prefix(Cf::Meta, PENDING.as_bytes())? {
@@ -526,24 +530,24 @@ mod tests {
         let store = MemoryStore::new();
         let c = LabelsConfig {
             max_delay_records: 0,
-            max_delay_seconds: 2,
+            max_delay: Some(std::time::Duration::from_secs(2)),
             ..config(0)
         };
         let mut j = Joiner::load(&store, &c).unwrap();
         j.wait("a", &rec(1.0), 0, 1_000, 0);
         assert_eq!(j.expire(1_000_000, 2_999), 0);
         assert_eq!(j.expire(1_000_000, 3_000), 1);
-        assert!(c.problem("id").is_none());
+        assert!(c.problem(Some("id")).is_none());
         assert_eq!(
             LabelsConfig {
-                max_delay_seconds: 0,
+                max_delay: None,
                 ..c.clone()
             }
-            .problem("id")
+            .problem(Some("id"))
             .unwrap()
             .0,
             "labels.max_delay_records"
         );
-        assert_eq!(c.problem("").unwrap().0, "schema.key");
+        assert_eq!(c.problem(None).unwrap().0, "schema.key");
     }
 }

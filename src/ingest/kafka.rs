@@ -35,7 +35,10 @@ pub enum ClientRole {
 /// then the role's own pass-through properties.
 pub fn client_config(k: &KafkaConfig, role: ClientRole) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &k.brokers);
+    c.set(
+        "bootstrap.servers",
+        k.brokers.as_deref().unwrap_or_default(),
+    );
     let own = match role {
         ClientRole::Consumer => &k.consumer_properties,
         ClientRole::Producer => &k.producer_properties,
@@ -285,13 +288,12 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    /// Starts alive; `stall_after_seconds = 0` never reports a stall.
-    pub fn new(stall_after_seconds: u64) -> Liveness {
+    /// Starts alive; without `stall_after` it never reports a stall.
+    pub fn new(stall_after: Option<Duration>) -> Liveness {
         Liveness {
             started: Instant::now(),
             last_ms: AtomicU64::new(0),
-            stall_after: (stall_after_seconds > 0)
-                .then(|| Duration::from_secs(stall_after_seconds)),
+            stall_after,
         }
     }
 
@@ -329,7 +331,7 @@ fn subscribe(
     cc.set("group.id", &k.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", &k.auto_offset_reset)
+        .set("auto.offset.reset", k.auto_offset_reset.as_str())
         .set("enable.partition.eof", "false");
     for (key, value) in CONSUMER_DEFAULTS {
         if !k.properties.contains_key(*key) && !k.consumer_properties.contains_key(*key) {
@@ -437,7 +439,7 @@ impl KafkaSource {
     /// errors are recovered by recreating the consumer, up to `MAX_FATAL_IN_WINDOW` times in
     /// `FATAL_WINDOW`; then the source fails, so that the daemon exits non-zero.
     pub fn run(mut self, shutdown: &CancellationToken) -> Result<(), IngestError> {
-        let max_wait = Duration::from_millis(self.config.ingest.batch_max_wait_ms);
+        let max_wait = self.config.ingest.batch_max_wait;
         let max_records = self.config.ingest.batch_max_records as u64;
         let pipeline = self.pipeline.clone();
         let lock = || pipeline.lock().unwrap_or_else(|p| p.into_inner());
@@ -555,12 +557,33 @@ impl KafkaSource {
     }
 }
 
+/// Where a partition with no offset stored in RocksDB nor committed in Kafka starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetReset {
+    /// At the oldest record the broker keeps.
+    Earliest,
+    /// At the next record produced.
+    Latest,
+}
+
+impl OffsetReset {
+    /// librdkafka's `auto.offset.reset` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+        }
+    }
+}
+
 /// The Kafka source. When `brokers` is empty the file source runs instead.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port...]`. Empty: use the file source.
-    pub brokers: String,
+    #[serde(with = "crate::units::opt_string")]
+    pub brokers: Option<String>,
     /// Topics to consume.
     pub topics: Vec<String>,
     /// Topics of label records (delayed labels, `labels.enabled`): each record carries
@@ -576,10 +599,11 @@ pub struct KafkaConfig {
     /// by the record's key, the source position in headers; idempotent producer, delivered
     /// before the batch's offsets are stored (at least once: deduplicate on the headers).
     /// Empty: none.
-    pub predictions_topic: String,
+    #[serde(with = "crate::units::opt_string")]
+    pub predictions_topic: Option<String>,
     /// Where to start in a partition with no offset stored in RocksDB nor committed in Kafka:
     /// `earliest` or `latest`.
-    pub auto_offset_reset: String,
+    pub auto_offset_reset: OffsetReset,
     /// Extra librdkafka properties passed through unchanged to the consumer and the producer
     /// (SASL, TLS...). Keys the daemon manages itself are refused.
     pub properties: std::collections::BTreeMap<String, String>,
@@ -596,24 +620,25 @@ pub struct KafkaConfig {
     /// `/healthz` answers 503 once the consumer has made no progress (no successful poll)
     /// for this many seconds: a fatal consumer error that could not be recovered, or a
     /// broker outage longer than this, so a supervisor restarts the daemon. 0 = never.
-    pub stall_timeout_seconds: u64,
+    #[serde(rename = "stall_timeout_seconds", with = "crate::units::opt_seconds")]
+    pub stall_timeout: Option<Duration>,
 }
 
 impl Default for KafkaConfig {
     fn default() -> Self {
         Self {
-            brokers: String::new(),
+            brokers: None,
             topics: vec!["relearn.records".into()],
             label_topics: Vec::new(),
             group_id: "relearn".into(),
             dead_letter_topic: "relearn.dead-letter".into(),
-            predictions_topic: String::new(),
-            auto_offset_reset: "earliest".into(),
+            predictions_topic: None,
+            auto_offset_reset: OffsetReset::Earliest,
             properties: std::collections::BTreeMap::new(),
             consumer_properties: std::collections::BTreeMap::new(),
             producer_properties: std::collections::BTreeMap::new(),
             dead_letter_max_bytes: 1_000_000,
-            stall_timeout_seconds: 300,
+            stall_timeout: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -658,7 +683,9 @@ impl KafkaConfig {
                 "must differ from the consumed topics",
             ));
         }
-        if k.topics.contains(&k.predictions_topic) || k.label_topics.contains(&k.predictions_topic)
+        if k.predictions_topic
+            .as_ref()
+            .is_some_and(|p| k.topics.contains(p) || k.label_topics.contains(p))
         {
             return Err(ConfigError::key(
                 "kafka.predictions_topic",
@@ -681,15 +708,6 @@ impl KafkaConfig {
                 format!(
                     "must be at least {} (room for the headers and a payload prefix), got {}",
                     MIN_DEAD_LETTER_BYTES, k.dead_letter_max_bytes
-                ),
-            ));
-        }
-        if !matches!(k.auto_offset_reset.as_str(), "earliest" | "latest") {
-            return Err(ConfigError::key(
-                "kafka.auto_offset_reset",
-                format!(
-                    "must be `earliest` or `latest`, got `{}`",
-                    k.auto_offset_reset
                 ),
             ));
         }

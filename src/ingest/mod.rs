@@ -50,12 +50,19 @@ pub enum IngestError {
         #[source]
         source: BoxError,
     },
-    #[error("input {path}: {reason}")]
-    Input { path: String, reason: String },
+    #[error("input {path}: {source}")]
+    Input {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("ingest stopped after a batch could not be made durable; restart to resume from the stored offsets")]
     Stopped,
-    #[error("schema does not fit the input: {0}")]
-    Schema(String),
+    #[error("schema does not fit the input: {}{what}", source.detail)]
+    Schema {
+        /// Where the schema met the input (a file's header, the predict decoder...).
+        what: String,
+        source: crate::ingest::decode::DecodeError,
+    },
     #[error("learning loop failed")]
     Loop(#[source] BoxError),
 }
@@ -142,14 +149,15 @@ pub struct IngestConfig {
     /// Longest a record waits in an open batch before the batch is written, in milliseconds
     /// (Kafka, standard input, a FIFO; a regular file is cut by count only, so a replay is
     /// reproducible).
-    pub batch_max_wait_ms: u64,
+    #[serde(rename = "batch_max_wait_ms", with = "crate::units::millis")]
+    pub batch_max_wait: std::time::Duration,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             batch_max_records: 4096,
-            batch_max_wait_ms: 100,
+            batch_max_wait: std::time::Duration::from_millis(100),
         }
     }
 }
@@ -160,7 +168,7 @@ impl IngestConfig {
         if self.batch_max_records == 0 {
             return Err(ConfigError::key("ingest.batch_max_records", "must be > 0"));
         }
-        if self.batch_max_wait_ms == 0 {
+        if self.batch_max_wait.is_zero() {
             return Err(ConfigError::key("ingest.batch_max_wait_ms", "must be > 0"));
         }
         Ok(())

@@ -159,7 +159,10 @@ impl Pipeline {
         let (joiner, label_decoder) = if config.labels.enabled {
             let joiner = Joiner::load(store.as_ref(), &config.labels)?;
             let label_decoder = Decoder::for_labels(&config.schema, &config.labels.label_columns)
-                .map_err(|e| IngestError::Schema(e.to_string()))?;
+                .map_err(|source| IngestError::Schema {
+                what: " (the label records' decoder)".into(),
+                source,
+            })?;
             metrics.ingest.labels_pending.set(joiner.pending() as i64);
             metrics
                 .ingest
@@ -475,20 +478,8 @@ impl Pipeline {
         self.lags_snapshot = Some(snapshot);
     }
 
-    /// Makes the open batch durable: dead letters first, then one atomic store write.
-    pub fn flush(&mut self) -> Result<FlushReport, IngestError> {
-        self.check_usable()?;
-        if self.tally.records == 0 {
-            return Ok(FlushReport::default());
-        }
-        let started = Instant::now();
-        if let Err(e) = self.dead_letters.flush() {
-            self.failed = true;
-            self.metrics.ingest.dead_letter_errors.inc();
-            tracing::error!(error = %crate::error::Chain(&e), "dead letters not acknowledged; batch not written");
-            return Err(e);
-        }
-        let t = std::mem::take(&mut self.tally);
+    /// Adds a batch's tally to the stored counters (staged with the batch).
+    fn count(&mut self, t: &BatchTally) {
         self.state.add(counter::RECORDS, t.records);
         if t.labeled > 0 {
             self.state.add(counter::LABELED, t.labeled);
@@ -522,6 +513,89 @@ impl Pipeline {
             self.state
                 .add(&format!("{}{}", counter::JOIN_PREFIX, o.as_str()), *n);
         }
+    }
+
+    /// Moves the metrics by a written batch's tally (it took `secs`); returns its malformed
+    /// records.
+    fn publish(&self, t: &BatchTally, secs: f64) -> u64 {
+        let m = &self.metrics;
+        m.ingest.batches.inc();
+        m.ingest.batch_seconds.observe(secs);
+        m.ingest.batch_records.observe(t.records as f64);
+        m.ingest.records.inc_by(t.records);
+        m.ingest
+            .decoded
+            .with_label_values(&["labeled"])
+            .inc_by(t.labeled);
+        m.ingest
+            .decoded
+            .with_label_values(&["unlabeled"])
+            .inc_by(t.unlabeled);
+        let mut malformed = 0;
+        for (reason, n) in &t.malformed {
+            m.ingest
+                .malformed
+                .with_label_values(&[reason.as_str()])
+                .inc_by(*n);
+            malformed += n;
+        }
+        let fields: Vec<&str> = self.decoder.field_names().collect();
+        for (k, n) in &t.missing {
+            if let Some(field) = fields.get(*k) {
+                m.ingest.missing.with_label_values(&[field]).inc_by(*n);
+            }
+        }
+        for (k, n) in &t.new_categories {
+            if let Some(field) = self.categorical.get(*k) {
+                m.ingest
+                    .new_categories
+                    .with_label_values(&[field])
+                    .inc_by(*n);
+            }
+        }
+        if malformed > 0 {
+            tracing::warn!(
+                malformed,
+                by_reason = ?t.malformed.iter().map(|(r, n)| (r.as_str(), *n)).collect::<Vec<_>>(),
+                "malformed records sent to the dead-letter sink"
+            );
+        }
+        m.store.replay_records.set(self.replay.len() as i64);
+        m.store.replay_seen.set(self.replay.seen() as i64);
+        if let Some(j) = &self.joiner {
+            m.ingest
+                .decoded
+                .with_label_values(&["label"])
+                .inc_by(t.label_records);
+            for (o, n) in &t.joins {
+                m.ingest
+                    .label_joins
+                    .with_label_values(&[o.as_str()])
+                    .inc_by(*n);
+            }
+            for d in &t.join_delays {
+                m.ingest.label_delay_seconds.observe(*d);
+            }
+            m.ingest.labels_pending.set(j.pending() as i64);
+        }
+        malformed
+    }
+
+    /// Makes the open batch durable: dead letters first, then one atomic store write.
+    pub fn flush(&mut self) -> Result<FlushReport, IngestError> {
+        self.check_usable()?;
+        if self.tally.records == 0 {
+            return Ok(FlushReport::default());
+        }
+        let started = Instant::now();
+        if let Err(e) = self.dead_letters.flush() {
+            self.failed = true;
+            self.metrics.ingest.dead_letter_errors.inc();
+            tracing::error!(error = %crate::error::Chain(&e), "dead letters not acknowledged; batch not written");
+            return Err(e);
+        }
+        let t = std::mem::take(&mut self.tally);
+        self.count(&t);
         let mut batch = WriteBatch::new();
         self.categories.stage(&mut batch);
         if let Some(o) = self.observer.as_mut() {
@@ -561,66 +635,7 @@ impl Pipeline {
             tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
             return Err(e.into());
         }
-        let secs = started.elapsed().as_secs_f64();
-        let m = &self.metrics;
-        m.ingest.batches.inc();
-        m.ingest.batch_seconds.observe(secs);
-        m.ingest.batch_records.observe(t.records as f64);
-        m.ingest.records.inc_by(t.records);
-        m.ingest
-            .decoded
-            .with_label_values(&["labeled"])
-            .inc_by(t.labeled);
-        m.ingest
-            .decoded
-            .with_label_values(&["unlabeled"])
-            .inc_by(t.unlabeled);
-        let mut malformed = 0;
-        for (reason, n) in &t.malformed {
-            m.ingest
-                .malformed
-                .with_label_values(&[reason.as_str()])
-                .inc_by(*n);
-            malformed += n;
-        }
-        for (k, n) in &t.missing {
-            if let Some(field) = fields.get(*k) {
-                m.ingest.missing.with_label_values(&[field]).inc_by(*n);
-            }
-        }
-        for (k, n) in &t.new_categories {
-            if let Some(field) = self.categorical.get(*k) {
-                m.ingest
-                    .new_categories
-                    .with_label_values(&[field])
-                    .inc_by(*n);
-            }
-        }
-        if malformed > 0 {
-            tracing::warn!(
-                malformed,
-                by_reason = ?t.malformed.iter().map(|(r, n)| (r.as_str(), *n)).collect::<Vec<_>>(),
-                "malformed records sent to the dead-letter sink"
-            );
-        }
-        m.store.replay_records.set(self.replay.len() as i64);
-        m.store.replay_seen.set(self.replay.seen() as i64);
-        if let Some(j) = &self.joiner {
-            m.ingest
-                .decoded
-                .with_label_values(&["label"])
-                .inc_by(t.label_records);
-            for (o, n) in &t.joins {
-                m.ingest
-                    .label_joins
-                    .with_label_values(&[o.as_str()])
-                    .inc_by(*n);
-            }
-            for d in &t.join_delays {
-                m.ingest.label_delay_seconds.observe(*d);
-            }
-            m.ingest.labels_pending.set(j.pending() as i64);
-        }
+        let malformed = self.publish(&t, started.elapsed().as_secs_f64());
         let total = self.state.counter(counter::RECORDS);
         if let Some(o) = self.observer.as_mut() {
             o.committed(total);
@@ -677,7 +692,7 @@ mod tests {
         let mut c = Config::default();
         c.schema.format = Format::Csv;
         c.schema.features = vec!["a".into()];
-        c.schema.label = "y".into();
+        c.schema.label = Some("y".into());
         c.schema.classes = vec!["n".into(), "y".into()];
         c
     }

@@ -320,16 +320,7 @@ pub fn train(
     let mut candidate = model.clone();
     candidate.device.seed(config.seed);
 
-    // Freeze every layer outside the set: no gradients, no optimizer state.
-    let mut net = candidate.net.clone();
-    for i in 0..num_layers {
-        let layer = net.layer(i).clone();
-        *net.layer_mut(i) = if layers.contains(i) {
-            layer.set_require_grad(true)
-        } else {
-            layer.no_grad()
-        };
-    }
+    let mut net = freeze_outside(candidate.net.clone(), layers);
 
     // Inputs to the first computed layer: the cached prefix output, or standardised features.
     let cached = config.prefix_cache && k > 0;
@@ -367,16 +358,7 @@ pub fn train(
     // `replay_slot[i]` is replay row i's position in `replay_rows`.
     let (replay_rows, replay_slot, replay_prefix_rows) = match replay {
         Some(r) if cached && replay_per_batch > 0 && !r.is_empty() => {
-            let mut sim = Rng::seeded(config.seed);
-            let mut drawn = vec![false; r.len()];
-            for _ in 0..config.epochs {
-                let steps = data.len().div_ceil(new_per_batch);
-                let _ = Dataset::shuffled_indices(data.len(), &mut sim);
-                for _ in 0..steps * replay_per_batch {
-                    drawn[sim.below(r.len() as u64) as usize] = true;
-                }
-            }
-            let rows: Vec<usize> = (0..r.len()).filter(|&i| drawn[i]).collect();
+            let rows = replay_draws(r.len(), data.len(), new_per_batch, replay_per_batch, config);
             let mut slot = vec![usize::MAX; r.len()];
             for (k, &i) in rows.iter().enumerate() {
                 slot[i] = k;
@@ -471,6 +453,43 @@ pub fn train(
         flops_full: estimate_flops(&candidate, &all, examples as f64, false, 0.0),
     };
     Ok((candidate, report))
+}
+
+/// `net` with every layer outside `layers` frozen (no gradient, no optimizer state) and
+/// every layer inside it trainable.
+fn freeze_outside(mut net: super::model::Mlp, layers: &LayerSet) -> super::model::Mlp {
+    for i in 0..=net.hidden.len() {
+        let layer = net.layer(i).clone();
+        *net.layer_mut(i) = if layers.contains(i) {
+            layer.set_require_grad(true)
+        } else {
+            layer.no_grad()
+        };
+    }
+    net
+}
+
+/// The replay rows (of `replay_len`) that training will draw, in order: the draws made up
+/// front on a copy of training's generator (seeded alike, shuffling `data_len` rows per epoch
+/// first), so that only these go through a cached prefix and training sees the same
+/// sequence.
+fn replay_draws(
+    replay_len: usize,
+    data_len: usize,
+    new_per_batch: usize,
+    replay_per_batch: usize,
+    config: &TrainConfig,
+) -> Vec<usize> {
+    let mut sim = Rng::seeded(config.seed);
+    let mut drawn = vec![false; replay_len];
+    for _ in 0..config.epochs {
+        let steps = data_len.div_ceil(new_per_batch);
+        let _ = Dataset::shuffled_indices(data_len, &mut sim);
+        for _ in 0..steps * replay_per_batch {
+            drawn[sim.below(replay_len as u64) as usize] = true;
+        }
+    }
+    (0..replay_len).filter(|&i| drawn[i]).collect()
 }
 
 impl TrainConfig {

@@ -237,8 +237,6 @@ pub enum LoopError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Learn(#[from] LearnError),
-    #[error("stored loop state is corrupt: {0}")]
-    Corrupt(String),
     #[error("model version {version}: {reason}")]
     Version { version: u64, reason: String },
 }
@@ -824,16 +822,7 @@ impl Learner {
         } else {
             (serving.model.score(&old)?, ch.model.score(&old)?)
         };
-        // The gate's scores on the recent records: accuracy, or for regression minus the mean
-        // absolute error in target standard deviations (as `Model::score` on the replay).
-        let (new_current, new_candidate) = match self.config.schema.task {
-            Task::Classification => ch.paired.accuracies().unwrap_or((0.0, 0.0)),
-            Task::Regression => ch
-                .paired
-                .mean_losses()
-                .map(|(a, b)| (-a, -b))
-                .unwrap_or((0.0, 0.0)),
-        };
+        let (new_current, new_candidate) = recent_scores(&ch.paired, self.config.schema.task);
         let forgetting = old_current - old_candidate;
         let allowed = challenger::forgetting_allowed(
             self.config.retrain.max_forgetting,
@@ -879,34 +868,12 @@ impl Learner {
                 ),
             )
         };
-        let cost = ch.cost();
-        let mut report = RetrainReport {
-            retrain: seq,
-            trigger: TriggerKind::Challenger,
-            reason: reason.clone(),
-            outcome,
-            detail: detail.clone(),
-            parent: Some(serving.version),
-            version: None,
-            layers: ch.layers(),
-            layer_choice: Vec::new(),
-            validation: Some(validation),
-            train: None,
-            cost: None,
-            online_cost: Some(report::OnlineCostReport {
-                steps: cost.steps,
-                examples: cost.examples,
-                flops: cost.flops,
-                full_flops: cost.flops_full,
-            }),
-            forgetting_allowed: Some(allowed),
-            records_total: self.records_total,
-            alarms: Vec::new(),
-            drifted_features: Vec::new(),
-            layer_shifts: Vec::new(),
-            recent_records: None,
-            finished_ms: now_ms(),
-        };
+        let mut report = challenger_report(ch, seq, serving.version, self.records_total);
+        report.reason.clone_from(&reason);
+        report.outcome = outcome;
+        report.detail.clone_from(&detail);
+        report.validation = Some(validation);
+        report.forgetting_allowed = Some(allowed);
         let mut batch = WriteBatch::new();
         let mut promoted = None;
         if promote {
@@ -941,29 +908,34 @@ impl Learner {
         self.store.write(batch)?;
         self.state.add_total(Total::Run(outcome), 1);
         ch.paired.clear();
-        if let Some(s) = promoted {
-            let version = s.version;
-            tracing::info!(version, parent = serving.version, %reason, "challenger promoted");
-            *self
-                .handle
-                .serving
-                .write()
-                .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
-            ch.parent = Some(version);
-            self.state
-                .add_total(Total::Promotion(TriggerKind::Challenger), 1);
-            self.metrics.learn.model_version.set(version as i64);
-            self.state
-                .on_new_version(&self.config, Some(version), now_ms());
-            self.rebase_tracker();
-            if let Some(ch) = self.challenger.as_mut() {
-                // The same model as the new champion now: the same offsets.
-                ch.tracker = self.state.tracker.clone();
-            }
-        } else {
-            tracing::info!(%detail, "challenger rejected by the old-knowledge gate");
+        match promoted {
+            Some(s) => self.serve_promoted_challenger(s, serving.version, &reason),
+            None => tracing::info!(%detail, "challenger rejected by the old-knowledge gate"),
         }
         Ok(())
+    }
+
+    /// The challenger's new version `s` serves from now on: the loop's detectors and output
+    /// tracking start over for it, and the challenger (the same model) takes its offsets.
+    fn serve_promoted_challenger(&mut self, s: Serving, parent: u64, reason: &str) {
+        let version = s.version;
+        tracing::info!(version, parent, %reason, "challenger promoted");
+        *self
+            .handle
+            .serving
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
+        self.state
+            .add_total(Total::Promotion(TriggerKind::Challenger), 1);
+        self.metrics.learn.model_version.set(version as i64);
+        self.state
+            .on_new_version(&self.config, Some(version), now_ms());
+        self.rebase_tracker();
+        if let Some(ch) = self.challenger.as_mut() {
+            ch.parent = Some(version);
+            // The same model as the new champion now: the same offsets.
+            ch.tracker = self.state.tracker.clone();
+        }
     }
 
     fn check_inputs(&mut self, serving: &Serving) -> Result<(), LoopError> {
@@ -1164,7 +1136,7 @@ impl BatchObserver for Learner {
             }
         }
         let timed =
-            self.config.triggers.interval_seconds > 0 || self.handle.manual.load(Ordering::SeqCst);
+            self.config.triggers.interval.is_some() || self.handle.manual.load(Ordering::SeqCst);
         if records.is_empty() && timed && current(&self.handle.serving).is_some() {
             // A tick: manual and scheduled triggers fire without records. Record-driven ones
             // wait for records, so a file replay retrains at the same records run to run.
@@ -1322,5 +1294,51 @@ impl BatchObserver for Learner {
             .status
             .write()
             .unwrap_or_else(|p| p.into_inner()) = status;
+    }
+}
+
+/// The gate's scores on the recent paired records, champion's then challenger's: accuracy,
+/// or for regression minus the mean absolute error in target standard deviations (as
+/// `Model::score` on the replay).
+fn recent_scores(paired: &challenger::Paired, task: Task) -> (f64, f64) {
+    match task {
+        Task::Classification => paired.accuracies().unwrap_or((0.0, 0.0)),
+        Task::Regression => paired
+            .mean_losses()
+            .map(|(a, b)| (-a, -b))
+            .unwrap_or((0.0, 0.0)),
+    }
+}
+
+/// The report of the challenger's trip `seq` through the gate against version `parent`,
+/// its verdict (reason, outcome, validation) still to be filled in.
+fn challenger_report(ch: &Challenger, seq: u64, parent: u64, records_total: u64) -> RetrainReport {
+    let cost = ch.cost();
+    RetrainReport {
+        retrain: seq,
+        trigger: TriggerKind::Challenger,
+        reason: String::new(),
+        outcome: RunOutcome::Rejected,
+        detail: String::new(),
+        parent: Some(parent),
+        version: None,
+        layers: ch.layers(),
+        layer_choice: Vec::new(),
+        validation: None,
+        train: None,
+        cost: None,
+        online_cost: Some(report::OnlineCostReport {
+            steps: cost.steps,
+            examples: cost.examples,
+            flops: cost.flops,
+            full_flops: cost.flops_full,
+        }),
+        forgetting_allowed: None,
+        records_total,
+        alarms: Vec::new(),
+        drifted_features: Vec::new(),
+        layer_shifts: Vec::new(),
+        recent_records: None,
+        finished_ms: now_ms(),
     }
 }

@@ -14,10 +14,12 @@ use crate::drift::{Detector, DriftState};
 use crate::learn::tracking::Tracker;
 use crate::metrics::Metrics;
 use crate::record::Record;
-use crate::store::{Cf, KvStore, WriteBatch};
+use crate::store::{Cf, KvStore, StoreError, WriteBatch};
 use crate::totals::{deserialize_totals, Scored, Total};
 
-const STATE_KEY: &[u8] = b"loop/state";
+/// The key of the loop's stored state (`relearn inspect` reads its totals).
+pub const STATE_NAME: &str = "loop/state";
+const STATE_KEY: &[u8] = STATE_NAME.as_bytes();
 const RING_PREFIX: &str = "loop/recent/";
 
 /// Everything the loop must remember across a restart.
@@ -601,13 +603,13 @@ impl LoopState {
 pub fn load(store: &dyn KvStore, config: &Config) -> Result<LoopState, LoopError> {
     match store.get(Cf::Meta, STATE_KEY)? {
         None => Ok(LoopState::new(config)),
-        Some(b) => serde_json::from_slice(&b).map_err(|e| LoopError::Corrupt(e.to_string())),
+        Some(b) => serde_json::from_slice(&b).map_err(|e| StoreError::codec(STATE_NAME, e).into()),
     }
 }
 
 /// Stages the state into the ingest batch.
 pub fn stage(batch: &mut WriteBatch, state: &LoopState) -> Result<(), LoopError> {
-    let bytes = serde_json::to_vec(state).map_err(|e| LoopError::Corrupt(e.to_string()))?;
+    let bytes = serde_json::to_vec(state).map_err(|e| StoreError::codec(STATE_NAME, e))?;
     batch.put(Cf::Meta, STATE_KEY.to_vec(), bytes);
     Ok(())
 }
@@ -628,8 +630,7 @@ pub fn load_ring(store: &dyn KvStore, window: usize) -> Result<Vec<Record>, Loop
             break;
         }
         out.push(
-            Record::decode(&v)
-                .map_err(|e| LoopError::Corrupt(format!("{}: {e}", String::from_utf8_lossy(&k))))?,
+            Record::decode(&v).map_err(|e| StoreError::codec(String::from_utf8_lossy(&k), e))?,
         );
     }
     Ok(out)

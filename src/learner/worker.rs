@@ -97,7 +97,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel::<Job>();
     let (done_tx, done) = mpsc::channel::<()>();
     let cancel = handle.cancel.clone();
-    let grace = std::time::Duration::from_secs(config.shutdown.grace_seconds);
+    let grace = config.shutdown.grace;
     let nice = config.retrain.nice;
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())

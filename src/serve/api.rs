@@ -11,17 +11,18 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use prometheus::core::Collector;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::config::{Config, Format, Task};
+use crate::ingest::decode::DecodeError;
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
 use crate::learner::{current, load_version, LoopHandle, LoopStatus, RetrainReport, VersionMeta};
 use crate::metrics::Metrics;
 use crate::store::versions::{ModelVersions, VersionRecord};
-use crate::store::{KvStore, RetrainLog};
+use crate::store::{KvStore, RetrainLog, StoreError};
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -42,13 +43,28 @@ pub struct ApiState {
 #[derive(Debug)]
 pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
+/// The body of every error answer: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A stable code (`bad_record`, `no_model`, `timeout`, ...) and a message for humans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(json!({"error": {"code": self.1, "message": self.2}})),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.1.to_string(),
+                message: self.2,
+            },
+        };
+        (self.0, Json(body)).into_response()
     }
 }
 
@@ -105,12 +121,36 @@ fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Decoders for predict bodies: JSON objects by field name, and strings in the stream's own
 /// format (a CSV line for a CSV stream).
-pub fn decoders(config: &Config) -> Result<(Decoder, Decoder), String> {
+pub fn decoders(config: &Config) -> Result<(Decoder, Decoder), DecodeError> {
     let mut json_schema = config.schema.clone();
     json_schema.format = Format::Json;
-    let json = Decoder::new(&json_schema).map_err(|e| e.detail)?;
-    let line = Decoder::new(&config.schema).map_err(|e| e.detail)?;
-    Ok((json, line))
+    Ok((Decoder::new(&json_schema)?, Decoder::new(&config.schema)?))
+}
+
+impl ApiState {
+    /// The API's state: the config, the store, the loop's handle, the metrics, the lag
+    /// history (with `schema.lag_*`), the admin token, and the predict decoders built from
+    /// the schema.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn KvStore>,
+        handle: LoopHandle,
+        metrics: Metrics,
+        lags: Option<LagsSnapshot>,
+        admin_token: Option<String>,
+    ) -> Result<ApiState, DecodeError> {
+        let (json_decoder, line_decoder) = decoders(&config)?;
+        Ok(ApiState {
+            config: Arc::new(config),
+            store,
+            handle,
+            metrics,
+            lags,
+            admin_token: admin_token.map(Arc::new),
+            json_decoder: Arc::new(json_decoder),
+            line_decoder: Arc::new(line_decoder),
+        })
+    }
 }
 
 /// `POST /v1/predict`: one record (a JSON object, or a string in the stream's format) or an
@@ -172,7 +212,59 @@ pub async fn predict(
         })?
         .0
         .model;
-    let value: Value = serde_json::from_slice(&body)
+    let (items, single) = request_items(&body, s.config.http.max_batch_records)?;
+    let (answering, version) = answering(&s.handle, role)?;
+    let x = model_inputs(&s, &items, answering.model().spec.input)?;
+    let spec = answering.model().spec.clone();
+    let target_sd = answering.model().target.std;
+    let shift = answering.shift(&s.handle);
+    // The linear correction reads the raw inputs too.
+    let inputs = if shift.as_ref().is_some_and(|s| !s.weights.is_empty()) {
+        x.clone()
+    } else {
+        Vec::new()
+    };
+    // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
+    // stall other requests, and the request timeout answers while it finishes.
+    let task = spec.task;
+    let mut out = tokio::task::spawn_blocking(move || match task {
+        Task::Classification => answering.model().predict_proba(&x),
+        Task::Regression => answering.model().predict_values(&x),
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    // The served output is the one the loop scores: the model's, with the tracking offset.
+    if let Some(shift) = &shift {
+        apply_shift(shift, &mut out, &inputs, task, spec.classes, target_sd);
+    }
+    let preds = predicted(&out, task, spec.classes, &s.config.schema.classes);
+    s.metrics.serve.predictions.inc_by(preds.len() as u64);
+    let model = role;
+    Ok(if single {
+        let Some(prediction) = preds.into_iter().next() else {
+            return Err(internal("no prediction for the record"));
+        };
+        Json(PredictOne {
+            prediction,
+            version,
+            model,
+        })
+        .into_response()
+    } else {
+        Json(PredictMany {
+            version,
+            model,
+            predictions: preds,
+        })
+        .into_response()
+    })
+}
+
+/// The records of a predict body (one, or an array of at most `max`), and whether it was
+/// one.
+fn request_items(body: &[u8], max: usize) -> Result<(Vec<Value>, bool), ApiError> {
+    let value: Value = serde_json::from_slice(body)
         .map_err(|e| bad("bad_json", format!("request body is not JSON: {e}")))?;
     let (items, single) = match value {
         Value::Array(a) => (a, false),
@@ -181,16 +273,18 @@ pub async fn predict(
     if items.is_empty() {
         return Err(bad("empty_batch", "the array holds no record"));
     }
-    if items.len() > s.config.http.max_batch_records {
+    if items.len() > max {
         return Err(bad(
             "batch_too_large",
-            format!(
-                "{} records; http.max_batch_records is {}",
-                items.len(),
-                s.config.http.max_batch_records
-            ),
+            format!("{} records; http.max_batch_records is {max}", items.len()),
         ));
     }
+    Ok((items, single))
+}
+
+/// The model that answers `role`, and the version it is (or was copied from); 503
+/// `no_model` when there is none yet.
+fn answering(handle: &LoopHandle, role: ModelRole) -> Result<(Answering, Option<u64>), ApiError> {
     let no_model = |what: &str| {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -198,28 +292,31 @@ pub async fn predict(
             format!("{what} (the first version is trained after model.bootstrap_labeled labeled records)"),
         )
     };
-    let (answering, version) = match role {
+    Ok(match role {
         ModelRole::Champion => {
-            let c = current(&s.handle.serving)
-                .ok_or_else(|| no_model("no model version serves yet"))?;
+            let c =
+                current(&handle.serving).ok_or_else(|| no_model("no model version serves yet"))?;
             let v = Some(c.version);
             (Answering::Champion(c), v)
         }
         ModelRole::Challenger => {
-            let c = s
-                .handle
+            let c = handle
                 .challenger()
                 .ok_or_else(|| no_model("no challenger is learning"))?;
             let v = c.parent;
             (Answering::Challenger(c), v)
         }
-    };
-    let model = answering.model();
+    })
+}
+
+/// Every record's model inputs, `width` per record (the lagged history appended with
+/// `schema.lag_*`); 400 `bad_record` names the first record that does not decode.
+fn model_inputs(s: &ApiState, items: &[Value], width: usize) -> Result<Vec<f32>, ApiError> {
     let lags = s
         .lags
         .as_ref()
         .map(|l| l.read().unwrap_or_else(|p| p.into_inner()).clone());
-    let mut x = Vec::with_capacity(items.len() * model.spec.input);
+    let mut x = Vec::with_capacity(items.len() * width);
     for (i, item) in items.iter().enumerate() {
         let record = match item {
             Value::Object(_) => s.json_decoder.decode(item.to_string().as_bytes()),
@@ -242,52 +339,47 @@ pub async fn predict(
             None => x.extend(record.features),
         }
     }
-    let classes_n = model.spec.classes;
-    let task = model.spec.task;
-    let target_sd = model.target.std;
-    let shift = answering.shift(&s.handle);
-    // The linear correction reads the raw inputs too.
-    let inputs = if shift.as_ref().is_some_and(|s| !s.weights.is_empty()) {
-        x.clone()
-    } else {
-        Vec::new()
+    Ok(x)
+}
+
+/// Applies the output tracking correction to the model's outputs `out` (class
+/// probabilities, `classes` per record, or values), given each record's raw `inputs`.
+fn apply_shift(
+    shift: &crate::learn::tracking::Shift,
+    out: &mut [f32],
+    inputs: &[f32],
+    task: Task,
+    classes: usize,
+    target_sd: f32,
+) {
+    let n = match task {
+        Task::Classification => out.len() / classes.max(1),
+        Task::Regression => out.len(),
     };
-    // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
-    // stall other requests, and the request timeout answers while it finishes.
-    let mut out = tokio::task::spawn_blocking(move || match task {
-        Task::Classification => answering.model().predict_proba(&x),
-        Task::Regression => answering.model().predict_values(&x),
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
-    // The served output is the one the loop scores: the model's, with the tracking offset.
-    if let Some(shift) = &shift {
-        let n = match task {
-            Task::Classification => out.len() / classes_n.max(1),
-            Task::Regression => out.len(),
-        };
-        let width = inputs.len().checked_div(n).unwrap_or(0);
-        let row = |i: usize| inputs.get(i * width..(i + 1) * width).unwrap_or(&[]);
-        match task {
-            Task::Classification => out
-                .chunks_exact_mut(classes_n.max(1))
-                .enumerate()
-                .for_each(|(i, p)| shift.adjust_probs(p, row(i))),
-            Task::Regression => out
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, v)| *v = shift.adjust_value(*v, row(i), target_sd)),
-        }
+    let width = inputs.len().checked_div(n).unwrap_or(0);
+    let row = |i: usize| inputs.get(i * width..(i + 1) * width).unwrap_or(&[]);
+    match task {
+        Task::Classification => out
+            .chunks_exact_mut(classes.max(1))
+            .enumerate()
+            .for_each(|(i, p)| shift.adjust_probs(p, row(i))),
+        Task::Regression => out
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = shift.adjust_value(*v, row(i), target_sd)),
     }
-    let classes = &s.config.schema.classes;
-    let preds: Vec<Predicted> = match task {
+}
+
+/// The answers for the outputs `out`: a value each, or the most probable of `classes`
+/// classes named by `names` with every probability.
+fn predicted(out: &[f32], task: Task, classes: usize, names: &[String]) -> Vec<Predicted> {
+    match task {
         Task::Regression => out
             .iter()
             .map(|&value| Predicted::Value { value })
             .collect(),
         Task::Classification => out
-            .chunks_exact(classes_n)
+            .chunks_exact(classes.max(1))
             .map(|row| {
                 let best = row
                     .iter()
@@ -298,33 +390,13 @@ pub async fn predict(
                     )
                     .0;
                 Predicted::Class {
-                    class: classes.get(best).cloned(),
+                    class: names.get(best).cloned(),
                     index: best,
-                    probabilities: classes.iter().cloned().zip(row.iter().copied()).collect(),
+                    probabilities: names.iter().cloned().zip(row.iter().copied()).collect(),
                 }
             })
             .collect(),
-    };
-    s.metrics.serve.predictions.inc_by(preds.len() as u64);
-    let model = role;
-    Ok(if single {
-        let Some(prediction) = preds.into_iter().next() else {
-            return Err(internal("no prediction for the record"));
-        };
-        Json(PredictOne {
-            prediction,
-            version,
-            model,
-        })
-        .into_response()
-    } else {
-        Json(PredictMany {
-            version,
-            model,
-            predictions: preds,
-        })
-        .into_response()
-    })
+    }
 }
 
 /// One record's prediction in a `/v1/predict` answer.
@@ -402,17 +474,32 @@ pub async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, A
 #[derive(Debug, Serialize)]
 pub struct ModelsResponse {
     pub active: Option<u64>,
+    /// Versions removed by the retention policy (`models.keep_last`) so far.
+    pub pruned: u64,
     pub versions: Vec<VersionRecord<VersionMeta>>,
+}
+
+impl ModelsResponse {
+    /// The listing of the versions in `store`.
+    pub fn read(store: &dyn KvStore) -> Result<ModelsResponse, StoreError> {
+        let versions = ModelVersions::new(store);
+        Ok(ModelsResponse {
+            active: versions.active()?,
+            pruned: versions.pruned()?,
+            versions: versions
+                .list::<VersionMeta>()?
+                .into_iter()
+                .map(listing)
+                .collect(),
+        })
+    }
 }
 
 /// `GET /v1/models`.
 pub async fn models(State(s): State<ApiState>) -> Result<Json<ModelsResponse>, ApiError> {
-    let versions = ModelVersions::new(s.store.as_ref());
-    let list = versions.list::<VersionMeta>().map_err(internal)?;
-    Ok(Json(ModelsResponse {
-        active: versions.active().map_err(internal)?,
-        versions: list.into_iter().map(listing).collect(),
-    }))
+    Ok(Json(
+        ModelsResponse::read(s.store.as_ref()).map_err(internal)?,
+    ))
 }
 
 /// A version's record as listed.

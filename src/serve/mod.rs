@@ -71,7 +71,7 @@ pub fn router(metrics: Metrics, ready: Probe, live: Probe, api: Option<api::ApiS
         return base;
     };
     let limit = api.config.http.max_body_bytes;
-    let timeout = std::time::Duration::from_millis(api.config.http.request_timeout_ms);
+    let timeout = api.config.http.request_timeout;
     let v1 = api_routes()
         .into_iter()
         .fold(Router::new(), |r, (_, path, handler)| {
@@ -155,23 +155,25 @@ pub struct HttpConfig {
     pub listen: String,
     /// File holding the bearer token of the admin endpoints (activate, retrain). Empty: the
     /// `RELEARN_ADMIN_TOKEN` environment variable; neither: admin endpoints are disabled.
-    pub admin_token_file: String,
+    #[serde(with = "crate::units::opt_path")]
+    pub admin_token_file: Option<std::path::PathBuf>,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
     /// Most records in one predict request.
     pub max_batch_records: usize,
     /// Requests taking longer are answered 503 `timeout`, in milliseconds.
-    pub request_timeout_ms: u64,
+    #[serde(rename = "request_timeout_ms", with = "crate::units::millis")]
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
-            admin_token_file: String::new(),
+            admin_token_file: None,
             max_body_bytes: 1 << 20,
             max_batch_records: 1024,
-            request_timeout_ms: 5000,
+            request_timeout: std::time::Duration::from_millis(5000),
         }
     }
 }
@@ -191,7 +193,7 @@ impl HttpConfig {
         if self.max_batch_records == 0 {
             return Err(ConfigError::key("http.max_batch_records", "must be > 0"));
         }
-        if self.request_timeout_ms == 0 {
+        if self.request_timeout.is_zero() {
             return Err(ConfigError::key("http.request_timeout_ms", "must be > 0"));
         }
         Ok(())

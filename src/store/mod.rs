@@ -19,7 +19,8 @@ pub mod versions;
 pub struct StoreConfig {
     /// Directory of the RocksDB database. Empty: a temporary directory removed at exit (the
     /// demo); set it for any state that must survive a restart.
-    pub path: String,
+    #[serde(with = "crate::units::opt_path")]
+    pub path: Option<std::path::PathBuf>,
     /// fsync the write-ahead log on every batch. Off, state survives a process crash (the WAL
     /// is in the page cache); on, it also survives power loss, at a lower batch rate.
     pub sync: bool,
@@ -36,7 +37,7 @@ pub const DEFAULT_MAX_WAL_BYTES: u64 = 128 << 20;
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
-            path: String::new(),
+            path: None,
             sync: false,
             max_wal_bytes: DEFAULT_MAX_WAL_BYTES,
         }

@@ -14,7 +14,9 @@ use crate::error::ConfigError;
 use crate::record::{Label, Record};
 use crate::rng::Rng;
 
-const STATE_KEY: &[u8] = b"replay/state";
+/// The key of the sampler's stored state (`relearn inspect` reads it).
+pub const STATE_NAME: &str = "replay/state";
+const STATE_KEY: &[u8] = STATE_NAME.as_bytes();
 
 /// Counts of one reservoir.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,8 +104,8 @@ impl ReplayBuffer {
         let state = match store.get(Cf::Meta, STATE_KEY)? {
             None => fresh,
             Some(bytes) => {
-                let stored: ReplayState = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::codec("replay/state", e))?;
+                let stored: ReplayState =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::codec(STATE_NAME, e))?;
                 if stored.class_balanced != fresh.class_balanced {
                     return Err(ReplayError::Mismatch {
                         key: "replay.class_balanced",

@@ -591,8 +591,8 @@ pub fn elec2(
         progress(&format!("elec2: {}", arm.name));
         let mut c = base.clone();
         c.file.exit_at_end = true;
-        c.file.dead_letter_path = String::new();
-        c.store.path = String::new();
+        c.file.dead_letter_path = None;
+        c.store.path = None;
         c.http.listen = "127.0.0.1:0".into();
         // The arms compare triggered-retrain strategies; the challenger (which `relearn eval`
         // measures) would blur them.
@@ -602,7 +602,7 @@ pub fn elec2(
                 c.triggers.drift_detectors.clear();
                 c.triggers.accuracy_drop = 0.0;
                 c.triggers.every_labeled = 0;
-                c.triggers.interval_seconds = 0;
+                c.triggers.interval = None;
             }
             Some(mode) => {
                 c.retrain.mode = mode;
