@@ -39,6 +39,9 @@ pub struct StoreReport {
     pub loop_totals: std::collections::BTreeMap<Total, u64>,
     /// Labeled predictions by the model version that made them: (right, all).
     pub realised: std::collections::BTreeMap<u64, (u64, u64)>,
+    /// Per categorical field (schema order): the share of recent records whose value was
+    /// never seen before.
+    pub new_category_rates: Vec<f64>,
 }
 
 /// The parts of the loop's stored state (`loop/state`) a report shows.
@@ -48,6 +51,8 @@ struct LoopTotals {
     totals: std::collections::BTreeMap<Total, u64>,
     #[serde(default)]
     realised: std::collections::BTreeMap<u64, (u64, u64)>,
+    #[serde(default)]
+    new_category_rates: Vec<f64>,
 }
 
 /// A retrain in one line (`relearn inspect`).
@@ -79,6 +84,7 @@ pub fn report(store: &dyn KvStore) -> Result<StoreReport, StoreError> {
         pending_labels: store.scan_prefix(Cf::Meta, join::PENDING.as_bytes())?.len(),
         loop_totals: totals.totals,
         realised: totals.realised,
+        new_category_rates: totals.new_category_rates,
         offsets: state
             .offsets()
             .into_iter()

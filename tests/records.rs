@@ -29,6 +29,8 @@ struct Stream {
     path: PathBuf,
     missing_x: u64,
     missing_city: u64,
+    /// Per row: whether its city appears for the first time.
+    new_city: Vec<bool>,
 }
 
 /// `N` rows `x,city,noise,y`: y follows the city (5% of labels flipped); x is noise with a
@@ -37,6 +39,7 @@ fn write_stream(dir: &Path) -> Stream {
     let mut g = Gen(7);
     let mut out = String::from("x,city,noise,y\n");
     let (mut missing_x, mut missing_city) = (0, 0);
+    let (mut seen, mut new_city) = (std::collections::HashSet::new(), Vec::new());
     for i in 0..N {
         let (city, yes) = CITIES[(g.next() % 8) as usize];
         let yes = if g.unit() < 0.05 { !yes } else { yes };
@@ -54,6 +57,7 @@ fn write_stream(dir: &Path) -> Stream {
         } else {
             city
         };
+        new_city.push(!city.is_empty() && seen.insert(city));
         let noise = g.unit();
         let y = if yes { "yes" } else { "no" };
         out.push_str(&format!("{x},{city},{noise:.4},{y}\n"));
@@ -64,6 +68,7 @@ fn write_stream(dir: &Path) -> Stream {
         path,
         missing_x,
         missing_city,
+        new_city,
     }
 }
 
@@ -128,6 +133,19 @@ fn strings_and_gaps_are_taken_counted_and_learned() {
     assert_eq!(report.counters["missing/city"], s.missing_city);
     // Every city is new once (the stream holds all eight), however often it recurs.
     assert_eq!(report.counters["new_category/city"], CITIES.len() as u64);
+    // The drift diagnosis's new-category rate: the share of records bringing a new city,
+    // weighted over about drift.window records, as each record arrived.
+    let window = relearn::config::Config::default().drift.window as f64;
+    let expected = s
+        .new_city
+        .iter()
+        .fold(0.0, |r, &new| r + (f64::from(u8::from(new)) - r) / window);
+    assert_eq!(report.new_category_rates.len(), 1, "one categorical field");
+    assert!(
+        (report.new_category_rates[0] - expected).abs() < 1e-12 && expected > 0.0,
+        "new-category rate {:?}, expected {expected}",
+        report.new_category_rates
+    );
     assert!(!report.counters.contains_key("missing/noise"));
 
     // The concept is in the string field only: learned, relearn is far above the majority.

@@ -113,6 +113,9 @@ pub struct Observed {
     /// Set by the loop: the serving model's prediction for this record now (None before a
     /// first model).
     pub prediction: Option<crate::record::Prediction>,
+    /// The categorical fields (bit `k`: `schema.categorical[k]`, the first 64) whose value in
+    /// this record had never been seen before (`ingest::categories`); 0 for a joined label.
+    pub new_categories: u64,
 }
 
 impl Observed {
@@ -122,6 +125,7 @@ impl Observed {
             record,
             join: Join::None,
             prediction: None,
+            new_categories: 0,
         }
     }
 }

@@ -287,8 +287,13 @@ impl Pipeline {
             Ok(None) => {}
             Ok(Some((mut record, cats))) => {
                 let tally = &mut self.tally.new_categories;
-                self.categories
-                    .observe(&cats, |k| *tally.entry(k).or_default() += 1);
+                let mut new_categories = 0u64;
+                self.categories.observe(&cats, |k| {
+                    *tally.entry(k).or_default() += 1;
+                    if k < 64 {
+                        new_categories |= 1 << k;
+                    }
+                });
                 for k in self.decoder.missing_fields(&record) {
                     *self.tally.missing.entry(k).or_default() += 1;
                 }
@@ -312,6 +317,7 @@ impl Pipeline {
                         record,
                         join,
                         prediction: None,
+                        new_categories,
                     });
                     self.position(pos);
                 }
@@ -376,6 +382,7 @@ impl Pipeline {
                         record: joined.record,
                         join: Join::Joined(joined.made),
                         prediction: None,
+                        new_categories: 0,
                     });
                     self.position(pos);
                 }

@@ -510,6 +510,7 @@ impl Learner {
             alarms: st.alarms.clone(),
             detectors: st.errors.readings().collect(),
             drifted_features: self.drifted_features(),
+            new_category_rates: st.new_category_rates(&self.config),
             layer_shifts: st.layer_shifts.clone(),
             triggers: status::TriggerStatus {
                 config: self.config.triggers.clone(),
@@ -1057,6 +1058,7 @@ impl Learner {
             layers: manual_layers,
             alarms: self.state.alarms.iter().cloned().collect(),
             drifted_features: self.drifted_features(),
+            new_category_rates: self.state.new_category_rates(&self.config),
             layer_shifts: self.state.layer_shifts.clone(),
         };
         match &self.jobs {
@@ -1195,6 +1197,17 @@ impl BatchObserver for Learner {
                     if let Some(label) = o.record.label {
                         self.unscored(label);
                     }
+                }
+            }
+            let fields = self.config.schema.categorical.len();
+            if fields > 0 {
+                // Each record once, when it arrives (a joined label brings it a second time).
+                for o in observed
+                    .iter()
+                    .filter(|o| !matches!(o.join, Join::Joined(_)))
+                {
+                    self.state
+                        .observe_new_categories(fields, o.new_categories, window);
                 }
             }
             for r in observed.iter().map(|o| &o.record) {
@@ -1337,6 +1350,7 @@ fn challenger_report(ch: &Challenger, seq: u64, parent: u64, records_total: u64)
         records_total,
         alarms: Vec::new(),
         drifted_features: Vec::new(),
+        new_category_rates: std::collections::BTreeMap::new(),
         layer_shifts: Vec::new(),
         recent_records: None,
         finished_ms: now_ms(),

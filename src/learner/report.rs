@@ -120,6 +120,10 @@ pub struct RetrainReport {
     pub alarms: Vec<crate::drift::Detector>,
     #[serde(default)]
     pub drifted_features: Vec<String>,
+    /// Per categorical field, the share of recent records whose value was never seen before
+    /// when it started (empty without categorical fields).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub new_category_rates: std::collections::BTreeMap<String, f64>,
     #[serde(default)]
     pub layer_shifts: Vec<(String, f64)>,
     /// Labeled records in the recent window it learned from (triggered retrains).

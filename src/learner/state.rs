@@ -64,6 +64,11 @@ pub struct LoopState {
     /// written before it existed, and before the first model).
     #[serde(default)]
     pub tracker: Option<Tracker>,
+    /// Per categorical field (schema order): the share of arriving records whose value had
+    /// never been seen before, weighted over about `drift.window` records (absent in state
+    /// written before it existed).
+    #[serde(default)]
+    pub new_category_rates: Vec<f64>,
 }
 
 /// How many model versions keep a realised-accuracy tally.
@@ -411,6 +416,7 @@ impl LoopState {
             realised: BTreeMap::new(),
             realised_published: BTreeSet::new(),
             tracker: None,
+            new_category_rates: Vec::new(),
             scores: Scoreboard::default(),
         }
     }
@@ -427,6 +433,30 @@ impl LoopState {
     pub fn scored(&self) -> u64 {
         self.total(Total::Prediction(Scored::Correct))
             + self.total(Total::Prediction(Scored::Incorrect))
+    }
+
+    /// Folds one arriving record's new-category flags (bit `k`: field `k` of `fields`) into
+    /// the rates, each an exponentially weighted mean over about `window` records.
+    pub fn observe_new_categories(&mut self, fields: usize, flags: u64, window: usize) {
+        if self.new_category_rates.len() != fields {
+            self.new_category_rates = vec![0.0; fields];
+        }
+        let w = 1.0 / window.max(1) as f64;
+        for (k, rate) in self.new_category_rates.iter_mut().enumerate() {
+            let new = k < 64 && flags & (1 << k) != 0;
+            *rate += w * (f64::from(u8::from(new)) - *rate);
+        }
+    }
+
+    /// The rates by categorical field name (`schema.categorical`).
+    pub fn new_category_rates(&self, config: &Config) -> BTreeMap<String, f64> {
+        config
+            .schema
+            .categorical
+            .iter()
+            .cloned()
+            .zip(self.new_category_rates.iter().copied())
+            .collect()
     }
 
     /// Raises a detector's alarm (until the next retrain) and counts the detection.
@@ -527,6 +557,12 @@ impl LoopState {
         }
         if let Some(a) = self.window_accuracy() {
             m.learn.accuracy.set(a);
+        }
+        for (field, rate) in self.new_category_rates(config) {
+            m.drift
+                .new_category_ratio
+                .with_label_values(&[&field])
+                .set(rate);
         }
         if let Some(l) = self.window_loss() {
             m.learn.loss.set(l);

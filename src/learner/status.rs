@@ -27,6 +27,10 @@ pub struct LoopStatus {
     pub detectors: BTreeMap<Detector, Reading>,
     /// Input groups whose last check drifted.
     pub drifted_features: Vec<String>,
+    /// Per categorical field: the share of recent records whose value was never seen before
+    /// (weighted over about `drift.window` records).
+    #[serde(default)]
+    pub new_category_rates: BTreeMap<String, f64>,
     pub layer_shifts: Vec<(String, f64)>,
     pub triggers: TriggerStatus,
     /// Counter totals (`predictions/correct`, `runs/promoted`, ...).

@@ -33,6 +33,8 @@ pub struct Job {
     /// when the trigger fired (kept in the retrain's report).
     pub alarms: Vec<crate::drift::Detector>,
     pub drifted_features: Vec<String>,
+    /// Per categorical field, the share of recent records with a value never seen before.
+    pub new_category_rates: std::collections::BTreeMap<String, f64>,
     pub layer_shifts: Vec<(String, f64)>,
 }
 
@@ -319,6 +321,7 @@ fn run(
         records_total: job.records_total,
         alarms: job.alarms.clone(),
         drifted_features: job.drifted_features.clone(),
+        new_category_rates: job.new_category_rates.clone(),
         layer_shifts: job.layer_shifts.clone(),
         recent_records: Some(job.recent.len()),
         finished_ms: now_ms(),

@@ -26,6 +26,8 @@ pub struct DriftMetrics {
     pub feature_psi: GaugeVec,
     /// Standardised activation shift of each hidden `layer`.
     pub layer_shift: GaugeVec,
+    /// Share of recent records whose categorical `field` held a value never seen before.
+    pub new_category_ratio: GaugeVec,
 }
 
 impl DriftMetrics {
@@ -78,6 +80,12 @@ impl DriftMetrics {
                 "relearn_drift_layer_shift",
                 "Standardised activation shift of a hidden layer against the reference.",
                 "layer",
+                &[],
+            ),
+            new_category_ratio: r.gauges(
+                "relearn_drift_new_category_ratio",
+                "Share of recent records (about drift.window) whose categorical field held a value never seen before.",
+                "field",
                 &[],
             ),
         }

@@ -225,6 +225,10 @@ mod tests {
         m.serve.requests.with_label_values(&["200"]).inc();
         m.ingest.missing.with_label_values(&["f"]).inc();
         m.ingest.new_categories.with_label_values(&["f"]).inc();
+        m.drift
+            .new_category_ratio
+            .with_label_values(&["f"])
+            .set(0.0);
         m.learn.realised_accuracy.with_label_values(&["1"]).set(0.5);
         let families = m.registry().gather();
         let names: BTreeSet<String> = m.names().iter().cloned().collect();
