@@ -147,8 +147,11 @@ fn take<const N: usize>(bytes: &[u8]) -> Option<([u8; N], &[u8])> {
 #[error("corrupt stored record: {0}")]
 pub struct CorruptRecord(pub &'static str);
 
-/// Version 2 adds `HAS_VALUE`; version 1 records (classes only) still decode.
-const VERSION: u8 = 2;
+/// Version 3 stores only the non-zero features (a bitmap, then their values): one-hot
+/// blocks of categorical fields are mostly zeros, and every record is written to the
+/// recent ring, the replay buffer or the pending store. Version 2 (every feature) and
+/// version 1 (before `HAS_VALUE`) still decode.
+const VERSION: u8 = 3;
 const HAS_LABEL: u8 = 1;
 const HAS_TIMESTAMP: u8 = 2;
 /// With `HAS_LABEL`: the label is a regression value (its f32 bits), not a class index.
@@ -156,9 +159,11 @@ const HAS_VALUE: u8 = 4;
 
 impl Record {
     /// Encodes features, label and timestamp (little-endian): version, flags, label (u32 class
-    /// or f32 value bits), timestamp i64, count u32, then `count` f32 values.
+    /// or f32 value bits), timestamp i64, count u32, then a bitmap of `count` bits (bit `i`:
+    /// feature `i` is not +0.0) and those features' f32 values in order.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(18 + 4 * self.features.len());
+        let n = self.features.len();
+        let mut out = Vec::with_capacity(18 + n.div_ceil(8) + 4 * n);
         let mut flags = 0;
         let label = match self.label {
             Some(Label::Class(c)) => {
@@ -178,9 +183,14 @@ impl Record {
         out.push(flags);
         out.extend_from_slice(&label.to_le_bytes());
         out.extend_from_slice(&self.timestamp_ms.unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(&(self.features.len() as u32).to_le_bytes());
-        for x in &self.features {
-            out.extend_from_slice(&x.to_le_bytes());
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+        let map_at = out.len();
+        out.resize(map_at + n.div_ceil(8), 0);
+        for (i, x) in self.features.iter().enumerate() {
+            if x.to_bits() != 0 {
+                out[map_at + i / 8] |= 1 << (i % 8);
+                out.extend_from_slice(&x.to_le_bytes());
+            }
         }
         out
     }
@@ -190,7 +200,7 @@ impl Record {
         if bytes.len() < 18 {
             return Err(CorruptRecord("too short"));
         }
-        if bytes[0] != VERSION && bytes[0] != 1 {
+        if !(1..=VERSION).contains(&bytes[0]) {
             return Err(CorruptRecord("unknown version"));
         }
         let flags = bytes[1];
@@ -198,13 +208,33 @@ impl Record {
         let ts = i64::from_le_bytes(bytes[6..14].try_into().expect("8 bytes"));
         let n = u32::from_le_bytes(bytes[14..18].try_into().expect("4 bytes")) as usize;
         let body = &bytes[18..];
-        if body.len() != 4 * n {
-            return Err(CorruptRecord("feature count does not match length"));
-        }
-        let features = body
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
+        let features = if bytes[0] >= 3 {
+            let map = body
+                .get(..n.div_ceil(8))
+                .ok_or(CorruptRecord("feature count does not match length"))?;
+            let set = map.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+            let values = &body[map.len()..];
+            if values.len() != 4 * set {
+                return Err(CorruptRecord("feature count does not match length"));
+            }
+            let mut values = values
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
+            (0..n)
+                .map(|i| match map[i / 8] & (1 << (i % 8)) {
+                    0 => Some(0.0),
+                    _ => values.next(),
+                })
+                .collect::<Option<Vec<f32>>>()
+                .ok_or(CorruptRecord("feature count does not match length"))?
+        } else {
+            if body.len() != 4 * n {
+                return Err(CorruptRecord("feature count does not match length"));
+            }
+            body.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect()
+        };
         Ok(Record {
             features,
             label: (flags & HAS_LABEL != 0).then_some(if flags & HAS_VALUE != 0 {
@@ -236,10 +266,41 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(Record::decode(&v.encode()).unwrap(), v);
-        // A version 1 record (before regression labels) still decodes.
-        let mut v1 = r.encode();
-        v1[0] = 1;
-        assert_eq!(Record::decode(&v1).unwrap(), r);
+        // Version 1 and 2 records (every feature stored) still decode.
+        let dense = |r: &Record, version: u8| {
+            let mut b = r.encode()[..18].to_vec();
+            b[0] = version;
+            for x in &r.features {
+                b.extend_from_slice(&x.to_le_bytes());
+            }
+            b
+        };
+        assert_eq!(Record::decode(&dense(&r, 1)).unwrap(), r);
+        assert_eq!(Record::decode(&dense(&v, 2)).unwrap(), v);
+        // Zeros take no value bytes; -0.0, NaN (a missing value) and the rest keep their bits.
+        let sparse = Record {
+            features: vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.0, f32::NAN, 0.0],
+            label: None,
+            key: None,
+            timestamp_ms: None,
+        };
+        let bytes = sparse.encode();
+        assert_eq!(bytes.len(), 18 + 2 + 4 * 3);
+        let back = Record::decode(&bytes).unwrap();
+        assert_eq!(
+            back.features
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>(),
+            sparse
+                .features
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        );
+        let mut short = bytes.clone();
+        short.pop();
+        assert!(Record::decode(&short).is_err());
         let u = Record {
             features: vec![],
             label: None,
