@@ -16,6 +16,7 @@
 # daemon's config, e.g. to compare with `[challenger] enabled = false`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/daemon.sh
 data=${RELEARN_DATASETS:-../shared/datasets}
 src=${1:-$data/streams/nycflights13_flights/nycflights13_flights.csv.gz}
 export RELEARN_KAFKA_PORT=${RELEARN_KAFKA_PORT:-19792}
@@ -43,7 +44,7 @@ n=$(wc -l < "$work/keyed.txt")
 topic="flights-$$"
 kcat -b "$brokers" -q -P -t "$topic" -K $'\t' -l "$work/keyed.txt" \
   -X queue.buffering.max.messages=1000000
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat > "$work/relearn.toml" <<EOF
 [kafka]
 brokers = "$brokers"
@@ -51,15 +52,7 @@ topics = ["$topic"]
 group_id = "flights-$$"
 dead_letter_topic = "flights-dead-$$"
 predictions_topic = "flights-predictions-$$"
-[schema]
-format = "json"
-features = ["month", "weekday", "hour", "distance", "dep_delay"]
-categorical = ["carrier", "origin", "dest"]
-label = "late"
-classes = ["no", "yes"]
-key = "id"
-[labels]
-enabled = true
+$(sed -n '/^\[schema\]/,/^\[file\]/{/^\[file\]/!p}' "$work/flights/delayed.toml")
 [store]
 path = "$work/store"
 [http]
@@ -68,19 +61,10 @@ ${RELEARN_EXTRA_CONFIG:-}
 EOF
 RELEARN_LOG=warn "$bin" run --config "$work/relearn.toml" > "$work/daemon.log" 2>&1 &
 pid=$!
-first="" first_t="" count=0 now=0
-while :; do
-  sleep 0.5
-  kill -0 "$pid" 2>/dev/null || { echo "kafka-delayed.sh: the daemon exited; log:" >&2; cat "$work/daemon.log" >&2; exit 1; }
-  count=$(curl -s "127.0.0.1:$port/metrics" | awk '/^relearn_ingest_records_total /{print $2}')
-  count=${count:-0}
-  now=$(date +%s.%N)
-  if [ -z "$first" ] && [ "${count%.*}" -gt 0 ]; then first=$count; first_t=$now; fi
-  [ "${count%.*}" -ge "$n" ] && break
-done
+measured=$(wait_ingested "$pid" "$port" "$n" "$work/daemon.log") || exit 1
+read -r count rate <<< "$measured"
 kill -TERM "$pid"
 wait "$pid" || { echo "kafka-delayed.sh: the daemon exited non-zero; log:" >&2; cat "$work/daemon.log" >&2; exit 1; }
-rate=$(python3 -c "import sys; n,f,t0,t1=map(float,sys.argv[1:5]); print(f'{(n-f)/(t1-t0):,.0f}')" "$count" "$first" "$first_t" "$now")
 "$bin" inspect --store "$work/store" > "$work/inspect.json"
 kcat -b "$brokers" -q -C -t "flights-predictions-$$" -e -o beginning -f '%s\n' > "$work/predictions.jsonl"
 python3 - "$work/flights/delayed.jsonl" "$work/predictions.jsonl" "$work/inspect.json" "$n" "$rate" <<'EOF'

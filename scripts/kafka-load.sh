@@ -12,6 +12,7 @@
 # RELEARN_BIN (default the release binary in the cargo target dir, built if missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/daemon.sh
 n=${1:-300000}
 export RELEARN_KAFKA_PORT=${RELEARN_KAFKA_PORT:-19392}
 brokers=127.0.0.1:$RELEARN_KAFKA_PORT
@@ -48,7 +49,7 @@ run_arm() {
   local arm=$1 extra=$2 topic="load-$1-$$" port
   kcat -b "$brokers" -q -P -t "$topic" -l "$work/records.csv" -X topic.partitioner=random \
     -X queue.buffering.max.messages=1000000 2>/dev/null || true
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   cat > "$work/$arm.toml" <<EOF
 [kafka]
 brokers = "$brokers"
@@ -66,20 +67,13 @@ listen = "127.0.0.1:$port"
 $extra
 EOF
   RELEARN_LOG=warn "$bin" run --config "$work/$arm.toml" > "$work/$arm.log" 2>&1 &
-  local pid=$! first="" first_t="" now count
-  while :; do
-    sleep 0.5
-    kill -0 "$pid" 2>/dev/null || { echo "kafka-load.sh: the daemon exited; log:" >&2; cat "$work/$arm.log" >&2; exit 1; }
-    count=$(curl -s "127.0.0.1:$port/metrics" | awk '/^relearn_ingest_records_total /{print $2}')
-    count=${count:-0}
-    now=$(date +%s.%N)
-    if [ -z "$first" ] && [ "${count%.*}" -gt 0 ]; then first=$count; first_t=$now; fi
-    [ "${count%.*}" -ge "$n" ] && break
-  done
+  local pid=$! measured count rate
+  measured=$(wait_ingested "$pid" "$port" "$n" "$work/$arm.log") || exit 1
+  read -r count rate <<< "$measured"
   local skipped
   skipped=$(curl -s "127.0.0.1:$port/metrics" | awk '/^relearn_learn_challenger_skipped_records_total /{print $2}')
   kill -TERM "$pid"; wait "$pid" || true
-  python3 -c "import sys; n,f,t0,t1=map(float,sys.argv[1:5]); print(f'| $arm | {int(n)} | {(n-f)/(t1-t0):,.0f} | ${skipped:-0} |')" "$count" "$first" "$first_t" "$now"
+  echo "| $arm | $count | $rate | ${skipped:-0} |"
 }
 
 echo "| arm | records | records/s | challenger skipped |"

@@ -12,6 +12,7 @@
 # RELEARN_KAFKA_PORT (default 19592, a broker of its own, stopped at the end).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/daemon.sh
 out=${1:-soak-out}
 minutes=${2:-60}
 export RELEARN_KAFKA_PORT=${RELEARN_KAFKA_PORT:-19592}
@@ -28,7 +29,7 @@ scripts/kafka.sh start >/dev/null
 mkdir -p "$out"
 
 topic="soak-$$"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 features=$(python3 -c 'print(",".join(f"\"f{i}\"" for i in range(54)))')
 cat > "$work/soak.toml" <<TOML
 [kafka]
