@@ -161,64 +161,67 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&listing)?);
             }
         }
-        Command::Eval(args) => {
-            let mut config = load(args.config.as_deref())?;
-            if let Some(label) = args.label {
-                config.schema.label = Some(label);
-                if args.config.is_none() {
-                    // The defaults' schema is the embedded Elec2 stream's.
-                    config.schema.features.clear();
-                    config.schema.classes.clear();
-                    config.schema.categorical.clear();
-                }
-            }
-            if !args.features.is_empty() {
-                config.schema.features = args.features;
-            }
-            if !args.categorical.is_empty() {
-                config.schema.categorical = args.categorical;
-            }
-            if !args.classes.is_empty() {
-                config.schema.classes = args.classes;
-            }
-            if let Some(key) = args.key {
-                config.schema.key = Some(key);
-            }
-            if args.delayed_labels {
-                config.labels.enabled = true;
-            }
-            let task = match args.task.as_deref() {
-                None => None,
-                Some(t) => Some(
-                    relearn::config::Task::ALL
-                        .into_iter()
-                        .find(|k| k.as_str() == t)
-                        .with_context(|| {
-                            format!("--task {t:?}: expected classification or regression")
-                        })?,
-                ),
-            };
-            relearn::eval::infer_schema(&mut config, &args.file, task)?;
-            config.validate()?;
-            let strategies = args
-                .strategies
-                .iter()
-                .map(|s| relearn::eval::Strategy::parse(s))
-                .collect::<Result<Vec<_>, _>>()?;
-            let started = std::time::Instant::now();
-            let report = relearn::eval::run(&config, &args.file, &strategies, |step| {
-                eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
-            })?;
-            print!("{}", relearn::eval::markdown(&report));
-            let (md, json) = relearn::eval::write(&report, &args.out)?;
-            eprintln!(
-                "relearn: wrote {} and {} (`relearn-bench plot {}` draws the scores over the stream)",
-                md.display(),
-                json.display(),
-                json.display()
-            );
+        Command::Eval(args) => eval(*args)?,
+    }
+    Ok(())
+}
+
+/// `relearn eval`: the schema from the flags (inferred from the file where they are silent),
+/// every strategy run on the file, the table printed and the report written.
+fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let mut config = load(args.config.as_deref())?;
+    if let Some(label) = args.label {
+        config.schema.label = Some(label);
+        if args.config.is_none() {
+            // The defaults' schema is the embedded Elec2 stream's.
+            config.schema.features.clear();
+            config.schema.classes.clear();
+            config.schema.categorical.clear();
         }
     }
+    if !args.features.is_empty() {
+        config.schema.features = args.features;
+    }
+    if !args.categorical.is_empty() {
+        config.schema.categorical = args.categorical;
+    }
+    if !args.classes.is_empty() {
+        config.schema.classes = args.classes;
+    }
+    if let Some(key) = args.key {
+        config.schema.key = Some(key);
+    }
+    if args.delayed_labels {
+        config.labels.enabled = true;
+    }
+    let task = match args.task.as_deref() {
+        None => None,
+        Some(t) => Some(
+            relearn::config::Task::ALL
+                .into_iter()
+                .find(|k| k.as_str() == t)
+                .with_context(|| format!("--task {t:?}: expected classification or regression"))?,
+        ),
+    };
+    relearn::eval::infer_schema(&mut config, &args.file, task)?;
+    config.validate()?;
+    let strategies = args
+        .strategies
+        .iter()
+        .map(|s| relearn::eval::Strategy::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let started = std::time::Instant::now();
+    let report = relearn::eval::run(&config, &args.file, &strategies, |step| {
+        eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
+    })?;
+    print!("{}", relearn::eval::markdown(&report));
+    let (md, json) = relearn::eval::write(&report, &args.out)?;
+    eprintln!(
+        "relearn: wrote {} and {} (`relearn-bench plot {}` draws the scores over the stream)",
+        md.display(),
+        json.display(),
+        json.display()
+    );
     Ok(())
 }
 
