@@ -42,6 +42,50 @@ fn module_of(src: &Path, path: &Path) -> String {
         .to_string()
 }
 
+/// The top-level modules a file's code names through `crate::`: `crate::a::b`, `crate::a`,
+/// and every item of a group, `crate::{a::X, b}`.
+fn crate_modules(code: &str) -> Vec<String> {
+    let ident = |t: &str| -> String {
+        t.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            out.push(ident(rest));
+            continue;
+        };
+        // The items of the group at its top level (nested groups belong to an item).
+        let (mut depth, mut start) = (0usize, 0usize);
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    out.push(ident(&group[start..i]));
+                    break;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.push(ident(&group[start..i]));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+#[test]
+fn the_scanner_sees_paths_and_groups() {
+    let code = "use crate::learn::Model;\nuse crate::{config::{Config, Task}, rng};\nlet x = crate::app::run;";
+    assert_eq!(crate_modules(code), ["learn", "config", "rng", "app"]);
+}
+
 #[test]
 fn leaf_stages_import_no_orchestrator() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -59,10 +103,9 @@ fn leaf_stages_import_no_orchestrator() {
         }
         checked += 1;
         let code = code(&path);
+        let used = crate_modules(&code);
         for target in above {
-            if code.contains(&format!("crate::{target}::"))
-                || code.contains(&format!("crate::{target};"))
-            {
+            if used.iter().any(|m| m == target) {
                 found.push(format!("{} uses crate::{target}", path.display()));
             }
         }
