@@ -364,7 +364,7 @@ fn build_pipeline(
         source.pace(),
     )?;
     pipeline.set_observer(Box::new(learner));
-    let lags = (config.schema.lag_records > 0 || config.schema.lag_labels > 0).then(|| {
+    let lags = (config.schema.lag_records > 0 || config.lag_labels() > 0).then(|| {
         let snap: LagsSnapshot = Default::default();
         pipeline.share_lags(snap.clone());
         snap

@@ -18,6 +18,7 @@ pub use crate::app::ShutdownConfig;
 pub use crate::ingest::decode::{Format, MissingPolicy, SchemaConfig, DEFAULT_MISSING_TOKENS};
 pub use crate::ingest::file::FileSourceConfig;
 pub use crate::ingest::kafka::{KafkaConfig, MANAGED_KAFKA_PROPERTIES, MIN_DEAD_LETTER_BYTES};
+pub use crate::ingest::lags::LAG_LABELS_REGRESSION;
 pub use crate::ingest::IngestConfig;
 pub use crate::learn::ewc::EwcConfig;
 pub use crate::learn::model::{ModelConfig, BOOTSTRAP_CLASSIFICATION, BOOTSTRAP_REGRESSION};
@@ -130,7 +131,18 @@ impl Config {
     /// Whether records come from Kafka (a broker is configured) or from the file source.
     /// The model's input names: features, then lagged features and labels.
     pub fn input_names(&self) -> Vec<String> {
-        crate::ingest::lags::input_names(&self.schema)
+        crate::ingest::lags::input_names(&self.schema, self.lag_labels())
+    }
+
+    /// Past labels appended to each record's input: `schema.lag_labels`, or when it is unset
+    /// [`LAG_LABELS_REGRESSION`] for a numeric target whose labels come with their records,
+    /// and none for a classifier (whose output tracking follows runs of one class already)
+    /// or with delayed labels (a past label is not known when a record arrives).
+    pub fn lag_labels(&self) -> usize {
+        self.schema.lag_labels.unwrap_or(match self.schema.task {
+            Task::Regression if !self.labels.enabled => LAG_LABELS_REGRESSION,
+            _ => 0,
+        })
     }
 
     /// What input drift is measured on, named: each numeric input (features, missing
@@ -194,7 +206,7 @@ impl Config {
     /// The model's input width.
     pub fn input_width(&self) -> usize {
         crate::ingest::decode::decoded_width(&self.schema) * (1 + self.schema.lag_records)
-            + self.label_width() * self.schema.lag_labels
+            + self.label_width() * self.lag_labels()
     }
 
     /// Outputs of the model's head, and inputs of one lagged label: the number of classes, or
@@ -234,7 +246,7 @@ impl Config {
         if let Some((key, reason)) = self.labels.problem(s.key.as_deref()) {
             return Err(ConfigError::key(key, reason));
         }
-        if self.labels.enabled && s.lag_labels > 0 {
+        if self.labels.enabled && s.lag_labels.is_some_and(|n| n > 0) {
             return Err(ConfigError::key(
                 "schema.lag_labels",
                 "past labels are not known when a record arrives with labels.enabled (delayed labels)",
@@ -376,6 +388,24 @@ mod tests {
     }
 
     #[test]
+    fn past_targets_are_inputs_of_a_regression_unless_set_or_delayed() {
+        let mut c = Config::default();
+        assert_eq!(c.lag_labels(), 0, "a classifier gets none");
+        c.schema.task = Task::Regression;
+        c.schema.features = vec!["x".into()];
+        assert_eq!(c.lag_labels(), 2);
+        assert_eq!(c.input_names(), ["x", "label@-1", "label@-2"]);
+        assert_eq!(c.input_width(), 3);
+        c.labels.enabled = true;
+        assert_eq!(c.lag_labels(), 0, "delayed labels are not known yet");
+        c.labels.enabled = false;
+        c.schema.lag_labels = Some(0);
+        assert_eq!(c.lag_labels(), 0);
+        c.schema.lag_labels = Some(5);
+        assert_eq!(c.lag_labels(), 5);
+    }
+
+    #[test]
     fn template_matches_defaults() {
         let text = include_str!("../config/relearn.toml");
         assert_eq!(Config::from_toml(text).unwrap(), Config::default());
@@ -385,7 +415,7 @@ mod tests {
     fn elec2_profile_is_valid() {
         let c = Config::from_toml(include_str!("../config/elec2.toml")).unwrap();
         c.validate().unwrap();
-        assert_eq!((c.schema.lag_records, c.schema.lag_labels), (1, 4));
+        assert_eq!((c.schema.lag_records, c.schema.lag_labels), (1, Some(4)));
         assert_eq!(c.input_width(), 7 * 2 + 2 * 4);
         assert_eq!(c.input_names().len(), c.input_width());
         assert_drift_groups_cover_each_input_once(&c);
@@ -412,7 +442,7 @@ mod tests {
         c.schema.categorical_buckets = 4;
         c.schema.missing = MissingPolicy::Indicate;
         c.schema.lag_records = 1;
-        c.schema.lag_labels = 1;
+        c.schema.lag_labels = Some(1);
         c.validate().unwrap();
         // (2 numeric + 4 buckets + 2 indicators) x (1 + 1 lag) + 2 lagged classes.
         assert_eq!(c.input_width(), 8 * 2 + 2);

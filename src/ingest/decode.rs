@@ -830,8 +830,9 @@ pub struct SchemaConfig {
     /// Temporal augmentation: append the features of this many previous records (stream
     /// order) to each record's input. Meaningful for one ordered stream (one partition).
     pub lag_records: usize,
-    /// Temporal augmentation: append the one-hot labels of this many previous records.
-    pub lag_labels: usize,
+    /// Temporal augmentation: append the labels of this many previous records (one-hot
+    /// classes, or the target value). `None`: by task, see [`crate::config::Config::lag_labels`].
+    pub lag_labels: Option<usize>,
     /// String input fields (country, device, carrier). Each is hashed into
     /// `categorical_buckets` one-hot inputs; a value never seen before is not an error. A
     /// number in such a field is read as its text. Disjoint from `features`.
@@ -899,7 +900,7 @@ impl Default for SchemaConfig {
             delimiter: ",".into(),
             max_record_bytes: 65_536,
             lag_records: 0,
-            lag_labels: 0,
+            lag_labels: None,
             categorical: Vec::new(),
             categorical_buckets: 32,
             missing: MissingPolicy::Impute,
@@ -1006,11 +1007,11 @@ impl SchemaConfig {
         if s.lag_records > 64 {
             return Err(ConfigError::key("schema.lag_records", "must be <= 64"));
         }
-        if s.lag_labels > 64 {
+        let lag_labels = s.lag_labels.unwrap_or(0);
+        if lag_labels > 64 {
             return Err(ConfigError::key("schema.lag_labels", "must be <= 64"));
         }
-        if s.lag_labels > 0 && s.task == crate::learn::Task::Classification && s.classes.is_empty()
-        {
+        if lag_labels > 0 && s.task == crate::learn::Task::Classification && s.classes.is_empty() {
             return Err(ConfigError::key(
                 "schema.lag_labels",
                 "needs schema.classes (past labels are one-hot encoded)",

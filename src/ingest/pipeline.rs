@@ -195,7 +195,12 @@ impl Pipeline {
             metrics,
             tally: BatchTally::default(),
             observer: None,
-            lags: super::lags::Lags::load(store_for_lags.as_ref(), &config.schema)?,
+            lags: super::lags::Lags::load(
+                store_for_lags.as_ref(),
+                &config.schema,
+                config.lag_labels(),
+                config.schema.lag_labels.is_none(),
+            )?,
             categories,
             categorical: config.schema.categorical.clone(),
             joiner,
