@@ -86,9 +86,7 @@ pub fn activation_stats(model: &Model, x: &[f32]) -> Result<Vec<ActivationStats>
         let centred = h - mean.clone();
         let var = (centred.clone() * centred).mean_dim(0); // [1, units]
         let read = |t: burn::tensor::Tensor<2>| {
-            t.into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| LearnError::Read(format!("{e:?}")))
+            t.into_data().try_to_vec::<f32>().map_err(LearnError::Read)
         };
         out.push(ActivationStats {
             layer: format!("hidden.{i}"),

@@ -41,9 +41,7 @@ pub(crate) enum Term {
 }
 
 fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, LearnError> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| LearnError::Read(format!("{e:?}")))
+    t.into_data().try_to_vec::<f32>().map_err(LearnError::Read)
 }
 
 impl Ewc {

@@ -50,8 +50,8 @@ pub enum LearnError {
     WeightsFile(#[source] crate::error::BoxError),
     #[error("training diverged: loss is {0} in epoch {1}")]
     Diverged(f64, usize),
-    #[error("tensor read failed: {0}")]
-    Read(String),
+    #[error("tensor read failed")]
+    Read(#[source] burn::tensor::DataError),
     #[error("this needs {} data and a {} model", .0.as_str(), .0.as_str())]
     Task(model::Task),
     #[error("training cancelled at shutdown")]

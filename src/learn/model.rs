@@ -428,9 +428,7 @@ fn affine<const D: usize>(t: Tensor<D>, k: f32, add: f32) -> Result<Tensor<D>, L
 }
 
 fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, LearnError> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| LearnError::Read(format!("{e:?}")))
+    t.into_data().try_to_vec::<f32>().map_err(LearnError::Read)
 }
 
 impl Model {

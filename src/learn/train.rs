@@ -312,62 +312,17 @@ pub fn train(
         check(model, r)?;
     }
     let k = layers.first().ok_or(LearnError::NoLayers)?;
-    let num_layers = model.num_layers();
-    if layers.indices().iter().any(|&i| i >= num_layers) {
+    if layers.indices().iter().any(|&i| i >= model.num_layers()) {
         return Err(LearnError::NoLayers);
     }
     let started = Instant::now();
     let mut candidate = model.clone();
     candidate.device.seed(config.seed);
-
     let mut net = freeze_outside(candidate.net.clone(), layers);
-
     // Inputs to the first computed layer: the cached prefix output, or standardised features.
     let cached = config.prefix_cache && k > 0;
     let start_layer = if cached { k } else { 0 };
-    let transform = |d: &Dataset| -> Result<Rows, LearnError> {
-        if cached {
-            let h = candidate.forward_until(
-                &net.valid(),
-                k,
-                candidate.input_tensor(&d.x, d.len(), false),
-            );
-            let width = h.dims()[1];
-            let x = h
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| LearnError::Read(format!("{e:?}")))?;
-            Ok(Rows { x, width })
-        } else {
-            Ok(Rows {
-                x: candidate.norm.apply(&d.x),
-                width: d.width,
-            })
-        }
-    };
-    let batch = config.batch_size.max(1);
-    let replay_per_batch = match replay {
-        Some(_) => ((batch as f64 * config.replay_ratio).round() as usize).min(batch - 1),
-        None => 0,
-    };
-    let new_per_batch = batch - replay_per_batch;
-
-    let new_rows = transform(data)?;
-    // With a cached prefix, only the replay rows training will draw go through it: the draws
-    // are made up front on a copy of the generator, so training sees the same sequence.
-    // `replay_slot[i]` is replay row i's position in `replay_rows`.
-    let (replay_rows, replay_slot, replay_prefix_rows) = match replay {
-        Some(r) if cached && replay_per_batch > 0 && !r.is_empty() => {
-            let rows = replay_draws(r.len(), data.len(), new_per_batch, replay_per_batch, config);
-            let mut slot = vec![usize::MAX; r.len()];
-            for (k, &i) in rows.iter().enumerate() {
-                slot[i] = k;
-            }
-            (Some(transform(&r.subset(&rows))?), Some(slot), rows.len())
-        }
-        Some(r) => (Some(transform(r)?), None, r.len()),
-        None => (None, None, 0),
-    };
+    let inputs = Inputs::prepare(&candidate, &net, k, cached, data, replay, config)?;
     let penalty_terms = match ewc {
         Some(e) if e.lambda > 0.0 => e.penalty_terms(&candidate, layers)?,
         _ => Vec::new(),
@@ -383,39 +338,20 @@ pub fn train(
     for epoch in 0..config.epochs {
         let order = Dataset::shuffled_indices(data.len(), &mut rng);
         let (mut loss_sum, mut pen_sum, mut steps) = (0.0, 0.0, 0usize);
-        for chunk in order.chunks(new_per_batch) {
+        for chunk in order.chunks(inputs.new_per_batch) {
             if config.cancel.is_set() {
                 return Err(LearnError::Cancelled);
             }
-            xbuf.clear();
-            ybuf.clear();
-            new_rows.gather(chunk, &mut xbuf);
-            for &i in chunk {
-                ybuf.push_from(&data.y, i);
-            }
-            if let (Some(r), Some(rows)) = (replay, &replay_rows) {
-                let picks: Vec<usize> = (0..replay_per_batch)
-                    .map(|_| rng.below(r.len() as u64) as usize)
-                    .collect();
-                match &replay_slot {
-                    Some(slot) => {
-                        let at: Vec<usize> = picks.iter().map(|&i| slot[i]).collect();
-                        rows.gather(&at, &mut xbuf);
-                    }
-                    None => rows.gather(&picks, &mut xbuf),
-                }
-                for &i in &picks {
-                    ybuf.push_from(&r.y, i);
-                }
-            }
+            inputs.fill(data, chunk, &mut rng, &mut xbuf, &mut ybuf);
             let b = ybuf.len();
             examples += b;
-            let width = new_rows.width;
-            let x = Tensor::<2>::from_data(TensorData::new(xbuf.clone(), [b, width]), &device);
+            let x = Tensor::<2>::from_data(
+                TensorData::new(xbuf.clone(), [b, inputs.new_rows.width]),
+                &device,
+            );
             let logits = candidate.forward_from(&net, start_layer, x);
             let mut loss = task_loss(&candidate, logits, &ybuf, &device);
-            if !penalty_terms.is_empty() {
-                let ewc = ewc.expect("penalty terms come from an Ewc");
+            if let (Some(ewc), false) = (ewc, penalty_terms.is_empty()) {
                 let pen = ewc.penalty(&net, &penalty_terms);
                 pen_sum += pen.clone().into_scalar::<f32>() as f64;
                 loss = loss + pen;
@@ -437,22 +373,148 @@ pub fn train(
     candidate.net = net.set_require_grad(true);
     let wall = started.elapsed().as_secs_f64();
     let dims = candidate.spec.layer_params();
-    let trainable_params = layers.indices().iter().map(|&i| dims[i]).sum();
     let all = LayerSet::all(&candidate);
-    let prefix_examples = (data.len() + replay_prefix_rows) as f64;
+    let prefix_examples = (data.len() + inputs.replay_prefix_rows) as f64;
     let report = TrainReport {
         layers: layers.names(&candidate),
         epoch_loss,
         epoch_penalty,
         wall_seconds: wall,
         examples_per_second: examples as f64 / wall.max(1e-9),
-        trainable_params,
+        trainable_params: layers.indices().iter().map(|&i| dims[i]).sum(),
         total_params: candidate.num_params(),
         prefix_cached: cached,
         flops: estimate_flops(&candidate, layers, examples as f64, cached, prefix_examples),
         flops_full: estimate_flops(&candidate, &all, examples as f64, false, 0.0),
     };
     Ok((candidate, report))
+}
+
+/// What one training run draws its batches from: the new records and the replay buffer as
+/// inputs of the first trained layer, and how many of each a batch takes.
+struct Inputs<'a> {
+    new_rows: Rows,
+    new_per_batch: usize,
+    replay: Option<ReplayRows<'a>>,
+    replay_per_batch: usize,
+    /// Replay rows that went through the frozen prefix (for the FLOPs estimate).
+    replay_prefix_rows: usize,
+}
+
+/// The replay buffer's rows as inputs of the first trained layer.
+struct ReplayRows<'a> {
+    data: &'a Dataset,
+    rows: Rows,
+    /// With a cached prefix only the rows training will draw go through it: `slot[i]` is
+    /// replay row i's position in `rows`.
+    slot: Option<Vec<usize>>,
+}
+
+impl<'a> Inputs<'a> {
+    fn prepare(
+        candidate: &Model,
+        net: &super::model::Mlp,
+        k: usize,
+        cached: bool,
+        data: &Dataset,
+        replay: Option<&'a Dataset>,
+        config: &TrainConfig,
+    ) -> Result<Inputs<'a>, LearnError> {
+        let transform = |d: &Dataset| -> Result<Rows, LearnError> {
+            if !cached {
+                return Ok(Rows {
+                    x: candidate.norm.apply(&d.x),
+                    width: d.width,
+                });
+            }
+            let h = candidate.forward_until(
+                &net.valid(),
+                k,
+                candidate.input_tensor(&d.x, d.len(), false),
+            );
+            let width = h.dims()[1];
+            let x = h
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(LearnError::Read)?;
+            Ok(Rows { x, width })
+        };
+        let batch = config.batch_size.max(1);
+        let replay_per_batch = match replay {
+            Some(_) => ((batch as f64 * config.replay_ratio).round() as usize).min(batch - 1),
+            None => 0,
+        };
+        let new_per_batch = batch - replay_per_batch;
+        let new_rows = transform(data)?;
+        // With a cached prefix the draws are made up front on a copy of the generator, so
+        // training sees the same sequence.
+        let (replay, replay_prefix_rows) = match replay {
+            Some(r) if cached && replay_per_batch > 0 => {
+                let rows =
+                    replay_draws(r.len(), data.len(), new_per_batch, replay_per_batch, config);
+                let mut slot = vec![usize::MAX; r.len()];
+                for (k, &i) in rows.iter().enumerate() {
+                    slot[i] = k;
+                }
+                let replay = ReplayRows {
+                    data: r,
+                    rows: transform(&r.subset(&rows))?,
+                    slot: Some(slot),
+                };
+                (Some(replay), rows.len())
+            }
+            Some(r) => {
+                let replay = ReplayRows {
+                    data: r,
+                    rows: transform(r)?,
+                    slot: None,
+                };
+                (Some(replay), r.len())
+            }
+            None => (None, 0),
+        };
+        Ok(Inputs {
+            new_rows,
+            new_per_batch,
+            replay,
+            replay_per_batch,
+            replay_prefix_rows,
+        })
+    }
+
+    /// One batch: the new records at `chunk`, then `replay_per_batch` replay rows drawn at
+    /// random.
+    fn fill(
+        &self,
+        data: &Dataset,
+        chunk: &[usize],
+        rng: &mut Rng,
+        x: &mut Vec<f32>,
+        y: &mut Targets,
+    ) {
+        x.clear();
+        y.clear();
+        self.new_rows.gather(chunk, x);
+        for &i in chunk {
+            y.push_from(&data.y, i);
+        }
+        let Some(r) = &self.replay else {
+            return;
+        };
+        let picks: Vec<usize> = (0..self.replay_per_batch)
+            .map(|_| rng.below(r.data.len() as u64) as usize)
+            .collect();
+        match &r.slot {
+            Some(slot) => {
+                let at: Vec<usize> = picks.iter().map(|&i| slot[i]).collect();
+                r.rows.gather(&at, x);
+            }
+            None => r.rows.gather(&picks, x),
+        }
+        for &i in &picks {
+            y.push_from(&r.data.y, i);
+        }
+    }
 }
 
 /// `net` with every layer outside `layers` frozen (no gradient, no optimizer state) and
