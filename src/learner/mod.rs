@@ -816,37 +816,19 @@ impl Learner {
             return Ok(());
         };
         let replay = self.replay_cache.data.as_ref().expect("loaded above");
-        let n_old = replay.len().min(self.config.retrain.validation_replay);
-        let old = replay.subset(&(0..n_old).collect::<Vec<_>>());
-        let (old_current, old_candidate) = if old.is_empty() {
-            (0.0, 0.0)
-        } else {
-            (serving.model.score(&old)?, ch.model.score(&old)?)
-        };
-        let (new_current, new_candidate) = recent_scores(&ch.paired, self.config.schema.task);
-        let forgetting = old_current - old_candidate;
-        let allowed = challenger::forgetting_allowed(
-            self.config.retrain.max_forgetting,
-            old_current,
-            new_current,
-        );
-        let validation = crate::retrain::Validation {
+        let (validation, allowed) = challenger_validation(serving, ch, replay, &self.config)?;
+        let crate::retrain::Validation {
             new_current,
             new_candidate,
-            old_current,
-            old_candidate,
             forgetting,
-            gain: new_candidate - new_current,
-            new_records: ch.paired.len(),
-            old_records: old.len(),
-        };
-        let p = ch.paired.mcnemar_p();
+            ..
+        } = validation;
         let reason = format!(
             "challenger better on the last {} paired records: {:.4} vs {:.4}, McNemar p = {:.2e}{}",
             ch.paired.len(),
             new_candidate,
             new_current,
-            p,
+            ch.paired.mcnemar_p(),
             if warmup {
                 " (warm-up: challenger.warmup_labeled)"
             } else {
@@ -865,7 +847,7 @@ impl Learner {
                 RunOutcome::Rejected,
                 format!(
                     "forgetting {forgetting:.4} on {} replay records exceeds {allowed:.4} (retrain.max_forgetting plus the champion's drop from replay to recent records)",
-                    old.len()
+                    validation.old_records
                 ),
             )
         };
@@ -876,35 +858,20 @@ impl Learner {
         report.validation = Some(validation);
         report.forgetting_allowed = Some(allowed);
         let mut batch = WriteBatch::new();
-        let mut promoted = None;
-        if promote {
-            let mut candidate = ch.model.clone();
-            candidate.reset_require_grad();
-            let ewc = match &serving.ewc {
-                Some(e) if self.config.ewc.lambda > 0.0 => {
-                    let mut e = e.clone();
-                    e.consolidate(&candidate, &recent, self.config.ewc.fisher_examples)?;
-                    Some(e)
-                }
-                _ => None,
-            };
-            let seed = self.config.train.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let s = worker::stage_version(
+        let promoted = if promote {
+            let staged = stage_challenger_version(
                 &self.config,
                 self.store.as_ref(),
+                serving,
+                ch,
+                (&recent, seq),
                 &mut batch,
-                worker::NewVersion {
-                    candidate: &candidate,
-                    ewc: ewc.as_ref(),
-                    trained_on: &recent,
-                    accuracy: Some(new_candidate),
-                    seed,
-                    parent: Some(serving.version),
-                },
                 &mut report,
             )?;
-            promoted = Some(s);
-        }
+            Some(staged)
+        } else {
+            None
+        };
         RetrainLog::stage(&mut batch, seq, &report)?;
         self.store.write(batch)?;
         self.state.add_total(Total::Run(outcome), 1);
@@ -1120,6 +1087,89 @@ fn argmax(row: &[f32]) -> usize {
         .0
 }
 
+impl Learner {
+    /// A version activated by an operator (a rollback) while no retrain runs: the detectors
+    /// start over against it.
+    fn follow_operator_activation(&mut self) {
+        let active = current(&self.handle.serving).map(|s| s.version);
+        if active == self.state.serving_version || self.handle.running.load(Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(from = ?self.state.serving_version, to = ?active, "serving version changed");
+        self.state.on_new_version(&self.config, active, now_ms());
+        self.rebase_tracker();
+        if let Some(v) = active {
+            self.metrics.learn.model_version.set(v as i64);
+        }
+    }
+
+    /// Scores one chunk with the serving model (a joined label counts the prediction made
+    /// when its features arrived: stored, or earlier in this batch, `before`), lets the
+    /// challenger learn from it, and keeps each record's fresh prediction.
+    fn score_chunk(
+        &mut self,
+        serving: &Serving,
+        before: &[Observed],
+        observed: &mut [Observed],
+    ) -> Result<(), IngestError> {
+        let chunk: Vec<&Record> = observed.iter().map(|o| &o.record).collect();
+        let x: Vec<f32> = chunk
+            .iter()
+            .flat_map(|r| r.features.iter().copied())
+            .collect();
+        let base = before.len();
+        let served: Vec<Served> = observed
+            .iter()
+            .map(|o| match &o.join {
+                Join::Joined(Made::Stored(p)) => Served::Stored(p.clone()),
+                Join::Joined(Made::InBatch(i)) if *i < base => {
+                    Served::Stored(before.get(*i).and_then(|b| b.prediction.clone()))
+                }
+                Join::Joined(Made::InBatch(i)) => Served::InChunk(i - base),
+                Join::None | Join::Waiting => Served::Now,
+            })
+            .collect();
+        let (fresh, hits) = self.score(serving, &x, &chunk, &served)?;
+        if self.config.challenger.enabled {
+            self.challenge(serving, &x, &chunk, &hits)?;
+        }
+        for (o, p) in observed.iter_mut().zip(fresh) {
+            o.prediction = Some(p);
+        }
+        Ok(())
+    }
+
+    /// Counts new categories and puts the chunk's records in the recent window (the ring,
+    /// staged into `batch`).
+    fn remember(&mut self, observed: &[Observed], batch: &mut WriteBatch) {
+        let window = self.config.drift.window;
+        let fields = self.config.schema.categorical.len();
+        if fields > 0 {
+            // Each record once, when it arrives (a joined label brings it a second time).
+            for o in observed
+                .iter()
+                .filter(|o| !matches!(o.join, Join::Joined(_)))
+            {
+                self.state
+                    .observe_new_categories(fields, o.new_categories, window);
+            }
+        }
+        for r in observed.iter().map(|o| &o.record) {
+            let slot = (self.state.ring_pushed % window as u64) as usize;
+            state::stage_ring_slot(batch, slot, r);
+            if slot < self.ring.len() {
+                self.ring[slot] = r.clone();
+            } else {
+                self.ring.push(r.clone());
+            }
+            self.state.ring_pushed += 1;
+            if r.label.is_some() {
+                self.state.labeled_since_retrain += 1;
+            }
+        }
+    }
+}
+
 impl BatchObserver for Learner {
     fn stage(
         &mut self,
@@ -1127,16 +1177,7 @@ impl BatchObserver for Learner {
         batch: &mut WriteBatch,
     ) -> Result<(), IngestError> {
         self.poll_results();
-        let active = current(&self.handle.serving).map(|s| s.version);
-        if active != self.state.serving_version && !self.handle.running.load(Ordering::SeqCst) {
-            // Activated by an operator (rollback): the detectors start over against it.
-            tracing::info!(from = ?self.state.serving_version, to = ?active, "serving version changed");
-            self.state.on_new_version(&self.config, active, now_ms());
-            self.rebase_tracker();
-            if let Some(v) = active {
-                self.metrics.learn.model_version.set(v as i64);
-            }
-        }
+        self.follow_operator_activation();
         let timed =
             self.config.triggers.interval.is_some() || self.handle.manual.load(Ordering::SeqCst);
         if records.is_empty() && timed && current(&self.handle.serving).is_some() {
@@ -1146,7 +1187,6 @@ impl BatchObserver for Learner {
                 self.dispatch(f);
             }
         }
-        let window = self.config.drift.window;
         let mut start = 0;
         while start < records.len() {
             // Chunks end at multiples of `challenger.chunk` records of the whole stream, so where triggers
@@ -1167,31 +1207,8 @@ impl BatchObserver for Learner {
             let (before, rest) = records.split_at_mut(start);
             let observed = &mut rest[..end - start];
             start = end;
-            let chunk: Vec<&Record> = observed.iter().map(|o| &o.record).collect();
             if let Some(s) = &serving {
-                let x: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|r| r.features.iter().copied())
-                    .collect();
-                let base = before.len();
-                let served: Vec<Served> = observed
-                    .iter()
-                    .map(|o| match &o.join {
-                        Join::Joined(Made::Stored(p)) => Served::Stored(p.clone()),
-                        Join::Joined(Made::InBatch(i)) if *i < base => {
-                            Served::Stored(before.get(*i).and_then(|b| b.prediction.clone()))
-                        }
-                        Join::Joined(Made::InBatch(i)) => Served::InChunk(i - base),
-                        Join::None | Join::Waiting => Served::Now,
-                    })
-                    .collect();
-                let (fresh, hits) = self.score(s, &x, &chunk, &served)?;
-                if self.config.challenger.enabled {
-                    self.challenge(s, &x, &chunk, &hits)?;
-                }
-                for (o, p) in observed.iter_mut().zip(fresh) {
-                    o.prediction = Some(p);
-                }
+                self.score_chunk(s, before, observed)?;
             } else {
                 for o in observed.iter() {
                     if let Some(label) = o.record.label {
@@ -1199,30 +1216,7 @@ impl BatchObserver for Learner {
                     }
                 }
             }
-            let fields = self.config.schema.categorical.len();
-            if fields > 0 {
-                // Each record once, when it arrives (a joined label brings it a second time).
-                for o in observed
-                    .iter()
-                    .filter(|o| !matches!(o.join, Join::Joined(_)))
-                {
-                    self.state
-                        .observe_new_categories(fields, o.new_categories, window);
-                }
-            }
-            for r in observed.iter().map(|o| &o.record) {
-                let slot = (self.state.ring_pushed % window as u64) as usize;
-                state::stage_ring_slot(batch, slot, r);
-                if slot < self.ring.len() {
-                    self.ring[slot] = r.clone();
-                } else {
-                    self.ring.push(r.clone());
-                }
-                self.state.ring_pushed += 1;
-                if r.label.is_some() {
-                    self.state.labeled_since_retrain += 1;
-                }
-            }
+            self.remember(observed, batch);
             self.records_total += observed.len() as u64;
             self.handle
                 .curve
@@ -1308,6 +1302,77 @@ impl BatchObserver for Learner {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = status;
     }
+}
+
+/// The gate's view of a promotion: both models on the first `retrain.validation_replay`
+/// replay records and on the recent paired window, and the forgetting allowed
+/// ([`challenger::forgetting_allowed`]).
+fn challenger_validation(
+    serving: &Serving,
+    ch: &Challenger,
+    replay: &Dataset,
+    config: &Config,
+) -> Result<(crate::retrain::Validation, f64), LoopError> {
+    let n_old = replay.len().min(config.retrain.validation_replay);
+    let old = replay.subset(&(0..n_old).collect::<Vec<_>>());
+    let (old_current, old_candidate) = if old.is_empty() {
+        (0.0, 0.0)
+    } else {
+        (serving.model.score(&old)?, ch.model.score(&old)?)
+    };
+    let (new_current, new_candidate) = recent_scores(&ch.paired, config.schema.task);
+    let allowed =
+        challenger::forgetting_allowed(config.retrain.max_forgetting, old_current, new_current);
+    let validation = crate::retrain::Validation {
+        new_current,
+        new_candidate,
+        old_current,
+        old_candidate,
+        forgetting: old_current - old_candidate,
+        gain: new_candidate - new_current,
+        new_records: ch.paired.len(),
+        old_records: old.len(),
+    };
+    Ok((validation, allowed))
+}
+
+/// Stages the promoted challenger as a new version (its EWC anchor consolidated on the
+/// `recent` records) into `batch`; `seq` is the run's number.
+fn stage_challenger_version(
+    config: &Config,
+    store: &dyn KvStore,
+    serving: &Serving,
+    ch: &Challenger,
+    (recent, seq): (&Dataset, u64),
+    batch: &mut WriteBatch,
+    report: &mut RetrainReport,
+) -> Result<Serving, LoopError> {
+    let mut candidate = ch.model.clone();
+    candidate.reset_require_grad();
+    let ewc = match &serving.ewc {
+        Some(e) if config.ewc.lambda > 0.0 => {
+            let mut e = e.clone();
+            e.consolidate(&candidate, recent, config.ewc.fisher_examples)?;
+            Some(e)
+        }
+        _ => None,
+    };
+    let (_, accuracy) = recent_scores(&ch.paired, config.schema.task);
+    let seed = config.train.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    worker::stage_version(
+        config,
+        store,
+        batch,
+        worker::NewVersion {
+            candidate: &candidate,
+            ewc: ewc.as_ref(),
+            trained_on: recent,
+            accuracy: Some(accuracy),
+            seed,
+            parent: Some(serving.version),
+        },
+        report,
+    )
 }
 
 /// The gate's scores on the recent paired records, champion's then challenger's: accuracy,
