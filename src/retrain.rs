@@ -249,6 +249,25 @@ pub struct Validation {
     pub old_records: usize,
 }
 
+impl Validation {
+    /// The scores on the new records `(current, candidate, records)` and on the old ones;
+    /// forgetting and gain follow from them.
+    pub fn of(new: (f64, f64, usize), old: (f64, f64, usize)) -> Validation {
+        let ((new_current, new_candidate, new_records), (old_current, old_candidate, old_records)) =
+            (new, old);
+        Validation {
+            new_current,
+            new_candidate,
+            old_current,
+            old_candidate,
+            forgetting: old_current - old_candidate,
+            gain: new_candidate - new_current,
+            new_records,
+            old_records,
+        }
+    }
+}
+
 /// What the job decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
@@ -365,16 +384,10 @@ pub fn bootstrap(
         layers: layer_names,
         choices: Vec::new(),
         train: Some(report),
-        validation: Some(Validation {
-            new_current: 0.0,
-            new_candidate,
-            old_current: 0.0,
-            old_candidate: 0.0,
-            forgetting: 0.0,
-            gain: new_candidate,
-            new_records: holdout.len(),
-            old_records: 0,
-        }),
+        validation: Some(Validation::of(
+            (0.0, new_candidate, holdout.len()),
+            (0.0, 0.0, 0),
+        )),
         outcome: Outcome::Promoted,
         candidate: Some(candidate),
         ewc: Some(ewc),
@@ -492,16 +505,10 @@ pub fn run(
         (current.score(&old)?, candidate.score(&old)?)
     };
     let (new_current, new_candidate) = (current.score(&holdout)?, candidate.score(&holdout)?);
-    let validation = Validation {
-        new_current,
-        new_candidate,
-        old_current,
-        old_candidate,
-        forgetting: old_current - old_candidate,
-        gain: new_candidate - new_current,
-        new_records: holdout.len(),
-        old_records: old.len(),
-    };
+    let validation = Validation::of(
+        (new_current, new_candidate, holdout.len()),
+        (old_current, old_candidate, old.len()),
+    );
     let outcome = if validation.forgetting > config.max_forgetting {
         Outcome::Rejected {
             reason: format!(

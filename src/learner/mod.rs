@@ -1323,16 +1323,10 @@ fn challenger_validation(
     let (new_current, new_candidate) = recent_scores(&ch.paired, config.schema.task);
     let allowed =
         challenger::forgetting_allowed(config.retrain.max_forgetting, old_current, new_current);
-    let validation = crate::retrain::Validation {
-        new_current,
-        new_candidate,
-        old_current,
-        old_candidate,
-        forgetting: old_current - old_candidate,
-        gain: new_candidate - new_current,
-        new_records: ch.paired.len(),
-        old_records: old.len(),
-    };
+    let validation = crate::retrain::Validation::of(
+        (new_current, new_candidate, ch.paired.len()),
+        (old_current, old_candidate, old.len()),
+    );
     Ok((validation, allowed))
 }
 
