@@ -393,9 +393,12 @@ mod tests {
         assert_eq!(c.lag_labels(), 0, "a classifier gets none");
         c.schema.task = Task::Regression;
         c.schema.features = vec!["x".into()];
-        assert_eq!(c.lag_labels(), 2);
-        assert_eq!(c.input_names(), ["x", "label@-1", "label@-2"]);
-        assert_eq!(c.input_width(), 3);
+        assert_eq!(c.lag_labels(), 8);
+        let names = c.input_names();
+        assert_eq!(names.len(), 9);
+        assert_eq!(names[..3], ["x", "label@-1", "label@-2"]);
+        assert_eq!(names[8], "label@-8");
+        assert_eq!(c.input_width(), 9);
         c.labels.enabled = true;
         assert_eq!(c.lag_labels(), 0, "delayed labels are not known yet");
         c.labels.enabled = false;

@@ -218,6 +218,10 @@ pub struct Paired {
     pub challenger_hits: u64,
     /// Records pushed since the tests last looked.
     since_test: usize,
+    /// The champion's loss minus the challenger's on the same records, each model's own
+    /// output before output tracking, and their sum over the window.
+    raw_gains: VecDeque<f32>,
+    raw_gain_sum: f64,
 }
 
 impl Paired {
@@ -262,6 +266,25 @@ impl Paired {
                 self.champion_loss_sum -= f64::from(l);
             }
         }
+    }
+
+    /// Adds one record's losses of the two models' own outputs (before output tracking).
+    pub fn push_raw(&mut self, champion_loss: f32, challenger_loss: f32, window: usize) {
+        let gain = champion_loss - challenger_loss;
+        let gain = if gain.is_finite() { gain } else { 0.0 };
+        self.raw_gains.push_back(gain);
+        self.raw_gain_sum += f64::from(gain);
+        while self.raw_gains.len() > window {
+            if let Some(g) = self.raw_gains.pop_front() {
+                self.raw_gain_sum -= f64::from(g);
+            }
+        }
+    }
+
+    /// Whether the challenger's own network (before output tracking) has the lower mean loss
+    /// on the window (false when nothing was recorded).
+    pub fn raw_ahead(&self) -> bool {
+        self.raw_gain_sum > 0.0
     }
 
     /// Champion and challenger mean loss on the window.
@@ -316,7 +339,11 @@ impl Paired {
     /// level (or the paired test on the cross-entropy does while McNemar's is under
     /// `significance`), and its loss beats the label frequencies; worse: McNemar's test says
     /// the champion errs less often, judged only once the challenger has been paired on
-    /// half a `window` since it was copied from the champion. A fresh copy's first steps
+    /// half a `window` since it was copied from the champion, and never while its own
+    /// network is ahead ([`Paired::raw_ahead`], recorded for regression only: a champion's
+    /// output tracking, with its persistence forecast and linear correction, can hide a
+    /// weak network, and a challenger that learns what the tracking covered first trails the
+    /// champion's tracked output). A fresh copy's first steps
     /// (a new optimizer's moments) move it away from a converged champion before they move
     /// it ahead: judged on its first `min_paired` records it was found behind and reset
     /// again and again (`tests/regression.rs`'s stream, 2026-12-05: a champion 0.3-0.6
@@ -342,7 +369,7 @@ impl Paired {
         // `min_paired` records, finds one of them ahead now and then.
         if b > c && (errors || loss) && self.beats_the_label_frequencies() {
             Verdict::Better
-        } else if c > b && errors && self.len() >= config.window / 2 {
+        } else if c > b && errors && self.len() >= config.window / 2 && !self.raw_ahead() {
             Verdict::Worse
         } else {
             Verdict::Undecided
@@ -633,6 +660,16 @@ mod tests {
             }
         }
         assert_eq!(first_worse, Some(500));
+        // Behind on the served (tracked) outputs but ahead with its own network: not reset.
+        let mut hidden = Paired::default();
+        for i in 1..=1000u32 {
+            hidden.push(true, false, 0.1, 0.9, None, config.window);
+            hidden.push_raw(0.8, 0.3, config.window);
+            if i % 50 == 0 {
+                assert_eq!(hidden.verdict(&config), Verdict::Undecided, "{i}");
+            }
+        }
+        assert!(hidden.raw_ahead());
     }
 
     #[test]

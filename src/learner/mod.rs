@@ -130,6 +130,20 @@ fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> 
 /// offset learned from the labeled records before it, then the tracker learns from the
 /// model's own output for it and its label (see [`crate::learn::tracking`]). `sd` is the
 /// regression target's standard deviation.
+/// The loss of each labeled record's prediction (in order, the records `assess_row` scores),
+/// before output tracking.
+fn raw_losses(predictions: &[Prediction], records: &[&Record], sd: f32) -> Vec<f32> {
+    records
+        .iter()
+        .zip(predictions)
+        .filter_map(|(r, p)| {
+            r.label
+                .and_then(|l| assess_row(Row::from(&p.output), l, sd))
+        })
+        .map(|a| a.loss)
+        .collect()
+}
+
 pub(crate) fn track(
     tracker: &mut Tracker,
     predictions: &mut [Prediction],
@@ -216,7 +230,9 @@ pub(crate) fn predict(
 }
 
 /// Whether a model predicted a labeled record right, and its loss.
-type Hit = (bool, f32);
+/// A scored labeled record: whether the served output was right, its loss, and the loss of
+/// the model's own output before output tracking.
+type Hit = (bool, f32, f32);
 
 /// Which prediction a record was served with (what the prequential scores count).
 #[derive(Debug, Clone)]
@@ -604,6 +620,7 @@ impl Learner {
         let mut fresh = predict(&serving.model, serving.version, x)?;
         let k = serving.model.spec.classes;
         let sd = serving.model.target.std;
+        let raw = raw_losses(&fresh, records, sd);
         let fits = |t: &Tracker| t.fits(tracker_width(&serving.model), serving.model.spec.input);
         if !self.state.tracker.as_ref().is_some_and(fits) {
             // None yet, or one stored for another shape (or before linear corrections).
@@ -621,7 +638,11 @@ impl Learner {
                     .add_total(Total::Prediction(Scored::Unlabeled), 1);
                 continue;
             };
-            hits.push((now.hit, now.loss));
+            hits.push((
+                now.hit,
+                now.loss,
+                raw.get(hits.len()).copied().unwrap_or(now.loss),
+            ));
             self.state
                 .push_prediction(now.hit, now.loss, self.config.drift.accuracy_window);
             for d in self.state.errors.update(now.error) {
@@ -669,7 +690,7 @@ impl Learner {
         serving: &Serving,
         x: &[f32],
         records: &[&Record],
-        hits: &[(bool, f32)],
+        hits: &[Hit],
     ) -> Result<(), LoopError> {
         let cfg = &self.config.challenger;
         let seed = self.config.train.seed ^ self.state.ring_pushed;
@@ -681,6 +702,7 @@ impl Learner {
         let mut labeled = Vec::with_capacity(hits.len());
         let mut predictions = predict(&challenger.model, 0, x)?;
         let sd = challenger.model.target.std;
+        let raw = raw_losses(&predictions, records, sd);
         if let Some(t) = challenger.tracker.as_mut() {
             track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
         }
@@ -692,9 +714,10 @@ impl Learner {
             else {
                 continue;
             };
-            let Some(&(champion_hit, champion_loss)) = hits.get(i) else {
+            let Some(&(champion_hit, champion_loss, champion_raw)) = hits.get(i) else {
                 break;
             };
+            let challenger_raw = raw.get(i).copied().unwrap_or(a.loss);
             if let (Some(Label::Value(y)), Label::Value(p)) = (r.label, a.predicted) {
                 self.state.scores.challenger_regression.record(y, p);
             }
@@ -715,6 +738,11 @@ impl Learner {
                 class,
                 cfg.window,
             );
+            if self.config.schema.task == Task::Regression {
+                challenger
+                    .paired
+                    .push_raw(champion_raw, challenger_raw, cfg.window);
+            }
             self.state
                 .add_total(Total::Challenger(Scored::of(a.hit)), 1);
             labeled.push(*r);
