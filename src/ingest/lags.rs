@@ -19,7 +19,8 @@ const KEY: &[u8] = b"ingest/lags";
 /// Past targets a regression's input gets when `schema.lag_labels` is unset (switched off by
 /// [`OrderCheck`] where the stream's order carries nothing). Measured with `relearn eval`,
 /// defaults otherwise (2026-12-05), MAE against none: bike sharing 57.79 -> 36.39 (River's
-/// AMF: 39.26), metro traffic 531.8 -> 405.1, Beijing PM2.5 13.36 -> 13.10, water flow 0.773
+/// AMF: 39.26; 37.01 with the promotion on the network's own loss, `Paired::verdict`),
+/// metro traffic 531.8 -> 405.1, Beijing PM2.5 13.36 -> 13.10, water flow 0.773
 /// -> 0.776, ChickWeights 22.59 -> 22.53, Trump approval 0.1919 -> 0.1929, airline
 /// passengers 26.78 -> 27.22; three shuffled streams and an i.i.d. one (switched off after
 /// 32 targets) within 2%. Two gained less (bike sharing 41.15, metro traffic 428.5, water
@@ -27,7 +28,8 @@ const KEY: &[u8] = b"ingest/lags";
 /// season is 12 records, -10%) and lost on ChickWeights (+2%): not chosen on one stream's
 /// period. Eight left `tests/regression.rs`'s champion stale (a weak network hidden by its
 /// output tracking) with three of six model seeds until a challenger whose own network is
-/// ahead was no longer reset; one of six after (none of six with two, one with none).
+/// ahead was no longer reset (one of six) and one at half the champion's own loss was
+/// promoted (none of six).
 pub const LAG_LABELS_REGRESSION: usize = 8;
 
 /// Labeled records after which default past targets ([`LAG_LABELS_REGRESSION`]) are kept or
