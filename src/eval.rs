@@ -185,26 +185,7 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read)?;
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-            file,
-        )))
-    } else {
-        Box::new(std::io::BufReader::new(file))
-    };
-    let delimiter = config
-        .schema
-        .delimiter
-        .as_bytes()
-        .first()
-        .copied()
-        .unwrap_or(b',');
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(reader);
+    let mut csv = open_csv(path, &config.schema.delimiter).map_err(read)?;
     let schema_err = |reason: String| EvalError::Schema {
         path: path.to_path_buf(),
         reason,
@@ -225,43 +206,22 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
             "no column `{label}` (schema.label); columns are {header:?}"
         ))
     })?;
-    let mut numeric = vec![true; header.len()];
-    let mut classes = BTreeSet::new();
     let need_features = config.schema.features.is_empty();
     let need_categorical = need_features && config.schema.categorical.is_empty();
     let need_classes =
         config.schema.classes.is_empty() && config.schema.task == Task::Classification;
-    let (mut label_values, mut label_non_numeric) = (0u64, 0u64);
-    let tokens = config.schema.missing_tokens.clone();
-    for (i, row) in csv.records().enumerate() {
-        let row = row.map_err(|e| schema_err(format!("row {}: {e}", i + 2)))?;
-        if need_features && i < 1000 {
-            for (j, v) in row.iter().enumerate() {
-                let v = v.trim();
-                if j < numeric.len()
-                    && !v.is_empty()
-                    && !tokens.iter().any(|t| t == v)
-                    && v.parse::<f32>().is_err()
-                {
-                    numeric[j] = false;
-                }
-            }
-        }
-        if need_classes {
-            if let Some(v) = row.get(label_at).filter(|v| !v.is_empty()) {
-                let t = v.trim();
-                if !tokens.iter().any(|m| m == t) {
-                    label_values += 1;
-                    label_non_numeric += u64::from(!t.parse::<f64>().is_ok_and(f64::is_finite));
-                }
-                if classes.len() <= 1000 {
-                    classes.insert(v.to_string());
-                }
-            }
-        } else if i >= 1000 {
-            break;
-        }
-    }
+    let Scan {
+        numeric,
+        classes,
+        label_values,
+        label_non_numeric,
+    } = Scan::read(
+        &mut csv,
+        header.len(),
+        (need_features, need_classes.then_some(label_at)),
+        &config.schema.missing_tokens,
+    )
+    .map_err(|(row, e)| schema_err(format!("row {row}: {e}")))?;
     // The key and the timestamp are never inputs.
     let not_input = [config.schema.key.clone(), config.schema.timestamp.clone()];
     let input = |h: &String| !not_input.iter().flatten().any(|n| n == h);
@@ -298,6 +258,84 @@ pub fn infer_schema(config: &mut Config, path: &Path, task: Option<Task>) -> Res
     config.schema.format = Format::Csv;
     config.schema.columns.clear();
     Ok(())
+}
+
+/// A CSV file (gzip-compressed when it ends in `.gz`) with a header, fields split at the
+/// first byte of `delimiter`.
+fn open_csv(path: &Path, delimiter: &str) -> std::io::Result<csv::Reader<Box<dyn BufRead>>> {
+    let file = std::fs::File::open(path)?;
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            file,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(delimiter.as_bytes().first().copied().unwrap_or(b','))
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader))
+}
+
+/// What `infer_schema` reads from the rows: which columns hold only numbers (or gaps) in the
+/// first 1,000 rows, and the label column's distinct values and how many are not numbers.
+struct Scan {
+    numeric: Vec<bool>,
+    classes: BTreeSet<String>,
+    label_values: u64,
+    label_non_numeric: u64,
+}
+
+impl Scan {
+    /// Reads the rows: the columns' kinds when `features`, the label at `label` through the
+    /// whole file when given. An unreadable row is `(its line number, the error)`.
+    fn read(
+        csv: &mut csv::Reader<Box<dyn BufRead>>,
+        columns: usize,
+        (features, label): (bool, Option<usize>),
+        tokens: &[String],
+    ) -> Result<Scan, (usize, csv::Error)> {
+        let mut scan = Scan {
+            numeric: vec![true; columns],
+            classes: BTreeSet::new(),
+            label_values: 0,
+            label_non_numeric: 0,
+        };
+        for (i, row) in csv.records().enumerate() {
+            let row = row.map_err(|e| (i + 2, e))?;
+            if features && i < 1000 {
+                for (j, v) in row.iter().enumerate() {
+                    let v = v.trim();
+                    if j < columns
+                        && !v.is_empty()
+                        && !tokens.iter().any(|t| t == v)
+                        && v.parse::<f32>().is_err()
+                    {
+                        scan.numeric[j] = false;
+                    }
+                }
+            }
+            let Some(at) = label else {
+                if i >= 1000 {
+                    break;
+                }
+                continue;
+            };
+            if let Some(v) = row.get(at).filter(|v| !v.is_empty()) {
+                let t = v.trim();
+                if !tokens.iter().any(|m| m == t) {
+                    scan.label_values += 1;
+                    scan.label_non_numeric +=
+                        u64::from(!t.parse::<f64>().is_ok_and(f64::is_finite));
+                }
+                if scan.classes.len() <= 1000 {
+                    scan.classes.insert(v.to_string());
+                }
+            }
+        }
+        Ok(scan)
+    }
 }
 
 /// More distinct numeric label values than this make `infer_schema` read the label as a
