@@ -45,7 +45,7 @@ pub const LAG_LABELS_REGRESSION: usize = 8;
 pub const ORDER_CHECK_LABELED: u32 = 32;
 
 /// Whether a stream's order carries its target: persistence against the mean over the first
-/// [`ORDER_CHECK_LABELED`] targets.
+/// [`ORDER_CHECK_LABELED`] targets (a leading run of one value counted once).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OrderCheck {
     n: u32,
@@ -72,6 +72,12 @@ impl OrderCheck {
         self.n += 1;
         self.sum += v;
         self.sum_sq += v * v;
+        if self.steps_sq == 0.0 {
+            // Every target so far the same (a stream that starts with zeros): the run counts
+            // as one target, so the check sees 32 once they move (past targets that do not
+            // move cost nothing meanwhile).
+            (self.n, self.sum, self.sum_sq) = (1, v, v * v);
+        }
         if self.n < ORDER_CHECK_LABELED {
             return None;
         }
@@ -376,5 +382,23 @@ mod tests {
             set.apply(&mut r);
         }
         assert_eq!(set.augmented(&[1.0]), vec![1.0, 10.0, 0.0]);
+        // A stream that starts with 40 equal targets counts them as one: a ramp after them
+        // is judged on 32 targets (kept), an alternation likewise (off, and not before).
+        let (mut ramp, mut alternating) = (
+            Lags::load(&MemoryStore::new(), &schema, 2, true).unwrap(),
+            Lags::load(&MemoryStore::new(), &schema, 2, true).unwrap(),
+        );
+        for i in 0..80 {
+            let mut r = target(0.0, if i < 40 { 0.0 } else { (i - 39) as f32 });
+            ramp.apply(&mut r);
+            let y = if i < 40 || i % 2 == 0 { 0.0 } else { 10.0 };
+            let mut r = target(0.0, y);
+            alternating.apply(&mut r);
+            if i == 69 {
+                assert!(!r.features[1].is_nan(), "undecided at {i}");
+            }
+        }
+        assert_eq!(ramp.augmented(&[1.0])[1], 40.0);
+        assert!(alternating.augmented(&[1.0])[1].is_nan());
     }
 }
