@@ -196,20 +196,64 @@ impl TrainBudget {
     }
 }
 
+/// Two models' losses on the last `window` records both scored: each record's champion loss
+/// and gain (champion minus challenger), with running sums.
+#[derive(Debug, Clone, Default)]
+struct Losses {
+    /// (champion loss, champion loss minus challenger loss); a non-finite value counts 0.
+    window: VecDeque<(f32, f32)>,
+    champion_sum: f64,
+    gain_sum: f64,
+    gain_sq: f64,
+}
+
+impl Losses {
+    fn push(&mut self, champion: f32, challenger: f32, window: usize) {
+        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
+        let (champion, gain) = (finite(champion), finite(champion - challenger));
+        self.window.push_back((champion, gain));
+        self.add(champion, gain, 1.0);
+        while self.window.len() > window {
+            if let Some((c, g)) = self.window.pop_front() {
+                self.add(c, g, -1.0);
+            }
+        }
+    }
+
+    fn add(&mut self, champion: f32, gain: f32, sign: f64) {
+        let (c, g) = (f64::from(champion), f64::from(gain));
+        self.champion_sum += sign * c;
+        self.gain_sum += sign * g;
+        self.gain_sq += sign * g * g;
+    }
+
+    /// The one-sided paired test (normal approximation of the t-test) on the gains: the
+    /// p-value that the challenger's mean loss is not lower (1 with fewer than 2 records).
+    fn p(&self) -> f64 {
+        let n = self.window.len() as f64;
+        if n < 2.0 {
+            return 1.0;
+        }
+        let mean = self.gain_sum / n;
+        let var = ((self.gain_sq - n * mean * mean) / (n - 1.0)).max(0.0);
+        if var <= 0.0 {
+            return if mean > 0.0 { 0.0 } else { 1.0 };
+        }
+        let t = mean / (var / n).sqrt();
+        0.5 * erfc(t / std::f64::consts::SQRT_2)
+    }
+}
+
 /// The paired outcomes of the last `window` labeled records both models scored: whether each
 /// was right, and the champion's cross-entropy minus the challenger's.
 #[derive(Debug, Clone, Default)]
 pub struct Paired {
-    /// (champion right, challenger right, champion loss minus challenger loss, champion
-    /// loss, the record's class).
-    window: VecDeque<(bool, bool, f32, f32, Option<u32>)>,
+    /// (champion right, challenger right, the record's class).
+    window: VecDeque<(bool, bool, Option<u32>)>,
     /// Records of each class in the window (classification).
     classes: Vec<u64>,
-    /// Sum and sum of squares of the loss differences in the window.
-    gain_sum: f64,
-    gain_sq: f64,
-    /// Sum of the champion's losses in the window.
-    champion_loss_sum: f64,
+    /// The served (tracked) outputs' losses.
+    losses: Losses,
     /// Challenger right, champion wrong.
     pub challenger_only: u64,
     /// Champion right, challenger wrong.
@@ -218,14 +262,8 @@ pub struct Paired {
     pub challenger_hits: u64,
     /// Records pushed since the tests last looked.
     since_test: usize,
-    /// The champion's loss minus the challenger's on the same records, each model's own
-    /// output before output tracking, and their sum over the window.
-    raw_gains: VecDeque<f32>,
-    raw_gain_sum: f64,
-    raw_gain_sq: f64,
-    /// The champion's own losses in the window, and their sum.
-    raw_champion: VecDeque<f32>,
-    raw_champion_sum: f64,
+    /// The losses of each model's own output, before output tracking (regression only).
+    raw: Losses,
 }
 
 impl Paired {
@@ -240,13 +278,8 @@ impl Paired {
         class: Option<u32>,
         window: usize,
     ) {
-        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
-        let (cl, gain) = (
-            finite(champion_loss),
-            finite(champion_loss - challenger_loss),
-        );
-        self.window
-            .push_back((champion, challenger, gain, cl, class));
+        self.window.push_back((champion, challenger, class));
+        self.losses.push(champion_loss, challenger_loss, window);
         if let Some(c) = class {
             let c = c as usize;
             if self.classes.len() <= c {
@@ -256,67 +289,39 @@ impl Paired {
         }
         self.since_test += 1;
         self.count(champion, challenger, 1);
-        self.gain_sum += f64::from(gain);
-        self.gain_sq += f64::from(gain) * f64::from(gain);
-        self.champion_loss_sum += f64::from(cl);
         while self.window.len() > window {
-            if let Some((a, b, g, l, class)) = self.window.pop_front() {
+            if let Some((a, b, class)) = self.window.pop_front() {
                 self.count(a, b, -1);
                 if let Some(n) = class.and_then(|c| self.classes.get_mut(c as usize)) {
                     *n = n.saturating_sub(1);
                 }
-                self.gain_sum -= f64::from(g);
-                self.gain_sq -= f64::from(g) * f64::from(g);
-                self.champion_loss_sum -= f64::from(l);
             }
         }
     }
 
     /// Adds one record's losses of the two models' own outputs (before output tracking).
     pub fn push_raw(&mut self, champion_loss: f32, challenger_loss: f32, window: usize) {
-        let gain = champion_loss - challenger_loss;
-        let gain = if gain.is_finite() { gain } else { 0.0 };
-        self.raw_gains.push_back(gain);
-        self.raw_gain_sum += f64::from(gain);
-        self.raw_gain_sq += f64::from(gain) * f64::from(gain);
-        let champion = if champion_loss.is_finite() {
-            champion_loss
-        } else {
-            0.0
-        };
-        self.raw_champion.push_back(champion);
-        self.raw_champion_sum += f64::from(champion);
-        while self.raw_champion.len() > window {
-            if let Some(l) = self.raw_champion.pop_front() {
-                self.raw_champion_sum -= f64::from(l);
-            }
-        }
-        while self.raw_gains.len() > window {
-            if let Some(g) = self.raw_gains.pop_front() {
-                self.raw_gain_sum -= f64::from(g);
-                self.raw_gain_sq -= f64::from(g) * f64::from(g);
-            }
-        }
+        self.raw.push(champion_loss, challenger_loss, window);
     }
 
     /// The paired test of [`Paired::loss_p`] on the losses of the two models' own outputs
     /// (1 when none were recorded).
     pub fn raw_loss_p(&self) -> f64 {
-        one_sided_p(self.raw_gains.len(), self.raw_gain_sum, self.raw_gain_sq)
+        self.raw.p()
     }
 
     /// Whether the challenger's own network (before output tracking) has the lower mean loss
     /// on the window (false when nothing was recorded).
     pub fn raw_ahead(&self) -> bool {
-        self.raw_gain_sum > 0.0
+        self.raw.gain_sum > 0.0
     }
 
     /// Champion and challenger mean loss on the window.
     pub fn mean_losses(&self) -> Option<(f64, f64)> {
         let n = self.window.len() as f64;
         (n > 0.0).then(|| {
-            let champion = self.champion_loss_sum / n;
-            (champion, champion - self.gain_sum / n)
+            let champion = self.losses.champion_sum / n;
+            (champion, champion - self.losses.gain_sum / n)
         })
     }
 
@@ -345,7 +350,7 @@ impl Paired {
     /// One-sided paired test on the loss differences (normal approximation of the t-test):
     /// the p-value that the challenger's cross-entropy is not lower than the champion's.
     pub fn loss_p(&self) -> f64 {
-        one_sided_p(self.window.len(), self.gain_sum, self.gain_sq)
+        self.losses.p()
     }
 
     /// The tests' verdict on the paired window (`&mut`: a look is counted). Better: the
@@ -391,8 +396,8 @@ impl Paired {
         // loss, and whose served output is no worse on the window, replaces the champion
         // (the versioned model, what a replica gets, is the network).
         let own = self.raw_loss_p() < alpha
-            && self.gain_sum >= 0.0
-            && self.raw_gain_sum >= 0.5 * self.raw_champion_sum;
+            && self.losses.gain_sum >= 0.0
+            && self.raw.gain_sum >= 0.5 * self.raw.champion_sum;
         if (b > c && (errors || loss) || own) && self.beats_the_label_frequencies() {
             Verdict::Better
         } else if c > b && errors && self.len() >= config.window / 2 && !self.raw_ahead() {
@@ -480,22 +485,6 @@ fn erfc(x: f64) -> f64 {
     } else {
         2.0 - r
     }
-}
-
-/// One-sided paired test (normal approximation of the t-test) on `n` loss differences with
-/// sum `sum` and sum of squares `sq`: the p-value that their mean is not above 0.
-fn one_sided_p(n: usize, sum: f64, sq: f64) -> f64 {
-    let n = n as f64;
-    if n < 2.0 {
-        return 1.0;
-    }
-    let mean = sum / n;
-    let var = ((sq - n * mean * mean) / (n - 1.0)).max(0.0);
-    if var <= 0.0 {
-        return if mean > 0.0 { 0.0 } else { 1.0 };
-    }
-    let t = mean / (var / n).sqrt();
-    0.5 * erfc(t / std::f64::consts::SQRT_2)
 }
 
 /// What the paired test says now.
