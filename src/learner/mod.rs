@@ -131,8 +131,17 @@ fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> 
 /// model's own output for it and its label (see [`crate::learn::tracking`]). `sd` is the
 /// regression target's standard deviation.
 /// The loss of each labeled record's prediction (in order, the records `assess_row` scores),
-/// before output tracking.
-fn raw_losses(predictions: &[Prediction], records: &[&Record], sd: f32) -> Vec<f32> {
+/// before output tracking. Only a regression's challenger verdicts use them
+/// (`Paired::push_raw`): empty otherwise, so a classifier's hot path does not pay for them.
+fn raw_losses(
+    config: &Config,
+    predictions: &[Prediction],
+    records: &[&Record],
+    sd: f32,
+) -> Vec<f32> {
+    if config.schema.task != Task::Regression || !config.challenger.enabled {
+        return Vec::new();
+    }
     records
         .iter()
         .zip(predictions)
@@ -620,7 +629,7 @@ impl Learner {
         let mut fresh = predict(&serving.model, serving.version, x)?;
         let k = serving.model.spec.classes;
         let sd = serving.model.target.std;
-        let raw = raw_losses(&fresh, records, sd);
+        let raw = raw_losses(&self.config, &fresh, records, sd);
         let fits = |t: &Tracker| t.fits(tracker_width(&serving.model), serving.model.spec.input);
         if !self.state.tracker.as_ref().is_some_and(fits) {
             // None yet, or one stored for another shape (or before linear corrections).
@@ -702,7 +711,7 @@ impl Learner {
         let mut labeled = Vec::with_capacity(hits.len());
         let mut predictions = predict(&challenger.model, 0, x)?;
         let sd = challenger.model.target.std;
-        let raw = raw_losses(&predictions, records, sd);
+        let raw = raw_losses(&self.config, &predictions, records, sd);
         if let Some(t) = challenger.tracker.as_mut() {
             track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
         }
