@@ -60,6 +60,36 @@ impl Ewc {
         data: &Dataset,
         max_examples: usize,
     ) -> Result<ParamMap, LearnError> {
+        if !super::host::supports(model) || data.width != model.spec.input {
+            return Ewc::fisher_per_row(model, data, max_examples);
+        }
+        let n = data.len().min(max_examples);
+        if n == 0 {
+            return Err(LearnError::Empty);
+        }
+        let net = super::host::HostNet::read(model)?;
+        let x = model.norm.apply(&data.x[..n * data.width]);
+        let per_layer = net.fisher(model, &x, &data.y.slice(0..n));
+        let mut map = ParamMap::new();
+        for ((name, (i, o)), (w, b)) in model
+            .layer_names()
+            .iter()
+            .zip(model.spec.layer_dims())
+            .zip(per_layer)
+        {
+            map.insert(format!("{name}.weight"), (vec![i, o], w));
+            map.insert(format!("{name}.bias"), (vec![o], b));
+        }
+        Ok(map)
+    }
+
+    /// [`Ewc::fisher`] through burn's graph, one backward pass per row (any model: dropout,
+    /// GELU, large ones).
+    pub(crate) fn fisher_per_row(
+        model: &Model,
+        data: &Dataset,
+        max_examples: usize,
+    ) -> Result<ParamMap, LearnError> {
         if data.width != model.spec.input {
             return Err(LearnError::Width {
                 got: data.width,

@@ -10,6 +10,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Tensor, TensorData};
 
+use super::host::{HostAdam, HostNet};
 use super::train::{check_targets, estimate_flops, task_loss};
 use super::{Dataset, LayerSet, LearnError, Model, Normalizer, Targets};
 use crate::rng::Rng;
@@ -129,6 +130,9 @@ pub struct OnlineTrainer {
     /// head follows (`Model::rescale_target`).
     target: (f64, f64, f64),
     cost: OnlineCost,
+    /// Steps run by the host loops (`host::supports` the model), with their Adam moments;
+    /// `None`: through burn's graph and `optim`.
+    host: Option<HostAdam>,
 }
 
 impl std::fmt::Debug for OnlineTrainer {
@@ -169,10 +173,18 @@ impl OnlineTrainer {
                 f64::from(model.target.mean),
                 f64::from(model.target.std).powi(2) * prior_rows,
             ),
+            host: super::host::supports(model).then(HostAdam::default),
             layers,
             settings,
             cost: OnlineCost::default(),
         }
+    }
+
+    /// Runs the steps through the host loops (`true`, where `host::supports` the model) or
+    /// through burn's graph (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn set_host(&mut self, on: bool) {
+        self.host = on.then(HostAdam::default);
     }
 
     /// Takes the new regression targets into the running target scale and moves the model
@@ -256,6 +268,10 @@ impl OnlineTrainer {
         let mut xs = Vec::with_capacity(batch * width);
         let mut ys = y.empty_like();
         let rows = y.len();
+        let mut net = match self.host {
+            Some(_) => Some(HostNet::read(model)?),
+            None => None,
+        };
         let mut start = 0;
         while start < rows {
             let end = (start + per_new).min(rows);
@@ -274,6 +290,18 @@ impl OnlineTrainer {
             }
             start = end;
             let b = ys.len();
+            if let (Some(net), Some(adam)) = (net.as_mut(), self.host.as_mut()) {
+                let xn = model.norm.apply(&xs);
+                let lr = self.settings.learning_rate as f32;
+                let value = net.step(model, adam, &xn, &ys, &self.layers, lr);
+                if !value.is_finite() {
+                    return Err(LearnError::Diverged(value, 0));
+                }
+                loss_sum += value;
+                steps += 1;
+                self.cost.examples += b as u64;
+                continue;
+            }
             let input =
                 Tensor::<2>::from_data(TensorData::new(model.norm.apply(&xs), [b, width]), &device);
             let logits = model.forward_from(&model.net, 0, input);
@@ -288,6 +316,9 @@ impl OnlineTrainer {
             let net = model.net.clone();
             model.net = self.optim.step(self.settings.learning_rate, net, grads);
             self.cost.examples += b as u64;
+        }
+        if let Some(net) = &net {
+            net.write(model)?;
         }
         self.cost.steps += steps as u64;
         let examples = (rows + steps * per_replay) as f64;

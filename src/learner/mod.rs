@@ -409,7 +409,10 @@ struct ReplayCache {
 }
 
 impl ReplayCache {
-    /// The buffer as of at most `REPLAY_RELOAD` labeled records ago (`labeled`: scored so far).
+    /// The buffer as of at most `REPLAY_RELOAD` labeled records ago (`labeled`: scored so
+    /// far), or sooner while it is small: a copy taken when the buffer held `n` rows is
+    /// reloaded after `n` (at least `REPLAY_RELOAD_MIN`) more, so a short stream's challenger
+    /// replays what the stream has shown, not the empty buffer of its first chunk.
     fn get(
         &mut self,
         store: &dyn KvStore,
@@ -417,7 +420,12 @@ impl ReplayCache {
         task: Task,
         labeled: u64,
     ) -> Result<&Dataset, LoopError> {
-        if self.data.is_none() || labeled >= self.loaded_at + REPLAY_RELOAD {
+        let every = self
+            .data
+            .as_ref()
+            .map_or(0, |d| d.len() as u64)
+            .clamp(REPLAY_RELOAD_MIN, REPLAY_RELOAD);
+        if self.data.is_none() || labeled >= self.loaded_at + every {
             self.data = Some(worker::replay_dataset(store, width, task)?);
             self.loaded_at = labeled;
         }
@@ -427,6 +435,9 @@ impl ReplayCache {
 
 /// Labeled records between two reloads of the replay buffer for the challenger.
 const REPLAY_RELOAD: u64 = 5_000;
+
+/// The shortest interval between two reloads of the replay buffer, in labeled records.
+const REPLAY_RELOAD_MIN: u64 = 256;
 
 impl std::fmt::Debug for Learner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,0 +1,558 @@
+//! Host arithmetic for small MLPs: the forward pass, the backward pass, Adam and the
+//! per-example squared gradients of the Fisher, written out in plain loops over `f32` slices.
+//!
+//! The online challenger takes a step every few records (8 rows through a 7-64-64-2 network
+//! on Elec2): a few hundred thousand multiply-adds, where a framework's per-operation cost
+//! (a graph node, an allocation and a dispatch for each of some hundred tensor operations of
+//! forward, backward and Adam) is several times the arithmetic. The same for the Fisher of
+//! online EWC, which needs one gradient per example. These loops do the same arithmetic as
+//! the burn graph ([`super::Model`]'s `forward_from`, `train::task_loss`,
+//! `train::likelihood_loss`, `AdamConfig::new()`), checked against it in the tests below;
+//! the burn model stays the model (read before, written back after), everything else
+//! (retrains, scoring, checkpoints, other backends) is burn's.
+//!
+//! Used where it is exact: no dropout, ReLU or tanh hidden layers, and at most
+//! [`HOST_MAX_PARAMS`] parameters (beyond that, the framework's per-operation cost is small
+//! next to the arithmetic, and a GPU backend does it better).
+
+use super::model::{Activation, Model, ParamMap, RegressionLoss};
+use super::train::HUBER_DELTA;
+use super::{LayerSet, LearnError, Targets};
+
+/// The largest model the host loops run (parameters).
+pub const HOST_MAX_PARAMS: usize = 1 << 18;
+
+/// Adam's defaults in burn (`AdamConfig::new()`).
+const BETA_1: f32 = 0.9;
+const BETA_2: f32 = 0.999;
+const EPSILON: f32 = 1e-5;
+
+/// Whether the host loops compute exactly what the burn graph of `model` does.
+pub fn supports(model: &Model) -> bool {
+    model.spec.dropout == 0.0
+        && matches!(model.spec.activation, Activation::Relu | Activation::Tanh)
+        && model.num_params() <= HOST_MAX_PARAMS
+}
+
+/// One linear layer, `z = h W + b`, with `W` as `[input, output]` row-major (burn's layout).
+#[derive(Debug, Clone)]
+struct Layer {
+    input: usize,
+    output: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// A model's parameters on the host.
+#[derive(Debug, Clone)]
+pub struct HostNet {
+    layers: Vec<Layer>,
+    activation: Activation,
+    loss: RegressionLoss,
+}
+
+/// What a forward pass keeps for the backward one: each layer's input, `[batch, input]`,
+/// and the head's output.
+#[derive(Debug, Default)]
+struct Trace {
+    inputs: Vec<Vec<f32>>,
+    out: Vec<f32>,
+}
+
+/// Adam's moments of one trainable layer.
+#[derive(Debug, Clone)]
+struct Moments {
+    m_w: Vec<f32>,
+    v_w: Vec<f32>,
+    m_b: Vec<f32>,
+    v_b: Vec<f32>,
+    time: i32,
+}
+
+/// Adam for a [`HostNet`], its moments kept from step to step (as burn's `ModuleOptimizer`
+/// keeps them per parameter).
+#[derive(Debug, Clone, Default)]
+pub struct HostAdam {
+    /// Per layer; `None` until the layer's first step.
+    moments: Vec<Option<Moments>>,
+}
+
+impl HostNet {
+    /// Reads `model`'s parameters.
+    pub fn read(model: &Model) -> Result<HostNet, LearnError> {
+        let mut params = model.params()?;
+        let mut layers = Vec::with_capacity(model.num_layers());
+        for (name, (input, output)) in model.layer_names().iter().zip(model.spec.layer_dims()) {
+            let mut take = |key: String, len: usize| -> Result<Vec<f32>, LearnError> {
+                match params.remove(&key) {
+                    Some((_, v)) if v.len() == len => Ok(v),
+                    _ => Err(LearnError::Weights(format!(
+                        "tensor `{key}` is missing or of the wrong size"
+                    ))),
+                }
+            };
+            let w = take(format!("{name}.weight"), input * output)?;
+            let b = take(format!("{name}.bias"), output)?;
+            layers.push(Layer {
+                input,
+                output,
+                w,
+                b,
+            });
+        }
+        Ok(HostNet {
+            layers,
+            activation: model.spec.activation,
+            loss: model.spec.loss,
+        })
+    }
+
+    /// Writes the parameters back into `model` (same architecture).
+    pub fn write(&self, model: &mut Model) -> Result<(), LearnError> {
+        let mut map = ParamMap::new();
+        for (name, l) in model.layer_names().iter().zip(&self.layers) {
+            map.insert(
+                format!("{name}.weight"),
+                (vec![l.input, l.output], l.w.clone()),
+            );
+            map.insert(format!("{name}.bias"), (vec![l.output], l.b.clone()));
+        }
+        model.set_params(&map)
+    }
+
+    fn act(&self, z: f32) -> f32 {
+        match self.activation {
+            Activation::Tanh => z.tanh(),
+            // ReLU; `supports` keeps GELU on burn.
+            _ => z.max(0.0),
+        }
+    }
+
+    /// The activation's derivative from its output `a`.
+    fn act_grad(&self, a: f32) -> f32 {
+        match self.activation {
+            Activation::Tanh => 1.0 - a * a,
+            _ => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Forward pass of `n` standardised rows `x`, `[n, input]`.
+    fn forward(&self, x: &[f32], n: usize) -> Trace {
+        let mut trace = Trace::default();
+        let mut h = x.to_vec();
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut z = vec![0f32; n * layer.output];
+            for (zr, hr) in z
+                .chunks_exact_mut(layer.output)
+                .zip(h.chunks_exact(layer.input))
+            {
+                zr.copy_from_slice(&layer.b);
+                for (&hk, wk) in hr.iter().zip(layer.w.chunks_exact(layer.output)) {
+                    if hk != 0.0 {
+                        axpy(hk, wk, zr);
+                    }
+                }
+            }
+            if l < last {
+                for v in z.iter_mut() {
+                    *v = self.act(*v);
+                }
+            }
+            trace.inputs.push(std::mem::replace(&mut h, z));
+        }
+        trace.out = h;
+        trace
+    }
+
+    /// The loss of head outputs `out` against `y` per row, and its gradient with respect to
+    /// each row's output (per row, not divided by the batch size). `fisher`: the Gaussian
+    /// likelihood's loss for values (as `train::likelihood_loss`), else the training loss
+    /// (`train::task_loss`).
+    fn loss_grad(&self, model: &Model, out: &[f32], y: &Targets, fisher: bool) -> (f64, Vec<f32>) {
+        let mut grad = vec![0f32; out.len()];
+        let mut total = 0f64;
+        match y {
+            Targets::Classes(c) => {
+                let k = self.layers[self.layers.len() - 1].output;
+                for ((o, g), &label) in out.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(c) {
+                    let max = o.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let sum: f32 = o.iter().map(|v| (v - max).exp()).sum();
+                    let log_sum = sum.ln();
+                    for (j, (gj, &oj)) in g.iter_mut().zip(o).enumerate() {
+                        let p = (oj - max - log_sum).exp();
+                        *gj = p - if j == label as usize { 1.0 } else { 0.0 };
+                    }
+                    total -= f64::from(o[label as usize] - max - log_sum);
+                }
+            }
+            Targets::Values(v) => {
+                let huber = !fisher && self.loss == RegressionLoss::Huber;
+                for ((&o, g), &t) in out.iter().zip(grad.iter_mut()).zip(v) {
+                    let r = o - model.target.apply(t);
+                    let a = r.abs();
+                    if huber && a > HUBER_DELTA {
+                        total += f64::from(HUBER_DELTA * (a - 0.5 * HUBER_DELTA));
+                        *g = HUBER_DELTA * r.signum();
+                    } else {
+                        total += f64::from(0.5 * r * r);
+                        *g = r;
+                    }
+                }
+            }
+        }
+        (total, grad)
+    }
+
+    /// Back-propagates the per-row output gradient `g` (`[n, classes]`) and calls
+    /// `visit(layer, layer_input, delta)` for each layer in `layers`, from the head down, with
+    /// `delta` the gradient at the layer's output, `[n, output]`. Stops below the lowest layer
+    /// of `layers`.
+    fn backward(
+        &self,
+        trace: &Trace,
+        mut g: Vec<f32>,
+        n: usize,
+        layers: &LayerSet,
+        mut visit: impl FnMut(usize, &[f32], &[f32]),
+    ) {
+        let lowest = (0..self.layers.len()).find(|&l| layers.contains(l));
+        let Some(lowest) = lowest else {
+            return;
+        };
+        for l in (lowest..self.layers.len()).rev() {
+            let layer = &self.layers[l];
+            let h = &trace.inputs[l];
+            if layers.contains(l) {
+                visit(l, h, &g);
+            }
+            if l == lowest {
+                break;
+            }
+            // Gradient at this layer's input (the layer below's activation output).
+            let mut gh = vec![0f32; n * layer.input];
+            for ((ghr, gr), hr) in gh
+                .chunks_exact_mut(layer.input)
+                .zip(g.chunks_exact(layer.output))
+                .zip(h.chunks_exact(layer.input))
+            {
+                for ((v, wk), &a) in ghr
+                    .iter_mut()
+                    .zip(layer.w.chunks_exact(layer.output))
+                    .zip(hr)
+                {
+                    let d = self.act_grad(a);
+                    *v = if d == 0.0 { 0.0 } else { dot(gr, wk) * d };
+                }
+            }
+            g = gh;
+        }
+    }
+
+    /// One Adam step on `n` standardised rows `x` against `y` (the training loss, averaged
+    /// over the rows, as `train::task_loss`), changing only `layers`. Returns the loss.
+    pub fn step(
+        &mut self,
+        model: &Model,
+        adam: &mut HostAdam,
+        x: &[f32],
+        y: &Targets,
+        layers: &LayerSet,
+        learning_rate: f32,
+    ) -> f64 {
+        let n = y.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let trace = self.forward(x, n);
+        let (total, mut g) = self.loss_grad(model, &trace.out, y, false);
+        let scale = 1.0 / n as f32;
+        for v in g.iter_mut() {
+            *v *= scale;
+        }
+        let mut grads: Vec<Option<(Vec<f32>, Vec<f32>)>> = vec![None; self.layers.len()];
+        self.backward(&trace, g, n, layers, |l, h, delta| {
+            let layer = &self.layers[l];
+            let mut gw = vec![0f32; layer.input * layer.output];
+            let mut gb = vec![0f32; layer.output];
+            for (hr, dr) in h
+                .chunks_exact(layer.input)
+                .zip(delta.chunks_exact(layer.output))
+            {
+                for (&hk, gwk) in hr.iter().zip(gw.chunks_exact_mut(layer.output)) {
+                    if hk != 0.0 {
+                        axpy(hk, dr, gwk);
+                    }
+                }
+                axpy(1.0, dr, &mut gb);
+            }
+            grads[l] = Some((gw, gb));
+        });
+        if adam.moments.len() != self.layers.len() {
+            adam.moments = vec![None; self.layers.len()];
+        }
+        for (l, grad) in grads.into_iter().enumerate() {
+            if let Some((gw, gb)) = grad {
+                let layer = &mut self.layers[l];
+                let m = adam.moments[l].get_or_insert_with(|| Moments {
+                    m_w: vec![0.0; gw.len()],
+                    v_w: vec![0.0; gw.len()],
+                    m_b: vec![0.0; gb.len()],
+                    v_b: vec![0.0; gb.len()],
+                    time: 0,
+                });
+                m.time += 1;
+                adam_update(
+                    &mut layer.w,
+                    &gw,
+                    &mut m.m_w,
+                    &mut m.v_w,
+                    m.time,
+                    learning_rate,
+                );
+                adam_update(
+                    &mut layer.b,
+                    &gb,
+                    &mut m.m_b,
+                    &mut m.v_b,
+                    m.time,
+                    learning_rate,
+                );
+            }
+        }
+        total / n as f64
+    }
+
+    /// The diagonal Fisher (the mean over rows of each parameter's squared per-row gradient
+    /// of the likelihood, as `ewc::Ewc::fisher` computes one row at a time) of `n`
+    /// standardised rows: per layer, `(weight [input * output], bias [output])`.
+    pub fn fisher(&self, model: &Model, x: &[f32], y: &Targets) -> Vec<(Vec<f32>, Vec<f32>)> {
+        let n = y.len();
+        let mut out: Vec<(Vec<f32>, Vec<f32>)> = self
+            .layers
+            .iter()
+            .map(|l| (vec![0f32; l.input * l.output], vec![0f32; l.output]))
+            .collect();
+        if n == 0 {
+            return out;
+        }
+        let trace = self.forward(x, n);
+        let (_, g) = self.loss_grad(model, &trace.out, y, true);
+        let all = LayerSet::all(model);
+        self.backward(&trace, g, n, &all, |l, h, delta| {
+            let layer = &self.layers[l];
+            let (fw, fb) = &mut out[l];
+            let mut d2 = vec![0f32; layer.output];
+            for (hr, dr) in h
+                .chunks_exact(layer.input)
+                .zip(delta.chunks_exact(layer.output))
+            {
+                for (s, &d) in d2.iter_mut().zip(dr) {
+                    *s = d * d;
+                }
+                for (&hk, fwk) in hr.iter().zip(fw.chunks_exact_mut(layer.output)) {
+                    if hk != 0.0 {
+                        axpy(hk * hk, &d2, fwk);
+                    }
+                }
+                axpy(1.0, &d2, fb);
+            }
+        });
+        let inv = 1.0 / n as f32;
+        for (fw, fb) in out.iter_mut() {
+            fw.iter_mut().chain(fb.iter_mut()).for_each(|v| *v *= inv);
+        }
+        out
+    }
+}
+
+/// `y += a x`.
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// `x · y`, in eight independent sums (which the compiler can keep in one vector register).
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for k in 0..8 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (a, b) in xr.iter().zip(yr) {
+        s += a * b;
+    }
+    s
+}
+
+/// burn's Adam (`AdaptiveMomentum::transform`, no weight decay, no AMSGrad) on one tensor.
+fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], time: i32, lr: f32) {
+    let c2 = (1.0 - BETA_2.powi(time)).sqrt();
+    let factor = c2 / (1.0 - BETA_1.powi(time));
+    let eps = EPSILON * c2;
+    for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *mi = *mi * BETA_1 + gi * (1.0 - BETA_1);
+        *vi = *vi * BETA_2 + gi * gi * (1.0 - BETA_2);
+        *pi -= lr * (*mi * factor / (vi.sqrt() + eps));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::online::{OnlineSettings, OnlineTrainer};
+    use crate::learn::{BackendKind, Dataset, Ewc, ModelSpec, Normalizer, Task};
+    use crate::rng::Rng;
+
+    fn spec(task: Task, activation: Activation, loss: RegressionLoss) -> ModelSpec {
+        let mut s = ModelSpec::classifier(5, vec![16, 12], 3);
+        s.activation = activation;
+        if task == Task::Regression {
+            s.task = Task::Regression;
+            s.classes = 1;
+            s.loss = loss;
+        }
+        s
+    }
+
+    fn data(task: Task, n: usize, seed: u64) -> (Vec<f32>, Targets) {
+        let mut rng = Rng::seeded(seed);
+        let x: Vec<f32> = (0..n * 5)
+            .map(|_| rng.unit_f64() as f32 * 4.0 - 2.0)
+            .collect();
+        let y = match task {
+            Task::Classification => Targets::Classes(
+                x.chunks(5)
+                    .map(|r| ((r[0] + r[1] * r[2]).abs() * 1.3) as u32 % 3)
+                    .collect(),
+            ),
+            // Wide targets: Huber's linear part is reached.
+            Task::Regression => Targets::Values(
+                x.chunks(5)
+                    .map(|r| 10.0 + 4.0 * r[0] * r[1] + 3.0 * r[3])
+                    .collect(),
+            ),
+        };
+        (x, y)
+    }
+
+    /// Runs the same chunks through the online trainer twice, burn's graph and the host
+    /// loops, and compares every parameter.
+    fn same_training(task: Task, activation: Activation, loss: RegressionLoss, layers: &[&str]) {
+        let spec = spec(task, activation, loss);
+        let run = |host: bool| -> ParamMap {
+            let mut m = Model::new(
+                spec.clone(),
+                Normalizer::identity(5),
+                BackendKind::from_env(),
+                4,
+            )
+            .unwrap();
+            let set = if layers.is_empty() {
+                LayerSet::all(&m)
+            } else {
+                LayerSet::named(&m, layers).unwrap()
+            };
+            let settings = OnlineSettings {
+                learning_rate: 0.01,
+                batch_size: 8,
+                replay_ratio: 0.0,
+                seed: 3,
+            };
+            let mut t = OnlineTrainer::new(&mut m, set, settings, 20.0);
+            t.set_host(host);
+            for c in 0..12 {
+                let (x, y) = data(task, 32, 100 + c);
+                t.learn(&mut m, &x, &y, None).unwrap();
+            }
+            m.params().unwrap()
+        };
+        let (graph, host) = (run(false), run(true));
+        for (name, (_, g)) in &graph {
+            let what = format!("{task:?} {activation:?} {loss:?} {layers:?}: {name}");
+            assert_close(g, &host[name].1, 2e-4, 1e-3, &what);
+        }
+    }
+
+    /// Every `got` within `rel` of the largest `want` (at least `floor`) of its `want`.
+    fn assert_close(want: &[f32], got: &[f32], rel: f32, floor: f32, what: &str) {
+        assert_eq!(want.len(), got.len(), "{what}");
+        let scale = want.iter().fold(0f32, |a, v| a.max(v.abs())).max(floor);
+        for (a, b) in want.iter().zip(got) {
+            assert!((a - b).abs() <= rel * scale, "{what}: burn {a}, host {b}");
+        }
+    }
+
+    #[test]
+    fn host_steps_train_as_the_burn_graph_does() {
+        use Activation::{Relu, Tanh};
+        use RegressionLoss::{Huber, Squared};
+        same_training(Task::Classification, Relu, Huber, &[]);
+        same_training(Task::Classification, Tanh, Huber, &[]);
+        same_training(Task::Classification, Relu, Huber, &["hidden.0", "head"]);
+        same_training(Task::Classification, Relu, Huber, &["hidden.1"]);
+        same_training(Task::Regression, Relu, Huber, &[]);
+        same_training(Task::Regression, Tanh, Squared, &["head"]);
+    }
+
+    #[test]
+    fn host_fisher_is_the_per_row_fisher() {
+        for (task, loss) in [
+            (Task::Classification, RegressionLoss::Huber),
+            (Task::Regression, RegressionLoss::Huber),
+        ] {
+            let m = Model::new(
+                spec(task, Activation::Relu, loss),
+                Normalizer::identity(5),
+                BackendKind::from_env(),
+                9,
+            )
+            .unwrap();
+            let (x, y) = data(task, 40, 7);
+            let ds = Dataset::with_targets(x.clone(), y.clone(), 5).unwrap();
+            let per_row = Ewc::fisher_per_row(&m, &ds, 40).unwrap();
+            let host = HostNet::read(&m).unwrap().fisher(&m, &m.norm.apply(&x), &y);
+            for (l, name) in m.layer_names().iter().enumerate() {
+                for (key, got) in [("weight", &host[l].0), ("bias", &host[l].1)] {
+                    let want = &per_row[&format!("{name}.{key}")].1;
+                    assert_close(want, got, 1e-4, 1e-6, &format!("{task:?} {name}.{key}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gelu_and_dropout_stay_on_burn() {
+        let gelu = spec(
+            Task::Classification,
+            Activation::Gelu,
+            RegressionLoss::Huber,
+        );
+        let dropout = ModelSpec {
+            dropout: 0.1,
+            ..spec(
+                Task::Classification,
+                Activation::Relu,
+                RegressionLoss::Huber,
+            )
+        };
+        let plain = spec(Task::Regression, Activation::Tanh, RegressionLoss::Huber);
+        let on = |s: ModelSpec| {
+            supports(&Model::new(s, Normalizer::identity(5), BackendKind::from_env(), 1).unwrap())
+        };
+        assert!(!on(gelu));
+        assert!(!on(dropout));
+        assert!(on(plain));
+    }
+}
