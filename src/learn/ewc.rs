@@ -60,14 +60,14 @@ impl Ewc {
         data: &Dataset,
         max_examples: usize,
     ) -> Result<ParamMap, LearnError> {
-        if !super::host::supports(model) || data.width != model.spec.input {
-            return Ewc::fisher_per_row(model, data, max_examples);
-        }
+        let net = match model.host_net() {
+            Some(net) if data.width == model.spec.input => net,
+            _ => return Ewc::fisher_per_row(model, data, max_examples),
+        };
         let n = data.len().min(max_examples);
         if n == 0 {
             return Err(LearnError::Empty);
         }
-        let net = super::host::HostNet::read(model)?;
         let x = model.norm.apply(&data.x[..n * data.width]);
         let per_layer = net.fisher(model, &x, &data.y.slice(0..n));
         let mut map = ParamMap::new();
@@ -247,7 +247,7 @@ impl Ewc {
         if terms.is_empty() {
             return Ok(0.0);
         }
-        Ok(self.penalty(&model.net, &terms).into_scalar::<f32>() as f64)
+        Ok(self.penalty(model.net(), &terms).into_scalar::<f32>() as f64)
     }
 }
 
@@ -403,9 +403,9 @@ mod tests {
 
         // Autodiff gradient = lambda F (theta - theta*), and a step against it moves back.
         let terms = ewc.penalty_terms(&m, &LayerSet::all(&m)).unwrap();
-        let pen = ewc.penalty(&m.net, &terms);
+        let pen = ewc.penalty(m.net(), &terms);
         let grads = pen.backward();
-        let g = read(m.net.head.weight.grad(&grads).unwrap()).unwrap();
+        let g = read(m.net().head.weight.grad(&grads).unwrap()).unwrap();
         let (_, theta) = &moved["head.weight"];
         let (_, anchor) = &star["head.weight"];
         let (_, f) = &ewc.fisher["head.weight"];

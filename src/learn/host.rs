@@ -142,6 +142,12 @@ impl HostNet {
         }
     }
 
+    /// The head's outputs (logits, or a regression's standardised value) of `n`
+    /// standardised rows `x`, `[n * classes]`.
+    pub fn outputs(&self, x: &[f32], n: usize) -> Vec<f32> {
+        self.forward(x, n).out
+    }
+
     /// Forward pass of `n` standardised rows `x`, `[n, input]`.
     fn forward(&self, x: &[f32], n: usize) -> Trace {
         let mut trace = Trace::default();
@@ -369,6 +375,19 @@ impl HostNet {
             fw.iter_mut().chain(fb.iter_mut()).for_each(|v| *v *= inv);
         }
         out
+    }
+}
+
+/// A row of logits into probabilities, in place (burn's `softmax`: `exp(x - max) / sum`).
+pub fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
     }
 }
 

@@ -1,12 +1,14 @@
 //! The model: a burn MLP with named layers, its input standardisation, and parameter access.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{activation, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::host::{self, HostNet};
 use super::LearnError;
 use crate::error::ConfigError;
 use crate::rng::Rng;
@@ -412,9 +414,13 @@ pub struct Model {
     pub norm: Normalizer,
     /// The regression target's standardisation (identity for classification).
     pub target: TargetScale,
-    pub(crate) net: Mlp,
+    net: Mlp,
     /// The autodiff device the parameters live on.
     pub(crate) device: Device,
+    /// The parameters as host arrays for `host`'s loops (inference, online steps, the
+    /// Fisher), read from `net` once after each change of it; `None` inside where
+    /// `host::supports` says no.
+    host: OnceLock<Option<HostNet>>,
 }
 
 /// `t * k + add` as a new leaf that requires a gradient if `t` did (computed on the host:
@@ -460,6 +466,7 @@ impl Model {
             target: TargetScale::default(),
             net,
             device,
+            host: OnceLock::new(),
         };
         let mut rng = Rng::seeded(seed);
         let mut params = ParamMap::new();
@@ -479,6 +486,43 @@ impl Model {
 
     /// A copy of the module for gradient diagnostics: every parameter requires a gradient
     /// and dropout is off.
+    /// The burn module.
+    pub(crate) fn net(&self) -> &Mlp {
+        &self.net
+    }
+
+    /// The burn module, to change (the host copy of its parameters is read again after).
+    fn net_mut(&mut self) -> &mut Mlp {
+        self.host = OnceLock::new();
+        &mut self.net
+    }
+
+    /// Replaces the burn module (same architecture).
+    pub(crate) fn set_net(&mut self, net: Mlp) {
+        *self.net_mut() = net;
+    }
+
+    /// The parameters as host arrays, where the host loops are exact for this model
+    /// (`host::supports`); read once per change of the module.
+    pub(crate) fn host_net(&self) -> Option<&HostNet> {
+        self.host
+            .get_or_init(|| {
+                if host::supports(self) {
+                    HostNet::read(self).ok()
+                } else {
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// Writes host-trained parameters into the module and keeps them as its host copy.
+    pub(crate) fn set_host_net(&mut self, net: HostNet) -> Result<(), LearnError> {
+        net.write(self)?;
+        self.host = OnceLock::from(Some(net));
+        Ok(())
+    }
+
     pub(crate) fn gradient_net(&self) -> Mlp {
         Mlp {
             dropout: DropoutConfig::new(0.0).init(),
@@ -497,7 +541,7 @@ impl Model {
         }
         let k = old.std / std;
         let shift = (old.mean - mean) / std;
-        let head = &mut self.net.head;
+        let head = &mut self.net_mut().head;
         let weight = affine(head.weight.val(), k, 0.0)?;
         let bias = match &head.bias {
             Some(b) => Some(affine(b.val(), k, shift)?),
@@ -514,7 +558,8 @@ impl Model {
 
     /// Makes every parameter trainable again (after online training froze some).
     pub fn reset_require_grad(&mut self) {
-        self.net = self.net.clone().set_require_grad(true);
+        let net = self.net.clone().set_require_grad(true);
+        self.set_net(net);
     }
 
     /// The autodiff device.
@@ -587,6 +632,14 @@ impl Model {
         if self.spec.task != Task::Classification {
             return Err(LearnError::Task(Task::Classification));
         }
+        if let Some(net) = self.host_net() {
+            let n = self.rows(x)?;
+            let mut out = net.outputs(&self.norm.apply(x), n);
+            for row in out.chunks_exact_mut(self.spec.classes.max(1)) {
+                host::softmax(row);
+            }
+            return Ok(out);
+        }
         read_vec(activation::softmax(self.outputs(x)?, 1))
     }
 
@@ -612,6 +665,13 @@ impl Model {
     /// The raw head outputs of `n` rows of raw features: `[n * classes]` row-major (logits, or
     /// the standardised prediction of a regression model).
     fn outputs(&self, x: &[f32]) -> Result<Tensor<2>, LearnError> {
+        let n = self.rows(x)?;
+        let net = self.net.valid();
+        Ok(self.forward_from(&net, 0, self.input_tensor(x, n, false)))
+    }
+
+    /// The number of rows in `x` (raw features), refused unless a whole positive number.
+    fn rows(&self, x: &[f32]) -> Result<usize, LearnError> {
         let n = x.len() / self.spec.input;
         if n == 0 || x.len() != n * self.spec.input {
             return Err(LearnError::Width {
@@ -619,8 +679,7 @@ impl Model {
                 expected: self.spec.input,
             });
         }
-        let net = self.net.valid();
-        Ok(self.forward_from(&net, 0, self.input_tensor(x, n, false)))
+        Ok(n)
     }
 
     /// Predicted values of a regression model for `n` rows of raw features, in the target's
@@ -629,7 +688,10 @@ impl Model {
         if self.spec.task != Task::Regression {
             return Err(LearnError::Task(Task::Regression));
         }
-        let out = read_vec(self.outputs(x)?)?;
+        let out = match self.host_net() {
+            Some(net) => net.outputs(&self.norm.apply(x), self.rows(x)?),
+            None => read_vec(self.outputs(x)?)?,
+        };
         Ok(out.into_iter().map(|z| self.target.invert(z)).collect())
     }
 
@@ -718,7 +780,7 @@ impl Model {
             let weight =
                 Tensor::<2>::from_data(TensorData::new(wv.clone(), [ws[0], ws[1]]), &self.device);
             let bias = Tensor::<1>::from_data(TensorData::new(bv.clone(), [bs[0]]), &self.device);
-            *self.net.layer_mut(i) = Linear {
+            *self.net_mut().layer_mut(i) = Linear {
                 weight: Param::from_tensor(weight),
                 bias: Some(Param::from_tensor(bias)),
             };
@@ -815,6 +877,55 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_inference_is_the_burn_graph_and_follows_every_change() {
+        for (task, activation, classes) in [
+            (Task::Classification, Activation::Relu, 3),
+            (Task::Classification, Activation::Tanh, 2),
+            (Task::Regression, Activation::Relu, 1),
+        ] {
+            let spec = ModelSpec {
+                input: 4,
+                hidden: vec![16, 8],
+                classes,
+                task,
+                loss: Default::default(),
+                activation,
+                dropout: 0.0,
+            };
+            let norm = Normalizer {
+                mean: vec![1.0, 0.0, -2.0, 0.5],
+                std: vec![2.0, 1.0, 0.5, 3.0],
+            };
+            let mut m = Model::new(spec, norm, BackendKind::from_env(), 11).unwrap();
+            let x: Vec<f32> = (0..40).map(|i| ((i * 7) % 13) as f32 * 0.4 - 2.0).collect();
+            let check = |m: &Model, what: &str| {
+                assert!(
+                    m.host_net().is_some(),
+                    "{what}: the host loops serve this model"
+                );
+                let graph = read_vec(m.outputs(&x).unwrap()).unwrap();
+                let host = m.host_net().unwrap().outputs(&m.norm.apply(&x), 10);
+                for (a, b) in graph.iter().zip(&host) {
+                    assert!((a - b).abs() < 1e-5, "{task:?} {what}: graph {a}, host {b}");
+                }
+            };
+            check(&m, "new");
+            // A change of the module through `set_params` is seen by the host copy.
+            let mut p = m.params().unwrap();
+            p.get_mut("head.bias").unwrap().1[0] += 0.75;
+            m.set_params(&p).unwrap();
+            check(&m, "set_params");
+            if task == Task::Classification {
+                let probs = m.predict_proba(&x).unwrap();
+                let logits = read_vec(activation::softmax(m.outputs(&x).unwrap(), 1)).unwrap();
+                for (a, b) in logits.iter().zip(&probs) {
+                    assert!((a - b).abs() < 1e-6, "{task:?} probabilities: {a} vs {b}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn rescaling_the_target_keeps_predictions_and_parameter_ids() {

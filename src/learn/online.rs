@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Tensor, TensorData};
 
-use super::host::{HostAdam, HostNet};
+use super::host::HostAdam;
 use super::train::{check_targets, estimate_flops, task_loss};
 use super::{Dataset, LayerSet, LearnError, Model, Normalizer, Targets};
 use crate::rng::Rng;
@@ -153,7 +153,7 @@ impl OnlineTrainer {
         settings: OnlineSettings,
         prior_rows: f64,
     ) -> OnlineTrainer {
-        let mut net = model.net.clone();
+        let mut net = model.net().clone();
         for i in 0..model.num_layers() {
             let layer = net.layer(i).clone();
             *net.layer_mut(i) = if layers.contains(i) {
@@ -162,7 +162,7 @@ impl OnlineTrainer {
                 layer.no_grad()
             };
         }
-        model.net = net;
+        model.set_net(net);
         model.device.seed(settings.seed);
         OnlineTrainer {
             optim: AdamConfig::new().init(),
@@ -268,9 +268,9 @@ impl OnlineTrainer {
         let mut xs = Vec::with_capacity(batch * width);
         let mut ys = y.empty_like();
         let rows = y.len();
-        let mut net = match self.host {
-            Some(_) => Some(HostNet::read(model)?),
-            None => None,
+        let mut net = match (&self.host, model.host_net()) {
+            (Some(_), Some(net)) => Some(net.clone()),
+            _ => None,
         };
         let mut start = 0;
         while start < rows {
@@ -304,7 +304,7 @@ impl OnlineTrainer {
             }
             let input =
                 Tensor::<2>::from_data(TensorData::new(model.norm.apply(&xs), [b, width]), &device);
-            let logits = model.forward_from(&model.net, 0, input);
+            let logits = model.forward_from(model.net(), 0, input);
             let loss = task_loss(model, logits, &ys, &device);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
@@ -312,13 +312,13 @@ impl OnlineTrainer {
             }
             loss_sum += value;
             steps += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model.net);
-            let net = model.net.clone();
-            model.net = self.optim.step(self.settings.learning_rate, net, grads);
+            let grads = GradientsParams::from_grads(loss.backward(), model.net());
+            let net = model.net().clone();
+            model.set_net(self.optim.step(self.settings.learning_rate, net, grads));
             self.cost.examples += b as u64;
         }
-        if let Some(net) = &net {
-            net.write(model)?;
+        if let Some(net) = net {
+            model.set_host_net(net)?;
         }
         self.cost.steps += steps as u64;
         let examples = (rows + steps * per_replay) as f64;

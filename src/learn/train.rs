@@ -318,7 +318,7 @@ pub fn train(
     let started = Instant::now();
     let mut candidate = model.clone();
     candidate.device.seed(config.seed);
-    let mut net = freeze_outside(candidate.net.clone(), layers);
+    let mut net = freeze_outside(candidate.net().clone(), layers);
     // Inputs to the first computed layer: the cached prefix output, or standardised features.
     let cached = config.prefix_cache && k > 0;
     let start_layer = if cached { k } else { 0 };
@@ -370,7 +370,7 @@ pub fn train(
     }
 
     // Hand the trained module back with every layer trainable again.
-    candidate.net = net.set_require_grad(true);
+    candidate.set_net(net.set_require_grad(true));
     let wall = started.elapsed().as_secs_f64();
     let dims = candidate.spec.layer_params();
     let all = LayerSet::all(&candidate);
