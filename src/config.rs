@@ -533,6 +533,10 @@ mod tests {
             ("[model]\nbackend = \"tpu\"", "model.backend"),
             ("[train]\nlearning_rate = -1.0", "train.learning_rate"),
             ("[train]\nreplay_ratio = 1.5", "train.replay_ratio"),
+            (
+                "[challenger]\nrecent_replay_ratio = 1.0",
+                "challenger.recent_replay_ratio",
+            ),
             ("[train]\nepochs = 0", "train.epochs"),
             ("[ewc]\ngamma = 2.0", "ewc.gamma"),
             ("[retrain]\nnice = 20", "retrain.nice"),

@@ -486,7 +486,6 @@ mod tests {
             let settings = OnlineSettings {
                 learning_rate: 0.01,
                 batch_size: 8,
-                replay_ratio: 0.0,
                 seed: 3,
             };
             let mut t = OnlineTrainer::new(&mut m, set, settings, 20.0);

@@ -103,9 +103,15 @@ pub struct OnlineSettings {
     pub learning_rate: f64,
     /// Rows per step (new + replayed).
     pub batch_size: usize,
-    /// Replayed rows per step, as a fraction of `batch_size`.
-    pub replay_ratio: f64,
     pub seed: u64,
+}
+
+/// Rows to mix into each online step, and the fraction of the step's rows they make.
+#[derive(Debug, Clone, Copy)]
+pub struct Replay<'a> {
+    pub rows: &'a Dataset,
+    /// In [0, 1): replayed rows per step as a fraction of `batch_size`.
+    pub ratio: f64,
 }
 
 /// What online training has done so far.
@@ -226,14 +232,14 @@ impl OnlineTrainer {
     }
 
     /// One pass over the labeled rows `x`/`y` (raw features) in steps of `batch_size`, each
-    /// step mixed with rows drawn from `replay`. The standardisation first takes in the new
+    /// step mixed with rows drawn from `replay` at its ratio. The standardisation first takes in the new
     /// rows. Returns the mean loss; a non-finite loss is `Diverged` (the caller resets).
     pub fn learn(
         &mut self,
         model: &mut Model,
         x: &[f32],
         y: &Targets,
-        replay: Option<&Dataset>,
+        replay: Option<Replay<'_>>,
     ) -> Result<f64, LearnError> {
         let width = model.spec.input;
         if y.is_empty() {
@@ -252,16 +258,16 @@ impl OnlineTrainer {
         }
         model.norm = self.scale.normalizer();
         let replay = replay.filter(|r| {
-            !r.is_empty()
-                && r.width == width
-                && std::mem::discriminant(&r.y) == std::mem::discriminant(y)
+            !r.rows.is_empty()
+                && r.rows.width == width
+                && std::mem::discriminant(&r.rows.y) == std::mem::discriminant(y)
         });
         let batch = self.settings.batch_size.max(1);
         let per_replay = match replay {
-            Some(_) => ((batch as f64 * self.settings.replay_ratio).round() as usize)
-                .min(batch.saturating_sub(1)),
+            Some(r) => ((batch as f64 * r.ratio).round() as usize).min(batch.saturating_sub(1)),
             None => 0,
         };
+        let replay = replay.map(|r| r.rows);
         let per_new = batch - per_replay;
         let device = model.device.clone();
         let (mut loss_sum, mut steps) = (0.0, 0usize);
@@ -344,7 +350,6 @@ mod tests {
         OnlineSettings {
             learning_rate: 0.01,
             batch_size: 32,
-            replay_ratio: 0.0,
             seed: 5,
         }
     }
@@ -386,6 +391,33 @@ mod tests {
         assert_ne!(bits(&p0, "head.weight"), bits(&p1, "head.weight"));
         let c = t.cost();
         assert!(c.flops < c.flops_full, "{c:?}");
+    }
+
+    #[test]
+    fn replayed_rows_join_each_step_at_their_ratio() {
+        let data = datasets::digits().unwrap();
+        let (x, y) = (&data.x[..64 * 64], data.y.slice(0..64));
+        let old = data.subset(&(1000..1200).collect::<Vec<_>>());
+        let run = |replay: Option<Replay<'_>>| {
+            let mut m = model(&data);
+            let all = LayerSet::all(&m);
+            let settings = OnlineSettings {
+                batch_size: 8,
+                ..settings()
+            };
+            let mut t = OnlineTrainer::new(&mut m, all, settings, 50.0);
+            t.learn(&mut m, x, &y, replay).unwrap();
+            (t.cost(), m.params().unwrap())
+        };
+        let (plain, p0) = run(None);
+        let (mixed, p1) = run(Some(Replay {
+            rows: &old,
+            ratio: 0.5,
+        }));
+        // 64 new rows, 4 per step of 8: 16 steps, each with 4 replayed rows.
+        assert_eq!((plain.steps, plain.examples), (8, 64));
+        assert_eq!((mixed.steps, mixed.examples), (16, 128));
+        assert_ne!(p0["head.weight"].1, p1["head.weight"].1);
     }
 
     #[test]

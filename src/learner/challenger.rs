@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::learn::online::{OnlineCost, OnlineSettings, OnlineTrainer};
+use crate::learn::online::{OnlineCost, OnlineSettings, OnlineTrainer, Replay};
 use crate::learn::tracking::Tracker;
-use crate::learn::{Dataset, LayerSet, LearnError, Model, Targets};
+use crate::learn::{LayerSet, LearnError, Model, Targets};
 
 /// Which layers the challenger trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,11 @@ pub struct ChallengerConfig {
     pub batch_size: usize,
     /// Fraction of each step drawn from the replay buffer, in [0, 1).
     pub replay_ratio: f64,
+    /// While the loop has scored fewer labeled records than the recent window holds
+    /// (`drift.window`), this fraction of each step's rows is drawn from the recent window
+    /// instead (in [0, 1); 0: off): a young stream is learned in more than one pass, as a
+    /// short stream needs, and its old concept is not replayed once it has one.
+    pub recent_replay_ratio: f64,
     /// Paired predictions (champion and challenger on the same labeled records) the test looks
     /// at: the most recent this many.
     pub window: usize,
@@ -107,6 +112,7 @@ impl Default for ChallengerConfig {
             learning_rate: 0.005,
             batch_size: 8,
             replay_ratio: 0.0,
+            recent_replay_ratio: 0.5,
             window: 1000,
             min_paired: 50,
             significance: 0.05,
@@ -133,6 +139,9 @@ impl ChallengerConfig {
         }
         if !(0.0..1.0).contains(&self.replay_ratio) {
             return Err(("challenger.replay_ratio", "must be in [0, 1)".into()));
+        }
+        if !(0.0..1.0).contains(&self.recent_replay_ratio) {
+            return Err(("challenger.recent_replay_ratio", "must be in [0, 1)".into()));
         }
         if self.window == 0 {
             return Err(("challenger.window", "must be at least 1".into()));
@@ -569,7 +578,7 @@ impl Challenger {
         &mut self,
         x: &[f32],
         y: &Targets,
-        replay: Option<&Dataset>,
+        replay: Option<Replay<'_>>,
     ) -> Result<f64, LearnError> {
         self.trainer.learn(&mut self.model, x, y, replay)
     }
@@ -605,7 +614,6 @@ fn settings(config: &ChallengerConfig, seed: u64) -> OnlineSettings {
     OnlineSettings {
         learning_rate: config.learning_rate,
         batch_size: config.batch_size,
-        replay_ratio: config.replay_ratio,
         seed,
     }
 }

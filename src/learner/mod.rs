@@ -22,6 +22,7 @@ use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
 use crate::learn::diagnostics::activation_stats;
+use crate::learn::online::Replay;
 use crate::learn::tracking::{Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
@@ -712,6 +713,15 @@ impl Learner {
         records: &[&Record],
         hits: &[Hit],
     ) -> Result<(), LoopError> {
+        // A young stream: rows replayed from the recent window (see
+        // `ChallengerConfig::recent_replay_ratio`).
+        let recent = if self.config.challenger.recent_replay_ratio > 0.0
+            && self.state.scored() < self.config.drift.window as u64
+        {
+            Some(self.labeled_window()?)
+        } else {
+            None
+        };
         let cfg = &self.config.challenger;
         let seed = self.config.train.seed ^ self.state.ring_pushed;
         let tracker = self.state.tracker.as_ref();
@@ -781,15 +791,21 @@ impl Learner {
             }
         }
         let labeled = self.state.scored();
-        let replay = if cfg.replay_ratio > 0.0 {
-            Some(self.replay_cache.get(
-                self.store.as_ref(),
-                width,
-                self.config.schema.task,
-                labeled,
-            )?)
-        } else {
-            None
+        let replay = match &recent {
+            Some(rows) => Some(Replay {
+                rows,
+                ratio: cfg.recent_replay_ratio,
+            }),
+            None if cfg.replay_ratio > 0.0 => Some(Replay {
+                rows: self.replay_cache.get(
+                    self.store.as_ref(),
+                    width,
+                    self.config.schema.task,
+                    labeled,
+                )?,
+                ratio: cfg.replay_ratio,
+            }),
+            None => None,
         };
         let started = std::time::Instant::now();
         let learned = challenger.learn(&lx, &ly, replay);
