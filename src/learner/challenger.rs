@@ -76,8 +76,10 @@ pub struct ChallengerConfig {
     /// While the loop has scored fewer labeled records than the recent window holds
     /// (`drift.window`), this fraction of each step's rows is drawn from the recent window
     /// instead (in [0, 1); 0: off): a young stream is learned in more than one pass, as a
-    /// short stream needs, and its old concept is not replayed once it has one.
-    pub recent_replay_ratio: f64,
+    /// short stream needs, and its old concept is not replayed once it has one. Unset:
+    /// [`RECENT_REPLAY_CLASSIFICATION`] for a classifier, 0 for a regression head
+    /// ([`ChallengerConfig::recent_replay_ratio`]).
+    pub recent_replay_ratio: Option<f64>,
     /// Paired predictions (champion and challenger on the same labeled records) the test looks
     /// at: the most recent this many.
     pub window: usize,
@@ -112,7 +114,7 @@ impl Default for ChallengerConfig {
             learning_rate: 0.005,
             batch_size: 8,
             replay_ratio: 0.0,
-            recent_replay_ratio: 0.5,
+            recent_replay_ratio: None,
             window: 1000,
             min_paired: 50,
             significance: 0.05,
@@ -122,7 +124,23 @@ impl Default for ChallengerConfig {
     }
 }
 
+/// The default `challenger.recent_replay_ratio` of a classifier. Measured with `relearn
+/// eval` (defaults, model seeds 1-4, 2026-12-05): mean accuracy over ten classification
+/// streams 0.8907 without, 0.8958 with 0.5 (0.25: 0.8937, 0.75: 0.8969 but Elec2 -0.7
+/// points); for regression heads it moved the MAE from -5.6% (bike sharing) to +6.6% (water
+/// flow) and +3.1% (metro traffic), and put Trump approval's above `none`'s: off.
+pub const RECENT_REPLAY_CLASSIFICATION: f64 = 0.5;
+
 impl ChallengerConfig {
+    /// The fraction of a young stream's online steps replayed from the recent window for a
+    /// model of `task` (see the field).
+    pub fn recent_replay_ratio(&self, task: crate::learn::Task) -> f64 {
+        self.recent_replay_ratio.unwrap_or(match task {
+            crate::learn::Task::Classification => RECENT_REPLAY_CLASSIFICATION,
+            crate::learn::Task::Regression => 0.0,
+        })
+    }
+
     /// Refuses values that cannot work; returns the key at fault and why.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
@@ -140,7 +158,10 @@ impl ChallengerConfig {
         if !(0.0..1.0).contains(&self.replay_ratio) {
             return Err(("challenger.replay_ratio", "must be in [0, 1)".into()));
         }
-        if !(0.0..1.0).contains(&self.recent_replay_ratio) {
+        if !self
+            .recent_replay_ratio
+            .is_none_or(|r| (0.0..1.0).contains(&r))
+        {
             return Err(("challenger.recent_replay_ratio", "must be in [0, 1)".into()));
         }
         if self.window == 0 {

@@ -715,8 +715,11 @@ impl Learner {
     ) -> Result<(), LoopError> {
         // A young stream: rows replayed from the recent window (see
         // `ChallengerConfig::recent_replay_ratio`).
-        let recent = if self.config.challenger.recent_replay_ratio > 0.0
-            && self.state.scored() < self.config.drift.window as u64
+        let recent_ratio = self
+            .config
+            .challenger
+            .recent_replay_ratio(self.config.schema.task);
+        let recent = if recent_ratio > 0.0 && self.state.scored() < self.config.drift.window as u64
         {
             Some(self.labeled_window()?)
         } else {
@@ -794,7 +797,7 @@ impl Learner {
         let replay = match &recent {
             Some(rows) => Some(Replay {
                 rows,
-                ratio: cfg.recent_replay_ratio,
+                ratio: recent_ratio,
             }),
             None if cfg.replay_ratio > 0.0 => Some(Replay {
                 rows: self.replay_cache.get(
