@@ -203,6 +203,43 @@ impl Ewc {
         Ok(terms)
     }
 
+    /// [`Ewc::penalty_terms`] as host arrays, for `host::HostNet::step_from`.
+    pub(crate) fn host_penalty(
+        &self,
+        model: &Model,
+        layers: &LayerSet,
+    ) -> Result<super::host::HostPenalty, LearnError> {
+        let names = model.layer_names();
+        let dims = model.spec.layer_dims();
+        let mut terms = Vec::new();
+        for l in layers.indices() {
+            let (i, o) = dims[l];
+            for (bias, len) in [(false, i * o), (true, o)] {
+                let name = format!("{}.{}", names[l], if bias { "bias" } else { "weight" });
+                if let (Some((_, f)), Some((_, star))) =
+                    (self.fisher.get(&name), self.theta_star.get(&name))
+                {
+                    if f.len() != len || star.len() != len {
+                        return Err(LearnError::Weights(format!(
+                            "EWC state for `{name}` has {} values, the layer {len}",
+                            f.len()
+                        )));
+                    }
+                    terms.push(super::host::PenaltyTerm {
+                        layer: l,
+                        bias,
+                        fisher: f.clone(),
+                        star: star.clone(),
+                    });
+                }
+            }
+        }
+        Ok(super::host::HostPenalty {
+            lambda: self.lambda as f32,
+            terms,
+        })
+    }
+
     /// `lambda/2 * sum F (theta - theta*)^2` over `terms`, on the autodiff graph: `[1]`.
     pub(crate) fn penalty(&self, net: &Mlp, terms: &[Term]) -> Tensor<1> {
         let mut total: Option<Tensor<1>> = None;

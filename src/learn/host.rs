@@ -59,6 +59,35 @@ struct Trace {
     out: Vec<f32>,
 }
 
+/// What one step of [`HostNet::step_from`] trains.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    /// The layer whose inputs the rows are.
+    pub from: usize,
+    /// The layers that change.
+    pub layers: &'a LayerSet,
+    pub learning_rate: f32,
+    pub penalty: Option<&'a HostPenalty>,
+}
+
+/// EWC's penalty `lambda/2 * sum F (theta - theta*)^2` on the host, over the parameters of
+/// the trained layers that have a Fisher.
+#[derive(Debug, Clone, Default)]
+pub struct HostPenalty {
+    pub lambda: f32,
+    pub terms: Vec<PenaltyTerm>,
+}
+
+/// One parameter tensor's penalty constants.
+#[derive(Debug, Clone)]
+pub struct PenaltyTerm {
+    pub layer: usize,
+    /// The layer's bias (else its weight).
+    pub bias: bool,
+    pub fisher: Vec<f32>,
+    pub star: Vec<f32>,
+}
+
 /// Adam's moments of one trainable layer.
 #[derive(Debug, Clone)]
 struct Moments {
@@ -145,15 +174,19 @@ impl HostNet {
     /// The head's outputs (logits, or a regression's standardised value) of `n`
     /// standardised rows `x`, `[n * classes]`.
     pub fn outputs(&self, x: &[f32], n: usize) -> Vec<f32> {
-        self.forward(x, n).out
+        self.forward(0, x, n).out
     }
 
-    /// Forward pass of `n` standardised rows `x`, `[n, input]`.
-    fn forward(&self, x: &[f32], n: usize) -> Trace {
-        let mut trace = Trace::default();
+    /// Forward pass of `n` rows `x` that are the inputs of layer `from` (standardised
+    /// features for layer 0), `[n, input of from]`.
+    fn forward(&self, from: usize, x: &[f32], n: usize) -> Trace {
+        let mut trace = Trace {
+            inputs: vec![Vec::new(); from],
+            out: Vec::new(),
+        };
         let mut h = x.to_vec();
         let last = self.layers.len() - 1;
-        for (l, layer) in self.layers.iter().enumerate() {
+        for (l, layer) in self.layers.iter().enumerate().skip(from) {
             let mut z = vec![0f32; n * layer.output];
             for (zr, hr) in z
                 .chunks_exact_mut(layer.output)
@@ -272,11 +305,33 @@ impl HostNet {
         layers: &LayerSet,
         learning_rate: f32,
     ) -> f64 {
+        let step = Step {
+            from: 0,
+            layers,
+            learning_rate,
+            penalty: None,
+        };
+        self.step_from(model, adam, x, y, &step).0
+    }
+
+    /// One Adam step of `step.layers` (all at or above `step.from`) on `n` rows `x` that are
+    /// the inputs of layer `step.from`, against `y`: the training loss averaged over the rows
+    /// plus EWC's penalty (as `train::train` builds it on burn's graph). Returns the loss
+    /// with the penalty, and the penalty, both before the step.
+    pub fn step_from(
+        &mut self,
+        model: &Model,
+        adam: &mut HostAdam,
+        x: &[f32],
+        y: &Targets,
+        step: &Step<'_>,
+    ) -> (f64, f64) {
+        let (layers, learning_rate) = (step.layers, step.learning_rate);
         let n = y.len();
         if n == 0 {
-            return 0.0;
+            return (0.0, 0.0);
         }
-        let trace = self.forward(x, n);
+        let trace = self.forward(step.from, x, n);
         let (total, mut g) = self.loss_grad(model, &trace.out, y, false);
         let scale = 1.0 / n as f32;
         for v in g.iter_mut() {
@@ -300,6 +355,28 @@ impl HostNet {
             }
             grads[l] = Some((gw, gb));
         });
+        let mut pen = 0f64;
+        if let Some(p) = step.penalty {
+            for t in &p.terms {
+                let (Some((gw, gb)), Some(layer)) =
+                    (grads[t.layer].as_mut(), self.layers.get(t.layer))
+                else {
+                    continue;
+                };
+                let (theta, grad) = if t.bias {
+                    (&layer.b, gb)
+                } else {
+                    (&layer.w, gw)
+                };
+                for (((g, &th), &f), &st) in grad.iter_mut().zip(theta).zip(&t.fisher).zip(&t.star)
+                {
+                    let d = th - st;
+                    pen += f64::from(f * d * d);
+                    *g += p.lambda * f * d;
+                }
+            }
+            pen *= f64::from(p.lambda) / 2.0;
+        }
         if adam.moments.len() != self.layers.len() {
             adam.moments = vec![None; self.layers.len()];
         }
@@ -332,7 +409,7 @@ impl HostNet {
                 );
             }
         }
-        total / n as f64
+        (total / n as f64 + pen, pen)
     }
 
     /// The diagonal Fisher (the mean over rows of each parameter's squared per-row gradient
@@ -348,7 +425,7 @@ impl HostNet {
         if n == 0 {
             return out;
         }
-        let trace = self.forward(x, n);
+        let trace = self.forward(0, x, n);
         let (_, g) = self.loss_grad(model, &trace.out, y, true);
         let all = LayerSet::all(model);
         self.backward(&trace, g, n, &all, |l, h, delta| {

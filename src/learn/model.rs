@@ -516,6 +516,14 @@ impl Model {
             .as_ref()
     }
 
+    /// This model with the host loops off until its module next changes (tests compare
+    /// them with burn's graph).
+    #[cfg(test)]
+    pub(crate) fn without_host(mut self) -> Model {
+        self.host = OnceLock::from(None);
+        self
+    }
+
     /// Writes host-trained parameters into the module and keeps them as its host copy.
     pub(crate) fn set_host_net(&mut self, net: HostNet) -> Result<(), LearnError> {
         net.write(self)?;

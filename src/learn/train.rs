@@ -15,6 +15,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{activation, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::host::{HostAdam, Step};
 use super::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::error::ConfigError;
 use crate::rng::Rng;
@@ -323,9 +324,17 @@ pub fn train(
     let cached = config.prefix_cache && k > 0;
     let start_layer = if cached { k } else { 0 };
     let inputs = Inputs::prepare(&candidate, &net, k, cached, data, replay, config)?;
-    let penalty_terms = match ewc {
-        Some(e) if e.lambda > 0.0 => e.penalty_terms(&candidate, layers)?,
-        _ => Vec::new(),
+    // The host loops (where exact), with their own Adam and the penalty as arrays, or
+    // burn's graph.
+    let mut host = candidate
+        .host_net()
+        .map(|h| (h.clone(), HostAdam::default()));
+    let (penalty_terms, host_penalty) = match (ewc, &host) {
+        (Some(e), Some(_)) if e.lambda > 0.0 => {
+            (Vec::new(), Some(e.host_penalty(&candidate, layers)?))
+        }
+        (Some(e), None) if e.lambda > 0.0 => (e.penalty_terms(&candidate, layers)?, None),
+        _ => (Vec::new(), None),
     };
 
     let mut optim = AdamConfig::new().init();
@@ -345,6 +354,22 @@ pub fn train(
             inputs.fill(data, chunk, &mut rng, &mut xbuf, &mut ybuf);
             let b = ybuf.len();
             examples += b;
+            if let Some((h, adam)) = host.as_mut() {
+                let step = Step {
+                    from: start_layer,
+                    layers,
+                    learning_rate: config.learning_rate as f32,
+                    penalty: host_penalty.as_ref(),
+                };
+                let (value, pen) = h.step_from(&candidate, adam, &xbuf, &ybuf, &step);
+                if !value.is_finite() {
+                    return Err(LearnError::Diverged(value, epoch));
+                }
+                loss_sum += value;
+                pen_sum += pen;
+                steps += 1;
+                continue;
+            }
             let x = Tensor::<2>::from_data(
                 TensorData::new(xbuf.clone(), [b, inputs.new_rows.width]),
                 &device,
@@ -370,7 +395,10 @@ pub fn train(
     }
 
     // Hand the trained module back with every layer trainable again.
-    candidate.set_net(net.set_require_grad(true));
+    match host {
+        Some((h, _)) => candidate.set_host_net(h)?,
+        None => candidate.set_net(net.set_require_grad(true)),
+    }
     let wall = started.elapsed().as_secs_f64();
     let dims = candidate.spec.layer_params();
     let all = LayerSet::all(&candidate);
@@ -611,6 +639,61 @@ mod tests {
             epochs: 2,
             batch_size: 32,
             ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn host_training_is_burn_graph_training() {
+        let (m, data) = setup();
+        let mut m2 = Model::new(
+            ModelSpec {
+                dropout: 0.0,
+                ..m.spec.clone()
+            },
+            m.norm.clone(),
+            BackendKind::from_env(),
+            5,
+        )
+        .unwrap();
+        assert!(m2.host_net().is_some());
+        // An EWC anchor away from the start, so the penalty pulls.
+        let mut ewc = Ewc::new(100.0, 0.9);
+        ewc.consolidate(&m2, &data.subset(&(300..400).collect::<Vec<_>>()), 100)
+            .unwrap();
+        let mut p = m2.params().unwrap();
+        for v in p.values_mut() {
+            v.1.iter_mut().for_each(|x| *x *= 0.9);
+        }
+        m2.set_params(&p).unwrap();
+        let new = data.subset(&(0..200).collect::<Vec<_>>());
+        let old = data.subset(&(200..400).collect::<Vec<_>>());
+        let config = TrainConfig {
+            replay_ratio: 0.25,
+            ..config()
+        };
+        for names in [
+            vec!["hidden.1", "head"],
+            vec!["hidden.0", "hidden.1", "head"],
+        ] {
+            let layers = LayerSet::named(&m2, &names).unwrap();
+            let run = |m: &Model| train(m, &new, Some(&old), &layers, &config, Some(&ewc)).unwrap();
+            let ((graph, rg), (host, rh)) = (run(&m2.clone().without_host()), run(&m2));
+            let (pg, ph) = (graph.params().unwrap(), host.params().unwrap());
+            for (name, (_, g)) in &pg {
+                let scale = g.iter().fold(0f32, |a, v| a.max(v.abs()));
+                for (a, b) in g.iter().zip(&ph[name].1) {
+                    assert!(
+                        (a - b).abs() <= 2e-4 * scale,
+                        "{names:?} {name}: {a} vs {b}"
+                    );
+                }
+            }
+            for (a, b) in rg.epoch_loss.iter().zip(&rh.epoch_loss) {
+                assert!((a - b).abs() < 1e-3 * a.abs().max(1.0), "loss {a} vs {b}");
+            }
+            for (a, b) in rg.epoch_penalty.iter().zip(&rh.epoch_penalty) {
+                assert!(*a > 0.0 && (a - b).abs() < 1e-3 * a, "penalty {a} vs {b}");
+            }
         }
     }
 
