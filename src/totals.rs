@@ -2,7 +2,9 @@
 //! challenger judgement, promotion, reset or skip a total counts. Each [`Total`] is stored in
 //! the loop state, served by `/v1/status` and `relearn inspect` under its `family/label` name
 //! (`predictions/correct`, `runs/promoted`: the stored format since before this type) and
-//! moves one Prometheus counter. A leaf module: `metrics` takes its label values from here.
+//! moves one Prometheus counter. Also the other closed sets that are metric labels: why a
+//! record was dead-lettered ([`Reason`]) and what a delayed label did ([`JoinOutcome`]). A
+//! leaf module: `metrics` takes its label values from here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -230,6 +232,138 @@ pub fn deserialize_totals<'de, D: Deserializer<'de>>(
         }
     }
     Ok(totals)
+}
+
+/// Why a record was refused. The names are stable: they are metric labels and DLQ headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The payload is not valid JSON, or not a JSON object.
+    InvalidJson,
+    /// The payload is not a valid CSV line (bad quoting, not UTF-8).
+    InvalidCsv,
+    /// A feature field is absent, null, empty or a missing token, and `schema.missing` is
+    /// `reject` (or a CSV schema names a field that is not a column).
+    MissingField,
+    /// A feature value is not a number.
+    NonNumeric,
+    /// A feature value is NaN or infinite (or overflows f32).
+    NonFinite,
+    /// A CSV line has a different number of fields than the schema's columns.
+    WrongFieldCount,
+    /// The label is not one of the configured classes.
+    UnknownLabel,
+    /// The payload is larger than `schema.max_record_bytes`.
+    TooLarge,
+    /// A categorical field holds a JSON array or object (not a string, number or boolean).
+    InvalidCategory,
+    /// A regression target is not a number, or not finite.
+    InvalidTarget,
+    /// A label record (delayed labels) has no `schema.key`.
+    MissingKey,
+    /// A record on a label topic has no label.
+    MissingLabel,
+}
+
+impl Reason {
+    /// Every reason, in a stable order.
+    pub const ALL: [Reason; 12] = [
+        Reason::InvalidJson,
+        Reason::InvalidCsv,
+        Reason::MissingField,
+        Reason::NonNumeric,
+        Reason::NonFinite,
+        Reason::WrongFieldCount,
+        Reason::UnknownLabel,
+        Reason::TooLarge,
+        Reason::InvalidCategory,
+        Reason::InvalidTarget,
+        Reason::MissingKey,
+        Reason::MissingLabel,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidJson => "invalid_json",
+            Reason::InvalidCsv => "invalid_csv",
+            Reason::MissingField => "missing_field",
+            Reason::NonNumeric => "non_numeric",
+            Reason::NonFinite => "non_finite",
+            Reason::WrongFieldCount => "wrong_field_count",
+            Reason::UnknownLabel => "unknown_label",
+            Reason::TooLarge => "too_large",
+            Reason::InvalidCategory => "invalid_category",
+            Reason::InvalidTarget => "invalid_target",
+            Reason::MissingKey => "missing_key",
+            Reason::MissingLabel => "missing_label",
+        }
+    }
+
+    /// Parses a name written by `as_str`.
+    pub fn parse(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
+        let name = String::deserialize(d)?;
+        Reason::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown dead-letter reason `{name}`")))
+    }
+}
+
+/// What a label record or an expiry did. The names are stable metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JoinOutcome {
+    /// A label met its waiting record.
+    Joined,
+    /// A waiting record's delay bound passed without a label; it is dropped.
+    Expired,
+    /// A label for a key that was already joined (first label wins).
+    Duplicate,
+    /// A label for a key whose record had expired.
+    Late,
+    /// A label for a key never seen (or resolved longer ago than the delay bound).
+    Orphan,
+    /// A record arrived with the key of a record still waiting; the newer one waits.
+    Superseded,
+}
+
+impl JoinOutcome {
+    /// Every outcome, in a stable order.
+    pub const ALL: [JoinOutcome; 6] = [
+        JoinOutcome::Joined,
+        JoinOutcome::Expired,
+        JoinOutcome::Duplicate,
+        JoinOutcome::Late,
+        JoinOutcome::Orphan,
+        JoinOutcome::Superseded,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinOutcome::Joined => "joined",
+            JoinOutcome::Expired => "expired",
+            JoinOutcome::Duplicate => "duplicate",
+            JoinOutcome::Late => "late",
+            JoinOutcome::Orphan => "orphan",
+            JoinOutcome::Superseded => "superseded",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ConfigError;
@@ -61,96 +60,7 @@ pub fn category_hash(value: &str) -> u64 {
 /// order (None where missing).
 pub type CategoryHashes = Vec<Option<u64>>;
 
-/// Why a record was refused. The names are stable: they are metric labels and DLQ headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reason {
-    /// The payload is not valid JSON, or not a JSON object.
-    InvalidJson,
-    /// The payload is not a valid CSV line (bad quoting, not UTF-8).
-    InvalidCsv,
-    /// A feature field is absent, null, empty or a missing token, and `schema.missing` is
-    /// `reject` (or a CSV schema names a field that is not a column).
-    MissingField,
-    /// A feature value is not a number.
-    NonNumeric,
-    /// A feature value is NaN or infinite (or overflows f32).
-    NonFinite,
-    /// A CSV line has a different number of fields than the schema's columns.
-    WrongFieldCount,
-    /// The label is not one of the configured classes.
-    UnknownLabel,
-    /// The payload is larger than `schema.max_record_bytes`.
-    TooLarge,
-    /// A categorical field holds a JSON array or object (not a string, number or boolean).
-    InvalidCategory,
-    /// A regression target is not a number, or not finite.
-    InvalidTarget,
-    /// A label record (delayed labels) has no `schema.key`.
-    MissingKey,
-    /// A record on a label topic has no label.
-    MissingLabel,
-}
-
-impl Reason {
-    /// Every reason, in a stable order.
-    pub const ALL: [Reason; 12] = [
-        Reason::InvalidJson,
-        Reason::InvalidCsv,
-        Reason::MissingField,
-        Reason::NonNumeric,
-        Reason::NonFinite,
-        Reason::WrongFieldCount,
-        Reason::UnknownLabel,
-        Reason::TooLarge,
-        Reason::InvalidCategory,
-        Reason::InvalidTarget,
-        Reason::MissingKey,
-        Reason::MissingLabel,
-    ];
-
-    /// The stable snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::InvalidJson => "invalid_json",
-            Reason::InvalidCsv => "invalid_csv",
-            Reason::MissingField => "missing_field",
-            Reason::NonNumeric => "non_numeric",
-            Reason::NonFinite => "non_finite",
-            Reason::WrongFieldCount => "wrong_field_count",
-            Reason::UnknownLabel => "unknown_label",
-            Reason::TooLarge => "too_large",
-            Reason::InvalidCategory => "invalid_category",
-            Reason::InvalidTarget => "invalid_target",
-            Reason::MissingKey => "missing_key",
-            Reason::MissingLabel => "missing_label",
-        }
-    }
-
-    /// Parses a name written by `as_str`.
-    pub fn parse(name: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Reason {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Reason {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
-        let name = String::deserialize(d)?;
-        Reason::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown dead-letter reason `{name}`")))
-    }
-}
+pub use crate::totals::Reason;
 
 /// A refused record: the reason and a detail for humans.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -79,46 +79,7 @@ impl LabelsConfig {
     }
 }
 
-/// What a label record or an expiry did. The names are stable metric labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JoinOutcome {
-    /// A label met its waiting record.
-    Joined,
-    /// A waiting record's delay bound passed without a label; it is dropped.
-    Expired,
-    /// A label for a key that was already joined (first label wins).
-    Duplicate,
-    /// A label for a key whose record had expired.
-    Late,
-    /// A label for a key never seen (or resolved longer ago than the delay bound).
-    Orphan,
-    /// A record arrived with the key of a record still waiting; the newer one waits.
-    Superseded,
-}
-
-impl JoinOutcome {
-    /// Every outcome, in a stable order.
-    pub const ALL: [JoinOutcome; 6] = [
-        JoinOutcome::Joined,
-        JoinOutcome::Expired,
-        JoinOutcome::Duplicate,
-        JoinOutcome::Late,
-        JoinOutcome::Orphan,
-        JoinOutcome::Superseded,
-    ];
-
-    /// The stable snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JoinOutcome::Joined => "joined",
-            JoinOutcome::Expired => "expired",
-            JoinOutcome::Duplicate => "duplicate",
-            JoinOutcome::Late => "late",
-            JoinOutcome::Orphan => "orphan",
-            JoinOutcome::Superseded => "superseded",
-        }
-    }
-}
+pub use crate::totals::JoinOutcome;
 
 /// Where the prediction of a joined record is.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,8 @@
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 use super::Registrar;
-use crate::ingest::decode::Reason;
-use crate::ingest::join::JoinOutcome;
+use crate::totals::JoinOutcome;
+use crate::totals::Reason;
 
 /// The ingest stage's metrics (`relearn_ingest_*`).
 #[derive(Clone)]
