@@ -396,17 +396,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let metrics = Metrics::new();
     let source = Source::of(&config);
 
-    let listener = TcpListener::bind(&config.http.listen)
-        .await
-        .map_err(|source| AppError::Listen {
-            addr: config.http.listen.clone(),
-            source,
-        })?;
-    let http_addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| config.http.listen.clone());
-    tracing::info!(addr = %http_addr, "http listening (/metrics, /healthz, /readyz)");
+    let (listener, http_addr) = bind(&config.http.listen).await?;
 
     let handle = LoopHandle::default();
     let (pipeline, api) = build_pipeline(&config, &source, &store, &store_path, &metrics, &handle)?;
@@ -417,22 +407,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     // /readyz and /metrics answer until the last batch is written. Every task below watches
     // one of them and is awaited before `run` returns.
     let background = CancellationToken::new();
-    let cancel_forwarder = {
-        // SIGTERM cancels a running retrain between two training steps, inline or on the
-        // worker, so the open batch is written inside `shutdown.grace_seconds`.
-        let handle = handle.clone();
-        let shutdown = shutdown.clone();
-        let done = background.child_token();
-        tokio::spawn(async move {
-            // Biased: when SIGTERM came and ingest has ended too (this task polled late, on a
-            // loaded machine), training must still be cancelled.
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => handle.cancel_training(),
-                () = done.cancelled() => {}
-            }
-        })
-    };
+    let cancel_forwarder = tokio::spawn(forward_cancel(
+        handle.clone(),
+        shutdown.clone(),
+        background.child_token(),
+    ));
     let summary_task = tokio::spawn(progress_log(
         metrics.clone(),
         handle.clone(),
@@ -500,6 +479,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         tracing::error!(error = %crate::error::Chain(&e), "closing the pipeline and the store failed");
     }
     result.map(|()| summary)
+}
+
+/// Binds the HTTP listener; returns it with the address it got (a port 0 resolved).
+async fn bind(listen: &str) -> Result<(TcpListener, String), AppError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| listen.to_string());
+    tracing::info!(addr = %addr, "http listening (/metrics, /healthz, /readyz)");
+    Ok((listener, addr))
+}
+
+/// SIGTERM (`shutdown`) cancels a running retrain between two training steps, inline or on
+/// the worker, so the open batch is written inside `shutdown.grace_seconds`; ends at `done`.
+async fn forward_cancel(handle: LoopHandle, shutdown: CancellationToken, done: CancellationToken) {
+    // Biased: when SIGTERM came and ingest has ended too (this task polled late, on a loaded
+    // machine), training must still be cancelled.
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => handle.cancel_training(),
+        () = done.cancelled() => {}
+    }
 }
 
 /// A live one-line summary in the log, `every` while records arrive, until `stop`.

@@ -404,54 +404,69 @@ impl Decoder {
                 &mut deferred,
             )?);
         }
-        let label = match &self.label {
-            None => None,
-            Some(name) => match map.get(name) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => self.label(s)?,
-                Some(Value::Number(n)) => self.label(&n.to_string())?,
-                Some(Value::Bool(b)) if self.task == Task::Classification => {
-                    self.label(if *b { "true" } else { "false" })?
-                }
-                Some(other) => {
-                    let reason = match self.task {
-                        Task::Classification => Reason::UnknownLabel,
-                        Task::Regression => Reason::InvalidTarget,
-                    };
-                    return Err(fail(reason, format!("label is {}", json_kind(other))));
-                }
-            },
-        };
+        let label = self.json_label(&map)?;
         let key = self.key.as_ref().and_then(|k| match map.get(k) {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         });
-        let timestamp_ms = match &self.timestamp {
-            None => None,
-            Some(t) => match map.get(t) {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
-                    fail(
-                        Reason::NonNumeric,
-                        format!("timestamp `{t}` = {n} is not an integer"),
-                    )
-                })?),
-                Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| {
-                    fail(
-                        Reason::NonNumeric,
-                        format!("timestamp `{t}` = {s:?} is not an integer"),
-                    )
-                })?),
-                Some(other) => {
-                    return Err(fail(
-                        Reason::NonNumeric,
-                        format!("timestamp `{t}` is {}", json_kind(other)),
-                    ))
-                }
-            },
-        };
+        let timestamp_ms = self.json_timestamp(&map)?;
         self.finish(features, present, deferred, label, key, timestamp_ms)
+    }
+
+    /// The label field of a JSON record: absent or null is no label; a string, a number or
+    /// (for classes) a boolean is read as its text; anything else is refused.
+    fn json_label(
+        &self,
+        map: &serde_json::Map<String, Value>,
+    ) -> Result<Option<Label>, DecodeError> {
+        let Some(name) = &self.label else {
+            return Ok(None);
+        };
+        match map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => self.label(s),
+            Some(Value::Number(n)) => self.label(&n.to_string()),
+            Some(Value::Bool(b)) if self.task == Task::Classification => {
+                self.label(if *b { "true" } else { "false" })
+            }
+            Some(other) => {
+                let reason = match self.task {
+                    Task::Classification => Reason::UnknownLabel,
+                    Task::Regression => Reason::InvalidTarget,
+                };
+                Err(fail(reason, format!("label is {}", json_kind(other))))
+            }
+        }
+    }
+
+    /// The timestamp field of a JSON record (milliseconds): an integer or an integer's text.
+    fn json_timestamp(
+        &self,
+        map: &serde_json::Map<String, Value>,
+    ) -> Result<Option<i64>, DecodeError> {
+        let Some(t) = &self.timestamp else {
+            return Ok(None);
+        };
+        match map.get(t) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                fail(
+                    Reason::NonNumeric,
+                    format!("timestamp `{t}` = {n} is not an integer"),
+                )
+            }),
+            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| {
+                fail(
+                    Reason::NonNumeric,
+                    format!("timestamp `{t}` = {s:?} is not an integer"),
+                )
+            }),
+            Some(other) => Err(fail(
+                Reason::NonNumeric,
+                format!("timestamp `{t}` is {}", json_kind(other)),
+            )),
+        }
     }
 
     /// The decoded record, a label record (no feature present, a label, `label_records`), or

@@ -15,6 +15,8 @@
 //! [`HOST_MAX_PARAMS`] parameters (beyond that, the framework's per-operation cost is small
 //! next to the arithmetic, and a GPU backend does it better).
 
+use relearn_kernels::{axpy, dot, Adam};
+
 use super::model::{Activation, Model, ParamMap, RegressionLoss};
 use super::train::HUBER_DELTA;
 use super::{LayerSet, LearnError, Targets};
@@ -23,9 +25,11 @@ use super::{LayerSet, LearnError, Targets};
 pub const HOST_MAX_PARAMS: usize = 1 << 18;
 
 /// Adam's defaults in burn (`AdamConfig::new()`).
-const BETA_1: f32 = 0.9;
-const BETA_2: f32 = 0.999;
-const EPSILON: f32 = 1e-5;
+const ADAM: Adam = Adam {
+    beta_1: 0.9,
+    beta_2: 0.999,
+    epsilon: 1e-5,
+};
 
 /// Whether the host loops compute exactly what the burn graph of `model` does.
 pub fn supports(model: &Model) -> bool {
@@ -149,14 +153,6 @@ impl HostNet {
         model.set_params(&map)
     }
 
-    fn act(&self, z: f32) -> f32 {
-        match self.activation {
-            Activation::Tanh => z.tanh(),
-            // ReLU; `supports` keeps GELU on burn.
-            _ => z.max(0.0),
-        }
-    }
-
     /// The activation's derivative from its output `a`.
     fn act_grad(&self, a: f32) -> f32 {
         match self.activation {
@@ -200,8 +196,10 @@ impl HostNet {
                 }
             }
             if l < last {
-                for v in z.iter_mut() {
-                    *v = self.act(*v);
+                match self.activation {
+                    Activation::Tanh => relearn_kernels::tanh(&mut z),
+                    // ReLU; `supports` keeps GELU on burn.
+                    _ => relearn_kernels::relu(&mut z),
                 }
             }
             trace.inputs.push(std::mem::replace(&mut h, z));
@@ -391,7 +389,7 @@ impl HostNet {
                     time: 0,
                 });
                 m.time += 1;
-                adam_update(
+                ADAM.update(
                     &mut layer.w,
                     &gw,
                     &mut m.m_w,
@@ -399,7 +397,7 @@ impl HostNet {
                     m.time,
                     learning_rate,
                 );
-                adam_update(
+                ADAM.update(
                     &mut layer.b,
                     &gb,
                     &mut m.m_b,
@@ -452,55 +450,6 @@ impl HostNet {
             fw.iter_mut().chain(fb.iter_mut()).for_each(|v| *v *= inv);
         }
         out
-    }
-}
-
-/// A row of logits into probabilities, in place (burn's `softmax`: `exp(x - max) / sum`).
-pub fn softmax(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    for v in row.iter_mut() {
-        *v /= sum;
-    }
-}
-
-/// `y += a x`.
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi += a * xi;
-    }
-}
-
-/// `x · y`, in eight independent sums (which the compiler can keep in one vector register).
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (a, b) in xc.zip(yc) {
-        for k in 0..8 {
-            acc[k] += a[k] * b[k];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (a, b) in xr.iter().zip(yr) {
-        s += a * b;
-    }
-    s
-}
-
-/// burn's Adam (`AdaptiveMomentum::transform`, no weight decay, no AMSGrad) on one tensor.
-fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], time: i32, lr: f32) {
-    let c2 = (1.0 - BETA_2.powi(time)).sqrt();
-    let factor = c2 / (1.0 - BETA_1.powi(time));
-    let eps = EPSILON * c2;
-    for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *mi = *mi * BETA_1 + gi * (1.0 - BETA_1);
-        *vi = *vi * BETA_2 + gi * gi * (1.0 - BETA_2);
-        *pi -= lr * (*mi * factor / (vi.sqrt() + eps));
     }
 }
 

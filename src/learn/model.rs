@@ -644,7 +644,7 @@ impl Model {
             let n = self.rows(x)?;
             let mut out = net.outputs(&self.norm.apply(x), n);
             for row in out.chunks_exact_mut(self.spec.classes.max(1)) {
-                host::softmax(row);
+                relearn_kernels::softmax(row);
             }
             return Ok(out);
         }

@@ -1,0 +1,139 @@
+//! The innermost loops of relearn's host arithmetic (`relearn::learn::host`) over `f32`
+//! slices: `axpy`, `dot`, the hidden activations, `softmax` and burn's Adam update.
+//!
+//! A crate of its own so that the workspace's debug profile can compile it optimised (see
+//! the root `Cargo.toml`): the tests build the daemon unoptimised, and these loops, which
+//! run for every record the challenger learns from, would otherwise be tens of times slower
+//! there than in a release build. Nothing here allocates or panics on equal-length slices;
+//! mismatched lengths stop at the shorter one.
+
+/// `y += a x`.
+pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// `x · y`, in eight independent sums (which the compiler can keep in one vector register).
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for k in 0..8 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (a, b) in xr.iter().zip(yr) {
+        s += a * b;
+    }
+    s
+}
+
+/// ReLU in place.
+pub fn relu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = v.max(0.0);
+    }
+}
+
+/// tanh in place.
+pub fn tanh(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = v.tanh();
+    }
+}
+
+/// A row of logits into probabilities, in place (burn's `softmax`: `exp(x - max) / sum`).
+pub fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// Adam's constants (burn's `AdamConfig`: no weight decay, no AMSGrad).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adam {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+impl Adam {
+    /// One update of parameters `p` by gradient `g` with moments `m`, `v` at step `time`
+    /// (from 1), as burn's `AdaptiveMomentum::transform`: the bias corrections folded into
+    /// one factor and the epsilon scaled by the second one.
+    pub fn update(
+        &self,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        time: i32,
+        lr: f32,
+    ) {
+        let c2 = (1.0 - self.beta_2.powi(time)).sqrt();
+        let factor = c2 / (1.0 - self.beta_1.powi(time));
+        let eps = self.epsilon * c2;
+        let (b1, b2) = (self.beta_1, self.beta_2);
+        for (((pi, &gi), mi), vi) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *mi = *mi * b1 + gi * (1.0 - b1);
+            *vi = *vi * b2 + gi * gi * (1.0 - b2);
+            *pi -= lr * (*mi * factor / (vi.sqrt() + eps));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_and_axpy_match_the_plain_sums() {
+        let x: Vec<f32> = (0..19).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let y: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let plain: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+        assert!(
+            (dot(&x, &y) - plain).abs() < 1e-4,
+            "{} vs {plain}",
+            dot(&x, &y)
+        );
+        let mut z = y.clone();
+        axpy(2.0, &x, &mut z);
+        for ((zi, xi), yi) in z.iter().zip(&x).zip(&y) {
+            assert_eq!(*zi, yi + 2.0 * xi);
+        }
+    }
+
+    #[test]
+    fn softmax_is_a_distribution_that_keeps_the_order() {
+        let mut row = [2.0f32, -1.0, 0.5, 900.0];
+        softmax(&mut row);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(row[3] > 0.99 && row[0] > row[2] && row[2] > row[1]);
+    }
+
+    #[test]
+    fn adams_first_step_moves_each_parameter_by_the_learning_rate() {
+        // At step 1 the corrected update is g / (|g| + eps): about lr against the sign of g.
+        let adam = Adam {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-5,
+        };
+        let (mut p, g) = (vec![1.0f32, 1.0], vec![0.5f32, -2.0]);
+        let (mut m, mut v) = (vec![0.0; 2], vec![0.0; 2]);
+        adam.update(&mut p, &g, &mut m, &mut v, 1, 0.01);
+        assert!(
+            (p[0] - 0.99).abs() < 1e-5 && (p[1] - 1.01).abs() < 1e-5,
+            "{p:?}"
+        );
+    }
+}
