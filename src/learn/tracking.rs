@@ -24,6 +24,7 @@
 //! model's residual: what a model trained in chunks, or bootstrapped on a few dozen
 //! records, has not learned yet from the features, they learn from the first records on.
 
+use relearn_kernels::axpy;
 use serde::{Deserialize, Serialize};
 
 /// Learning rates of the offsets alone, per record. Rate 0 is the model's own output.
@@ -386,7 +387,7 @@ impl Tracker {
                 let e = rate * (target - norm.apply(pj, aj));
                 self.offsets[k * w + j] += e;
                 if is_linear {
-                    axpy(self.weight_row_mut(k, j), e, &s.x);
+                    axpy(e, &s.x, self.weight_row_mut(k, j));
                 }
             }
             center(&mut self.offsets[k * w..(k + 1) * w]);
@@ -414,7 +415,7 @@ impl Tracker {
             self.losses[k] = DECAY * self.losses[k] + f64::from(r.abs()).min(MAX_LOSS);
             self.offsets[k] += rate * r;
             if is_linear {
-                axpy(self.weight_row_mut(k, 0), rate * r, &s.x);
+                axpy(rate * r, &s.x, self.weight_row_mut(k, 0));
             }
         }
     }
@@ -550,13 +551,6 @@ fn center(b: &mut [f32]) {
     let mean = b.iter().sum::<f32>() / b.len().max(1) as f32;
     for x in b.iter_mut() {
         *x -= mean;
-    }
-}
-
-/// `w += a · x`.
-fn axpy(w: &mut [f32], a: f32, x: &[f32]) {
-    for (wi, &xi) in w.iter_mut().zip(x) {
-        *wi += a * xi;
     }
 }
 
