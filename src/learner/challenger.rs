@@ -657,6 +657,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recent_replay_defaults_by_task_and_a_set_value_wins() {
+        use crate::learn::Task;
+        let unset = ChallengerConfig::default();
+        assert_eq!(unset.recent_replay_ratio(Task::Classification), 0.5);
+        assert_eq!(unset.recent_replay_ratio(Task::Regression), 0.0);
+        let set = ChallengerConfig {
+            recent_replay_ratio: Some(0.25),
+            ..ChallengerConfig::default()
+        };
+        assert_eq!(set.recent_replay_ratio(Task::Classification), 0.25);
+        assert_eq!(set.recent_replay_ratio(Task::Regression), 0.25);
+        let bad = ChallengerConfig {
+            recent_replay_ratio: Some(1.0),
+            ..ChallengerConfig::default()
+        };
+        assert_eq!(bad.check().unwrap_err().0, "challenger.recent_replay_ratio");
+    }
+
+    #[test]
     fn mcnemar_matches_chi_square_tables() {
         // (|b - c| - 1)^2 / (b + c) = 3.841 is the 0.05 critical value of chi-square(1).
         assert_eq!(mcnemar_p(0, 0), 1.0);
