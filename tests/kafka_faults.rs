@@ -4,7 +4,8 @@
 //! a broker that requires SASL/PLAIN is consumed with the right credentials (exact counts)
 //! and a wrong password stops the daemon at once with an error that names the keys (port
 //! 19292); a TLS broker likewise, with its certificate trusted and not (port 19492); SASL/PLAIN
-//! over TLS (SASL_SSL) with the right and a wrong password (port 19692).
+//! over TLS (SASL_SSL) with the right and a wrong password (port 19692); a static member
+//! fenced by another consumer with its instance id recreates its consumer (exact counts).
 //!
 //! The restart tests run against a broker of their own (`PrivateBroker`, port 19192), so the
 //! shared test broker that other tests use is never stopped.
@@ -43,7 +44,16 @@ fn payloads(from: usize, to: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn write_config(path: &Path, brokers: &str, topic: &str, store: &Path, addr: &str, extra: &str) {
+/// Writes the daemon's config and returns its consumer group id.
+fn write_config(
+    path: &Path,
+    brokers: &str,
+    topic: &str,
+    store: &Path,
+    addr: &str,
+    extra: &str,
+) -> String {
+    let group = unique("fault-group");
     std::fs::write(
         path,
         format!(
@@ -69,11 +79,11 @@ path = "{store}"
 [http]
 listen = "{addr}"
 "#,
-            group = unique("fault-group"),
             store = store.display()
         ),
     )
     .expect("write the config");
+    group
 }
 
 fn processed(addr: &str) -> Option<usize> {
@@ -83,6 +93,25 @@ fn processed(addr: &str) -> Option<usize> {
 
 fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Fails the test with `what`, saying whether the daemon was still running (or how it had
+/// exited), then its stdout and log: a stall and a crash read differently.
+fn give_up(mut child: std::process::Child, log: &Path, what: String) -> ! {
+    let state = match child.try_wait() {
+        Ok(None) => "still running (killed now)".to_string(),
+        Ok(Some(status)) => format!("had exited: {status:?}"),
+        Err(e) => format!("state unknown: {e}"),
+    };
+    let _ = child.kill();
+    let stdout = child
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    panic!(
+        "{what}; the daemon {state}; stdout:\n{stdout}\nlog:\n{}",
+        log_of(log)
+    );
 }
 
 /// Produces 20,000 records, waits until the daemon has them, stops the broker for 20 s,
@@ -118,17 +147,13 @@ fn survives_broker_restart(static_membership: bool) {
 
     const HALF: usize = 20_000;
     produce(&brokers, &topic, PARTITIONS, &payloads(0, HALF));
-    let mut child = spawn_daemon(&config, &log);
+    let child = spawn_daemon(&config, &log);
     if wait_for(Duration::from_secs(120), || {
         processed(&addr).filter(|&n| n >= HALF)
     })
     .is_none()
     {
-        let _ = child.kill();
-        panic!(
-            "daemon did not process the first half; log:\n{}",
-            log_of(&log)
-        );
+        give_up(child, &log, "daemon did not process the first half".into());
     }
 
     broker.stop();
@@ -142,37 +167,56 @@ fn survives_broker_restart(static_membership: bool) {
         processed(&addr).filter(|&n| n >= 2 * HALF)
     });
     if reached.is_none() {
-        let _ = child.kill();
-        panic!(
-            "ingest stalled after the broker restart at {:?} of {} records; log:\n{}",
-            processed(&addr),
-            2 * HALF,
-            log_of(&log)
+        let at = processed(&addr);
+        give_up(
+            child,
+            &log,
+            format!(
+                "ingest stalled after the broker restart at {at:?} of {} records",
+                2 * HALF
+            ),
         );
     }
     let (code, _) = http_get(&addr, "/healthz").expect("healthz");
     assert_eq!(code, 200, "healthy after the restart");
-    let (_, body) = http_get(&addr, "/metrics").expect("metrics");
-    let restarts = metric(&body, "relearn_ingest_consumer_restarts_total").unwrap_or(-1.0);
+    let restarts = consumer_restarts(&addr);
     eprintln!("static membership {static_membership}: consumer restarts {restarts}");
+    assert_exactly_once(child, &log, &store, &brokers, &topic, 2 * HALF);
+}
+
+fn consumer_restarts(addr: &str) -> f64 {
+    http_get(addr, "/metrics")
+        .and_then(|(_, body)| metric(&body, "relearn_ingest_consumer_restarts_total"))
+        .unwrap_or(-1.0)
+}
+
+/// Stops the daemon gracefully and checks that each of the `n` records of `payloads(0, n)`
+/// was processed exactly once: the totals, the malformed count and the stored offsets at
+/// the partitions' ends.
+fn assert_exactly_once(
+    child: std::process::Child,
+    log: &Path,
+    store: &Path,
+    brokers: &str,
+    topic: &str,
+    n: usize,
+) {
     let out = stop_gracefully(child);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("records {} ", 2 * HALF)),
+        stdout.contains(&format!("records {n} ")),
         "{stdout}\nlog:\n{}",
-        log_of(&log)
+        log_of(log)
     );
-
-    let report = relearn::inspect::inspect_path(&store).expect("inspect the store");
-    let bad = (0..2 * HALF).filter(|i| i % 100 == 7).count() as u64;
+    let report = relearn::inspect::inspect_path(store).expect("inspect the store");
+    let bad = (0..n).filter(|i| i % 100 == 7).count() as u64;
     assert_eq!(
-        report.counters["records"],
-        2 * HALF as u64,
+        report.counters["records"], n as u64,
         "nothing lost or doubled"
     );
     assert_eq!(report.counters["malformed/non_numeric"], bad);
-    assert_eq!(report.counters["labeled"], 2 * HALF as u64 - bad);
-    for (p, end) in end_offsets(&brokers, &topic, PARTITIONS).iter().enumerate() {
+    assert_eq!(report.counters["labeled"], n as u64 - bad);
+    for (p, end) in end_offsets(brokers, topic, PARTITIONS).iter().enumerate() {
         assert_eq!(
             report.offsets[&format!("{topic}/{p}")],
             *end,
@@ -189,6 +233,98 @@ fn broker_restart_with_static_membership_is_waited_out() {
 #[test]
 fn broker_restart_without_static_membership_is_waited_out() {
     survives_broker_restart(false);
+}
+
+/// A second consumer that joins with the daemon's `group.instance.id` fences the daemon's
+/// consumer (a fatal error in librdkafka, what a broker restart can also cause): the daemon
+/// recreates its consumer, which resumes from the stored offsets, and every record is
+/// processed exactly once.
+#[test]
+fn a_fenced_static_member_recreates_its_consumer_and_resumes_exactly() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let brokers = broker();
+    let topic = unique("fenced");
+    create_topic(&brokers, &topic, PARTITIONS);
+    create_topic(&brokers, &format!("{topic}-dead"), 1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    let log = dir.path().join("daemon.log");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join("relearn.toml");
+    let instance = unique("fenced-instance");
+    let group = write_config(
+        &config,
+        &brokers,
+        &topic,
+        &store,
+        &addr,
+        &format!("\"group.instance.id\" = \"{instance}\""),
+    );
+    const HALF: usize = 10_000;
+    produce(&brokers, &topic, PARTITIONS, &payloads(0, HALF));
+    let child = spawn_daemon(&config, &log);
+    if wait_for(Duration::from_secs(120), || {
+        processed(&addr).filter(|&n| n >= HALF)
+    })
+    .is_none()
+    {
+        give_up(child, &log, "daemon did not process the first half".into());
+    }
+
+    // The intruder takes the daemon's place in the group, then closes (a static member
+    // does not leave the group on close).
+    {
+        let intruder: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .set("group.instance.id", &instance)
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .expect("create the intruding consumer");
+        intruder.subscribe(&[&topic]).expect("subscribe");
+        let joined = wait_for(Duration::from_secs(60), || {
+            let _ = intruder.poll(Duration::from_millis(100));
+            intruder
+                .assignment()
+                .ok()
+                .filter(|a| a.count() > 0)
+                .map(|_| ())
+        });
+        assert!(joined.is_some(), "the intruder joined the daemon's group");
+    }
+    if wait_for(Duration::from_secs(60), || {
+        (consumer_restarts(&addr) >= 1.0).then_some(())
+    })
+    .is_none()
+    {
+        let restarts = consumer_restarts(&addr);
+        give_up(
+            child,
+            &log,
+            format!("the fenced consumer was not recreated (restarts {restarts})"),
+        );
+    }
+    produce(&brokers, &topic, PARTITIONS, &payloads(HALF, 2 * HALF));
+    if wait_for(Duration::from_secs(120), || {
+        processed(&addr).filter(|&n| n >= 2 * HALF)
+    })
+    .is_none()
+    {
+        let at = processed(&addr);
+        give_up(
+            child,
+            &log,
+            format!(
+                "ingest stalled after the consumer was recreated, at {at:?} of {}",
+                2 * HALF
+            ),
+        );
+    }
+    let (code, _) = http_get(&addr, "/healthz").expect("healthz");
+    assert_eq!(code, 200, "healthy after the consumer was recreated");
+    assert_exactly_once(child, &log, &store, &brokers, &topic, 2 * HALF);
 }
 
 /// One 2 MB and one 10 MB record among 3,000: both are dead letters of at most
@@ -225,11 +361,11 @@ fn oversized_records_are_dead_lettered_truncated() {
     })
     .is_none()
     {
-        let _ = child.kill();
-        panic!(
-            "daemon did not pass the oversized records (at {:?}); log:\n{}",
-            processed(&addr),
-            log_of(&log)
+        let at = processed(&addr);
+        give_up(
+            child,
+            &log,
+            format!("daemon did not pass the oversized records (at {at:?})"),
         );
     }
     assert!(
@@ -333,14 +469,13 @@ fn consumes_exactly_once(dir: &Path, brokers: &str, topic: &str, extra: &str, n:
     let addr = format!("127.0.0.1:{}", free_port());
     write_config(&config, brokers, topic, &store, &addr, extra);
     let log = dir.join("right.log");
-    let mut child = spawn_daemon(&config, &log);
+    let child = spawn_daemon(&config, &log);
     if wait_for(Duration::from_secs(120), || {
         processed(&addr).filter(|&got| got >= n)
     })
     .is_none()
     {
-        let _ = child.kill();
-        panic!("the daemon did not consume {topic}; log:\n{}", log_of(&log));
+        give_up(child, &log, format!("the daemon did not consume {topic}"));
     }
     stop_gracefully(child);
     let report = relearn::inspect::inspect_path(&store).expect("inspect the store");

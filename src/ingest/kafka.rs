@@ -253,8 +253,7 @@ impl ConsumerContext for IngestContext {
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
-            // Kafka's committed offsets are informational (lag); RocksDB holds the real ones.
-            tracing::debug!(%e, "offset commit to kafka failed");
+            commit_failed(&self.metrics, &e);
         }
     }
 }
@@ -274,7 +273,23 @@ fn commit(consumer: &BaseConsumer<IngestContext>, report: &FlushReport, mode: Co
         }
     }
     if let Err(e) = consumer.commit(&tpl, mode) {
-        tracing::debug!(%e, "offset commit to kafka failed");
+        commit_failed(&consumer.context().metrics, &e);
+    }
+}
+
+/// Counts a failed offset commit and warns on the 1st, 2nd, 4th, 8th... (an outage fails
+/// every batch's commit). Kafka's committed offsets are informational (lag seen by other
+/// tools); ingest resumes from the offsets in RocksDB, so nothing else is done.
+fn commit_failed(metrics: &Metrics, error: &rdkafka::error::KafkaError) {
+    metrics.ingest.commit_failures.inc();
+    let n = metrics.ingest.commit_failures.get();
+    if n.is_power_of_two() {
+        tracing::warn!(
+            %error,
+            failures = n,
+            "offset commit to kafka failed; ingest resumes from the store's offsets, only the \
+             lag other tools read from kafka lags behind"
+        );
     }
 }
 
@@ -426,8 +441,11 @@ impl KafkaSource {
             failed: AtomicBool::new(false),
             auth_failed: Mutex::new(None),
         };
-        // The old consumer is dropped (closed) before its successor joins the group, so a
-        // static member's instance id is free again.
+        // The successor is subscribed first; it joins on its first polls, after the old
+        // consumer is dropped here. Closing a fenced consumer fails at once ("consumer queue
+        // close error"), and a static member's close does not leave the group: the
+        // successor, with the same instance id, takes its place (partitions assigned 60 ms
+        // later in tests/kafka_faults.rs).
         let fresh = subscribe(&self.config, context)?;
         let old = std::mem::replace(&mut self.consumer, fresh);
         drop(old);

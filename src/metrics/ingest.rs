@@ -45,6 +45,9 @@ pub struct IngestMetrics {
     pub kafka_errors: IntCounterVec,
     /// Consumers recreated after a fatal error (a fenced static member, say).
     pub consumer_restarts: IntCounter,
+    /// Offset commits to Kafka that failed (Kafka's committed offsets show lag to other
+    /// tools; the offsets ingest resumes from are RocksDB's).
+    pub commit_failures: IntCounter,
 }
 
 impl IngestMetrics {
@@ -136,6 +139,10 @@ impl IngestMetrics {
             consumer_restarts: r.counter(
                 "relearn_ingest_consumer_restarts_total",
                 "Kafka consumers recreated after a fatal error.",
+            ),
+            commit_failures: r.counter(
+                "relearn_ingest_kafka_commit_failures_total",
+                "Offset commits to Kafka that failed (informational offsets; ingest resumes from the store's).",
             ),
         }
     }
