@@ -95,6 +95,50 @@ fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// A daemon run's files: its store, log, config and HTTP address in a temp dir.
+struct Run {
+    _dir: tempfile::TempDir,
+    store: std::path::PathBuf,
+    log: std::path::PathBuf,
+    config: std::path::PathBuf,
+    addr: String,
+}
+
+impl Run {
+    fn new() -> Run {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Run {
+            store: dir.path().join("store"),
+            log: dir.path().join("daemon.log"),
+            config: dir.path().join("relearn.toml"),
+            addr: format!("127.0.0.1:{}", free_port()),
+            _dir: dir,
+        }
+    }
+
+    /// Writes the config (see [`write_config`]) and returns the consumer group id.
+    fn configure(&self, brokers: &str, topic: &str, extra: &str) -> String {
+        write_config(&self.config, brokers, topic, &self.store, &self.addr, extra)
+    }
+
+    /// Starts the daemon and waits until it processed `n` records.
+    fn start_and_process(&self, n: usize) -> std::process::Child {
+        let child = spawn_daemon(&self.config, &self.log);
+        if wait_for(Duration::from_secs(120), || {
+            processed(&self.addr).filter(|&m| m >= n)
+        })
+        .is_none()
+        {
+            give_up(
+                child,
+                &self.log,
+                format!("daemon did not process {n} records"),
+            );
+        }
+        child
+    }
+}
+
 /// Fails the test with `what`, saying whether the daemon was still running (or how it had
 /// exited), then its stdout and log: a stall and a crash read differently.
 fn give_up(mut child: std::process::Child, log: &Path, what: String) -> ! {
@@ -133,55 +177,47 @@ fn survives_broker_restart(static_membership: bool) {
     create_topic(&brokers, &topic, PARTITIONS);
     create_topic(&brokers, &format!("{topic}-dead"), 1);
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = dir.path().join("store");
-    let log = dir.path().join("daemon.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.path().join("relearn.toml");
+    let run = Run::new();
     let extra = if static_membership {
         "\"group.instance.id\" = \"fault-test-0\""
     } else {
         ""
     };
-    write_config(&config, &brokers, &topic, &store, &addr, extra);
+    run.configure(&brokers, &topic, extra);
+    let Run {
+        log, store, addr, ..
+    } = &run;
 
     const HALF: usize = 20_000;
     produce(&brokers, &topic, PARTITIONS, &payloads(0, HALF));
-    let child = spawn_daemon(&config, &log);
-    if wait_for(Duration::from_secs(120), || {
-        processed(&addr).filter(|&n| n >= HALF)
-    })
-    .is_none()
-    {
-        give_up(child, &log, "daemon did not process the first half".into());
-    }
+    let child = run.start_and_process(HALF);
 
     broker.stop();
     std::thread::sleep(Duration::from_secs(20));
-    let (code, _) = http_get(&addr, "/healthz").expect("the daemon answers during the outage");
+    let (code, _) = http_get(addr, "/healthz").expect("the daemon answers during the outage");
     assert_eq!(code, 200, "a 20 s outage is waited out, not a stall");
     broker.start();
     produce(&brokers, &topic, PARTITIONS, &payloads(HALF, 2 * HALF));
 
     let reached = wait_for(Duration::from_secs(180), || {
-        processed(&addr).filter(|&n| n >= 2 * HALF)
+        processed(addr).filter(|&n| n >= 2 * HALF)
     });
     if reached.is_none() {
-        let at = processed(&addr);
+        let at = processed(addr);
         give_up(
             child,
-            &log,
+            log,
             format!(
                 "ingest stalled after the broker restart at {at:?} of {} records",
                 2 * HALF
             ),
         );
     }
-    let (code, _) = http_get(&addr, "/healthz").expect("healthz");
+    let (code, _) = http_get(addr, "/healthz").expect("healthz");
     assert_eq!(code, 200, "healthy after the restart");
-    let restarts = consumer_restarts(&addr);
+    let restarts = consumer_restarts(addr);
     eprintln!("static membership {static_membership}: consumer restarts {restarts}");
-    assert_exactly_once(child, &log, &store, &brokers, &topic, 2 * HALF);
+    assert_exactly_once(child, log, store, &brokers, &topic, 2 * HALF);
 }
 
 fn consumer_restarts(addr: &str) -> f64 {
@@ -247,30 +283,19 @@ fn a_fenced_static_member_recreates_its_consumer_and_resumes_exactly() {
     let topic = unique("fenced");
     create_topic(&brokers, &topic, PARTITIONS);
     create_topic(&brokers, &format!("{topic}-dead"), 1);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = dir.path().join("store");
-    let log = dir.path().join("daemon.log");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.path().join("relearn.toml");
+    let run = Run::new();
     let instance = unique("fenced-instance");
-    let group = write_config(
-        &config,
+    let group = run.configure(
         &brokers,
         &topic,
-        &store,
-        &addr,
         &format!("\"group.instance.id\" = \"{instance}\""),
     );
+    let Run {
+        log, store, addr, ..
+    } = &run;
     const HALF: usize = 10_000;
     produce(&brokers, &topic, PARTITIONS, &payloads(0, HALF));
-    let child = spawn_daemon(&config, &log);
-    if wait_for(Duration::from_secs(120), || {
-        processed(&addr).filter(|&n| n >= HALF)
-    })
-    .is_none()
-    {
-        give_up(child, &log, "daemon did not process the first half".into());
-    }
+    let child = run.start_and_process(HALF);
 
     // The intruder takes the daemon's place in the group, then closes (a static member
     // does not leave the group on close).
@@ -295,36 +320,36 @@ fn a_fenced_static_member_recreates_its_consumer_and_resumes_exactly() {
         assert!(joined.is_some(), "the intruder joined the daemon's group");
     }
     if wait_for(Duration::from_secs(60), || {
-        (consumer_restarts(&addr) >= 1.0).then_some(())
+        (consumer_restarts(addr) >= 1.0).then_some(())
     })
     .is_none()
     {
-        let restarts = consumer_restarts(&addr);
+        let restarts = consumer_restarts(addr);
         give_up(
             child,
-            &log,
+            log,
             format!("the fenced consumer was not recreated (restarts {restarts})"),
         );
     }
     produce(&brokers, &topic, PARTITIONS, &payloads(HALF, 2 * HALF));
     if wait_for(Duration::from_secs(120), || {
-        processed(&addr).filter(|&n| n >= 2 * HALF)
+        processed(addr).filter(|&n| n >= 2 * HALF)
     })
     .is_none()
     {
-        let at = processed(&addr);
+        let at = processed(addr);
         give_up(
             child,
-            &log,
+            log,
             format!(
                 "ingest stalled after the consumer was recreated, at {at:?} of {}",
                 2 * HALF
             ),
         );
     }
-    let (code, _) = http_get(&addr, "/healthz").expect("healthz");
+    let (code, _) = http_get(addr, "/healthz").expect("healthz");
     assert_eq!(code, 200, "healthy after the consumer was recreated");
-    assert_exactly_once(child, &log, &store, &brokers, &topic, 2 * HALF);
+    assert_exactly_once(child, log, store, &brokers, &topic, 2 * HALF);
 }
 
 /// One 2 MB and one 10 MB record among 3,000: both are dead letters of at most
