@@ -110,7 +110,7 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
     let metrics = Metrics::new();
     let pipeline = Arc::new(Mutex::new(
         Pipeline::open(
-            &c,
+            &c.pipeline(),
             store,
             Decoder::new(&c.schema).expect("decoder"),
             Box::new(FileDeadLetters::open(dir.path().join("dead.jsonl")).expect("dlq")),
@@ -119,7 +119,7 @@ fn durable_ingest(brokers: &str, topic: &str, n: usize) -> (Duration, Vec<f64>) 
         .expect("pipeline"),
     ));
     let source = KafkaSource::new(
-        &c,
+        &c.kafka_source(),
         pipeline,
         metrics.clone(),
         Arc::new(Assignment::default()),
@@ -159,7 +159,7 @@ fn pipeline_only(payloads: &[Vec<u8>]) -> Duration {
     let c = Config::default();
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).expect("store"));
     let mut p = Pipeline::open(
-        &c,
+        &c.pipeline(),
         store,
         Decoder::new(&c.schema).expect("decoder"),
         Box::new(FileDeadLetters::open(dir.path().join("dead.jsonl")).expect("dlq")),

@@ -14,7 +14,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::app::ShutdownConfig;
 pub use crate::ingest::decode::{Format, MissingPolicy, SchemaConfig, DEFAULT_MISSING_TOKENS};
 pub use crate::ingest::file::FileSourceConfig;
 pub use crate::ingest::kafka::{KafkaConfig, MANAGED_KAFKA_PROPERTIES, MIN_DEAD_LETTER_BYTES};
@@ -143,6 +142,30 @@ impl Config {
             Task::Regression if !self.labels.enabled => LAG_LABELS_REGRESSION,
             _ => 0,
         })
+    }
+
+    /// What the ingest pipeline reads: the schema, the replay buffer, the label join.
+    pub fn pipeline(&self) -> crate::ingest::pipeline::PipelineConfig {
+        crate::ingest::pipeline::PipelineConfig {
+            schema: self.schema.clone(),
+            replay: self.replay.clone(),
+            labels: self.labels.enabled.then(|| self.labels.clone()),
+            label_topics: if self.labels.enabled {
+                self.kafka.label_topics.clone()
+            } else {
+                Vec::new()
+            },
+            lag_labels: self.lag_labels(),
+        }
+    }
+
+    /// What the Kafka source reads: `[kafka]`, the batch bounds, whether labels are consumed.
+    pub fn kafka_source(&self) -> crate::ingest::kafka::KafkaSourceConfig {
+        crate::ingest::kafka::KafkaSourceConfig {
+            kafka: self.kafka.clone(),
+            ingest: self.ingest.clone(),
+            label_topics: self.labels.enabled,
+        }
     }
 
     /// What input drift is measured on, named: each numeric input (features, missing
@@ -361,6 +384,40 @@ fn parse_env_value(value: &str) -> toml::Value {
             .remove("v")
             .unwrap_or_else(|| toml::Value::String(value.into())),
         Err(_) => toml::Value::String(value.into()),
+    }
+}
+
+/// `[shutdown]`: how long SIGTERM or SIGINT may take.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Seconds from SIGTERM to exit. A running retrain is cancelled between training steps
+    /// and the open batch is written; a daemon still running at the deadline exits with
+    /// status 1 (the store stays consistent: every batch is one atomic write). Keep it under
+    /// the supervisor's kill delay (Kubernetes' terminationGracePeriodSeconds, systemd's
+    /// TimeoutStopSec).
+    #[serde(rename = "grace_seconds", with = "crate::units::seconds")]
+    pub grace: std::time::Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
+impl ShutdownConfig {
+    /// Refuses values of this section that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=3600).contains(&self.grace.as_secs()) {
+            return Err(ConfigError::key(
+                "shutdown.grace_seconds",
+                format!("must be in 1..=3600, got {}", self.grace.as_secs()),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 //! (`learn`, `store`, `drift`, `retrain`, `record`, `totals`, `rng`, `error`, `units`) import
 //! nothing of the configuration tree or of the stages that orchestrate them; burn appears
 //! only in `learn`, RocksDB only in `store/rocks.rs`, rdkafka only in the Kafka modules of
-//! `ingest`, axum only in `serve`.
+//! `ingest`, axum only in `serve`; and no source file imports, directly or through others,
+//! a file that imports it.
 
 use std::path::{Path, PathBuf};
 
@@ -160,5 +161,190 @@ fn backends_stay_in_their_modules() {
         found.is_empty(),
         "a backend outside its module:\n{}",
         found.join("\n")
+    );
+}
+
+/// The paths of the use-tree at the start of `s` (`a::b`, `a::{b, c::{d, e}}`), one per
+/// leaf, and how many bytes of `s` it takes.
+fn use_tree(s: &str) -> (Vec<Vec<String>>, usize) {
+    let skip_space = |i: usize| s.len() - s[i..].trim_start().len();
+    let mut segments = Vec::new();
+    let mut i = skip_space(0);
+    loop {
+        if s[i..].starts_with('{') {
+            i += 1;
+            let mut out = Vec::new();
+            loop {
+                let (paths, used) = use_tree(&s[i..]);
+                out.extend(paths.into_iter().map(|p| [segments.clone(), p].concat()));
+                i = skip_space(i + used);
+                match s[i..].chars().next() {
+                    Some(',') => i += 1,
+                    Some('}') => return (out, i + 1),
+                    _ => return (out, i),
+                }
+            }
+        }
+        let ident: String = s[i..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if ident.is_empty() {
+            return (vec![segments], i);
+        }
+        i += ident.len();
+        segments.push(ident);
+        if !s[i..].starts_with("::") {
+            return (vec![segments], i);
+        }
+        i += 2;
+    }
+}
+
+/// Every path a file's code names from the crate root or from a parent (`super::`), made
+/// absolute: `module` is the file's module path (`learn::model::host`: `learn`, `model`,
+/// `host`).
+fn absolute_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let bytes = code.as_bytes();
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let after_ident = at > 0
+            && (bytes[at - 1].is_ascii_alphanumeric()
+                || bytes[at - 1] == b'_'
+                || bytes[at - 1] == b':');
+        let base: Option<(Vec<String>, usize)> = if after_ident {
+            None
+        } else if rest.starts_with("crate::") {
+            Some((Vec::new(), "crate::".len()))
+        } else if rest.starts_with("super::") {
+            let mut ups = 0;
+            while rest[ups * "super::".len()..].starts_with("super::") {
+                ups += 1;
+            }
+            let keep = module.len().saturating_sub(ups);
+            Some((module[..keep].to_vec(), ups * "super::".len()))
+        } else {
+            None
+        };
+        match base {
+            Some((base, len)) => {
+                let (paths, used) = use_tree(&rest[len..]);
+                out.extend(paths.into_iter().map(|p| [base.clone(), p].concat()));
+                at += len + used.max(1);
+            }
+            None => at += rest.chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_path_scanner_resolves_groups_and_parents() {
+    let module = ["learn".to_string(), "model".to_string(), "host".to_string()];
+    let code = "use super::{Activation, host2::X};\nuse crate::{config::{Config, Task}, rng};\nlet y = super::super::train::step(a::b);";
+    let paths: Vec<String> = absolute_paths(code, &module)
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "learn::model::Activation",
+            "learn::model::host2::X",
+            "config::Config",
+            "config::Task",
+            "rng",
+            "learn::train::step",
+        ]
+    );
+}
+
+/// No source file imports from a file that imports from it, directly or through others: a
+/// module may use its parents' items and its children freely, every other dependency runs
+/// one way.
+#[test]
+fn no_file_imports_a_file_that_imports_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut modules: Vec<(Vec<String>, PathBuf)> = Vec::new();
+    for path in sources(&src) {
+        let rel = path.strip_prefix(&src).expect("under src");
+        let mut parts: Vec<String> = rel
+            .components()
+            .map(|c| {
+                c.as_os_str()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_string()
+            })
+            .collect();
+        if parts
+            .last()
+            .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+        {
+            parts.pop();
+        }
+        if !parts.is_empty() {
+            modules.push((parts, path));
+        }
+    }
+    assert!(modules.len() >= 40, "only {} modules found", modules.len());
+    // The module a path lands in: the longest module that is a prefix of it.
+    let owner = |path: &[String]| -> Option<usize> {
+        (1..=path.len())
+            .rev()
+            .find_map(|n| modules.iter().position(|(m, _)| m[..] == path[..n]))
+    };
+    let edges: Vec<Vec<usize>> = modules
+        .iter()
+        .map(|(module, path)| {
+            let mut to: Vec<usize> = absolute_paths(&code(path), module)
+                .iter()
+                .filter_map(|p| owner(p))
+                .filter(|&t| !module.starts_with(&modules[t].0))
+                .collect();
+            to.sort_unstable();
+            to.dedup();
+            to
+        })
+        .collect();
+    // Depth-first search; a back edge closes a cycle, reported along the stack.
+    fn visit(
+        v: usize,
+        edges: &[Vec<usize>],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[v] = 1;
+        stack.push(v);
+        for &w in &edges[v] {
+            if state[w] == 1 {
+                let from = stack.iter().position(|&x| x == w).expect("on the stack");
+                return Some([&stack[from..], &[w]].concat());
+            }
+            if state[w] == 0 {
+                if let Some(cycle) = visit(w, edges, state, stack) {
+                    return Some(cycle);
+                }
+            }
+        }
+        stack.pop();
+        state[v] = 2;
+        None
+    }
+    let mut state = vec![0u8; modules.len()];
+    for v in 0..modules.len() {
+        if state[v] == 0 {
+            if let Some(cycle) = visit(v, &edges, &mut state, &mut Vec::new()) {
+                let names: Vec<String> = cycle.iter().map(|&i| modules[i].0.join("::")).collect();
+                panic!("an import cycle: {}", names.join(" -> "));
+            }
+        }
+    }
+    let total: usize = edges.iter().map(Vec::len).sum();
+    assert!(
+        total >= 100,
+        "only {total} imports between files found: the scan read nothing"
     );
 }

@@ -83,7 +83,13 @@ fn run(config: &Config, store: Arc<dyn KvStore>, metrics: &Metrics) -> Result<()
             .clone()
             .expect("the test sets a dead-letter file"),
     )?);
-    let mut pipeline = Pipeline::open(config, store.clone(), decoder, dead, metrics.clone())?;
+    let mut pipeline = Pipeline::open(
+        &config.pipeline(),
+        store.clone(),
+        decoder,
+        dead,
+        metrics.clone(),
+    )?;
     let learner = Learner::open(
         config,
         store,
@@ -94,7 +100,7 @@ fn run(config: &Config, store: Arc<dyn KvStore>, metrics: &Metrics) -> Result<()
     .expect("the learning loop opens");
     pipeline.set_observer(Box::new(learner));
     let pipeline = Arc::new(Mutex::new(pipeline));
-    FileSource::open(config)?
+    FileSource::open(&config.file, &config.schema, &config.ingest)?
         .run(&pipeline, &CancellationToken::new())
         .map(|_| ())
 }

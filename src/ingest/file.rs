@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Decoder, IngestError, Pipeline, SourcePos};
-use crate::config::{Config, Format};
+use super::decode::{Format, SchemaConfig};
+use super::{Decoder, IngestConfig, IngestError, Pipeline, SourcePos};
 
 /// The Elec2 stream (elecNormNew, 45,312 rows in time order), gzip-compressed.
 pub const EMBEDDED_ELEC2: &[u8] = include_bytes!("../../data/elec2.csv.gz");
@@ -32,7 +32,10 @@ pub struct FileSource {
     reader: Box<dyn BufRead + Send>,
     header: bool,
     format: Format,
-    config: Config,
+    /// The schema, for the decoder built from a CSV header.
+    schema: SchemaConfig,
+    /// `[ingest]`: the batch bounds.
+    ingest: IngestConfig,
     /// Whether a batch is also cut by `ingest.batch_max_wait_ms`: only for an input that can
     /// wait for its writer (standard input, a FIFO). A regular file or the embedded stream is
     /// cut every `ingest.batch_max_records` records only, so a replay cuts its batches at
@@ -41,9 +44,14 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens the configured input (`file.path`).
-    pub fn open(config: &Config) -> Result<FileSource, IngestError> {
-        let path = config.file.path.as_deref();
+    /// Opens the configured input (`file.path`); `schema` decodes a CSV header, `ingest`
+    /// bounds the batches.
+    pub fn open(
+        file: &FileSourceConfig,
+        schema: &SchemaConfig,
+        ingest: &IngestConfig,
+    ) -> Result<FileSource, IngestError> {
+        let path = file.path.as_deref();
         let (name, raw, timed): (String, Box<dyn Read + Send>, bool) = match path {
             None => (
                 "file:embedded-elec2".into(),
@@ -72,9 +80,10 @@ impl FileSource {
         Ok(FileSource {
             name,
             reader,
-            header: config.file.header,
-            format: config.schema.format,
-            config: config.clone(),
+            header: file.header,
+            format: schema.format,
+            schema: schema.clone(),
+            ingest: ingest.clone(),
             timed,
         })
     }
@@ -91,8 +100,8 @@ impl FileSource {
         shutdown: &CancellationToken,
     ) -> Result<FileEnd, IngestError> {
         let lock = || pipeline.lock().unwrap_or_else(|p| p.into_inner());
-        let max_records = self.config.ingest.batch_max_records;
-        let max_wait = self.config.ingest.batch_max_wait;
+        let max_records = self.ingest.batch_max_records;
+        let max_wait = self.ingest.batch_max_wait;
         let mut line = Vec::with_capacity(256);
         let mut pos: i64 = 0;
         let input_err = |source: std::io::Error, name: &str| IngestError::Input {
@@ -107,19 +116,18 @@ impl FileSource {
                 .map_err(|e| input_err(e, &self.name))?;
             pos += n as i64;
             let text = String::from_utf8_lossy(&line);
-            let delimiter = self.config.schema.delimiter.chars().next().unwrap_or(',');
+            let delimiter = self.schema.delimiter.chars().next().unwrap_or(',');
             let columns: Vec<String> = text
                 .trim_end_matches(['\n', '\r'])
                 .split(delimiter)
                 .map(|c| c.trim().trim_matches('"').to_string())
                 .collect();
-            let decoder =
-                Decoder::with_columns(&self.config.schema, &columns).map_err(|source| {
-                    IngestError::Schema {
-                        what: format!(" (header of {})", self.name),
-                        source,
-                    }
-                })?;
+            let decoder = Decoder::with_columns(&self.schema, &columns).map_err(|source| {
+                IngestError::Schema {
+                    what: format!(" (header of {})", self.name),
+                    source,
+                }
+            })?;
             lock().set_decoder(decoder);
         }
 

@@ -19,8 +19,7 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::pipeline::FlushReport;
-use super::{IngestError, Pipeline, SourcePos};
-use crate::config::Config;
+use super::{IngestConfig, IngestError, Pipeline, SourcePos};
 use crate::error::ConfigError;
 use crate::metrics::Metrics;
 
@@ -336,9 +335,18 @@ impl Liveness {
 const MAX_FATAL_IN_WINDOW: usize = 5;
 const FATAL_WINDOW: Duration = Duration::from_secs(300);
 
+/// What the Kafka source reads: the `[kafka]` section, `[ingest]`'s batch bounds and whether
+/// `kafka.label_topics` are consumed (`labels.enabled`).
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    pub kafka: KafkaConfig,
+    pub ingest: IngestConfig,
+    pub label_topics: bool,
+}
+
 /// Creates the consumer with its context and subscribes to the configured topics.
 fn subscribe(
-    config: &Config,
+    config: &KafkaSourceConfig,
     context: IngestContext,
 ) -> Result<BaseConsumer<IngestContext>, IngestError> {
     let k = &config.kafka;
@@ -356,7 +364,7 @@ fn subscribe(
     let consumer: BaseConsumer<IngestContext> = cc
         .create_with_context(context)
         .map_err(|e| IngestError::kafka("cannot create the consumer", e))?;
-    let label_topics = if config.labels.enabled {
+    let label_topics = if config.label_topics {
         &k.label_topics[..]
     } else {
         &[]
@@ -376,7 +384,7 @@ fn subscribe(
 /// A running Kafka source.
 pub struct KafkaSource {
     consumer: BaseConsumer<IngestContext>,
-    config: Config,
+    config: KafkaSourceConfig,
     pipeline: Arc<Mutex<Pipeline>>,
     metrics: Metrics,
     assignment: Arc<Assignment>,
@@ -386,7 +394,7 @@ pub struct KafkaSource {
 impl KafkaSource {
     /// Creates the consumer and subscribes to the configured topics.
     pub fn new(
-        config: &Config,
+        config: &KafkaSourceConfig,
         pipeline: Arc<Mutex<Pipeline>>,
         metrics: Metrics,
         assignment: Arc<Assignment>,

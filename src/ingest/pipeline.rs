@@ -10,14 +10,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::join::{JoinOutcome, Joiner};
+use super::decode::SchemaConfig;
+use super::join::{JoinOutcome, Joiner, LabelsConfig};
 use super::predictions::{PredictionMessage, PredictionSink};
 use super::{
     BatchObserver, DeadLetter, DeadLetterSink, Decoder, IngestError, Join, Observed, Reason,
 };
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::record::{Output, Record};
+use crate::store::replay::ReplayConfig;
 use crate::store::state::counter;
 use crate::store::{IngestState, KvStore, ReplayBuffer, WriteBatch};
 
@@ -34,6 +35,19 @@ pub struct SourcePos<'a> {
     /// Where to resume after this record: `offset + 1` in Kafka, the next line's byte
     /// position in a file.
     pub next: i64,
+}
+
+/// What the pipeline reads of the configuration (`Config::pipeline` builds it).
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub schema: SchemaConfig,
+    pub replay: ReplayConfig,
+    /// `[labels]` when label records are joined (`labels.enabled`), else `None`.
+    pub labels: Option<LabelsConfig>,
+    /// The topics label records come from (`kafka.label_topics`, when labels are joined).
+    pub label_topics: Vec<String>,
+    /// How many earlier labels each record carries (`schema.lag_labels` resolved by task).
+    pub lag_labels: usize,
 }
 
 /// Tallies of the open batch, applied to metrics after the batch is durable.
@@ -103,10 +117,71 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Sets the ingest totals' metrics from the stored counters, after a restart.
+fn restore_totals(
+    state: &IngestState,
+    metrics: &Metrics,
+    decoder: &Decoder,
+    categorical: &[String],
+) {
+    metrics
+        .ingest
+        .records
+        .inc_by(state.counter(counter::RECORDS));
+    metrics
+        .ingest
+        .decoded
+        .with_label_values(&["labeled"])
+        .inc_by(state.counter(counter::LABELED));
+    metrics
+        .ingest
+        .decoded
+        .with_label_values(&["unlabeled"])
+        .inc_by(state.counter(counter::UNLABELED));
+    for r in Reason::ALL {
+        let n = state.counter(&format!("{}{}", counter::MALFORMED_PREFIX, r.as_str()));
+        metrics
+            .ingest
+            .malformed
+            .with_label_values(&[r.as_str()])
+            .inc_by(n);
+    }
+    for field in decoder.field_names() {
+        let n = state.counter(&format!("{}{field}", counter::MISSING_PREFIX));
+        metrics.ingest.missing.with_label_values(&[field]).inc_by(n);
+    }
+    for field in categorical {
+        let n = state.counter(&format!("{}{field}", counter::NEW_CATEGORY_PREFIX));
+        metrics
+            .ingest
+            .new_categories
+            .with_label_values(&[field])
+            .inc_by(n);
+    }
+}
+
+/// Sets the delayed-label totals' metrics from the stored counters and the open joins.
+fn restore_label_totals(state: &IngestState, metrics: &Metrics, joiner: &Joiner) {
+    metrics.ingest.labels_pending.set(joiner.pending() as i64);
+    metrics
+        .ingest
+        .decoded
+        .with_label_values(&["label"])
+        .inc_by(state.counter(counter::LABEL_RECORDS));
+    for o in JoinOutcome::ALL {
+        let n = state.counter(&format!("{}{}", counter::JOIN_PREFIX, o.as_str()));
+        metrics
+            .ingest
+            .label_joins
+            .with_label_values(&[o.as_str()])
+            .inc_by(n);
+    }
+}
+
 impl Pipeline {
     /// Loads ingest state and the replay buffer from `store` and restores the metric totals.
     pub fn open(
-        config: &Config,
+        config: &PipelineConfig,
         store: Arc<dyn KvStore>,
         decoder: Decoder,
         dead_letters: Box<dyn DeadLetterSink>,
@@ -116,67 +191,21 @@ impl Pipeline {
         let store_for_lags = store.clone();
         let replay =
             ReplayBuffer::load(store.as_ref(), &config.replay, config.schema.classes.len())?;
-        metrics
-            .ingest
-            .records
-            .inc_by(state.counter(counter::RECORDS));
-        metrics
-            .ingest
-            .decoded
-            .with_label_values(&["labeled"])
-            .inc_by(state.counter(counter::LABELED));
-        metrics
-            .ingest
-            .decoded
-            .with_label_values(&["unlabeled"])
-            .inc_by(state.counter(counter::UNLABELED));
-        for r in Reason::ALL {
-            let n = state.counter(&format!("{}{}", counter::MALFORMED_PREFIX, r.as_str()));
-            metrics
-                .ingest
-                .malformed
-                .with_label_values(&[r.as_str()])
-                .inc_by(n);
-        }
-        for field in decoder.field_names() {
-            let n = state.counter(&format!("{}{field}", counter::MISSING_PREFIX));
-            metrics.ingest.missing.with_label_values(&[field]).inc_by(n);
-        }
-        for field in &config.schema.categorical {
-            let n = state.counter(&format!("{}{field}", counter::NEW_CATEGORY_PREFIX));
-            metrics
-                .ingest
-                .new_categories
-                .with_label_values(&[field])
-                .inc_by(n);
-        }
+        restore_totals(&state, &metrics, &decoder, &config.schema.categorical);
         let categories = super::categories::CategoryTracker::load(
             store.as_ref(),
             config.schema.categorical.len(),
         )?;
         metrics.store.replay_records.set(replay.len() as i64);
         metrics.store.replay_seen.set(replay.seen() as i64);
-        let (joiner, label_decoder) = if config.labels.enabled {
-            let joiner = Joiner::load(store.as_ref(), &config.labels)?;
-            let label_decoder = Decoder::for_labels(&config.schema, &config.labels.label_columns)
+        let (joiner, label_decoder) = if let Some(labels) = &config.labels {
+            let joiner = Joiner::load(store.as_ref(), labels)?;
+            let label_decoder = Decoder::for_labels(&config.schema, &labels.label_columns)
                 .map_err(|source| IngestError::Schema {
-                what: " (the label records' decoder)".into(),
-                source,
-            })?;
-            metrics.ingest.labels_pending.set(joiner.pending() as i64);
-            metrics
-                .ingest
-                .decoded
-                .with_label_values(&["label"])
-                .inc_by(state.counter(counter::LABEL_RECORDS));
-            for o in JoinOutcome::ALL {
-                let n = state.counter(&format!("{}{}", counter::JOIN_PREFIX, o.as_str()));
-                metrics
-                    .ingest
-                    .label_joins
-                    .with_label_values(&[o.as_str()])
-                    .inc_by(n);
-            }
+                    what: " (the label records' decoder)".into(),
+                    source,
+                })?;
+            restore_label_totals(&state, &metrics, &joiner);
             (Some(joiner), Some(label_decoder))
         } else {
             (None, None)
@@ -198,18 +227,14 @@ impl Pipeline {
             lags: super::lags::Lags::load(
                 store_for_lags.as_ref(),
                 &config.schema,
-                config.lag_labels(),
+                config.lag_labels,
                 config.schema.lag_labels.is_none(),
             )?,
             categories,
             categorical: config.schema.categorical.clone(),
             joiner,
             label_decoder,
-            label_topics: if config.labels.enabled {
-                config.kafka.label_topics.clone()
-            } else {
-                Vec::new()
-            },
+            label_topics: config.label_topics.clone(),
             lags_snapshot: None,
             records: Vec::new(),
             predictions: None,
@@ -673,6 +698,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::ingest::decode::Format;
     use crate::store::MemoryStore;
     use std::sync::Mutex;
@@ -716,7 +742,7 @@ mod tests {
         let sink = Collect::default();
         let metrics = Metrics::new();
         let mut p = Pipeline::open(
-            &c,
+            &c.pipeline(),
             store.clone(),
             Decoder::new(&c.schema).unwrap(),
             Box::new(sink.clone()),

@@ -8,8 +8,8 @@
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::model::Mlp;
-use super::train::{likelihood_loss, LayerSet};
+use super::model::{LayerSet, Mlp};
+use super::train::likelihood_loss;
 use super::{Dataset, LearnError, Model, ParamMap};
 use crate::error::ConfigError;
 
@@ -208,7 +208,7 @@ impl Ewc {
         &self,
         model: &Model,
         layers: &LayerSet,
-    ) -> Result<super::host::HostPenalty, LearnError> {
+    ) -> Result<super::model::host::HostPenalty, LearnError> {
         let names = model.layer_names();
         let dims = model.spec.layer_dims();
         let mut terms = Vec::new();
@@ -225,7 +225,7 @@ impl Ewc {
                             f.len()
                         )));
                     }
-                    terms.push(super::host::PenaltyTerm {
+                    terms.push(super::model::host::PenaltyTerm {
                         layer: l,
                         bias,
                         fisher: f.clone(),
@@ -234,7 +234,7 @@ impl Ewc {
                 }
             }
         }
-        Ok(super::host::HostPenalty {
+        Ok(super::model::host::HostPenalty {
             lambda: self.lambda as f32,
             terms,
         })

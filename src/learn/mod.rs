@@ -9,7 +9,6 @@ pub mod checkpoint;
 pub mod data;
 pub mod diagnostics;
 pub mod ewc;
-pub mod host;
 pub mod model;
 pub mod online;
 pub mod tracking;
@@ -19,10 +18,10 @@ pub use checkpoint::Checkpoint;
 pub use data::{Dataset, Targets};
 pub use ewc::Ewc;
 pub use model::{
-    Activation, BackendKind, Model, ModelSpec, Normalizer, ParamMap, RegressionLoss, TargetScale,
-    Task,
+    Activation, BackendKind, LayerSet, Model, ModelSpec, Normalizer, ParamMap, RegressionLoss,
+    TargetScale, Task,
 };
-pub use train::{LayerSet, TrainConfig, TrainReport};
+pub use train::{TrainConfig, TrainReport};
 
 /// A learning operation that failed.
 #[derive(Debug, thiserror::Error)]

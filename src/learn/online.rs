@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Tensor, TensorData};
 
-use super::host::HostAdam;
+use super::model::host::HostAdam;
 use super::train::{check_targets, estimate_flops, task_loss};
 use super::{Dataset, LayerSet, LearnError, Model, Normalizer, Targets};
 use crate::rng::Rng;
@@ -179,7 +179,7 @@ impl OnlineTrainer {
                 f64::from(model.target.mean),
                 f64::from(model.target.std).powi(2) * prior_rows,
             ),
-            host: super::host::supports(model).then(HostAdam::default),
+            host: super::model::host::supports(model).then(HostAdam::default),
             layers,
             settings,
             cost: OnlineCost::default(),

@@ -7,7 +7,6 @@
 //! down. Each batch can mix replayed old records at a fixed ratio, and the
 //! online EWC penalty is added to the loss.
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -15,53 +14,11 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{activation, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::host::{HostAdam, Step};
+use super::model::host::{HostAdam, Step};
+use super::model::{LayerSet, HUBER_DELTA};
 use super::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::error::ConfigError;
 use crate::rng::Rng;
-
-/// Which layers may change, by index (`hidden.i` = i, `head` = number of hidden layers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerSet(BTreeSet<usize>);
-
-impl LayerSet {
-    /// Every layer of `model`.
-    pub fn all(model: &Model) -> LayerSet {
-        LayerSet((0..model.num_layers()).collect())
-    }
-
-    /// Layers by name (`hidden.0`, `head`, ...).
-    pub fn named<S: AsRef<str>>(model: &Model, names: &[S]) -> Result<LayerSet, LearnError> {
-        let mut set = BTreeSet::new();
-        for n in names {
-            set.insert(model.spec.layer_index(n.as_ref())?);
-        }
-        if set.is_empty() {
-            return Err(LearnError::NoLayers);
-        }
-        Ok(LayerSet(set))
-    }
-
-    pub fn contains(&self, i: usize) -> bool {
-        self.0.contains(&i)
-    }
-
-    /// The lowest trainable layer.
-    pub fn first(&self) -> Option<usize> {
-        self.0.iter().next().copied()
-    }
-
-    /// Layer indices in order.
-    pub fn indices(&self) -> Vec<usize> {
-        self.0.iter().copied().collect()
-    }
-
-    /// Layer names in order.
-    pub fn names(&self, model: &Model) -> Vec<String> {
-        let names = model.layer_names();
-        self.0.iter().map(|&i| names[i].clone()).collect()
-    }
-}
 
 /// A flag a training run checks before every step; set at shutdown so that a long retrain
 /// ends within the shutdown budget. A runtime handle, not configuration: serde skips it and
@@ -195,10 +152,6 @@ pub(crate) fn onehot(labels: &[u32], classes: usize, device: &burn::tensor::Devi
     }
     Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
 }
-
-/// Huber's threshold on the standardised regression target: squared loss within one standard
-/// deviation, absolute beyond, so a few wild targets do not dominate a step.
-pub(crate) const HUBER_DELTA: f32 = 1.0;
 
 /// The standardised regression targets as a `[n, 1]` column.
 fn target_column(model: &Model, v: &[f32], device: &burn::tensor::Device) -> Tensor<2> {

@@ -1,4 +1,4 @@
-//! The innermost loops of relearn's host arithmetic (`relearn::learn::host`) over `f32`
+//! The innermost loops of relearn's host arithmetic (`relearn::learn::model::host`) over `f32`
 //! slices: `axpy`, `dot`, the hidden activations, `softmax` and burn's Adam update.
 //!
 //! A crate of its own so that the workspace's debug profile can compile it optimised (see

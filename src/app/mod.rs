@@ -7,15 +7,14 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
-use crate::ingest::file::{FileEnd, FileSource};
-use crate::ingest::kafka::{client_config, Assignment, ClientRole, KafkaSource, Liveness};
+pub mod source;
+
+pub use source::{Ended, Source};
+
+use crate::config::Config;
 use crate::ingest::pipeline::LagsSnapshot;
-use crate::ingest::predictions::{FilePredictions, KafkaPredictions, PredictionSink};
-use crate::ingest::{
-    DeadLetterSink, Decoder, FileDeadLetters, IngestError, KafkaDeadLetters, Pipeline,
-};
-use crate::learner::{Learner, LoopError, LoopHandle, Pace, RunOutcome};
+use crate::ingest::{Decoder, IngestError, Pipeline};
+use crate::learner::{Learner, LoopError, LoopHandle, RunOutcome};
 use crate::metrics::Metrics;
 use crate::serve;
 use crate::store::state::counter;
@@ -168,130 +167,6 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Where records come from, decided once from the config (`kafka.brokers` set: Kafka, else
-/// the file source). Everything that differs between the two is a method here, so the
-/// wiring in [`run`] has no branches on it.
-pub enum Source {
-    Kafka {
-        assignment: Arc<Assignment>,
-        liveness: Arc<Liveness>,
-    },
-    File,
-}
-
-impl Source {
-    pub fn of(config: &Config) -> Source {
-        if config.uses_kafka() {
-            Source::Kafka {
-                assignment: Arc::new(Assignment::default()),
-                liveness: Arc::new(Liveness::new(config.kafka.stall_timeout)),
-            }
-        } else {
-            Source::File
-        }
-    }
-
-    /// How records reach the learning loop.
-    fn pace(&self) -> Pace {
-        match self {
-            Source::Kafka { .. } => Pace::Live,
-            Source::File => Pace::Replay,
-        }
-    }
-
-    /// Where malformed records go: the dead-letter topic, or the dead-letter file (by
-    /// default beside the store).
-    fn dead_letters(
-        &self,
-        config: &Config,
-        store_path: &std::path::Path,
-    ) -> Result<Box<dyn DeadLetterSink>, IngestError> {
-        Ok(match self {
-            Source::Kafka { .. } => Box::new(KafkaDeadLetters::new(
-                client_config(&config.kafka, ClientRole::Producer),
-                &config.kafka.dead_letter_topic,
-                config.kafka.dead_letter_max_bytes,
-            )?),
-            Source::File => {
-                let path = match &config.file.dead_letter_path {
-                    Some(path) => path.clone(),
-                    None => store_path.join("dead-letter.jsonl"),
-                };
-                Box::new(FileDeadLetters::open(path)?)
-            }
-        })
-    }
-
-    /// Where predictions go, if configured: `kafka.predictions_topic` or
-    /// `file.predictions_path`.
-    fn predictions(&self, config: &Config) -> Result<Option<Box<dyn PredictionSink>>, IngestError> {
-        Ok(match self {
-            Source::Kafka { .. } => match &config.kafka.predictions_topic {
-                Some(topic) => Some(Box::new(KafkaPredictions::new(
-                    client_config(&config.kafka, ClientRole::Producer),
-                    topic,
-                )?)),
-                None => None,
-            },
-            Source::File => match &config.file.predictions_path {
-                Some(path) => Some(Box::new(FilePredictions::open(path.clone())?)),
-                None => None,
-            },
-        })
-    }
-
-    /// How often the progress line is logged: every second on a file replay, every 30 s on
-    /// Kafka.
-    fn summary_every(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(match self {
-            Source::Kafka { .. } => 30,
-            Source::File => 1,
-        })
-    }
-
-    /// `/readyz` and `/healthz`: on Kafka, ready once partitions are assigned and healthy
-    /// while ingest is not stalled; a file source is always both.
-    fn probes(&self) -> (serve::Probe, serve::Probe) {
-        match self {
-            Source::Kafka {
-                assignment,
-                liveness,
-            } => {
-                let (a, l) = (assignment.clone(), liveness.clone());
-                (
-                    Arc::new(move || a.count() > 0),
-                    Arc::new(move || l.healthy()),
-                )
-            }
-            Source::File => (Arc::new(|| true), Arc::new(|| true)),
-        }
-    }
-
-    /// Consumes until `stop` is cancelled, an error, or (a file) the end of its input.
-    fn run(
-        self,
-        config: &Config,
-        pipeline: Arc<Mutex<Pipeline>>,
-        metrics: Metrics,
-        stop: &CancellationToken,
-    ) -> Result<Option<FileEnd>, IngestError> {
-        match self {
-            Source::Kafka {
-                assignment,
-                liveness,
-            } => {
-                KafkaSource::new(config, pipeline, metrics, assignment, liveness)?.run(stop)?;
-                Ok(None)
-            }
-            Source::File => {
-                let source = FileSource::open(config)?;
-                tracing::info!(source = source.name(), "reading the file source");
-                Ok(Some(source.run(&pipeline, stop)?))
-            }
-        }
-    }
-}
-
 /// The daemon's store: where it is, and the temporary directory that holds it when
 /// `store.path` is empty (removed when this drops).
 struct OpenStore {
@@ -330,7 +205,7 @@ fn open_store(config: &Config) -> Result<OpenStore, AppError> {
 /// state for `/v1` too (None with learning off).
 fn build_pipeline(
     config: &Config,
-    source: &Source,
+    source: &dyn Source,
     store: &Arc<dyn KvStore>,
     store_path: &std::path::Path,
     metrics: &Metrics,
@@ -341,7 +216,7 @@ fn build_pipeline(
         source,
     })?;
     let mut pipeline = Pipeline::open(
-        config,
+        &config.pipeline(),
         store.clone(),
         decoder,
         source.dead_letters(config, store_path)?,
@@ -394,12 +269,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let opened = open_store(&config)?;
     let (store_path, store) = (opened.path.clone(), opened.store.clone());
     let metrics = Metrics::new();
-    let source = Source::of(&config);
+    let source = source::of(&config);
 
     let (listener, http_addr) = bind(&config.http.listen).await?;
 
     let handle = LoopHandle::default();
-    let (pipeline, api) = build_pipeline(&config, &source, &store, &store_path, &metrics, &handle)?;
+    let (pipeline, api) = build_pipeline(
+        &config,
+        source.as_ref(),
+        &store,
+        &store_path,
+        &metrics,
+        &handle,
+    )?;
     let pipeline = Arc::new(Mutex::new(pipeline));
 
     // Two roots: `shutdown` (the caller's: SIGTERM, Ctrl-C, a test) asks ingest to stop;
@@ -444,16 +326,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         source,
     })?;
     let result = match outcome {
-        Ok(Some(FileEnd::EndOfInput)) if !config.file.exit_at_end => {
+        Ok(Ended::EndOfInput) if !config.file.exit_at_end => {
             tracing::info!("end of input; serving until shutdown");
             shutdown.cancelled().await;
             Ok(())
         }
-        Ok(Some(FileEnd::EndOfInput)) => {
+        Ok(Ended::EndOfInput) => {
             tracing::info!("end of input");
             Ok(())
         }
-        Ok(_) => Ok(()),
+        Ok(Ended::Stopped) => Ok(()),
         Err(e) => Err(AppError::from(e)),
     };
     background.cancel();
@@ -661,39 +543,5 @@ fn summarize(
                     .with_label_values(&["full_estimate"])
                     .get(),
         }
-    }
-}
-
-/// `[shutdown]`: how long SIGTERM or SIGINT may take.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ShutdownConfig {
-    /// Seconds from SIGTERM to exit. A running retrain is cancelled between training steps
-    /// and the open batch is written; a daemon still running at the deadline exits with
-    /// status 1 (the store stays consistent: every batch is one atomic write). Keep it under
-    /// the supervisor's kill delay (Kubernetes' terminationGracePeriodSeconds, systemd's
-    /// TimeoutStopSec).
-    #[serde(rename = "grace_seconds", with = "crate::units::seconds")]
-    pub grace: std::time::Duration,
-}
-
-impl Default for ShutdownConfig {
-    fn default() -> Self {
-        Self {
-            grace: std::time::Duration::from_secs(20),
-        }
-    }
-}
-
-impl ShutdownConfig {
-    /// Refuses values of this section that cannot work, naming the key.
-    pub fn check(&self) -> Result<(), ConfigError> {
-        if !(1..=3600).contains(&self.grace.as_secs()) {
-            return Err(ConfigError::key(
-                "shutdown.grace_seconds",
-                format!("must be in 1..=3600, got {}", self.grace.as_secs()),
-            ));
-        }
-        Ok(())
     }
 }

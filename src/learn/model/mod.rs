@@ -1,6 +1,8 @@
 //! The model: a burn MLP with named layers, its input standardisation, and parameter access.
 
-use std::collections::BTreeMap;
+pub mod host;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use burn::module::{Module, Param};
@@ -8,7 +10,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{activation, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::host::{self, HostNet};
+use self::host::HostNet;
 use super::LearnError;
 use crate::error::ConfigError;
 use crate::rng::Rng;
@@ -118,6 +120,10 @@ pub enum RegressionLoss {
     /// Half the squared error.
     Squared,
 }
+
+/// Huber's threshold on the standardised regression target: squared loss within one standard
+/// deviation, absolute beyond, so a few wild targets do not dominate a step.
+pub(crate) const HUBER_DELTA: f32 = 1.0;
 
 /// The standardisation of a regression target, `(y - mean) / std`, fitted with the model and
 /// versioned with it (identity for classification), and the range of the targets seen, which
@@ -879,6 +885,49 @@ impl ModelConfig {
             return Err(ConfigError::key("model.dropout", "must be in [0, 1)"));
         }
         Ok(())
+    }
+}
+
+/// Which layers may change, by index (`hidden.i` = i, `head` = number of hidden layers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSet(BTreeSet<usize>);
+
+impl LayerSet {
+    /// Every layer of `model`.
+    pub fn all(model: &Model) -> LayerSet {
+        LayerSet((0..model.num_layers()).collect())
+    }
+
+    /// Layers by name (`hidden.0`, `head`, ...).
+    pub fn named<S: AsRef<str>>(model: &Model, names: &[S]) -> Result<LayerSet, LearnError> {
+        let mut set = BTreeSet::new();
+        for n in names {
+            set.insert(model.spec.layer_index(n.as_ref())?);
+        }
+        if set.is_empty() {
+            return Err(LearnError::NoLayers);
+        }
+        Ok(LayerSet(set))
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.contains(&i)
+    }
+
+    /// The lowest trainable layer.
+    pub fn first(&self) -> Option<usize> {
+        self.0.iter().next().copied()
+    }
+
+    /// Layer indices in order.
+    pub fn indices(&self) -> Vec<usize> {
+        self.0.iter().copied().collect()
+    }
+
+    /// Layer names in order.
+    pub fn names(&self, model: &Model) -> Vec<String> {
+        let names = model.layer_names();
+        self.0.iter().map(|&i| names[i].clone()).collect()
     }
 }
 

@@ -17,9 +17,9 @@
 
 use relearn_kernels::{axpy, dot, Adam};
 
-use super::model::{Activation, Model, ParamMap, RegressionLoss};
-use super::train::HUBER_DELTA;
-use super::{LayerSet, LearnError, Targets};
+use super::{Activation, LayerSet, Model, ParamMap, RegressionLoss, HUBER_DELTA};
+use crate::learn::data::Targets;
+use crate::learn::LearnError;
 
 /// The largest model the host loops run (parameters).
 pub const HOST_MAX_PARAMS: usize = 1 << 18;
