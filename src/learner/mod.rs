@@ -244,6 +244,65 @@ pub(crate) fn predict(
 /// the model's own output before output tracking.
 type Hit = (bool, f32, f32);
 
+/// Pairs the challenger's assessment of each labeled record of a chunk with the champion's
+/// (`hits`, in the same order), counts it, and returns the labeled records (what the
+/// challenger then learns from).
+fn pair_chunk<'a>(
+    challenger: &mut Challenger,
+    state: &mut LoopState,
+    config: &Config,
+    records: &[&'a Record],
+    predictions: &[Prediction],
+    raw: &[f32],
+    hits: &[Hit],
+) -> Vec<&'a Record> {
+    let cfg = &config.challenger;
+    let sd = challenger.model.target.std;
+    let mut labeled = Vec::with_capacity(hits.len());
+    let mut i = 0;
+    for (r, p) in records.iter().zip(predictions) {
+        let Some(a) = r
+            .label
+            .and_then(|l| assess_row(Row::from(&p.output), l, sd))
+        else {
+            continue;
+        };
+        let Some(&(champion_hit, champion_loss, champion_raw)) = hits.get(i) else {
+            break;
+        };
+        let challenger_raw = raw.get(i).copied().unwrap_or(a.loss);
+        if let (Some(Label::Value(y)), Label::Value(p)) = (r.label, a.predicted) {
+            state.scores.challenger_regression.record(y, p);
+        }
+        let (champion_hit, challenger_hit) = match config.schema.task {
+            Task::Classification => (champion_hit, a.hit),
+            // Paired on which model came closer (a sign test; ties count for both).
+            Task::Regression => (champion_loss <= a.loss, a.loss <= champion_loss),
+        };
+        let class = match r.label {
+            Some(Label::Class(c)) => Some(c),
+            _ => None,
+        };
+        challenger.paired.push(
+            champion_hit,
+            challenger_hit,
+            champion_loss,
+            a.loss,
+            class,
+            cfg.window,
+        );
+        if config.schema.task == Task::Regression {
+            challenger
+                .paired
+                .push_raw(champion_raw, challenger_raw, cfg.window);
+        }
+        state.add_total(Total::Challenger(Scored::of(a.hit)), 1);
+        labeled.push(*r);
+        i += 1;
+    }
+    labeled
+}
+
 /// Which prediction a record was served with (what the prequential scores count).
 #[derive(Debug, Clone)]
 enum Served {
@@ -732,55 +791,21 @@ impl Learner {
             Challenger::from_champion(&serving.model, tracker, Some(serving.version), cfg, seed)
         });
         let width = self.config.input_width();
-        let mut labeled = Vec::with_capacity(hits.len());
         let mut predictions = predict(&challenger.model, 0, x)?;
         let sd = challenger.model.target.std;
         let raw = raw_losses(&self.config, &predictions, records, sd);
         if let Some(t) = challenger.tracker.as_mut() {
             track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
         }
-        let mut i = 0;
-        for (r, p) in records.iter().zip(&predictions) {
-            let Some(a) = r
-                .label
-                .and_then(|l| assess_row(Row::from(&p.output), l, sd))
-            else {
-                continue;
-            };
-            let Some(&(champion_hit, champion_loss, champion_raw)) = hits.get(i) else {
-                break;
-            };
-            let challenger_raw = raw.get(i).copied().unwrap_or(a.loss);
-            if let (Some(Label::Value(y)), Label::Value(p)) = (r.label, a.predicted) {
-                self.state.scores.challenger_regression.record(y, p);
-            }
-            let (champion_hit, challenger_hit) = match self.config.schema.task {
-                Task::Classification => (champion_hit, a.hit),
-                // Paired on which model came closer (a sign test; ties count for both).
-                Task::Regression => (champion_loss <= a.loss, a.loss <= champion_loss),
-            };
-            let class = match r.label {
-                Some(Label::Class(c)) => Some(c),
-                _ => None,
-            };
-            challenger.paired.push(
-                champion_hit,
-                challenger_hit,
-                champion_loss,
-                a.loss,
-                class,
-                cfg.window,
-            );
-            if self.config.schema.task == Task::Regression {
-                challenger
-                    .paired
-                    .push_raw(champion_raw, challenger_raw, cfg.window);
-            }
-            self.state
-                .add_total(Total::Challenger(Scored::of(a.hit)), 1);
-            labeled.push(*r);
-            i += 1;
-        }
+        let labeled = pair_chunk(
+            challenger,
+            &mut self.state,
+            &self.config,
+            records,
+            &predictions,
+            &raw,
+            hits,
+        );
         let learn = labeled_dataset(labeled.iter().copied(), width, self.config.schema.task)?;
         let (lx, ly) = (learn.x, learn.y);
         if ly.is_empty() {
