@@ -164,7 +164,7 @@ impl Config {
         crate::ingest::kafka::KafkaSourceConfig {
             kafka: self.kafka.clone(),
             ingest: self.ingest.clone(),
-            label_topics: self.labels.enabled,
+            consume_label_topics: self.labels.enabled,
         }
     }
 

@@ -341,7 +341,7 @@ const FATAL_WINDOW: Duration = Duration::from_secs(300);
 pub struct KafkaSourceConfig {
     pub kafka: KafkaConfig,
     pub ingest: IngestConfig,
-    pub label_topics: bool,
+    pub consume_label_topics: bool,
 }
 
 /// Creates the consumer with its context and subscribes to the configured topics.
@@ -364,7 +364,7 @@ fn subscribe(
     let consumer: BaseConsumer<IngestContext> = cc
         .create_with_context(context)
         .map_err(|e| IngestError::kafka("cannot create the consumer", e))?;
-    let label_topics = if config.label_topics {
+    let label_topics = if config.consume_label_topics {
         &k.label_topics[..]
     } else {
         &[]
