@@ -22,10 +22,17 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The file's code before its unit tests, without comments (a doc link is no import).
+/// The file's code before its unit-test module, without comments (a doc link is no import).
+/// Only a `#[cfg(test)]` that opens a module ends the code: one on a single method (a test
+/// helper inside an `impl`) leaves the rest of the file in.
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).expect("read a source file");
-    let body = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let end = ["#[cfg(test)]\nmod ", "#[cfg(all(test"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    let body = &text[..end];
     body.lines()
         .map(|l| l.split("//").next().unwrap_or_default())
         .collect::<Vec<_>>()
