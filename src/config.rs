@@ -63,7 +63,7 @@ pub struct Config {
     /// Which layers a retrain changes and the validation gate.
     pub retrain: crate::retrain::RetrainConfig,
     /// Continuous learning: the challenger beside the serving model.
-    pub challenger: crate::learner::challenger::ChallengerConfig,
+    pub challenger: crate::challenger::ChallengerConfig,
     /// Retention of model versions.
     pub models: ModelsConfig,
     /// The shutdown budget.
@@ -156,6 +156,36 @@ impl Config {
                 Vec::new()
             },
             lag_labels: self.lag_labels(),
+        }
+    }
+
+    /// What the learning loop reads: its sections and what the schema decides for it.
+    pub fn learner(&self) -> crate::learner::config::LearnerConfig {
+        crate::learner::config::LearnerConfig {
+            spec: self.model_spec(),
+            classes: self.schema.classes.clone(),
+            categorical: self.schema.categorical.clone(),
+            drift_groups: self.drift_groups(),
+            bootstrap_labeled: self.bootstrap_labeled(),
+            model: self.model.clone(),
+            train: self.train.clone(),
+            ewc: self.ewc.clone(),
+            drift: self.drift.clone(),
+            triggers: self.triggers.clone(),
+            retrain: self.retrain.clone(),
+            challenger: self.challenger.clone(),
+            models: self.models.clone(),
+            grace: self.shutdown.grace,
+        }
+    }
+
+    /// What the HTTP API reads: `[http]`, the schema, the model a served version must match.
+    pub fn api(&self) -> crate::serve::api::ApiConfig {
+        crate::serve::api::ApiConfig {
+            http: self.http.clone(),
+            schema: self.schema.clone(),
+            model: self.model_spec(),
+            backend: self.model.backend,
         }
     }
 

@@ -93,7 +93,7 @@ impl Strategy {
         match self {
             Strategy::Full => {
                 c.retrain.mode = crate::retrain::RetrainMode::Full;
-                c.challenger.layers = crate::learner::challenger::ChallengerLayers::All;
+                c.challenger.layers = crate::challenger::ChallengerLayers::All;
             }
             Strategy::None => {
                 c.challenger.enabled = false;

@@ -2,6 +2,7 @@
 //! and kept durably in RocksDB with the offsets that produced them; see ARCHITECTURE.md.
 
 pub mod app;
+pub mod challenger;
 pub mod config;
 pub mod datasets;
 pub mod drift;

@@ -327,9 +327,15 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn relearn::store::KvStore> =
         Arc::new(relearn::store::RocksStore::open(dir.path(), false).unwrap());
-    let api =
-        relearn::serve::api::ApiState::new(config, store, handle, metrics.clone(), None, None)
-            .expect("the predict decoders build from the schema");
+    let api = relearn::serve::api::ApiState::new(
+        config.api(),
+        store,
+        handle,
+        metrics.clone(),
+        None,
+        None,
+    )
+    .expect("the predict decoders build from the schema");
     let yes: relearn::serve::Probe = Arc::new(|| true);
     let router = relearn::serve::router(metrics, yes.clone(), yes, Some(api));
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -2,8 +2,10 @@
 //! (`learn`, `store`, `drift`, `retrain`, `record`, `totals`, `rng`, `error`, `units`) import
 //! nothing of the configuration tree or of the stages that orchestrate them; burn appears
 //! only in `learn`, RocksDB only in `store/rocks.rs`, rdkafka only in the Kafka modules of
-//! `ingest`, axum only in `serve`; and no source file imports, directly or through others,
-//! a file that imports it.
+//! `ingest`, axum only in `serve`; no source file imports, directly or through others, a
+//! file that imports it; and no top-level module does either (`config` aggregates the
+//! stages' sections and builds the narrower configs the orchestrators take, so no stage
+//! imports `config`).
 
 use std::path::{Path, PathBuf};
 
@@ -98,7 +100,16 @@ fn the_scanner_sees_paths_and_groups() {
 fn leaf_stages_import_no_orchestrator() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let leaves = [
-        "learn", "store", "drift", "retrain", "record", "totals", "rng", "error", "units",
+        "learn",
+        "store",
+        "drift",
+        "retrain",
+        "record",
+        "totals",
+        "rng",
+        "error",
+        "units",
+        "challenger",
     ];
     let above = [
         "config", "app", "ingest", "learner", "serve", "metrics", "eval", "inspect",
@@ -353,5 +364,54 @@ fn no_file_imports_a_file_that_imports_it() {
     assert!(
         total >= 100,
         "only {total} imports between files found: the scan read nothing"
+    );
+}
+
+/// No top-level module imports, directly or through others, one that imports it: the
+/// modules form layers (`config` on top of the stages whose sections it aggregates).
+#[test]
+fn no_top_level_module_imports_one_that_imports_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut edges: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for path in sources(&src) {
+        let module = module_of(&src, &path);
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let used = crate_modules(&code(&path));
+        let to = edges.entry(module.clone()).or_default();
+        to.extend(used.into_iter().filter(|m| *m != module));
+    }
+    assert!(
+        edges.len() >= 15,
+        "only {} top-level modules found",
+        edges.len()
+    );
+    // Every module reachable from `from`.
+    let reach = |from: &str| -> std::collections::BTreeSet<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![from.to_string()];
+        while let Some(m) = stack.pop() {
+            for next in edges.get(&m).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let mut cycles = Vec::new();
+    for (module, to) in &edges {
+        for target in to {
+            if reach(target).contains(module) {
+                cycles.push(format!("{module} -> {target} -> ... -> {module}"));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "top-level modules in a cycle:\n{}",
+        cycles.join("\n")
     );
 }

@@ -22,7 +22,7 @@ fn open_replay(c: &Config, store: &Arc<dyn KvStore>) -> (Metrics, LoopHandle, Le
     let metrics = Metrics::new();
     let handle = LoopHandle::default();
     let learner = Learner::open(
-        c,
+        &c.learner(),
         store.clone(),
         metrics.clone(),
         handle.clone(),

@@ -91,7 +91,7 @@ fn run(config: &Config, store: Arc<dyn KvStore>, metrics: &Metrics) -> Result<()
         metrics.clone(),
     )?;
     let learner = Learner::open(
-        config,
+        &config.learner(),
         store,
         metrics.clone(),
         LoopHandle::default(),

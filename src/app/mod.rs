@@ -232,7 +232,7 @@ fn build_pipeline(
         return Ok((pipeline, None));
     }
     let learner = Learner::open(
-        config,
+        &config.learner(),
         store.clone(),
         metrics.clone(),
         handle.clone(),
@@ -245,7 +245,7 @@ fn build_pipeline(
         snap
     });
     let api = serve::api::ApiState::new(
-        config.clone(),
+        config.api(),
         store.clone(),
         handle.clone(),
         metrics.clone(),

@@ -3,7 +3,7 @@
 //! window, evaluates the retrain triggers and hands retrains to the worker (`worker.rs`), off
 //! the ingest thread. Its state is staged into the ingest batch, next to the offsets.
 
-pub mod challenger;
+pub mod config;
 pub mod report;
 pub mod state;
 pub mod status;
@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 
-use crate::config::Config;
+use self::config::LearnerConfig;
+use crate::challenger::{self, Challenger, Verdict};
 use crate::drift::layers::layer_shift;
 use crate::drift::monitor::grouped_drift;
 use crate::drift::trigger::{self, Firing, Observation, TriggerKind};
@@ -31,7 +32,6 @@ use crate::retrain::{Reference, WaitPolicy};
 use crate::store::versions::VersionRecord;
 use crate::store::{KvStore, RetrainLog, StoreError, WriteBatch};
 use crate::totals::{ResetReason, Scored, Total};
-use challenger::{Challenger, Verdict};
 
 pub use report::{RetrainReport, RunOutcome, VersionMeta};
 pub use state::LoopState;
@@ -135,12 +135,12 @@ fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> 
 /// before output tracking. Only a regression's challenger verdicts use them
 /// (`Paired::push_raw`): empty otherwise, so a classifier's hot path does not pay for them.
 fn raw_losses(
-    config: &Config,
+    config: &LearnerConfig,
     predictions: &[Prediction],
     records: &[&Record],
     sd: f32,
 ) -> Vec<f32> {
-    if config.schema.task != Task::Regression || !config.challenger.enabled {
+    if config.task() != Task::Regression || !config.challenger.enabled {
         return Vec::new();
     }
     records
@@ -202,7 +202,7 @@ fn tracker_width(model: &Model) -> usize {
 }
 
 /// A new tracker for `model`'s outputs, when `model.output_tracking` is on.
-fn new_tracker(config: &Config, model: &Model) -> Option<Tracker> {
+fn new_tracker(config: &LearnerConfig, model: &Model) -> Option<Tracker> {
     config
         .model
         .output_tracking
@@ -250,7 +250,7 @@ type Hit = (bool, f32, f32);
 fn pair_chunk<'a>(
     challenger: &mut Challenger,
     state: &mut LoopState,
-    config: &Config,
+    config: &LearnerConfig,
     records: &[&'a Record],
     predictions: &[Prediction],
     raw: &[f32],
@@ -274,7 +274,7 @@ fn pair_chunk<'a>(
         if let (Some(Label::Value(y)), Label::Value(p)) = (r.label, a.predicted) {
             state.scores.challenger_regression.record(y, p);
         }
-        let (champion_hit, challenger_hit) = match config.schema.task {
+        let (champion_hit, challenger_hit) = match config.task() {
             Task::Classification => (champion_hit, a.hit),
             // Paired on which model came closer (a sign test; ties count for both).
             Task::Regression => (champion_loss <= a.loss, a.loss <= champion_loss),
@@ -291,7 +291,7 @@ fn pair_chunk<'a>(
             class,
             cfg.window,
         );
-        if config.schema.task == Task::Regression {
+        if config.task() == Task::Regression {
             challenger
                 .paired
                 .push_raw(champion_raw, challenger_raw, cfg.window);
@@ -436,7 +436,7 @@ pub enum Pace {
 
 /// The loop's part of the ingest thread.
 pub struct Learner {
-    config: Config,
+    config: LearnerConfig,
     store: Arc<dyn KvStore>,
     metrics: Metrics,
     handle: LoopHandle,
@@ -454,7 +454,7 @@ pub struct Learner {
     replay_cache: ReplayCache,
     /// `challenger.max_train_share` on Kafka (None: every chunk is learned from).
     train_budget: Option<challenger::TrainBudget>,
-    /// What input drift is measured on (`Config::drift_groups`), split once: the names of
+    /// What input drift is measured on (`LearnerConfig::drift_groups`), split once: the names of
     /// `state.features`' entries and their input groups.
     drift_names: Vec<String>,
     drift_groups: Vec<crate::drift::monitor::InputGroup>,
@@ -518,7 +518,7 @@ impl Learner {
     /// Loads the serving version, the loop state and the recent window; starts the retrain
     /// worker thread unless `retrain.wait` is set.
     pub fn open(
-        config: &Config,
+        config: &LearnerConfig,
         store: Arc<dyn KvStore>,
         metrics: Metrics,
         handle: LoopHandle,
@@ -563,7 +563,7 @@ impl Learner {
                 results_tx.clone(),
             ))
         };
-        let (drift_names, drift_groups) = config.drift_groups().into_iter().unzip();
+        let (drift_names, drift_groups) = config.drift_groups.clone().into_iter().unzip();
         Ok(Learner {
             config: config.clone(),
             store,
@@ -649,7 +649,7 @@ impl Learner {
         labeled_dataset(
             (0..n).map(|i| &self.ring[(start + i) % n]),
             self.config.input_width(),
-            self.config.schema.task,
+            self.config.task(),
         )
     }
 
@@ -755,7 +755,7 @@ impl Learner {
     /// A labeled record no model scored (before the first model, or a delayed label whose
     /// features arrived then): the baselines see it.
     fn unscored(&mut self, label: Label) {
-        let classes = self.config.schema.classes.len();
+        let classes = self.config.classes.len();
         self.state.add_total(Total::Prediction(Scored::Unscored), 1);
         match label {
             Label::Class(c) => self.state.scores.observe(c, classes),
@@ -777,7 +777,7 @@ impl Learner {
         let recent_ratio = self
             .config
             .challenger
-            .recent_replay_ratio(self.config.schema.task);
+            .recent_replay_ratio(self.config.task());
         let recent = if recent_ratio > 0.0 && self.state.scored() < self.config.drift.window as u64
         {
             Some(self.labeled_window()?)
@@ -806,7 +806,7 @@ impl Learner {
             &raw,
             hits,
         );
-        let learn = labeled_dataset(labeled.iter().copied(), width, self.config.schema.task)?;
+        let learn = labeled_dataset(labeled.iter().copied(), width, self.config.task())?;
         let (lx, ly) = (learn.x, learn.y);
         if ly.is_empty() {
             return Ok(());
@@ -828,7 +828,7 @@ impl Learner {
                 rows: self.replay_cache.get(
                     self.store.as_ref(),
                     width,
-                    self.config.schema.task,
+                    self.config.task(),
                     labeled,
                 )?,
                 ratio: cfg.replay_ratio,
@@ -902,7 +902,7 @@ impl Learner {
         let width = self.config.input_width();
         let labeled = self.state.scored();
         self.replay_cache
-            .get(self.store.as_ref(), width, self.config.schema.task, labeled)?;
+            .get(self.store.as_ref(), width, self.config.task(), labeled)?;
         let recent = self.labeled_window()?;
         let Some(ch) = self.challenger.as_mut() else {
             return Ok(());
@@ -1149,8 +1149,7 @@ impl Learner {
         let serving = current(&self.handle.serving);
         if serving.is_none() {
             let labeled = self.ring.iter().filter(|r| r.label.is_some()).count();
-            return (labeled >= self.config.bootstrap_labeled())
-                .then(|| Firing::bootstrap(labeled));
+            return (labeled >= self.config.bootstrap_labeled).then(|| Firing::bootstrap(labeled));
         }
         let manual = self.handle.manual.swap(false, Ordering::SeqCst);
         let obs = Observation {
@@ -1235,7 +1234,7 @@ impl Learner {
     /// staged into `batch`).
     fn remember(&mut self, observed: &[Observed], batch: &mut WriteBatch) {
         let window = self.config.drift.window;
-        let fields = self.config.schema.categorical.len();
+        let fields = self.config.categorical.len();
         if fields > 0 {
             // Each record once, when it arrives (a joined label brings it a second time).
             for o in observed
@@ -1403,7 +1402,7 @@ fn challenger_validation(
     serving: &Serving,
     ch: &Challenger,
     replay: &Dataset,
-    config: &Config,
+    config: &LearnerConfig,
 ) -> Result<(crate::retrain::Validation, f64), LoopError> {
     let n_old = replay.len().min(config.retrain.validation_replay);
     let old = replay.subset(&(0..n_old).collect::<Vec<_>>());
@@ -1412,7 +1411,7 @@ fn challenger_validation(
     } else {
         (serving.model.score(&old)?, ch.model.score(&old)?)
     };
-    let (new_current, new_candidate) = recent_scores(&ch.paired, config.schema.task);
+    let (new_current, new_candidate) = recent_scores(&ch.paired, config.task());
     let allowed =
         challenger::forgetting_allowed(config.retrain.max_forgetting, old_current, new_current);
     let validation = crate::retrain::Validation::of(
@@ -1425,7 +1424,7 @@ fn challenger_validation(
 /// Stages the promoted challenger as a new version (its EWC anchor consolidated on the
 /// `recent` records) into `batch`; `seq` is the run's number.
 fn stage_challenger_version(
-    config: &Config,
+    config: &LearnerConfig,
     store: &dyn KvStore,
     serving: &Serving,
     ch: &Challenger,
@@ -1443,7 +1442,7 @@ fn stage_challenger_version(
         }
         _ => None,
     };
-    let (_, accuracy) = recent_scores(&ch.paired, config.schema.task);
+    let (_, accuracy) = recent_scores(&ch.paired, config.task());
     let seed = config.train.seed ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     worker::stage_version(
         config,

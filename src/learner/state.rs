@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use super::config::LearnerConfig;
 use super::LoopError;
-use crate::config::Config;
 use crate::drift::monitor::{ErrorDetectors, FeatureDrift};
 use crate::drift::trigger::TriggerState;
 use crate::drift::{Detector, DriftState};
@@ -398,7 +398,7 @@ impl Curve {
 }
 
 impl LoopState {
-    pub fn new(config: &Config) -> LoopState {
+    pub fn new(config: &LearnerConfig) -> LoopState {
         LoopState {
             errors: ErrorDetectors::new(&config.drift),
             window: VecDeque::new(),
@@ -449,9 +449,8 @@ impl LoopState {
     }
 
     /// The rates by categorical field name (`schema.categorical`).
-    pub fn new_category_rates(&self, config: &Config) -> BTreeMap<String, f64> {
+    pub fn new_category_rates(&self, config: &LearnerConfig) -> BTreeMap<String, f64> {
         config
-            .schema
             .categorical
             .iter()
             .cloned()
@@ -499,7 +498,7 @@ impl LoopState {
     }
 
     /// A new serving version: detectors start over against it, alarms are addressed.
-    pub fn on_new_version(&mut self, config: &Config, version: Option<u64>, now_ms: u64) {
+    pub fn on_new_version(&mut self, config: &LearnerConfig, version: Option<u64>, now_ms: u64) {
         self.serving_version = version;
         self.errors = ErrorDetectors::new(&config.drift);
         self.alarms.clear();
@@ -517,13 +516,13 @@ impl LoopState {
     }
 
     /// Starts the counters from the stored totals (after a restart).
-    pub fn restore_metrics(&mut self, metrics: &Metrics, config: &Config) {
+    pub fn restore_metrics(&mut self, metrics: &Metrics, config: &LearnerConfig) {
         self.published.clear();
         self.publish_metrics(metrics, config);
     }
 
     /// Moves counters by what the totals gained since the last call and sets the gauges.
-    pub fn publish_metrics(&mut self, m: &Metrics, config: &Config) {
+    pub fn publish_metrics(&mut self, m: &Metrics, config: &LearnerConfig) {
         for (&key, &total) in &self.totals {
             let done = self.published.get(&key).copied().unwrap_or(0);
             if total <= done {
@@ -621,7 +620,7 @@ impl LoopState {
                 .with_label_values(&[d.as_str()])
                 .set(sticky(d, DriftState::Stable));
         }
-        for ((f, _), d) in config.drift_groups().iter().zip(&self.features) {
+        for ((f, _), d) in config.drift_groups.iter().zip(&self.features) {
             m.drift
                 .feature_ks
                 .with_label_values(&[f])
@@ -636,7 +635,7 @@ impl LoopState {
 }
 
 /// The stored state, or a fresh one.
-pub fn load(store: &dyn KvStore, config: &Config) -> Result<LoopState, LoopError> {
+pub fn load(store: &dyn KvStore, config: &LearnerConfig) -> Result<LoopState, LoopError> {
     match store.get(Cf::Meta, STATE_KEY)? {
         None => Ok(LoopState::new(config)),
         Some(b) => serde_json::from_slice(&b).map_err(|e| StoreError::codec(STATE_NAME, e).into()),

@@ -7,11 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
 
+use super::config::LearnerConfig;
 use super::report::{RetrainCost, RetrainReport, RunOutcome, VersionMeta};
 use super::{LoopError, LoopHandle, Serving};
-use crate::config::Config;
 use crate::drift::trigger::Firing;
-use crate::learn::{Checkpoint, Dataset, Task, TrainReport};
+use crate::learn::{BackendKind, Checkpoint, Dataset, ModelSpec, Task, TrainReport};
 use crate::metrics::Metrics;
 use crate::retrain::{self, Outcome, Reference, RetrainInput, Validation};
 use crate::store::versions::ModelVersions;
@@ -90,7 +90,7 @@ impl Drop for Worker {
 
 /// Starts the worker thread; it runs jobs one at a time until the `Worker` is dropped.
 pub fn spawn(
-    config: Config,
+    config: LearnerConfig,
     store: Arc<dyn KvStore>,
     handle: LoopHandle,
     metrics: Metrics,
@@ -99,7 +99,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel::<Job>();
     let (done_tx, done) = mpsc::channel::<()>();
     let cancel = handle.cancel.clone();
-    let grace = config.shutdown.grace;
+    let grace = config.grace;
     let nice = config.retrain.nice;
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())
@@ -182,7 +182,7 @@ pub(crate) fn replay_dataset(
 /// Runs one job, records it and moves the retrain metrics; a failed retrain is an outcome
 /// (`failed`), never a panic.
 pub fn execute(
-    config: &Config,
+    config: &LearnerConfig,
     store: &dyn KvStore,
     handle: &LoopHandle,
     metrics: &Metrics,
@@ -260,7 +260,7 @@ fn record_metrics(m: &Metrics, r: &JobOutcome) {
 }
 
 fn run(
-    config: &Config,
+    config: &LearnerConfig,
     store: &dyn KvStore,
     handle: &LoopHandle,
     job: Job,
@@ -269,7 +269,7 @@ fn run(
     let seed = config.train.seed ^ job.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let result = match &job.current {
         None => retrain::bootstrap(
-            config.model_spec(),
+            config.spec.clone(),
             config.model.backend,
             config.model.seed,
             &job.recent,
@@ -278,7 +278,7 @@ fn run(
             &config.ewc,
         )?,
         Some(s) => {
-            let replay = replay_dataset(store, width, config.schema.task)?;
+            let replay = replay_dataset(store, width, config.task())?;
             let mut retrain_config = config.retrain.clone();
             if let Some(layers) = &job.layers {
                 retrain_config.layers = retrain::LayerPolicy::Named(layers.clone());
@@ -376,7 +376,7 @@ pub(crate) struct NewVersion<'a> {
 /// the drift reference); sets `report.version` and returns what will serve once the batch
 /// is written.
 pub(crate) fn stage_version(
-    config: &Config,
+    config: &LearnerConfig,
     store: &dyn KvStore,
     batch: &mut WriteBatch,
     v: NewVersion<'_>,
@@ -425,18 +425,23 @@ pub(crate) fn stage_version(
 }
 
 /// The active version from the store, rebuilt on the configured backend.
-pub fn load_active(store: &dyn KvStore, config: &Config) -> Result<Option<Serving>, LoopError> {
+pub fn load_active(
+    store: &dyn KvStore,
+    config: &LearnerConfig,
+) -> Result<Option<Serving>, LoopError> {
     let versions = ModelVersions::new(store);
     let Some(version) = versions.active()? else {
         return Ok(None);
     };
-    load_version(store, config, version).map(Some)
+    load_version(store, &config.spec.clone(), config.model.backend, version).map(Some)
 }
 
-/// One stored version, rebuilt on the configured backend.
+/// One stored version, rebuilt on `backend`; refused when its inputs, outputs or task are not
+/// those of `spec` (the model the schema describes).
 pub fn load_version(
     store: &dyn KvStore,
-    config: &Config,
+    spec: &ModelSpec,
+    backend: BackendKind,
     version: u64,
 ) -> Result<Serving, LoopError> {
     let versions = ModelVersions::new(store);
@@ -447,9 +452,9 @@ pub fn load_version(
             reason: "no such version".into(),
         })?;
     let ckpt = Checkpoint::from_bytes(&bytes)?;
-    if ckpt.spec.input != config.input_width()
-        || ckpt.spec.classes != config.label_width()
-        || ckpt.spec.task != config.schema.task
+    if ckpt.spec.input != spec.input
+        || ckpt.spec.classes != spec.classes
+        || ckpt.spec.task != spec.task
     {
         return Err(LoopError::Version {
             version,
@@ -458,13 +463,13 @@ pub fn load_version(
                 ckpt.spec.task.as_str(),
                 ckpt.spec.input,
                 ckpt.spec.classes,
-                config.schema.task.as_str(),
-                config.input_width(),
-                config.label_width()
+                spec.task.as_str(),
+                spec.input,
+                spec.classes
             ),
         });
     }
-    let model = ckpt.to_model(config.model.backend)?;
+    let model = ckpt.to_model(backend)?;
     let reference = record.metadata.reference.take().unwrap_or_default();
     Ok(Serving {
         version,

@@ -14,20 +14,35 @@ use prometheus::core::Collector;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{Config, Format, Task};
 use crate::ingest::decode::DecodeError;
+use crate::ingest::decode::{Format, SchemaConfig};
 use crate::ingest::pipeline::LagsSnapshot;
 use crate::ingest::Decoder;
 use crate::learn::checkpoint::export_safetensors;
+use crate::learn::{BackendKind, ModelSpec, Task};
 use crate::learner::{current, load_version, LoopHandle, LoopStatus, RetrainReport, VersionMeta};
 use crate::metrics::Metrics;
+use crate::serve::HttpConfig;
 use crate::store::versions::{ModelVersions, VersionRecord};
 use crate::store::{KvStore, RetrainLog, StoreError};
+
+/// What the API reads of the configuration (`Config::api` builds it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// `[http]`: body and batch limits, the request timeout.
+    pub http: HttpConfig,
+    /// How a predict body's records map to features.
+    pub schema: SchemaConfig,
+    /// The model the schema describes: a stored version must match it to be served.
+    pub model: ModelSpec,
+    /// The backend versions are rebuilt on.
+    pub backend: BackendKind,
+}
 
 /// What the API handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    pub config: Arc<Config>,
+    pub config: Arc<ApiConfig>,
     pub store: Arc<dyn KvStore>,
     pub handle: LoopHandle,
     pub metrics: Metrics,
@@ -121,10 +136,10 @@ fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Decoders for predict bodies: JSON objects by field name, and strings in the stream's own
 /// format (a CSV line for a CSV stream).
-pub fn decoders(config: &Config) -> Result<(Decoder, Decoder), DecodeError> {
-    let mut json_schema = config.schema.clone();
+pub fn decoders(schema: &SchemaConfig) -> Result<(Decoder, Decoder), DecodeError> {
+    let mut json_schema = schema.clone();
     json_schema.format = Format::Json;
-    Ok((Decoder::new(&json_schema)?, Decoder::new(&config.schema)?))
+    Ok((Decoder::new(&json_schema)?, Decoder::new(schema)?))
 }
 
 impl ApiState {
@@ -132,14 +147,14 @@ impl ApiState {
     /// history (with `schema.lag_*`), the admin token, and the predict decoders built from
     /// the schema.
     pub fn new(
-        config: Config,
+        config: ApiConfig,
         store: Arc<dyn KvStore>,
         handle: LoopHandle,
         metrics: Metrics,
         lags: Option<LagsSnapshot>,
         admin_token: Option<String>,
     ) -> Result<ApiState, DecodeError> {
-        let (json_decoder, line_decoder) = decoders(&config)?;
+        let (json_decoder, line_decoder) = decoders(&config.schema)?;
         Ok(ApiState {
             config: Arc::new(config),
             store,
@@ -534,7 +549,8 @@ pub async fn model(
 /// `GET /v1/models/{version}/weights`: safetensors in PyTorch layout (`[out, in]` weights).
 pub async fn weights(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Response, ApiError> {
     version_or_404(&s, v)?;
-    let serving = load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
+    let serving =
+        load_version(s.store.as_ref(), &s.config.model, s.config.backend, v).map_err(internal)?;
     let bytes = export_safetensors(&serving.model).map_err(internal)?;
     Ok((
         [
@@ -565,7 +581,8 @@ pub async fn activate(
             "a retrain is running; activate after it ends".into(),
         ));
     }
-    let serving = load_version(s.store.as_ref(), &s.config, v).map_err(internal)?;
+    let serving =
+        load_version(s.store.as_ref(), &s.config.model, s.config.backend, v).map_err(internal)?;
     ModelVersions::new(s.store.as_ref())
         .activate(v)
         .map_err(internal)?;
