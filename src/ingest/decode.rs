@@ -841,43 +841,7 @@ impl SchemaConfig {
     /// Refuses values of this section that cannot work, naming the key.
     pub fn check(&self) -> Result<(), ConfigError> {
         let s = self;
-        if s.features.is_empty() && s.categorical.is_empty() {
-            return Err(ConfigError::key(
-                "schema.features",
-                "at least one feature (or schema.categorical field) is required",
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for f in &s.features {
-            if f.trim().is_empty() {
-                return Err(ConfigError::key(
-                    "schema.features",
-                    "feature names must not be empty",
-                ));
-            }
-            if !seen.insert(f.as_str()) {
-                return Err(ConfigError::key(
-                    "schema.features",
-                    format!("feature `{f}` is listed twice"),
-                ));
-            }
-        }
-        for f in &s.categorical {
-            if f.trim().is_empty() {
-                return Err(ConfigError::key(
-                    "schema.categorical",
-                    "field names must not be empty",
-                ));
-            }
-            if !seen.insert(f.as_str()) {
-                return Err(ConfigError::key(
-                    "schema.categorical",
-                    format!(
-                        "`{f}` is listed twice or is also in schema.features (a field is numeric or categorical, not both)"
-                    ),
-                ));
-            }
-        }
+        let fields = s.check_fields()?;
         if !s.categorical.is_empty() && !(1..=4096).contains(&s.categorical_buckets) {
             return Err(ConfigError::key(
                 "schema.categorical_buckets",
@@ -891,7 +855,7 @@ impl SchemaConfig {
             ));
         }
         if let Some(label) = &s.label {
-            if seen.contains(label.as_str()) {
+            if fields.contains(label.as_str()) {
                 return Err(ConfigError::key(
                     "schema.label",
                     format!("`{label}` is also a feature"),
@@ -946,6 +910,49 @@ impl SchemaConfig {
             return Err(ConfigError::key("schema.max_record_bytes", "must be > 0"));
         }
         Ok(())
+    }
+
+    /// The feature and categorical names, each non-empty and listed once across both.
+    fn check_fields(&self) -> Result<std::collections::HashSet<&str>, ConfigError> {
+        let s = self;
+        if s.features.is_empty() && s.categorical.is_empty() {
+            return Err(ConfigError::key(
+                "schema.features",
+                "at least one feature (or schema.categorical field) is required",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &s.features {
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.features",
+                    "feature names must not be empty",
+                ));
+            }
+            if !seen.insert(f.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.features",
+                    format!("feature `{f}` is listed twice"),
+                ));
+            }
+        }
+        for f in &s.categorical {
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.categorical",
+                    "field names must not be empty",
+                ));
+            }
+            if !seen.insert(f.as_str()) {
+                return Err(ConfigError::key(
+                    "schema.categorical",
+                    format!(
+                        "`{f}` is listed twice or is also in schema.features (a field is numeric or categorical, not both)"
+                    ),
+                ));
+            }
+        }
+        Ok(seen)
     }
 }
 

@@ -144,6 +144,96 @@ impl ClientContext for IngestContext {
     }
 }
 
+impl IngestContext {
+    /// Takes newly assigned partitions, each at the offset the store holds for it where it
+    /// holds one (Kafka's committed offset or `auto.offset.reset` otherwise).
+    fn assign(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+        cooperative: bool,
+    ) {
+        let mut seeks = Vec::new();
+        {
+            let pipeline = self.lock();
+            for e in tpl.elements() {
+                if let Some(o) = pipeline.next_offset(e.topic(), e.partition()) {
+                    seeks.push((e.topic().to_string(), e.partition(), o));
+                }
+            }
+        }
+        for (topic, partition, offset) in &seeks {
+            if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+                tracing::error!(%e, topic, partition, "cannot set start offset");
+                self.failed.store(true, Ordering::SeqCst);
+            }
+        }
+        let n = tpl.count() as i64;
+        let result = if cooperative {
+            consumer.incremental_assign(tpl)
+        } else {
+            consumer.assign(tpl)
+        };
+        match result {
+            Ok(()) => {
+                if cooperative {
+                    self.assignment.partitions.fetch_add(n, Ordering::Relaxed);
+                } else {
+                    self.assignment.partitions.store(n, Ordering::Relaxed);
+                }
+                self.metrics.ingest.assigned.set(self.assignment.count());
+                self.metrics
+                    .ingest
+                    .rebalances
+                    .with_label_values(&["assign"])
+                    .inc();
+                tracing::info!(
+                    partitions = n,
+                    from_store = seeks.len(),
+                    "partitions assigned; starting at stored offsets where known"
+                );
+            }
+            Err(e) => {
+                tracing::error!(%e, "assign failed");
+                self.failed.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Gives up revoked partitions after making the open batch durable and committing it.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList, cooperative: bool) {
+        let report = self.lock().flush();
+        match report {
+            Ok(report) => commit(consumer, &report, CommitMode::Sync),
+            Err(e) => {
+                tracing::error!(%e, "could not make the open batch durable on revoke");
+                self.failed.store(true, Ordering::SeqCst);
+            }
+        }
+        let n = tpl.count() as i64;
+        let result = if cooperative {
+            consumer.incremental_unassign(tpl)
+        } else {
+            consumer.unassign()
+        };
+        if let Err(e) = result {
+            tracing::error!(%e, "unassign failed");
+        }
+        if cooperative {
+            self.assignment.partitions.fetch_sub(n, Ordering::Relaxed);
+        } else {
+            self.assignment.partitions.store(0, Ordering::Relaxed);
+        }
+        self.metrics.ingest.assigned.set(self.assignment.count());
+        self.metrics
+            .ingest
+            .rebalances
+            .with_label_values(&["revoke"])
+            .inc();
+        tracing::info!(partitions = n, "partitions revoked");
+    }
+}
+
 impl ConsumerContext for IngestContext {
     fn rebalance(
         &self,
@@ -157,84 +247,10 @@ impl ConsumerContext for IngestContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let mut seeks = Vec::new();
-                {
-                    let pipeline = self.lock();
-                    for e in tpl.elements() {
-                        if let Some(o) = pipeline.next_offset(e.topic(), e.partition()) {
-                            seeks.push((e.topic().to_string(), e.partition(), o));
-                        }
-                    }
-                }
-                for (topic, partition, offset) in &seeks {
-                    if let Err(e) =
-                        tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset))
-                    {
-                        tracing::error!(%e, topic, partition, "cannot set start offset");
-                        self.failed.store(true, Ordering::SeqCst);
-                    }
-                }
-                let n = tpl.count() as i64;
-                let result = if cooperative {
-                    consumer.incremental_assign(tpl)
-                } else {
-                    consumer.assign(tpl)
-                };
-                match result {
-                    Ok(()) => {
-                        if cooperative {
-                            self.assignment.partitions.fetch_add(n, Ordering::Relaxed);
-                        } else {
-                            self.assignment.partitions.store(n, Ordering::Relaxed);
-                        }
-                        self.metrics.ingest.assigned.set(self.assignment.count());
-                        self.metrics
-                            .ingest
-                            .rebalances
-                            .with_label_values(&["assign"])
-                            .inc();
-                        tracing::info!(
-                            partitions = n,
-                            from_store = seeks.len(),
-                            "partitions assigned; starting at stored offsets where known"
-                        );
-                    }
-                    Err(e) => {
-                        tracing::error!(%e, "assign failed");
-                        self.failed.store(true, Ordering::SeqCst);
-                    }
-                }
+                self.assign(consumer, tpl, cooperative)
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let report = self.lock().flush();
-                match report {
-                    Ok(report) => commit(consumer, &report, CommitMode::Sync),
-                    Err(e) => {
-                        tracing::error!(%e, "could not make the open batch durable on revoke");
-                        self.failed.store(true, Ordering::SeqCst);
-                    }
-                }
-                let n = tpl.count() as i64;
-                let result = if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                };
-                if let Err(e) = result {
-                    tracing::error!(%e, "unassign failed");
-                }
-                if cooperative {
-                    self.assignment.partitions.fetch_sub(n, Ordering::Relaxed);
-                } else {
-                    self.assignment.partitions.store(0, Ordering::Relaxed);
-                }
-                self.metrics.ingest.assigned.set(self.assignment.count());
-                self.metrics
-                    .ingest
-                    .rebalances
-                    .with_label_values(&["revoke"])
-                    .inc();
-                tracing::info!(partitions = n, "partitions revoked");
+                self.revoke(consumer, tpl, cooperative)
             }
             other => {
                 tracing::error!(error = ?other, "rebalance error; releasing the assignment");
@@ -460,6 +476,39 @@ impl KafkaSource {
         Ok(())
     }
 
+    /// Fails on a refused authentication; recreates the consumer after a fatal error
+    /// (true: the open batch is gone with the old consumer), and fails after more than
+    /// `MAX_FATAL_IN_WINDOW` of them in `FATAL_WINDOW` (`fatal_at`: when they happened).
+    fn recover_faults(&mut self, fatal_at: &mut Vec<Instant>) -> Result<bool, IngestError> {
+        let auth = self
+            .consumer
+            .context()
+            .auth_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(message) = auth {
+            return Err(IngestError::kafka("the broker refused the client", message));
+        }
+        let Some(error) = self.fatal_error() else {
+            return Ok(false);
+        };
+        fatal_at.retain(|t| t.elapsed() < FATAL_WINDOW);
+        fatal_at.push(Instant::now());
+        if fatal_at.len() > MAX_FATAL_IN_WINDOW {
+            return Err(IngestError::kafka(
+                format!(
+                    "{} fatal consumer errors within {} s, the last",
+                    fatal_at.len(),
+                    FATAL_WINDOW.as_secs()
+                ),
+                error,
+            ));
+        }
+        self.recreate(&error)?;
+        Ok(true)
+    }
+
     /// Consumes until `shutdown` is cancelled or an error stops ingest. On shutdown the open
     /// batch is made durable and its offsets committed before returning. Fatal consumer
     /// errors are recovered by recreating the consumer, up to `MAX_FATAL_IN_WINDOW` times in
@@ -484,34 +533,13 @@ impl KafkaSource {
             since_fatal_check += 1;
             if since_fatal_check >= 1024 {
                 since_fatal_check = 0;
-                let auth = self
-                    .consumer
-                    .context()
-                    .auth_failed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
-                if let Some(message) = auth {
-                    break Err(IngestError::kafka("the broker refused the client", message));
-                }
-                if let Some(error) = self.fatal_error() {
-                    fatal_at.retain(|t| t.elapsed() < FATAL_WINDOW);
-                    fatal_at.push(Instant::now());
-                    if fatal_at.len() > MAX_FATAL_IN_WINDOW {
-                        break Err(IngestError::kafka(
-                            format!(
-                                "{} fatal consumer errors within {} s, the last",
-                                fatal_at.len(),
-                                FATAL_WINDOW.as_secs()
-                            ),
-                            error,
-                        ));
+                match self.recover_faults(&mut fatal_at) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        opened = None;
+                        continue;
                     }
-                    if let Err(e) = self.recreate(&error) {
-                        break Err(e);
-                    }
-                    opened = None;
-                    continue;
+                    Err(e) => break Err(e),
                 }
             }
             let poll_timeout = if opened.is_some() {

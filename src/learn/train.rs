@@ -10,12 +10,13 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{activation, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::model::host::{HostAdam, Step};
-use super::model::{LayerSet, HUBER_DELTA};
+use super::ewc::Term;
+use super::model::host::{HostAdam, HostPenalty, Step};
+use super::model::{LayerSet, Mlp, HUBER_DELTA};
 use super::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::error::ConfigError;
 use crate::rng::Rng;
@@ -257,18 +258,7 @@ pub fn train(
     config: &TrainConfig,
     ewc: Option<&Ewc>,
 ) -> Result<(Model, TrainReport), LearnError> {
-    check(model, data)?;
-    if data.is_empty() {
-        return Err(LearnError::Empty);
-    }
-    let replay = replay.filter(|r| !r.is_empty() && config.replay_ratio > 0.0);
-    if let Some(r) = replay {
-        check(model, r)?;
-    }
-    let k = layers.first().ok_or(LearnError::NoLayers)?;
-    if layers.indices().iter().any(|&i| i >= model.num_layers()) {
-        return Err(LearnError::NoLayers);
-    }
+    let (k, replay) = checked(model, data, replay, layers, config)?;
     let started = Instant::now();
     let mut candidate = model.clone();
     candidate.device.seed(config.seed);
@@ -282,17 +272,24 @@ pub fn train(
     let mut host = candidate
         .host_net()
         .map(|h| (h.clone(), HostAdam::default()));
-    let (penalty_terms, host_penalty) = match (ewc, &host) {
-        (Some(e), Some(_)) if e.lambda > 0.0 => {
-            (Vec::new(), Some(e.host_penalty(&candidate, layers)?))
-        }
-        (Some(e), None) if e.lambda > 0.0 => (e.penalty_terms(&candidate, layers)?, None),
-        _ => (Vec::new(), None),
-    };
+    let (penalty_terms, host_penalty) = penalties(ewc, &candidate, layers, host.is_some())?;
 
-    let mut optim = AdamConfig::new().init();
+    let host_step = Step {
+        from: start_layer,
+        layers,
+        learning_rate: config.learning_rate as f32,
+        penalty: host_penalty.as_ref(),
+    };
+    let mut graph = Graph {
+        optim: AdamConfig::new().init(),
+        from: start_layer,
+        width: inputs.new_rows.width,
+        learning_rate: config.learning_rate,
+        ewc: ewc
+            .filter(|_| !penalty_terms.is_empty())
+            .map(|e| (e, &penalty_terms[..])),
+    };
     let mut rng = Rng::seeded(config.seed);
-    let device = candidate.device.clone();
     let (mut epoch_loss, mut epoch_penalty) = (Vec::new(), Vec::new());
     let mut examples = 0usize;
     let mut xbuf = Vec::new();
@@ -305,43 +302,21 @@ pub fn train(
                 return Err(LearnError::Cancelled);
             }
             inputs.fill(data, chunk, &mut rng, &mut xbuf, &mut ybuf);
-            let b = ybuf.len();
-            examples += b;
-            if let Some((h, adam)) = host.as_mut() {
-                let step = Step {
-                    from: start_layer,
-                    layers,
-                    learning_rate: config.learning_rate as f32,
-                    penalty: host_penalty.as_ref(),
-                };
-                let (value, pen) = h.step_from(&candidate, adam, &xbuf, &ybuf, &step);
-                if !value.is_finite() {
-                    return Err(LearnError::Diverged(value, epoch));
+            examples += ybuf.len();
+            let (value, pen) = match host.as_mut() {
+                Some((h, adam)) => h.step_from(&candidate, adam, &xbuf, &ybuf, &host_step),
+                None => {
+                    let (stepped, value, pen) = graph.step(&candidate, net, &xbuf, &ybuf);
+                    net = stepped;
+                    (value, pen)
                 }
-                loss_sum += value;
-                pen_sum += pen;
-                steps += 1;
-                continue;
-            }
-            let x = Tensor::<2>::from_data(
-                TensorData::new(xbuf.clone(), [b, inputs.new_rows.width]),
-                &device,
-            );
-            let logits = candidate.forward_from(&net, start_layer, x);
-            let mut loss = task_loss(&candidate, logits, &ybuf, &device);
-            if let (Some(ewc), false) = (ewc, penalty_terms.is_empty()) {
-                let pen = ewc.penalty(&net, &penalty_terms);
-                pen_sum += pen.clone().into_scalar::<f32>() as f64;
-                loss = loss + pen;
-            }
-            let value = loss.clone().into_scalar::<f32>() as f64;
+            };
             if !value.is_finite() {
                 return Err(LearnError::Diverged(value, epoch));
             }
             loss_sum += value;
+            pen_sum += pen;
             steps += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(config.learning_rate, net, grads);
         }
         epoch_loss.push(loss_sum / steps.max(1) as f64);
         epoch_penalty.push(pen_sum / steps.max(1) as f64);
@@ -352,23 +327,122 @@ pub fn train(
         Some((h, _)) => candidate.set_host_net(h)?,
         None => candidate.set_net(net.set_require_grad(true)),
     }
-    let wall = started.elapsed().as_secs_f64();
-    let dims = candidate.spec.layer_params();
-    let all = LayerSet::all(&candidate);
-    let prefix_examples = (data.len() + inputs.replay_prefix_rows) as f64;
     let report = TrainReport {
         layers: layers.names(&candidate),
         epoch_loss,
         epoch_penalty,
-        wall_seconds: wall,
-        examples_per_second: examples as f64 / wall.max(1e-9),
-        trainable_params: layers.indices().iter().map(|&i| dims[i]).sum(),
-        total_params: candidate.num_params(),
-        prefix_cached: cached,
-        flops: estimate_flops(&candidate, layers, examples as f64, cached, prefix_examples),
-        flops_full: estimate_flops(&candidate, &all, examples as f64, false, 0.0),
+        ..TrainReport::cost(
+            &candidate,
+            layers,
+            examples,
+            (cached, data.len() + inputs.replay_prefix_rows),
+            started.elapsed().as_secs_f64(),
+        )
     };
     Ok((candidate, report))
+}
+
+/// Steps of burn's graph (where the host loops are not exact): Adam on the module's
+/// trainable layers, from layer `from` on, with EWC's penalty terms if any.
+struct Graph<'a> {
+    optim: ModuleOptimizer,
+    from: usize,
+    /// Width of a row of `x` (the inputs of layer `from`).
+    width: usize,
+    learning_rate: f64,
+    ewc: Option<(&'a Ewc, &'a [Term])>,
+}
+
+impl Graph<'_> {
+    /// One step on a batch: the module after the update, the batch's loss (penalty
+    /// included) and its penalty.
+    fn step(&mut self, model: &Model, net: Mlp, x: &[f32], y: &Targets) -> (Mlp, f64, f64) {
+        let device = &model.device;
+        let x = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [y.len(), self.width]), device);
+        let out = model.forward_from(&net, self.from, x);
+        let mut loss = task_loss(model, out, y, device);
+        let mut penalty = 0.0;
+        if let Some((ewc, terms)) = self.ewc {
+            let pen = ewc.penalty(&net, terms);
+            penalty = pen.clone().into_scalar::<f32>() as f64;
+            loss = loss + pen;
+        }
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        (
+            self.optim.step(self.learning_rate, net, grads),
+            value,
+            penalty,
+        )
+    }
+}
+
+/// EWC's penalty on `layers` (none without EWC or at lambda 0): as arrays for the host
+/// loops, or as burn terms for the graph.
+fn penalties(
+    ewc: Option<&Ewc>,
+    model: &Model,
+    layers: &LayerSet,
+    on_host: bool,
+) -> Result<(Vec<Term>, Option<HostPenalty>), LearnError> {
+    Ok(match ewc {
+        Some(e) if e.lambda > 0.0 && on_host => (Vec::new(), Some(e.host_penalty(model, layers)?)),
+        Some(e) if e.lambda > 0.0 => (e.penalty_terms(model, layers)?, None),
+        _ => (Vec::new(), None),
+    })
+}
+
+/// Checks a training run's inputs against the model: the first trained layer, and the
+/// replay set if it takes part (non-empty, a replay ratio above 0).
+fn checked<'a>(
+    model: &Model,
+    data: &Dataset,
+    replay: Option<&'a Dataset>,
+    layers: &LayerSet,
+    config: &TrainConfig,
+) -> Result<(usize, Option<&'a Dataset>), LearnError> {
+    check(model, data)?;
+    if data.is_empty() {
+        return Err(LearnError::Empty);
+    }
+    let replay = replay.filter(|r| !r.is_empty() && config.replay_ratio > 0.0);
+    if let Some(r) = replay {
+        check(model, r)?;
+    }
+    let k = layers.first().ok_or(LearnError::NoLayers)?;
+    if layers.indices().iter().any(|&i| i >= model.num_layers()) {
+        return Err(LearnError::NoLayers);
+    }
+    Ok((k, replay))
+}
+
+impl TrainReport {
+    /// The cost part of a report: `examples` rows through `layers` of `model` in `wall`
+    /// seconds, with the FLOPs of the run (`prefix`: whether the frozen prefix was cached,
+    /// and over how many rows it was computed once) and of the same run on every layer.
+    fn cost(
+        model: &Model,
+        layers: &LayerSet,
+        examples: usize,
+        prefix: (bool, usize),
+        wall: f64,
+    ) -> TrainReport {
+        let dims = model.spec.layer_params();
+        let all = LayerSet::all(model);
+        let (cached, prefix_rows) = prefix;
+        TrainReport {
+            layers: Vec::new(),
+            epoch_loss: Vec::new(),
+            epoch_penalty: Vec::new(),
+            wall_seconds: wall,
+            examples_per_second: examples as f64 / wall.max(1e-9),
+            trainable_params: layers.indices().iter().map(|&i| dims[i]).sum(),
+            total_params: model.num_params(),
+            prefix_cached: cached,
+            flops: estimate_flops(model, layers, examples as f64, cached, prefix_rows as f64),
+            flops_full: estimate_flops(model, &all, examples as f64, false, 0.0),
+        }
+    }
 }
 
 /// What one training run draws its batches from: the new records and the replay buffer as

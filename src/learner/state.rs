@@ -523,6 +523,13 @@ impl LoopState {
 
     /// Moves counters by what the totals gained since the last call and sets the gauges.
     pub fn publish_metrics(&mut self, m: &Metrics, config: &LearnerConfig) {
+        self.publish_totals(m);
+        self.publish_learning(m);
+        self.publish_drift(m, config);
+    }
+
+    /// Moves each total's counter by what it gained since the last call.
+    fn publish_totals(&mut self, m: &Metrics) {
         for (&key, &total) in &self.totals {
             let done = self.published.get(&key).copied().unwrap_or(0);
             if total <= done {
@@ -554,14 +561,13 @@ impl LoopState {
             }
             self.published.insert(key, total);
         }
+    }
+
+    /// The learning gauges: recent accuracy and loss, realised accuracy per version (a
+    /// version no longer tracked loses its series), the regression scores.
+    fn publish_learning(&mut self, m: &Metrics) {
         if let Some(a) = self.window_accuracy() {
             m.learn.accuracy.set(a);
-        }
-        for (field, rate) in self.new_category_rates(config) {
-            m.drift
-                .new_category_ratio
-                .with_label_values(&[&field])
-                .set(rate);
         }
         if let Some(l) = self.window_loss() {
             m.learn.loss.set(l);
@@ -591,6 +597,17 @@ impl LoopState {
         }
         if let Some(r2) = r.r2() {
             m.learn.regression_r2.set(r2);
+        }
+    }
+
+    /// The drift gauges: new-category rates, each detector's statistic, threshold and state
+    /// (an alarm holds until the next retrain), each input group's and layer's shift.
+    fn publish_drift(&self, m: &Metrics, config: &LearnerConfig) {
+        for (field, rate) in self.new_category_rates(config) {
+            m.drift
+                .new_category_ratio
+                .with_label_values(&[&field])
+                .set(rate);
         }
         let sticky = |d: Detector, s: DriftState| {
             if self.alarms.contains(&d) {

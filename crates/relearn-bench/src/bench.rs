@@ -410,6 +410,133 @@ fn summary(matrix: &[Vec<f64>]) -> (f64, f64, f64, f64) {
     (acc, bwt, forgetting, new_task)
 }
 
+/// The configs the arms share, from the options.
+struct Configs<'a>(&'a BenchOptions);
+
+impl Configs<'_> {
+    /// A gate that passes every candidate (the bench measures, it does not select).
+    fn gate(&self, mode: RetrainMode, max_cost: f64) -> RetrainConfig {
+        RetrainConfig {
+            layers: LayerPolicy::Keyword("auto".into()),
+            mode,
+            max_forgetting: 1.0,
+            min_gain: -1.0,
+            holdout_fraction: 0.1,
+            validation_replay: 500,
+            max_cost,
+            ..RetrainConfig::default()
+        }
+    }
+
+    fn train(&self, replay: bool) -> TrainConfig {
+        let opts = self.0;
+        TrainConfig {
+            epochs: opts.epochs,
+            batch_size: 64,
+            learning_rate: opts.learning_rate,
+            replay_ratio: if replay { opts.replay_ratio } else { 0.0 },
+            prefix_cache: true,
+            seed: opts.seed,
+            ..TrainConfig::default()
+        }
+    }
+
+    fn ewc(&self, on: bool) -> EwcConfig {
+        EwcConfig {
+            lambda: if on { self.0.ewc_lambda } else { 0.0 },
+            gamma: self.0.ewc_gamma,
+            fisher_examples: 500,
+        }
+    }
+}
+
+/// The model after task 0, which every arm starts from, and its accuracy on each task.
+struct First {
+    model: Model,
+    ewc: Ewc,
+    seen: Dataset,
+    row: Vec<f64>,
+}
+
+/// A model's accuracy on each task's test set.
+fn evaluate(tasks: &[Task], m: &Model) -> Result<Vec<f64>, LearnError> {
+    tasks.iter().map(|t| m.accuracy(&t.test)).collect()
+}
+
+/// One arm through tasks 1.. from the first model: its accuracy matrix, layers and cost.
+fn run_arm(
+    arm: Arm,
+    tasks: &[Task],
+    first: &First,
+    c: &Configs<'_>,
+    progress: &mut impl FnMut(&str),
+) -> Result<StrategyResult, BenchError> {
+    let (opts, s) = (c.0, arm.strategy);
+    let mut model = first.model.clone();
+    let mut ewc: Ewc = first.ewc.clone();
+    let mut seen = first.seen.clone();
+    let mut matrix = vec![first.row.clone()];
+    let mut layers = Vec::new();
+    let mut layer_costs = Vec::new();
+    let (mut flops, mut wall) = (0.0, 0.0);
+    let mut rng = Rng::seeded(opts.seed ^ 0xBE4C);
+    for t in 1..tasks.len() {
+        progress(&format!("{}: task {t}/{}", arm.name, tasks.len() - 1));
+        let Some(mode) = s.mode else {
+            layers.push(Vec::new());
+            matrix.push(evaluate(tasks, &model)?);
+            continue;
+        };
+        let reference = Reference::of(&model, &seen, 500, None, opts.seed)?;
+        let replay = replay_of(tasks, t, opts.replay_records, &mut rng);
+        let r = retrain::run(
+            &RetrainInput {
+                current: &model,
+                ewc: s.ewc.then_some(&ewc),
+                reference: &reference.activations,
+                recent: &tasks[t].train,
+                replay: &replay,
+                seed: opts.seed.wrapping_add(t as u64),
+            },
+            &c.gate(mode, arm.max_cost),
+            &c.train(s.replay),
+            &c.ewc(s.ewc),
+        )?;
+        if t == 1 {
+            layer_costs = r
+                .choices
+                .iter()
+                .map(|c| (c.layer.clone(), c.cost))
+                .collect();
+        }
+        if let Some(tr) = &r.train {
+            flops += tr.flops;
+            wall += tr.wall_seconds;
+        }
+        layers.push(r.layers.clone());
+        if let (Some(c), Some(e), Some(d)) = (r.candidate, r.ewc, r.trained_on) {
+            model = c;
+            ewc = e;
+            seen = d;
+        }
+        matrix.push(evaluate(tasks, &model)?);
+    }
+    let (acc, bwt, forgetting, new_task_acc) = summary(&matrix);
+    Ok(StrategyResult {
+        strategy: arm.name,
+        matrix,
+        acc,
+        bwt,
+        forgetting,
+        new_task_acc,
+        layers,
+        flops,
+        wall_seconds: wall,
+        cost_ratio: 0.0,
+        layer_costs,
+    })
+}
+
 /// Runs every strategy on the same tasks; `progress` gets a line per step.
 pub fn run(
     opts: &BenchOptions,
@@ -430,30 +557,7 @@ pub fn run(
     let tasks = tasks(opts)?;
     let width = tasks[0].train.width;
     let spec = ModelSpec::classifier(width, opts.hidden.clone(), CLASSES);
-    let open_gate = |mode: RetrainMode, max_cost: f64| RetrainConfig {
-        layers: LayerPolicy::Keyword("auto".into()),
-        mode,
-        max_forgetting: 1.0,
-        min_gain: -1.0,
-        holdout_fraction: 0.1,
-        validation_replay: 500,
-        max_cost,
-        ..RetrainConfig::default()
-    };
-    let train_config = |replay: bool| TrainConfig {
-        epochs: opts.epochs,
-        batch_size: 64,
-        learning_rate: opts.learning_rate,
-        replay_ratio: if replay { opts.replay_ratio } else { 0.0 },
-        prefix_cache: true,
-        seed: opts.seed,
-        ..TrainConfig::default()
-    };
-    let ewc_config = |on: bool| EwcConfig {
-        lambda: if on { opts.ewc_lambda } else { 0.0 },
-        gamma: opts.ewc_gamma,
-        fisher_examples: 500,
-    };
+    let c = Configs(opts);
     // Task 0 is learned the same way for every strategy (the daemon's bootstrap).
     progress("task 0: first model (all strategies)");
     let first = retrain::bootstrap(
@@ -461,83 +565,23 @@ pub fn run(
         backend,
         opts.seed,
         &tasks[0].train,
-        &open_gate(RetrainMode::Full, 1.0),
-        &train_config(false),
-        &ewc_config(true),
+        &c.gate(RetrainMode::Full, 1.0),
+        &c.train(false),
+        &c.ewc(true),
     )?;
     let (Some(model0), Some(ewc0), Some(seen0)) = (first.candidate, first.ewc, first.trained_on)
     else {
         return Err(BenchError::Options("the first model diverged".into()));
     };
-    let evaluate = |m: &Model| -> Result<Vec<f64>, LearnError> {
-        tasks.iter().map(|t| m.accuracy(&t.test)).collect()
+    let first = First {
+        row: evaluate(&tasks, &model0)?,
+        model: model0,
+        ewc: ewc0,
+        seen: seen0,
     };
-    let row0 = evaluate(&model0)?;
     let mut results = Vec::new();
     for arm in arms(&selected, &opts.max_cost) {
-        let s = arm.strategy;
-        let mut model = model0.clone();
-        let mut ewc: Ewc = ewc0.clone();
-        let mut seen = seen0.clone();
-        let mut matrix = vec![row0.clone()];
-        let mut layers = Vec::new();
-        let mut layer_costs = Vec::new();
-        let (mut flops, mut wall) = (0.0, 0.0);
-        let mut rng = Rng::seeded(opts.seed ^ 0xBE4C);
-        for t in 1..tasks.len() {
-            progress(&format!("{}: task {t}/{}", arm.name, tasks.len() - 1));
-            if let Some(mode) = s.mode {
-                let reference = Reference::of(&model, &seen, 500, None, opts.seed)?;
-                let replay = replay_of(&tasks, t, opts.replay_records, &mut rng);
-                let r = retrain::run(
-                    &RetrainInput {
-                        current: &model,
-                        ewc: s.ewc.then_some(&ewc),
-                        reference: &reference.activations,
-                        recent: &tasks[t].train,
-                        replay: &replay,
-                        seed: opts.seed.wrapping_add(t as u64),
-                    },
-                    &open_gate(mode, arm.max_cost),
-                    &train_config(s.replay),
-                    &ewc_config(s.ewc),
-                )?;
-                if t == 1 {
-                    layer_costs = r
-                        .choices
-                        .iter()
-                        .map(|c| (c.layer.clone(), c.cost))
-                        .collect();
-                }
-                if let Some(tr) = &r.train {
-                    flops += tr.flops;
-                    wall += tr.wall_seconds;
-                }
-                layers.push(r.layers.clone());
-                if let (Some(c), Some(e), Some(d)) = (r.candidate, r.ewc, r.trained_on) {
-                    model = c;
-                    ewc = e;
-                    seen = d;
-                }
-            } else {
-                layers.push(Vec::new());
-            }
-            matrix.push(evaluate(&model)?);
-        }
-        let (acc, bwt, forgetting, new_task_acc) = summary(&matrix);
-        results.push(StrategyResult {
-            strategy: arm.name,
-            matrix,
-            acc,
-            bwt,
-            forgetting,
-            new_task_acc,
-            layers,
-            flops,
-            wall_seconds: wall,
-            cost_ratio: 0.0,
-            layer_costs,
-        });
+        results.push(run_arm(arm, &tasks, &first, &c, &mut progress)?);
     }
     let full = results
         .iter()

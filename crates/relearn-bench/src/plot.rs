@@ -259,68 +259,7 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
     )?;
 
     let matrix_path = dir.join(format!("bench-{name}-matrix.png"));
-    {
-        let e = err(&matrix_path);
-        let root = BitMapBackend::new(&matrix_path, (1200, 820)).into_drawing_area();
-        root.fill(&WHITE).map_err(|x| e(&x))?;
-        let cells = root.split_evenly((2, 3));
-        for (area, r) in cells.iter().zip(&report.results) {
-            let t = r.matrix.len();
-            let mut chart = ChartBuilder::on(area)
-                .caption(&r.strategy, ("sans-serif", 18))
-                .margin(8)
-                .x_label_area_size(30)
-                .y_label_area_size(30)
-                .build_cartesian_2d((0..t - 1).into_segmented(), (0..t - 1).into_segmented())
-                .map_err(|x| e(&x))?;
-            // Labels at cell centres: test task j left to right, "after task" i top to bottom.
-            let centre = |v: &SegmentValue<usize>, flip: bool| match v {
-                SegmentValue::CenterOf(k) if *k < t => {
-                    (if flip { t - 1 - k } else { *k }).to_string()
-                }
-                _ => String::new(),
-            };
-            chart
-                .configure_mesh()
-                .disable_mesh()
-                .x_labels(t)
-                .y_labels(t)
-                .x_label_formatter(&|v| centre(v, false))
-                .y_label_formatter(&|v| centre(v, true))
-                .x_desc("test task")
-                .y_desc("after task")
-                .draw()
-                .map_err(|x| e(&x))?;
-            chart
-                .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
-                    row.iter().enumerate().map(move |(j, &a)| {
-                        let v = (a.clamp(0.0, 1.0) * 255.0) as u8;
-                        Rectangle::new(
-                            [
-                                (SegmentValue::Exact(j), SegmentValue::Exact(t - 1 - i)),
-                                (SegmentValue::Exact(j + 1), SegmentValue::Exact(t - i)),
-                            ],
-                            RGBColor(255 - v, 255 - v / 2, 255).filled(),
-                        )
-                    })
-                }))
-                .map_err(|x| e(&x))?;
-            if t <= 10 {
-                chart
-                    .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
-                        row.iter().enumerate().map(move |(j, &a)| {
-                            Text::new(
-                                format!("{:.2}", a),
-                                (SegmentValue::Exact(j), SegmentValue::Exact(t - i)),
-                                ("sans-serif", 11),
-                            )
-                        })
-                    }))
-                    .map_err(|x| e(&x))?;
-            }
-        }
-        root.present().map_err(|x| e(&x))?;
-    }
+    matrices(report, &matrix_path)?;
 
     let cost_path = dir.join(format!("bench-{name}-cost.png"));
     let points = |y: fn(&crate::bench::StrategyResult) -> f64| -> Vec<(String, f64, f64)> {
@@ -344,6 +283,70 @@ pub fn tasks(report: &BenchReport, name: &str, dir: &Path) -> Result<Vec<PathBuf
         &points(|r| r.new_task_acc),
     )?;
     Ok(vec![acc_path, matrix_path, cost_path, frontier_path])
+}
+
+/// The accuracy matrix of each strategy (after task i, on test task j), one panel each,
+/// values written in the cells up to 10 tasks.
+fn matrices(report: &BenchReport, matrix_path: &Path) -> Result<(), PlotError> {
+    let e = err(matrix_path);
+    let root = BitMapBackend::new(matrix_path, (1200, 820)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let cells = root.split_evenly((2, 3));
+    for (area, r) in cells.iter().zip(&report.results) {
+        let t = r.matrix.len();
+        let mut chart = ChartBuilder::on(area)
+            .caption(&r.strategy, ("sans-serif", 18))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(30)
+            .build_cartesian_2d((0..t - 1).into_segmented(), (0..t - 1).into_segmented())
+            .map_err(|x| e(&x))?;
+        // Labels at cell centres: test task j left to right, "after task" i top to bottom.
+        let centre = |v: &SegmentValue<usize>, flip: bool| match v {
+            SegmentValue::CenterOf(k) if *k < t => (if flip { t - 1 - k } else { *k }).to_string(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(t)
+            .y_labels(t)
+            .x_label_formatter(&|v| centre(v, false))
+            .y_label_formatter(&|v| centre(v, true))
+            .x_desc("test task")
+            .y_desc("after task")
+            .draw()
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
+                row.iter().enumerate().map(move |(j, &a)| {
+                    let v = (a.clamp(0.0, 1.0) * 255.0) as u8;
+                    Rectangle::new(
+                        [
+                            (SegmentValue::Exact(j), SegmentValue::Exact(t - 1 - i)),
+                            (SegmentValue::Exact(j + 1), SegmentValue::Exact(t - i)),
+                        ],
+                        RGBColor(255 - v, 255 - v / 2, 255).filled(),
+                    )
+                })
+            }))
+            .map_err(|x| e(&x))?;
+        if t <= 10 {
+            chart
+                .draw_series(r.matrix.iter().enumerate().flat_map(|(i, row)| {
+                    row.iter().enumerate().map(move |(j, &a)| {
+                        Text::new(
+                            format!("{:.2}", a),
+                            (SegmentValue::Exact(j), SegmentValue::Exact(t - i)),
+                            ("sans-serif", 11),
+                        )
+                    })
+                }))
+                .map_err(|x| e(&x))?;
+        }
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
 }
 
 /// Labelled points (strategy, cost ratio, y); the budgets of one strategy (`partial@0.25`,
