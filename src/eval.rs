@@ -51,7 +51,8 @@ pub enum EvalError {
 pub enum Strategy {
     /// The config as given (defaults: partial retrains and the challenger).
     Default,
-    /// Every retrain and the challenger train every layer.
+    /// Every retrain and the challenger train every layer, and the challenger learns from
+    /// every record (`challenger.fitted_loss = 0`).
     Full,
     /// The first model only: no challenger, no triggered retrain.
     None,
@@ -94,6 +95,7 @@ impl Strategy {
             Strategy::Full => {
                 c.retrain.mode = crate::retrain::RetrainMode::Full;
                 c.challenger.layers = crate::challenger::ChallengerLayers::All;
+                c.challenger.fitted_loss = Some(0.0);
             }
             Strategy::None => {
                 c.challenger.enabled = false;

@@ -128,6 +128,9 @@ pub enum Total {
     Reset(ResetReason),
     /// Records the challenger did not learn from, to keep ingest's pace (`skipped/budget`).
     SkippedForBudget,
+    /// Records the challenger did not learn from, since it fits them already
+    /// (`skipped/fitted`, `challenger.fitted_loss`).
+    SkippedFitted,
 }
 
 impl Total {
@@ -141,7 +144,7 @@ impl Total {
             Total::Challenger(_) => "challenger",
             Total::Promotion(_) => "promotions",
             Total::Reset(_) => "resets",
-            Total::SkippedForBudget => "skipped",
+            Total::SkippedForBudget | Total::SkippedFitted => "skipped",
         }
     }
 
@@ -154,6 +157,7 @@ impl Total {
             Total::Run(o) => o.as_str(),
             Total::Reset(r) => r.as_str(),
             Total::SkippedForBudget => "budget",
+            Total::SkippedFitted => "fitted",
         }
     }
 }
@@ -197,6 +201,7 @@ impl FromStr for Total {
                 .find(|v| v.as_str() == label)
                 .map(Total::Reset),
             "skipped" if label == "budget" => Some(Total::SkippedForBudget),
+            "skipped" if label == "fitted" => Some(Total::SkippedFitted),
             _ => None,
         };
         total.ok_or_else(unknown)
@@ -380,6 +385,7 @@ mod tests {
         all.extend(RunOutcome::ALL.into_iter().map(Total::Run));
         all.extend(ResetReason::ALL.into_iter().map(Total::Reset));
         all.push(Total::SkippedForBudget);
+        all.push(Total::SkippedFitted);
         all
     }
 
@@ -406,6 +412,7 @@ mod tests {
             "resets/diverged"
         );
         assert_eq!(Total::SkippedForBudget.to_string(), "skipped/budget");
+        assert_eq!(Total::SkippedFitted.to_string(), "skipped/fitted");
         assert_eq!(
             Total::Challenger(Scored::Incorrect).to_string(),
             "challenger/incorrect"

@@ -295,3 +295,81 @@ fn output_tracking_follows_runs_the_features_do_not_explain() {
     shift.adjust_probs(&mut p, &[]);
     assert!(p[0] > 0.5, "{p:?}");
 }
+
+/// The challenger's counts after 1,400 clean digit records with `challenger.fitted_loss` at
+/// `fitted` and a warm-up of `warmup` labeled records: records it scored (paired), records
+/// it left out as fitted, and the FLOPs its online training spent.
+fn fitted_run(fitted: f64, warmup: u64) -> (u64, u64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config();
+    c.challenger.enabled = true;
+    c.challenger.fitted_loss = Some(fitted);
+    c.challenger.warmup_labeled = warmup;
+    c.triggers.every_labeled = 0;
+    c.validate().expect("test config is valid");
+    let data = digits().unwrap();
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path(), false).unwrap());
+    let (metrics, _handle, mut learner) = open_replay(&c, &store);
+    let mut total = 0;
+    feed(
+        &mut learner,
+        store.as_ref(),
+        &records(&data, 0..1400, false),
+        &mut total,
+        false,
+    );
+    let scored: u64 = ["correct", "incorrect"]
+        .iter()
+        .map(|l| {
+            metrics
+                .learn
+                .challenger_predictions
+                .with_label_values(&[l])
+                .get()
+        })
+        .sum();
+    let flops = metrics
+        .learn
+        .online_flops
+        .with_label_values(&["executed"])
+        .get();
+    (scored, metrics.learn.challenger_fitted.get(), flops)
+}
+
+#[test]
+fn the_challenger_does_not_learn_from_what_it_fits() {
+    // Learning from every record: nothing is left out.
+    let (scored, fitted, every) = fitted_run(0.0, 0);
+    assert!(scored >= 800, "the challenger scored {scored} records");
+    assert_eq!(fitted, 0, "fitted_loss 0 leaves nothing out");
+    assert!(every > 0.0, "it trained");
+    // A bound no loss is under leaves every record out: nothing is trained on.
+    let (scored_all, fitted_all, none) = fitted_run(1e6, 0);
+    assert_eq!(
+        fitted_all, scored_all,
+        "every scored record counted as fitted"
+    );
+    assert_eq!(none, 0.0, "nothing trained");
+    // ... but not during the warm-up: a young model learns from every record (the
+    // challenger scores from the first model, at 500 labeled records, on).
+    let (_, fitted_young, young) = fitted_run(1e6, 2000);
+    assert_eq!(fitted_young, 0, "nothing left out during the warm-up");
+    assert!(young > 0.0, "it trained during the warm-up");
+    // A warm-up of 500: the champion has scored 500 records about record 1,000 (it scores
+    // from the first model, near record 500, on); from that chunk boundary (chunks of 32
+    // records) on, records are left out: the last 400, give or take a chunk.
+    let (scored_late, fitted_late, _) = fitted_run(1e6, 500);
+    assert!(
+        (400 - 32..=400 + 32).contains(&fitted_late),
+        "{fitted_late} of {scored_late} scored records left out, 368-432 expected"
+    );
+    // The default of a classifier: the digits it gives a probability of 0.95 or more are
+    // left out, the rest trained on.
+    let (scored, fitted, some) = fitted_run(0.05, 0);
+    eprintln!("fitted {fitted} of {scored} scored; FLOPs {some:.3e} of {every:.3e}");
+    assert!(
+        fitted > 0 && fitted < scored,
+        "{fitted} of {scored} left out"
+    );
+    assert!(some > 0.0 && some < every, "FLOPs {some} vs {every}");
+}

@@ -140,7 +140,8 @@ fn raw_losses(
     records: &[&Record],
     sd: f32,
 ) -> Vec<f32> {
-    if config.task() != Task::Regression || !config.challenger.enabled {
+    let fitted = config.challenger.fitted_loss(config.task()) > 0.0;
+    if (config.task() != Task::Regression && !fitted) || !config.challenger.enabled {
         return Vec::new();
     }
     records
@@ -806,7 +807,24 @@ impl Learner {
             &raw,
             hits,
         );
-        let learn = labeled_dataset(labeled.iter().copied(), width, self.config.task())?;
+        // What it fits already is not learned from (`challenger.fitted_loss`), once the
+        // warm-up is over: a young model learns from every record.
+        let fitted = if self.state.scored() >= cfg.warmup_labeled {
+            cfg.fitted_loss(self.config.task()) as f32
+        } else {
+            0.0
+        };
+        let unfitted: Vec<&Record> = labeled
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| fitted <= 0.0 || raw.get(i).is_none_or(|&l| l >= fitted))
+            .map(|(_, r)| *r)
+            .collect();
+        let skipped = (labeled.len() - unfitted.len()) as u64;
+        if skipped > 0 {
+            self.state.add_total(Total::SkippedFitted, skipped);
+        }
+        let learn = labeled_dataset(unfitted, width, self.config.task())?;
         let (lx, ly) = (learn.x, learn.y);
         if ly.is_empty() {
             return Ok(());

@@ -558,6 +558,7 @@ impl LoopState {
                     .with_label_values(&[label])
                     .inc_by(delta),
                 Total::SkippedForBudget => m.learn.challenger_skipped.inc_by(delta),
+                Total::SkippedFitted => m.learn.challenger_fitted.inc_by(delta),
             }
             self.published.insert(key, total);
         }

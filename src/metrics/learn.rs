@@ -38,6 +38,9 @@ pub struct LearnMetrics {
     /// Labeled records the challenger did not learn from because its training would have
     /// taken more than `challenger.max_train_share` of the loop's time (Kafka).
     pub challenger_skipped: IntCounter,
+    /// Labeled records the challenger did not learn from because it fits them already
+    /// (`challenger.fitted_loss`).
+    pub challenger_fitted: IntCounter,
     /// Per-record learning rate of the output tracking offset that serves (0: the model's
     /// own output).
     pub output_tracking_rate: Gauge,
@@ -110,6 +113,10 @@ impl LearnMetrics {
             challenger_skipped: r.counter(
                 "relearn_learn_challenger_skipped_records_total",
                 "Labeled records the challenger did not learn from: its training would have taken more than challenger.max_train_share of the loop's time.",
+            ),
+            challenger_fitted: r.counter(
+                "relearn_learn_challenger_fitted_records_total",
+                "Labeled records the challenger did not learn from: its own loss on them was below challenger.fitted_loss.",
             ),
             output_tracking_rate: r.gauge(
                 "relearn_learn_output_tracking_rate",
