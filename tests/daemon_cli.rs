@@ -144,18 +144,33 @@ fn embedded_demo_streams_elec2_into_the_store() {
     assert!(out.status.success());
     let log: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(log.len(), report.retrains.len());
-    let rejected = log
+    // A drift-triggered retrain's whole report: the layer diagnosis, the layers trained,
+    // the validation on old and new records, the cost against training every layer.
+    let drift = log
         .iter()
-        .find(|r| r["outcome"] == "rejected")
-        .expect("a rejected retrain");
+        .find(|r| r["trigger"] == "drift")
+        .expect("a drift-triggered retrain");
     assert!(
-        rejected["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{rejected}"
+        drift["layer_choice"].as_array().is_some_and(|c| !c.is_empty()),
+        "{drift}"
     );
+    assert_eq!(drift["train"]["layers"], drift["layers"], "{drift}");
     assert!(
-        rejected["validation"]["old_records"].as_u64().is_some(),
-        "{rejected}"
+        drift["validation"]["old_records"].as_u64().is_some(),
+        "{drift}"
     );
+    let (flops, full) = (
+        drift["cost"]["flops"].as_f64().expect("flops"),
+        drift["cost"]["full_flops"].as_f64().expect("full_flops"),
+    );
+    assert!(flops > 0.0 && flops <= full, "{drift}");
+    // A rejected retrain says why.
+    for rejected in log.iter().filter(|r| r["outcome"] == "rejected") {
+        assert!(
+            rejected["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{rejected}"
+        );
+    }
 }
 
 /// The loop's summary line: (prequential accuracy, whole line).
