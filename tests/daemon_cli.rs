@@ -151,7 +151,9 @@ fn embedded_demo_streams_elec2_into_the_store() {
         .find(|r| r["trigger"] == "drift")
         .expect("a drift-triggered retrain");
     assert!(
-        drift["layer_choice"].as_array().is_some_and(|c| !c.is_empty()),
+        drift["layer_choice"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
         "{drift}"
     );
     assert_eq!(drift["train"]["layers"], drift["layers"], "{drift}");

@@ -189,11 +189,7 @@ fn open_store(config: &Config) -> Result<OpenStore, AppError> {
             (Some(dir), path)
         }
     };
-    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open_with(
-        &path,
-        config.store.sync,
-        config.store.max_wal_bytes,
-    )?);
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open_with(&path, &config.store)?);
     Ok(OpenStore {
         _temp: temp,
         path,

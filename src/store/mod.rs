@@ -29,10 +29,23 @@ pub struct StoreConfig {
     /// Unbounded, a rarely written family keeps every log since its last flush: a soak at
     /// 2,000 records/s grew the log by 0.9 MB/s.
     pub max_wal_bytes: u64,
+    /// Most bytes of memtables (writes not yet flushed to a table file) across every column
+    /// family, RocksDB's `db_write_buffer_size`: past it the largest is flushed. Each column
+    /// family's memtable is at most half of it.
+    pub write_buffer_bytes: u64,
+    /// Bytes of the one block cache every column family shares, which holds the tables'
+    /// index and filter blocks too, so that the store's memory does not grow with its files.
+    pub block_cache_bytes: u64,
 }
 
 /// Default `store.max_wal_bytes`: 128 MiB.
 pub const DEFAULT_MAX_WAL_BYTES: u64 = 128 << 20;
+
+/// Default `store.write_buffer_bytes`: 32 MiB.
+pub const DEFAULT_WRITE_BUFFER_BYTES: u64 = 32 << 20;
+
+/// Default `store.block_cache_bytes`: 16 MiB.
+pub const DEFAULT_BLOCK_CACHE_BYTES: u64 = 16 << 20;
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -40,6 +53,8 @@ impl Default for StoreConfig {
             path: None,
             sync: false,
             max_wal_bytes: DEFAULT_MAX_WAL_BYTES,
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
+            block_cache_bytes: DEFAULT_BLOCK_CACHE_BYTES,
         }
     }
 }
@@ -47,14 +62,17 @@ impl Default for StoreConfig {
 impl StoreConfig {
     /// Refuses values of this section that cannot work, naming the key.
     pub fn check(&self) -> Result<(), crate::error::ConfigError> {
-        if self.max_wal_bytes < 1 << 20 {
-            return Err(crate::error::ConfigError::key(
-                "store.max_wal_bytes",
-                format!(
-                    "must be at least 1048576 (1 MiB), got {}",
-                    self.max_wal_bytes
-                ),
-            ));
+        for (key, value) in [
+            ("store.max_wal_bytes", self.max_wal_bytes),
+            ("store.write_buffer_bytes", self.write_buffer_bytes),
+            ("store.block_cache_bytes", self.block_cache_bytes),
+        ] {
+            if value < 1 << 20 {
+                return Err(crate::error::ConfigError::key(
+                    key,
+                    format!("must be at least 1048576 (1 MiB), got {value}"),
+                ));
+            }
         }
         Ok(())
     }

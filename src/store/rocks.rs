@@ -2,9 +2,12 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
+    WriteOptions, DB,
+};
 
-use super::{Cf, KvStore, Op, Pairs, StoreError, WriteBatch};
+use super::{Cf, KvStore, Op, Pairs, StoreConfig, StoreError, WriteBatch};
 
 /// A RocksDB database holding every column family of `Cf`.
 pub struct RocksStore {
@@ -23,33 +26,57 @@ impl std::fmt::Debug for RocksStore {
 
 impl RocksStore {
     /// Opens (creating if needed) the database at `path`. With `sync`, every batch fsyncs the
-    /// write-ahead log before `write` returns. The write-ahead log is bounded at
-    /// [`super::DEFAULT_MAX_WAL_BYTES`].
+    /// write-ahead log before `write` returns. The write-ahead log, the memtables and the
+    /// block cache are bounded at their defaults ([`StoreConfig`]).
     pub fn open(path: &Path, sync: bool) -> Result<RocksStore, StoreError> {
-        RocksStore::open_with(path, sync, super::DEFAULT_MAX_WAL_BYTES)
+        RocksStore::open_with(
+            path,
+            &StoreConfig {
+                sync,
+                ..StoreConfig::default()
+            },
+        )
     }
 
-    /// [`RocksStore::open`] with the write-ahead log bounded at `max_wal_bytes`
-    /// (`store.max_wal_bytes`): past it the column families holding the oldest log file are
-    /// flushed so that it can be deleted.
-    pub fn open_with(
-        path: &Path,
-        sync: bool,
-        max_wal_bytes: u64,
-    ) -> Result<RocksStore, StoreError> {
+    /// [`RocksStore::open`] with `[store]`'s bounds: the write-ahead log at
+    /// `max_wal_bytes` (past it the column families holding the oldest log file are
+    /// flushed so that it can be deleted), the memtables of every column family together at
+    /// `write_buffer_bytes`, and one block cache of `block_cache_bytes` for every column
+    /// family, index and filter blocks included (`path` and `sync` as in `open`).
+    pub fn open_with(path: &Path, config: &StoreConfig) -> Result<RocksStore, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_keep_log_file_num(4);
-        opts.set_max_total_wal_size(max_wal_bytes);
+        opts.set_max_total_wal_size(config.max_wal_bytes);
+        opts.set_db_write_buffer_size(config.write_buffer_bytes as usize);
+        let cache = Cache::new_lru_cache(config.block_cache_bytes as usize).map_err(|e| {
+            StoreError::Open {
+                path: path.display().to_string(),
+                source: Box::new(e),
+            }
+        })?;
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        let cf_options = || {
+            let mut o = Options::default();
+            o.set_write_buffer_size((config.write_buffer_bytes / 2) as usize);
+            o.set_block_based_table_factory(&table);
+            o
+        };
         let cfs = Cf::ALL
             .iter()
-            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
             source: Box::new(e),
         })?;
-        Ok(RocksStore { db, sync })
+        Ok(RocksStore {
+            db,
+            sync: config.sync,
+        })
     }
 
     /// Opens an existing database without taking its lock, for inspection while the daemon
@@ -148,7 +175,7 @@ mod tests {
 
     /// One write to a rarely written family, then 24 MB to another: bounded, the log is
     /// flushed away; unbounded (RocksDB's default), all of it stays in the log, since no
-    /// memtable fills its 64 MB.
+    /// memtable fills its 128 MB.
     #[test]
     fn the_write_ahead_log_stays_within_its_bound() {
         let write = |s: &RocksStore| {
@@ -166,7 +193,12 @@ mod tests {
             }
         };
         let bounded = tempfile::tempdir().unwrap();
-        let s = RocksStore::open_with(bounded.path(), false, 1 << 20).unwrap();
+        let config = |max_wal_bytes: u64, write_buffer_bytes: u64| StoreConfig {
+            max_wal_bytes,
+            write_buffer_bytes,
+            ..StoreConfig::default()
+        };
+        let s = RocksStore::open_with(bounded.path(), &config(1 << 20, 256 << 20)).unwrap();
         write(&s);
         // Flushes run in the background, and RocksDB checks the bound on a write: while the
         // flush of the oldest file is pending (a loaded machine), writes go on into the
@@ -188,11 +220,62 @@ mod tests {
             "bounded at 1 MiB, the log holds {size} bytes"
         );
         let unbounded = tempfile::tempdir().unwrap();
-        let s = RocksStore::open_with(unbounded.path(), false, 0).unwrap();
+        let s = RocksStore::open_with(unbounded.path(), &config(0, 256 << 20)).unwrap();
         write(&s);
         assert!(
             wal_bytes(unbounded.path()) >= 20 << 20,
             "RocksDB's default keeps it all"
+        );
+    }
+
+    /// Bytes in the memtables of every column family.
+    fn memtable_bytes(s: &RocksStore) -> u64 {
+        Cf::ALL
+            .iter()
+            .map(|&cf| {
+                s.db.property_int_value_cf(s.cf(cf), "rocksdb.cur-size-all-mem-tables")
+                    .unwrap()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// 24 MB written to two families: with `write_buffer_bytes` at 4 MiB the memtables are
+    /// flushed as they pass it (in the background: a family holds at most two memtables of
+    /// half the bound while one flushes, so up to twice the bound, plus arena slack); with
+    /// 256 MiB they hold it all.
+    #[test]
+    fn the_memtables_stay_within_their_bound() {
+        let run = |write_buffer_bytes: u64| {
+            let dir = tempfile::tempdir().unwrap();
+            let s = RocksStore::open_with(
+                dir.path(),
+                &StoreConfig {
+                    write_buffer_bytes,
+                    ..StoreConfig::default()
+                },
+            )
+            .unwrap();
+            let mut most = 0;
+            for i in 0..3000u32 {
+                let mut b = WriteBatch::new();
+                let cf = if i % 2 == 0 { Cf::Meta } else { Cf::Replay };
+                b.put(cf, i.to_be_bytes().to_vec(), vec![i as u8; 8192]);
+                s.write(b).unwrap();
+                most = most.max(memtable_bytes(&s));
+            }
+            most
+        };
+        let bounded = run(4 << 20);
+        eprintln!("memtables at most {bounded} bytes bounded at 4 MiB");
+        assert!(
+            bounded <= 12 << 20,
+            "bounded at 4 MiB, the memtables held {bounded} bytes"
+        );
+        let unbounded = run(256 << 20);
+        assert!(
+            unbounded >= 20 << 20,
+            "at 256 MiB they hold what was written: {unbounded} bytes"
         );
     }
 
