@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::train::task_loss;
+use super::loss::task_loss;
 use super::{Dataset, LearnError, Model};
 
 /// A layer's relative gradient norm on some labeled data.

@@ -8,8 +8,8 @@
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::loss::likelihood_loss;
 use super::model::{LayerSet, Mlp};
-use super::train::likelihood_loss;
 use super::{Dataset, LearnError, Model, ParamMap};
 use crate::error::ConfigError;
 

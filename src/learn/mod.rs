@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod diagnostics;
 pub mod ewc;
+pub mod loss;
 pub mod model;
 pub mod online;
 pub mod tracking;

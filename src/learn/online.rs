@@ -10,8 +10,9 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Tensor, TensorData};
 
+use super::loss::{check_targets, task_loss};
 use super::model::host::HostAdam;
-use super::train::{check_targets, estimate_flops, task_loss};
+use super::train::estimate_flops;
 use super::{Dataset, LayerSet, LearnError, Model, Normalizer, Targets};
 use crate::rng::Rng;
 

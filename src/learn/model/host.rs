@@ -6,8 +6,8 @@
 //! (a graph node, an allocation and a dispatch for each of some hundred tensor operations of
 //! forward, backward and Adam) is several times the arithmetic. The same for the Fisher of
 //! online EWC, which needs one gradient per example. These loops do the same arithmetic as
-//! the burn graph ([`super::Model`]'s `forward_from`, `train::task_loss`,
-//! `train::likelihood_loss`, `AdamConfig::new()`), checked against it in the tests below;
+//! the burn graph ([`super::Model`]'s `forward_from`, `loss::task_loss`,
+//! `loss::likelihood_loss`, `AdamConfig::new()`), checked against it in the tests below;
 //! the burn model stays the model (read before, written back after), everything else
 //! (retrains, scoring, checkpoints, other backends) is burn's.
 //!
@@ -210,8 +210,8 @@ impl HostNet {
 
     /// The loss of head outputs `out` against `y` per row, and its gradient with respect to
     /// each row's output (per row, not divided by the batch size). `fisher`: the Gaussian
-    /// likelihood's loss for values (as `train::likelihood_loss`), else the training loss
-    /// (`train::task_loss`).
+    /// likelihood's loss for values (as `loss::likelihood_loss`), else the training loss
+    /// (`loss::task_loss`).
     fn loss_grad(&self, model: &Model, out: &[f32], y: &Targets, fisher: bool) -> (f64, Vec<f32>) {
         let mut grad = vec![0f32; out.len()];
         let mut total = 0f64;
@@ -293,7 +293,7 @@ impl HostNet {
     }
 
     /// One Adam step on `n` standardised rows `x` against `y` (the training loss, averaged
-    /// over the rows, as `train::task_loss`), changing only `layers`. Returns the loss.
+    /// over the rows, as `loss::task_loss`), changing only `layers`. Returns the loss.
     pub fn step(
         &mut self,
         model: &Model,
