@@ -127,23 +127,12 @@ fn assess_row(row: Row<'_>, label: Label, target_sd: f32) -> Option<Assessment> 
     }
 }
 
-/// Applies output tracking to a chunk's predictions in record order: each record gets the
-/// offset learned from the labeled records before it, then the tracker learns from the
-/// model's own output for it and its label (see [`crate::learn::tracking`]). `sd` is the
-/// regression target's standard deviation.
 /// The loss of each labeled record's prediction (in order, the records `assess_row` scores),
-/// before output tracking. Only a regression's challenger verdicts use them
-/// (`Paired::push_raw`): empty otherwise, so a classifier's hot path does not pay for them.
-fn raw_losses(
-    config: &LearnerConfig,
-    predictions: &[Prediction],
-    records: &[&Record],
-    sd: f32,
-) -> Vec<f32> {
-    let fitted = config.challenger.fitted_loss(config.task()) > 0.0;
-    if (config.task() != Task::Regression && !fitted) || !config.challenger.enabled {
-        return Vec::new();
-    }
+/// before output tracking: a regression's challenger verdicts pair them
+/// (`Paired::push_raw`), and the challenger's are compared with `challenger.fitted_loss`.
+/// The callers compute them only where they are used (the hot path of a classifier's
+/// champion does not pay for them).
+fn raw_losses(predictions: &[Prediction], records: &[&Record], sd: f32) -> Vec<f32> {
     records
         .iter()
         .zip(predictions)
@@ -155,6 +144,10 @@ fn raw_losses(
         .collect()
 }
 
+/// Applies output tracking to a chunk's predictions in record order: each record gets the
+/// offset learned from the labeled records before it, then the tracker learns from the
+/// model's own output for it and its label (see [`crate::learn::tracking`]). `sd` is the
+/// regression target's standard deviation.
 pub(crate) fn track(
     tracker: &mut Tracker,
     predictions: &mut [Prediction],
@@ -701,7 +694,12 @@ impl Learner {
         let mut fresh = predict(&serving.model, serving.version, x)?;
         let k = serving.model.spec.classes;
         let sd = serving.model.target.std;
-        let raw = raw_losses(&self.config, &fresh, records, sd);
+        // The raw losses pair a regression head's champion with its challenger.
+        let raw = if self.config.task() == Task::Regression && self.config.challenger.enabled {
+            raw_losses(&fresh, records, sd)
+        } else {
+            Vec::new()
+        };
         let fits = |t: &Tracker| t.fits(tracker_width(&serving.model), serving.model.spec.input);
         if !self.state.tracker.as_ref().is_some_and(fits) {
             // None yet, or one stored for another shape (or before linear corrections).
@@ -794,7 +792,20 @@ impl Learner {
         let width = self.config.input_width();
         let mut predictions = predict(&challenger.model, 0, x)?;
         let sd = challenger.model.target.std;
-        let raw = raw_losses(&self.config, &predictions, records, sd);
+        // What it fits already is not learned from (`challenger.fitted_loss`), once the
+        // warm-up is over: a young model learns from every record.
+        let fitted = if self.state.scored() >= cfg.warmup_labeled {
+            cfg.fitted_loss(self.config.task()) as f32
+        } else {
+            0.0
+        };
+        // Its raw losses: paired with the champion's for a regression head, and what
+        // `fitted` is compared with.
+        let raw = if self.config.task() == Task::Regression || fitted > 0.0 {
+            raw_losses(&predictions, records, sd)
+        } else {
+            Vec::new()
+        };
         if let Some(t) = challenger.tracker.as_mut() {
             track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
         }
@@ -807,13 +818,6 @@ impl Learner {
             &raw,
             hits,
         );
-        // What it fits already is not learned from (`challenger.fitted_loss`), once the
-        // warm-up is over: a young model learns from every record.
-        let fitted = if self.state.scored() >= cfg.warmup_labeled {
-            cfg.fitted_loss(self.config.task()) as f32
-        } else {
-            0.0
-        };
         let unfitted: Vec<&Record> = labeled
             .iter()
             .enumerate()
