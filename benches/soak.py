@@ -145,6 +145,9 @@ def metrics(http_addr):
                     base = "relearn_retrain_runs_other"
                 if base == "relearn_retrain_train_seconds_total" and 'run="executed"' not in name:
                     continue
+                if base == "relearn_store_memory_bytes":
+                    part = re.search(r'part="([^"]+)"', name)
+                    base = base + "/" + (part.group(1) if part else "")
                 out[base] = out.get(base, 0.0) + v
     except OSError:
         pass
@@ -216,7 +219,7 @@ def main():
     csv_path = os.path.join(args.out, "soak.csv")
     columns = ["seconds", "rss_mb", "open_fds", "store_mb", "lag_records",
                "ingest_records_per_s", "predict_p50_ms", "predict_p99_ms", "retrains_promoted",
-               "daemon_p99_le_ms", "retrain_share"]
+               "daemon_p99_le_ms", "retrain_share", "store_memtables_mb", "store_cache_mb"]
     rows = []
     start = time.monotonic()
     last_records, last_t, seen = 0.0, start, 0
@@ -238,7 +241,9 @@ def main():
                    1000 * quantile(window, 0.5), 1000 * quantile(window, 0.99),
                    m.get("relearn_retrain_runs_total", 0.0),
                    1000 * bucket_quantile(buckets, last_buckets, 0.99),
-                   (m.get("relearn_retrain_train_seconds_total", 0.0) - last_busy) / (now - last_t)]
+                   (m.get("relearn_retrain_train_seconds_total", 0.0) - last_busy) / (now - last_t),
+                   m.get("relearn_store_memory_bytes/memtables", 0.0) / 1e6,
+                   m.get("relearn_store_memory_bytes/block_cache", 0.0) / 1e6]
             last_records, last_t = records, now
             last_buckets, last_busy = buckets, m.get("relearn_retrain_train_seconds_total", 0.0)
             rows.append(row)
@@ -262,6 +267,10 @@ def write_report(args, columns, rows, produced, errors, latencies):
         md.append("| " + " | ".join(f"{v:.1f}" if i != 7 else f"{v:.2f}"
                                     for i, v in enumerate(r)) + " |")
     after10 = [r for r in rows if r[0] >= 600]
+
+    def rest(r):
+        return r[1] - r[11] - r[12]
+
     if after10:
         rss10, rss_end = after10[0][1], rows[-1][1]
         fds = [r[2] for r in after10]
@@ -270,6 +279,12 @@ def write_report(args, columns, rows, produced, errors, latencies):
         md += ["",
                f"- RSS after 10 min {rss10:.1f} MB, at the end {rss_end:.1f} MB "
                f"({100 * (rss_end - rss10) / rss10:+.1f}%; issue 15 asks within 5%)",
+               f"- RSS less the store's memtables and block cache (bounded by "
+               f"`store.write_buffer_bytes` and `store.block_cache_bytes`): after 10 min "
+               f"{rest(after10[0]):.1f} MB, at the end {rest(rows[-1]):.1f} MB "
+               f"({100 * (rest(rows[-1]) - rest(after10[0])) / rest(after10[0]):+.1f}%); "
+               f"memtables {after10[0][11]:.1f} -> {rows[-1][11]:.1f} MB, block cache "
+               f"{after10[0][12]:.1f} -> {rows[-1][12]:.1f} MB",
                f"- open file descriptors after 10 min: {min(fds)} to {max(fds)}",
                f"- predict p99 per {args.every:g} s window: median {p99[len(p99) // 2]:.2f} ms, "
                f"worst {p99[-1]:.2f} ms (issue 15 asks at most 1 ms); over the whole run "

@@ -318,6 +318,19 @@ fn health_endpoints_and_graceful_sigterm() {
         metric(&body, "relearn_store_replay_records"),
         Some(10_000.0)
     );
+    // The engine's memory, read at the scrape: 45,312 records are in memtables or flushed
+    // (the store holds them, so something does), and the block cache is within its 16 MiB.
+    let memory = |part| metric_with(&body, "relearn_store_memory_bytes", "part", part);
+    let (memtables, cache) = (memory("memtables"), memory("block_cache"));
+    assert!(
+        memtables.is_some_and(|b| b > 0.0),
+        "memtables {memtables:?}"
+    );
+    assert!(
+        cache.is_some_and(|b| (0.0..=16.0 * 1024.0 * 1024.0).contains(&b)),
+        "block cache {cache:?}"
+    );
+    assert!(memory("table_readers").is_some());
     assert_eq!(http_get(&addr, "/healthz").unwrap().0, 200);
     assert_eq!(http_get(&addr, "/readyz").unwrap().0, 200);
     assert_eq!(http_get(&addr, "/nope").unwrap().0, 404);

@@ -176,6 +176,27 @@ struct OpenStore {
 }
 
 /// Opens `store.path`, or a temporary store when it is empty.
+/// `relearn_store_memory_bytes`, read from the engine whenever the metrics are rendered (a
+/// failed read leaves the last values and is logged at debug level).
+fn publish_store_memory(metrics: &Metrics, store: Arc<dyn KvStore>) {
+    metrics.on_render(Box::new(move |m: &Metrics| match store.memory() {
+        Ok(mem) => {
+            let parts = [
+                ("memtables", mem.memtables),
+                ("block_cache", mem.block_cache),
+                ("table_readers", mem.table_readers),
+            ];
+            for (part, bytes) in parts {
+                m.store
+                    .memory
+                    .with_label_values(&[part])
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot read the store's memory"),
+    }));
+}
+
 fn open_store(config: &Config) -> Result<OpenStore, AppError> {
     let (temp, path) = match &config.store.path {
         Some(path) => (None, path.clone()),
@@ -265,6 +286,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
     let opened = open_store(&config)?;
     let (store_path, store) = (opened.path.clone(), opened.store.clone());
     let metrics = Metrics::new();
+    publish_store_memory(&metrics, store.clone());
     let source = source::of(&config);
 
     let (listener, http_addr) = bind(&config.http.listen).await?;

@@ -5,6 +5,8 @@
 //! Names follow `relearn_<stage>_<name>_<unit>[_total]`; labels are bounded (partition,
 //! reason, kind, outcome, detector, feature, layer, trigger, run). The catalogue in README.md lists them.
 
+use std::sync::{Arc, RwLock};
+
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
@@ -25,10 +27,16 @@ pub use retrain::RetrainMetrics;
 pub use serve::ServeMetrics;
 pub use store::StoreMetrics;
 
+/// Reads a value that lives elsewhere (the store engine's memory) into its metric when the
+/// metrics are rendered.
+pub type RenderHook = Box<dyn Fn(&Metrics) + Send + Sync>;
+
 /// The registry and each stage's metrics.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// Run by `render` before it gathers (shared by every clone).
+    hooks: Arc<RwLock<Vec<RenderHook>>>,
     /// Every registered metric name (a labelled family shows in `gather` only once it has a
     /// child; this lists it from the start).
     names: Vec<String>,
@@ -147,6 +155,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            hooks: Arc::default(),
             names,
             ingest,
             store,
@@ -167,8 +176,19 @@ impl Metrics {
         &self.registry
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// Runs `hook` before every later `render` (and in every clone of these metrics).
+    pub fn on_render(&self, hook: RenderHook) {
+        self.hooks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hook);
+    }
+
+    /// The Prometheus text exposition of every metric, after the render hooks ran.
     pub fn render(&self) -> String {
+        for hook in self.hooks.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            hook(self);
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)

@@ -215,4 +215,20 @@ pub trait KvStore: Send + Sync + 'static {
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Every key-value pair whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError>;
+    /// What the engine holds in memory now (zero where it keeps no such part).
+    fn memory(&self) -> Result<StoreMemory, StoreError> {
+        Ok(StoreMemory::default())
+    }
+}
+
+/// The store's memory by part, in bytes (the engine's own estimates): what
+/// `write_buffer_bytes` and `block_cache_bytes` bound, and what they do not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Memtables of every column family, the ones being flushed included.
+    pub memtables: u64,
+    /// The shared block cache (data, index and filter blocks).
+    pub block_cache: u64,
+    /// Table readers outside the block cache.
+    pub table_readers: u64,
 }

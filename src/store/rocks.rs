@@ -7,12 +7,14 @@ use rocksdb::{
     WriteOptions, DB,
 };
 
-use super::{Cf, KvStore, Op, Pairs, StoreConfig, StoreError, WriteBatch};
+use super::{Cf, KvStore, Op, Pairs, StoreConfig, StoreError, StoreMemory, WriteBatch};
 
 /// A RocksDB database holding every column family of `Cf`.
 pub struct RocksStore {
     db: DB,
     sync: bool,
+    /// The block cache every column family shares (none when opened read-only).
+    cache: Option<Cache>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -76,6 +78,7 @@ impl RocksStore {
         Ok(RocksStore {
             db,
             sync: config.sync,
+            cache: Some(cache),
         })
     }
 
@@ -90,7 +93,11 @@ impl RocksStore {
                     source: Box::new(e),
                 }
             })?;
-        Ok(RocksStore { db, sync: false })
+        Ok(RocksStore {
+            db,
+            sync: false,
+            cache: None,
+        })
     }
 
     fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
@@ -135,6 +142,17 @@ impl KvStore for RocksStore {
             out.push((k.into_vec(), v.into_vec()));
         }
         Ok(out)
+    }
+
+    fn memory(&self) -> Result<StoreMemory, StoreError> {
+        let caches: Vec<&Cache> = self.cache.iter().collect();
+        let stats = rocksdb::perf::get_memory_usage_stats(Some(&[&self.db]), Some(&caches))
+            .map_err(|e| StoreError::Read(Box::new(e)))?;
+        Ok(StoreMemory {
+            memtables: stats.mem_table_total,
+            block_cache: stats.cache_total,
+            table_readers: stats.mem_table_readers_total,
+        })
     }
 }
 
@@ -276,6 +294,43 @@ mod tests {
         assert!(
             unbounded >= 20 << 20,
             "at 256 MiB they hold what was written: {unbounded} bytes"
+        );
+    }
+
+    /// `memory` reports what was written and read: 24 MB in memtables that hold it all, then,
+    /// reopened (nothing in memtables) with a 1 MiB block cache, every value read back fills
+    /// the cache to its bound and no further.
+    #[test]
+    fn memory_reports_the_memtables_and_the_block_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |block_cache_bytes| StoreConfig {
+            write_buffer_bytes: 256 << 20,
+            block_cache_bytes,
+            ..StoreConfig::default()
+        };
+        let s = RocksStore::open_with(dir.path(), &config(1 << 20)).unwrap();
+        for i in 0..3000u32 {
+            let mut b = WriteBatch::new();
+            b.put(Cf::Replay, i.to_be_bytes().to_vec(), vec![i as u8; 8192]);
+            s.write(b).unwrap();
+        }
+        let written = s.memory().unwrap();
+        assert!(written.memtables >= 24 << 20, "{written:?}");
+        drop(s);
+        let s = RocksStore::open_with(dir.path(), &config(1 << 20)).unwrap();
+        let opened = s.memory().unwrap();
+        assert!(opened.memtables < 1 << 20, "{opened:?}");
+        for i in 0..3000u32 {
+            assert_eq!(
+                s.get(Cf::Replay, &i.to_be_bytes()).unwrap(),
+                Some(vec![i as u8; 8192])
+            );
+        }
+        let read = s.memory().unwrap();
+        eprintln!("{read:?}");
+        assert!(
+            read.block_cache >= 1 << 19 && read.block_cache <= (1 << 20) + (64 << 10),
+            "{read:?}"
         );
     }
 
