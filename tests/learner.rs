@@ -191,6 +191,11 @@ fn bootstrap_then_flipped_labels_rejected_and_state_survives_reopen() {
         1,
         "only the bootstrap"
     );
+    assert_eq!(
+        learner.state().rejected_in_row,
+        1,
+        "the next automatic trigger waits twice triggers.min_new_labeled (and after a restart)"
+    );
     let after = current(&handle.serving).unwrap();
     assert_eq!(after.version, 1, "the serving version did not change");
     assert_eq!(

@@ -28,6 +28,10 @@ pub struct TriggerConfig {
     pub cooldown: std::time::Duration,
     /// Labeled records needed since the last retrain before an automatic trigger fires.
     pub min_new_labeled: u64,
+    /// After each retrain the gate rejected, `min_new_labeled` doubles, up to this factor,
+    /// until the serving version changes (1: no backoff): a retrain on a window mostly the
+    /// same as the last rejected one would learn the same thing.
+    pub max_backoff: u64,
 }
 
 impl Default for TriggerConfig {
@@ -46,6 +50,7 @@ impl Default for TriggerConfig {
             accuracy_drop: 0.05,
             cooldown: std::time::Duration::ZERO,
             min_new_labeled: 500,
+            max_backoff: 4,
         }
     }
 }
@@ -59,7 +64,23 @@ impl TriggerConfig {
         if !(0.0..=1.0).contains(&self.accuracy_drop) {
             return Err(("triggers.accuracy_drop", "must be in [0, 1]".into()));
         }
+        if self.max_backoff == 0 {
+            return Err((
+                "triggers.max_backoff",
+                "must be >= 1 (1: no backoff)".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// Labeled records an automatic trigger waits for after `rejected_in_row` rejected
+    /// retrains: `min_new_labeled` doubled for each, at most `max_backoff` times it.
+    pub fn min_labeled_after(&self, rejected_in_row: u32) -> u64 {
+        let factor = 1u64
+            .checked_shl(rejected_in_row.min(63))
+            .unwrap_or(u64::MAX)
+            .min(self.max_backoff.max(1));
+        self.min_new_labeled.saturating_mul(factor)
     }
 }
 
@@ -140,6 +161,8 @@ pub struct Observation {
     pub drift_alarms: Vec<Detector>,
     /// An operator asked for a retrain.
     pub manual: bool,
+    /// Retrains the gate rejected since the serving version changed (the backoff).
+    pub rejected_in_row: u32,
 }
 
 /// Trigger state: the time of the last retrain (kept in the store by the loop).
@@ -170,7 +193,7 @@ pub fn evaluate(
             return None;
         }
     }
-    if obs.labeled_since_retrain < config.min_new_labeled {
+    if obs.labeled_since_retrain < config.min_labeled_after(obs.rejected_in_row) {
         return None;
     }
     let fire = |kind, reason: String| Some(Firing { kind, reason });
@@ -244,6 +267,7 @@ mod tests {
             accuracy_drop: 0.0,
             cooldown: std::time::Duration::from_secs(10),
             min_new_labeled: 100,
+            max_backoff: 4,
         }
     }
 
@@ -363,6 +387,52 @@ mod tests {
             kind(&c, &mut s, &o),
             Some(TriggerKind::Manual),
             "manual bypasses gates"
+        );
+    }
+
+    /// Each rejected retrain in a row doubles the labeled records a drift alarm waits for, up
+    /// to `max_backoff` times `min_new_labeled`; manual requests do not wait.
+    #[test]
+    fn rejected_retrains_back_off_up_to_the_limit() {
+        let c = TriggerConfig {
+            drift_detectors: vec![Detector::Adwin],
+            ..off()
+        };
+        let fires = |rejected_in_row: u32, labeled: u64| {
+            let mut o = obs(100, labeled);
+            o.drift_alarms = vec![Detector::Adwin];
+            o.rejected_in_row = rejected_in_row;
+            kind(&c, &mut TriggerState::default(), &o)
+        };
+        for (rejected, wait) in [(0, 100), (1, 200), (2, 400), (3, 400), (40, 400)] {
+            assert_eq!(fires(rejected, wait - 1), None, "{rejected} rejected");
+            assert_eq!(
+                fires(rejected, wait),
+                Some(TriggerKind::Drift),
+                "{rejected} rejected"
+            );
+        }
+        let none = TriggerConfig {
+            max_backoff: 1,
+            ..c.clone()
+        };
+        assert_eq!(none.min_labeled_after(5), 100);
+        let mut o = obs(100, 0);
+        o.rejected_in_row = 3;
+        o.manual = true;
+        assert_eq!(
+            kind(&c, &mut TriggerState::default(), &o),
+            Some(TriggerKind::Manual)
+        );
+        assert_eq!(
+            TriggerConfig {
+                max_backoff: 0,
+                ..off()
+            }
+            .check()
+            .unwrap_err()
+            .0,
+            "triggers.max_backoff"
         );
     }
 

@@ -1082,6 +1082,9 @@ impl Learner {
             }
         } else {
             self.state.alarms.clear();
+            if r.outcome == RunOutcome::Rejected {
+                self.state.rejected_in_row = self.state.rejected_in_row.saturating_add(1);
+            }
         }
     }
 
@@ -1181,6 +1184,7 @@ impl Learner {
             reference_accuracy: serving.as_ref().and_then(|s| s.reference.accuracy),
             drift_alarms: self.state.alarms.iter().cloned().collect(),
             manual,
+            rejected_in_row: self.state.rejected_in_row,
         };
         trigger::evaluate(&self.config.triggers, &mut self.state.trigger, &obs)
     }

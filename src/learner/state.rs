@@ -69,6 +69,11 @@ pub struct LoopState {
     /// written before it existed).
     #[serde(default)]
     pub new_category_rates: Vec<f64>,
+    /// Retrains the gate rejected since the serving version last changed: each doubles the
+    /// labeled records the next automatic trigger waits for, up to `triggers.max_backoff`
+    /// times `triggers.min_new_labeled` (absent in state written before it existed).
+    #[serde(default)]
+    pub rejected_in_row: u32,
 }
 
 /// How many model versions keep a realised-accuracy tally.
@@ -418,6 +423,7 @@ impl LoopState {
             tracker: None,
             new_category_rates: Vec::new(),
             scores: Scoreboard::default(),
+            rejected_in_row: 0,
         }
     }
 
@@ -500,6 +506,7 @@ impl LoopState {
     /// A new serving version: detectors start over against it, alarms are addressed.
     pub fn on_new_version(&mut self, config: &LearnerConfig, version: Option<u64>, now_ms: u64) {
         self.serving_version = version;
+        self.rejected_in_row = 0;
         self.errors = ErrorDetectors::new(&config.drift);
         self.alarms.clear();
         self.features.clear();
