@@ -70,7 +70,33 @@ pub struct ActivationStats {
     pub var: Vec<f32>,
 }
 
-/// Activation statistics of every hidden layer on rows of raw features.
+/// Per-unit mean and (population) variance of hidden layer `i`'s `n` rows `h`, summed in f64.
+fn host_stats(i: usize, h: &[f32], n: usize) -> ActivationStats {
+    let units = h.len() / n;
+    let mut sum = vec![0f64; units];
+    for row in h.chunks_exact(units) {
+        for (s, &v) in sum.iter_mut().zip(row) {
+            *s += f64::from(v);
+        }
+    }
+    let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+    let mut sq = vec![0f64; units];
+    for row in h.chunks_exact(units) {
+        for ((s, &v), m) in sq.iter_mut().zip(row).zip(&mean) {
+            let d = f64::from(v) - m;
+            *s += d * d;
+        }
+    }
+    ActivationStats {
+        layer: format!("hidden.{i}"),
+        count: n,
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        var: sq.iter().map(|&s| (s / n as f64) as f32).collect(),
+    }
+}
+
+/// Activation statistics of every hidden layer on rows of raw features (from the host loops
+/// where they compute the model, else burn's graph).
 pub fn activation_stats(model: &Model, x: &[f32]) -> Result<Vec<ActivationStats>, LearnError> {
     let n = x.len() / model.spec.input;
     if n == 0 || x.len() != n * model.spec.input {
@@ -78,6 +104,13 @@ pub fn activation_stats(model: &Model, x: &[f32]) -> Result<Vec<ActivationStats>
             got: x.len(),
             expected: model.spec.input,
         });
+    }
+    if let Some(layers) = model.host_hidden_activations(x, n) {
+        return Ok(layers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| host_stats(i, h, n))
+            .collect());
     }
     let mut out = Vec::new();
     for (i, h) in model.hidden_activations(x, n).into_iter().enumerate() {

@@ -173,6 +173,14 @@ impl HostNet {
         self.forward(0, x, n).out
     }
 
+    /// Every hidden layer's post-activation output for `n` standardised rows `x`,
+    /// `[n * units]` per hidden layer.
+    pub fn hidden_activations(&self, x: &[f32], n: usize) -> Vec<Vec<f32>> {
+        let mut inputs = self.forward(0, x, n).inputs;
+        inputs.remove(0);
+        inputs
+    }
+
     /// Forward pass of `n` rows `x` that are the inputs of layer `from` (standardised
     /// features for layer 0), `[n, input of from]`.
     fn forward(&self, from: usize, x: &[f32], n: usize) -> Trace {
@@ -571,6 +579,53 @@ mod tests {
                 for (key, got) in [("weight", &host[l].0), ("bias", &host[l].1)] {
                     let want = &per_row[&format!("{name}.{key}")].1;
                     assert_close(want, got, 1e-4, 1e-6, &format!("{task:?} {name}.{key}"));
+                }
+            }
+        }
+    }
+
+    /// Every hidden layer's activations, and the drift reference's statistics of them, as
+    /// burn's graph computes them (ReLU and tanh).
+    #[test]
+    fn host_hidden_activations_are_burns() {
+        for activation in [Activation::Relu, Activation::Tanh] {
+            let m = Model::new(
+                spec(Task::Classification, activation, RegressionLoss::Huber),
+                Normalizer::identity(5),
+                BackendKind::from_env(),
+                3,
+            )
+            .unwrap();
+            let (x, _) = data(Task::Classification, 300, 11);
+            let host = m.host_hidden_activations(&x, 300).expect("on the host");
+            let burn = m.hidden_activations(&x, 300);
+            assert_eq!(host.len(), 2);
+            for (i, (h, b)) in host.iter().zip(burn).enumerate() {
+                let b = b.into_data().try_to_vec::<f32>().unwrap();
+                assert_close(&b, h, 1e-5, 1e-6, &format!("{activation:?} hidden.{i}"));
+            }
+            let stats = crate::learn::diagnostics::activation_stats(&m, &x).unwrap();
+            for (s, h) in stats.iter().zip(&host) {
+                let units = s.mean.len();
+                for u in 0..units {
+                    let col: Vec<f64> = h
+                        .iter()
+                        .skip(u)
+                        .step_by(units)
+                        .map(|&v| f64::from(v))
+                        .collect();
+                    let mean = col.iter().sum::<f64>() / 300.0;
+                    let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 300.0;
+                    assert!(
+                        (f64::from(s.mean[u]) - mean).abs() < 1e-5,
+                        "{} mean {u}",
+                        s.layer
+                    );
+                    assert!(
+                        (f64::from(s.var[u]) - var).abs() < 1e-5,
+                        "{} var {u}",
+                        s.layer
+                    );
                 }
             }
         }

@@ -618,6 +618,13 @@ impl Model {
         h
     }
 
+    /// [`Model::hidden_activations`] as plain vectors (`[n * hidden_i]` per hidden layer) from
+    /// the host loops, where they compute this model (`None` elsewhere).
+    pub(crate) fn host_hidden_activations(&self, x: &[f32], n: usize) -> Option<Vec<Vec<f32>>> {
+        self.host_net()
+            .map(|net| net.hidden_activations(&self.norm.apply(x), n))
+    }
+
     /// Every hidden layer's post-activation output, without autodiff and without dropout.
     /// Returns `[batch, hidden_i]` per hidden layer.
     pub(crate) fn hidden_activations(&self, x: &[f32], n: usize) -> Vec<Tensor<2>> {
