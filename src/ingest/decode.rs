@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+use super::json::{Field, Fields};
 
 use crate::error::ConfigError;
 use crate::learn::Task;
@@ -347,35 +347,33 @@ impl Decoder {
         payload: &[u8],
         cats: &mut CategoryHashes,
     ) -> Result<Record, DecodeError> {
-        let value: Value = serde_json::from_slice(payload)
-            .map_err(|e| fail(Reason::InvalidJson, e.to_string()))?;
-        let Value::Object(map) = value else {
-            return Err(fail(Reason::InvalidJson, "not a JSON object"));
-        };
+        let map = super::json::parse_object(payload)
+            .map_err(|e| fail(Reason::InvalidJson, e.to_string()))?
+            .ok_or_else(|| fail(Reason::InvalidJson, "not a JSON object"))?;
         let mut features = vec![0f32; self.width];
         let (mut present, mut deferred) = (0usize, None);
         for (k, name) in self.features.iter().enumerate() {
-            let x = match map.get(name) {
-                None | Some(Value::Null) => {
+            let x = match map.get(name.as_str()) {
+                None | Some(Field::Null) => {
                     self.missing_numeric(&mut features, k, &mut deferred, || {
                         format!("`{name}` is missing")
                     })?;
                     continue;
                 }
-                Some(Value::Number(n)) => n.as_f64().ok_or_else(|| {
+                Some(Field::Number(n)) => n.as_f64().ok_or_else(|| {
                     fail(Reason::NonNumeric, format!("`{name}` = {n} is not a float"))
                 })?,
-                Some(Value::String(s)) if self.is_missing_text(s.trim()) => {
+                Some(Field::Str(s)) if self.is_missing_text(s.trim()) => {
                     self.missing_numeric(&mut features, k, &mut deferred, || {
                         format!("`{name}` = {s:?} is a missing value")
                     })?;
                     continue;
                 }
-                Some(Value::String(s)) => parse_number(name, s)?,
+                Some(Field::Str(s)) => parse_number(name, s)?,
                 Some(other) => {
                     return Err(fail(
                         Reason::NonNumeric,
-                        format!("`{name}` is {}, not a number", json_kind(other)),
+                        format!("`{name}` is {}, not a number", other.kind()),
                     ))
                 }
             };
@@ -383,16 +381,15 @@ impl Decoder {
             present += 1;
         }
         for (k, name) in self.categorical.iter().enumerate() {
-            let text = match map.get(name) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => {
-                    Some(std::borrow::Cow::Owned(v.to_string()))
-                }
+            let text = match map.get(name.as_str()) {
+                None | Some(Field::Null) => None,
+                Some(Field::Str(s)) => Some(std::borrow::Cow::Borrowed(s.as_ref())),
+                Some(Field::Number(n)) => Some(std::borrow::Cow::Owned(n.to_string())),
+                Some(Field::Bool(b)) => Some(std::borrow::Cow::Owned(b.to_string())),
                 Some(other) => {
                     return Err(fail(
                         Reason::InvalidCategory,
-                        format!("`{name}` is {}, not a category", json_kind(other)),
+                        format!("`{name}` is {}, not a category", other.kind()),
                     ))
                 }
             };
@@ -405,9 +402,9 @@ impl Decoder {
             )?);
         }
         let label = self.json_label(&map)?;
-        let key = self.key.as_ref().and_then(|k| match map.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
+        let key = self.key.as_ref().and_then(|k| match map.get(k.as_str()) {
+            Some(Field::Str(s)) => Some(s.to_string()),
+            Some(Field::Number(n)) => Some(n.to_string()),
             _ => None,
         });
         let timestamp_ms = self.json_timestamp(&map)?;
@@ -416,18 +413,15 @@ impl Decoder {
 
     /// The label field of a JSON record: absent or null is no label; a string, a number or
     /// (for classes) a boolean is read as its text; anything else is refused.
-    fn json_label(
-        &self,
-        map: &serde_json::Map<String, Value>,
-    ) -> Result<Option<Label>, DecodeError> {
+    fn json_label(&self, map: &Fields<'_>) -> Result<Option<Label>, DecodeError> {
         let Some(name) = &self.label else {
             return Ok(None);
         };
-        match map.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => self.label(s),
-            Some(Value::Number(n)) => self.label(&n.to_string()),
-            Some(Value::Bool(b)) if self.task == Task::Classification => {
+        match map.get(name.as_str()) {
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Str(s)) => self.label(s),
+            Some(Field::Number(n)) => self.label(&n.to_string()),
+            Some(Field::Bool(b)) if self.task == Task::Classification => {
                 self.label(if *b { "true" } else { "false" })
             }
             Some(other) => {
@@ -435,28 +429,25 @@ impl Decoder {
                     Task::Classification => Reason::UnknownLabel,
                     Task::Regression => Reason::InvalidTarget,
                 };
-                Err(fail(reason, format!("label is {}", json_kind(other))))
+                Err(fail(reason, format!("label is {}", other.kind())))
             }
         }
     }
 
     /// The timestamp field of a JSON record (milliseconds): an integer or an integer's text.
-    fn json_timestamp(
-        &self,
-        map: &serde_json::Map<String, Value>,
-    ) -> Result<Option<i64>, DecodeError> {
+    fn json_timestamp(&self, map: &Fields<'_>) -> Result<Option<i64>, DecodeError> {
         let Some(t) = &self.timestamp else {
             return Ok(None);
         };
-        match map.get(t) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+        match map.get(t.as_str()) {
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
                 fail(
                     Reason::NonNumeric,
                     format!("timestamp `{t}` = {n} is not an integer"),
                 )
             }),
-            Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| {
+            Some(Field::Str(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| {
                 fail(
                     Reason::NonNumeric,
                     format!("timestamp `{t}` = {s:?} is not an integer"),
@@ -464,7 +455,7 @@ impl Decoder {
             }),
             Some(other) => Err(fail(
                 Reason::NonNumeric,
-                format!("timestamp `{t}` is {}", json_kind(other)),
+                format!("timestamp `{t}` is {}", other.kind()),
             )),
         }
     }
@@ -639,17 +630,6 @@ fn finite(name: &str, x: f64) -> Result<f32, DecodeError> {
             Reason::NonFinite,
             format!("`{name}` = {x} is not finite"),
         ))
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

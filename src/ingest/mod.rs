@@ -6,6 +6,7 @@ pub mod decode;
 pub mod dlq;
 pub mod file;
 pub mod join;
+mod json;
 pub mod kafka;
 pub mod lags;
 pub mod lines;
