@@ -18,7 +18,7 @@ use crate::learner::{Learner, LoopError, LoopHandle, RunOutcome};
 use crate::metrics::Metrics;
 use crate::serve;
 use crate::store::state::counter;
-use crate::store::{KvStore, RocksStore, StoreError};
+use crate::store::{KvStore, RocksStore, StoreError, WriteBehind};
 use crate::totals::Scored;
 
 /// What stopped the daemon.
@@ -210,7 +210,10 @@ fn open_store(config: &Config) -> Result<OpenStore, AppError> {
             (Some(dir), path)
         }
     };
-    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open_with(&path, &config.store)?);
+    // The ingest path's batches are written behind (`store::WriteBehind`): the next batch is
+    // processed while RocksDB applies the last one.
+    let rocks: Arc<dyn KvStore> = Arc::new(RocksStore::open_with(&path, &config.store)?);
+    let store: Arc<dyn KvStore> = Arc::new(WriteBehind::new(rocks)?);
     Ok(OpenStore {
         _temp: temp,
         path,

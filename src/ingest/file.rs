@@ -174,7 +174,7 @@ impl FileSource {
             let t = *opened.get_or_insert_with(Instant::now);
             let check_clock = self.timed && open % 256 == 0;
             if open as usize >= max_records || (check_clock && t.elapsed() >= max_wait) {
-                p.flush()?;
+                p.flush_behind()?;
                 opened = None;
             }
         };

@@ -587,12 +587,22 @@ impl KafkaSource {
             };
             if open == 0 {
                 opened = None;
+                if idle {
+                    // Nothing open: the batch last handed to the store's writer is waited
+                    // for, so that its offsets are committed while the topic is quiet.
+                    match lock().settle() {
+                        Ok(report) => commit(&self.consumer, &report, CommitMode::Async),
+                        Err(e) => break Err(e),
+                    }
+                }
                 continue;
             }
             let started = *opened.get_or_insert_with(Instant::now);
             let check_clock = idle || open % 256 == 0;
             if open >= max_records || (check_clock && started.elapsed() >= max_wait) {
-                let report = lock().flush();
+                // Written behind: the next records are processed while this batch is written;
+                // the report is of the batch before, durable now.
+                let report = lock().flush_behind();
                 match report {
                     Ok(report) => commit(&self.consumer, &report, CommitMode::Async),
                     Err(e) => break Err(e),

@@ -141,7 +141,8 @@ pub trait BatchObserver: Send {
         records: &mut [Observed],
         batch: &mut crate::store::WriteBatch,
     ) -> Result<(), IngestError>;
-    /// Called once the batch is durable; `records_total` counts every record processed so far.
+    /// Called once the batch is written, or handed to the store's writer
+    /// (`Pipeline::flush_behind`); `records_total` counts every record processed so far.
     fn committed(&mut self, records_total: u64);
 }
 

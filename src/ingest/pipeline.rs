@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::record::{Output, Record};
 use crate::store::replay::ReplayConfig;
 use crate::store::state::counter;
-use crate::store::{IngestState, KvStore, ReplayBuffer, WriteBatch};
+use crate::store::{IngestState, KvStore, ReplayBuffer, StoreError, WriteBatch};
 
 /// The lag history shared with the HTTP server.
 pub type LagsSnapshot = Arc<std::sync::RwLock<super::lags::Lags>>;
@@ -77,6 +77,24 @@ pub struct FlushReport {
     pub offsets: Vec<(String, i32, i64)>,
 }
 
+impl FlushReport {
+    /// Adds a later batch's report: its offsets replace this one's for the same partition.
+    pub fn absorb(&mut self, later: FlushReport) {
+        self.records += later.records;
+        self.malformed += later.malformed;
+        for (topic, partition, next) in later.offsets {
+            match self
+                .offsets
+                .iter_mut()
+                .find(|(t, p, _)| *t == topic && *p == partition)
+            {
+                Some(o) => o.2 = next,
+                None => self.offsets.push((topic, partition, next)),
+            }
+        }
+    }
+}
+
 /// Decodes records and writes their effects durably in batches.
 pub struct Pipeline {
     store: Arc<dyn KvStore>,
@@ -107,6 +125,8 @@ pub struct Pipeline {
     /// Set when a batch could not be made durable: staged state is then ahead of the store and
     /// the pipeline refuses further work; a restart resumes from the stored offsets.
     failed: bool,
+    /// The batch handed to the store's writer by `flush_behind`, not known durable yet.
+    in_flight: Option<FlushReport>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -241,6 +261,7 @@ impl Pipeline {
             positions: Vec::new(),
             classes: config.schema.classes.clone(),
             failed: false,
+            in_flight: None,
         })
     }
 
@@ -618,11 +639,59 @@ impl Pipeline {
         malformed
     }
 
-    /// Makes the open batch durable: dead letters first, then one atomic store write.
+    /// Writes the open batch durably (with every batch handed to the store's writer before
+    /// it) and reports all of them.
     pub fn flush(&mut self) -> Result<FlushReport, IngestError> {
+        let mut report = self.settle()?;
+        if let Some(batch) = self.stage_batch()? {
+            if let Err(e) = self.store.write(batch.writes) {
+                return Err(self.write_failed(e));
+            }
+            report.absorb(self.written(batch.report, batch.tally, batch.started));
+        }
+        Ok(report)
+    }
+
+    /// Hands the open batch to the store's writer (`store::WriteBehind`) and goes on: the
+    /// next batch's records are decoded, scored and learned while it is written. Reports the
+    /// batch handed over before, which is durable now; [`Pipeline::flush`] and
+    /// [`Pipeline::settle`] report the last one.
+    pub fn flush_behind(&mut self) -> Result<FlushReport, IngestError> {
+        let Some(batch) = self.stage_batch()? else {
+            return self.settle();
+        };
+        if let Err(e) = self.store.write_behind(batch.writes) {
+            self.in_flight = None;
+            return Err(self.write_failed(e));
+        }
+        let report = self.written(batch.report, batch.tally, batch.started);
+        Ok(self.in_flight.replace(report).unwrap_or_default())
+    }
+
+    /// Waits for the batch handed to the store's writer, if any, and reports it.
+    pub fn settle(&mut self) -> Result<FlushReport, IngestError> {
+        let Some(report) = self.in_flight.take() else {
+            return Ok(FlushReport::default());
+        };
+        if let Err(e) = self.store.settle() {
+            return Err(self.write_failed(e));
+        }
+        Ok(report)
+    }
+
+    fn write_failed(&mut self, e: StoreError) -> IngestError {
+        self.failed = true;
+        self.metrics.store.write_errors.inc();
+        tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
+        e.into()
+    }
+
+    /// The open batch's effects, staged: dead letters acknowledged, records scored and learned,
+    /// predictions delivered, state and offsets in one write batch. `None` when it is empty.
+    fn stage_batch(&mut self) -> Result<Option<Staged>, IngestError> {
         self.check_usable()?;
         if self.tally.records == 0 {
-            return Ok(FlushReport::default());
+            return Ok(None);
         }
         let started = Instant::now();
         if let Err(e) = self.dead_letters.flush() {
@@ -666,13 +735,22 @@ impl Pipeline {
         self.replay.stage(&mut batch);
         self.lags.stage(&mut batch);
         let offsets = self.state.stage(&mut batch);
-        if let Err(e) = self.store.write(batch) {
-            self.failed = true;
-            self.metrics.store.write_errors.inc();
-            tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
-            return Err(e.into());
-        }
-        let malformed = self.publish(&t, started.elapsed().as_secs_f64());
+        Ok(Some(Staged {
+            writes: batch,
+            report: FlushReport {
+                records: t.records,
+                malformed: 0,
+                offsets,
+            },
+            tally: t,
+            started,
+        }))
+    }
+
+    /// What follows a batch's write (or its hand-over to the store's writer): metrics, the
+    /// observer's `committed`, the lag snapshot.
+    fn written(&mut self, mut report: FlushReport, t: BatchTally, started: Instant) -> FlushReport {
+        report.malformed = self.publish(&t, started.elapsed().as_secs_f64());
         let total = self.state.counter(counter::RECORDS);
         if let Some(o) = self.observer.as_mut() {
             o.committed(total);
@@ -680,12 +758,16 @@ impl Pipeline {
         if let (Some(snap), true) = (&self.lags_snapshot, self.lags.enabled()) {
             *snap.write().unwrap_or_else(|p| p.into_inner()) = self.lags.clone();
         }
-        Ok(FlushReport {
-            records: t.records,
-            malformed,
-            offsets,
-        })
+        report
     }
+}
+
+/// A batch staged by [`Pipeline::stage_batch`], not written yet.
+struct Staged {
+    writes: WriteBatch,
+    report: FlushReport,
+    tally: BatchTally,
+    started: Instant,
 }
 
 /// Wall-clock milliseconds since the Unix epoch (delayed labels' arrival times).
@@ -735,26 +817,39 @@ mod tests {
         c
     }
 
+    fn open(
+        c: &Config,
+        store: Arc<dyn KvStore>,
+        sink: Box<dyn DeadLetterSink>,
+        metrics: Metrics,
+    ) -> Pipeline {
+        Pipeline::open(
+            &c.pipeline(),
+            store,
+            Decoder::new(&c.schema).unwrap(),
+            sink,
+            metrics,
+        )
+        .unwrap()
+    }
+
+    /// Partition 0 of topic `t` at `offset`.
+    fn pos(offset: i64) -> SourcePos<'static> {
+        SourcePos {
+            topic: "t",
+            partition: 0,
+            offset,
+            next: offset + 1,
+        }
+    }
+
     #[test]
     fn batch_lands_with_offsets_and_dead_letters() {
         let c = config();
         let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
         let sink = Collect::default();
         let metrics = Metrics::new();
-        let mut p = Pipeline::open(
-            &c.pipeline(),
-            store.clone(),
-            Decoder::new(&c.schema).unwrap(),
-            Box::new(sink.clone()),
-            metrics.clone(),
-        )
-        .unwrap();
-        let pos = |offset| SourcePos {
-            topic: "t",
-            partition: 0,
-            offset,
-            next: offset + 1,
-        };
+        let mut p = open(&c, store.clone(), Box::new(sink.clone()), metrics.clone());
         p.process(pos(0), None, b"1.0,y").unwrap();
         p.process(pos(1), None, b"x,y").unwrap();
         p.process(pos(2), None, b"2.0,").unwrap();
@@ -789,5 +884,54 @@ mod tests {
         let s = IngestState::load(store.as_ref()).unwrap();
         assert_eq!(s.next_offset("t", 0), Some(3));
         assert_eq!(metrics.ingest.records.get(), 3);
+    }
+
+    #[test]
+    fn a_batch_written_behind_is_reported_by_the_next_hand_over_or_a_settle() {
+        let c = config();
+        let store: Arc<dyn KvStore> =
+            Arc::new(crate::store::WriteBehind::new(Arc::new(MemoryStore::new())).unwrap());
+        let mut p = open(
+            &c,
+            store.clone(),
+            Box::new(Collect::default()),
+            Metrics::new(),
+        );
+        p.process(pos(0), None, b"1.0,y").unwrap();
+        p.process(pos(1), None, b"2.0,n").unwrap();
+        assert_eq!(p.flush_behind().unwrap(), FlushReport::default());
+        // Whoever reads sees the batch written.
+        let s = IngestState::load(store.as_ref()).unwrap();
+        assert_eq!(s.next_offset("t", 0), Some(2));
+        p.process(pos(2), None, b"x,y").unwrap();
+        let first = p.flush_behind().unwrap();
+        assert_eq!(
+            first,
+            FlushReport {
+                records: 2,
+                malformed: 0,
+                offsets: vec![("t".to_string(), 0, 2)],
+            }
+        );
+        let second = p.settle().unwrap();
+        assert_eq!(
+            second,
+            FlushReport {
+                records: 1,
+                malformed: 1,
+                offsets: vec![("t".to_string(), 0, 3)],
+            }
+        );
+        assert_eq!(p.settle().unwrap(), FlushReport::default());
+        // `flush` reports the batch in flight together with the open one.
+        p.process(pos(3), None, b"3.0,y").unwrap();
+        p.flush_behind().unwrap();
+        p.process(pos(4), None, b"4.0,y").unwrap();
+        let both = p.flush().unwrap();
+        assert_eq!(both.records, 2);
+        assert_eq!(both.offsets, vec![("t".to_string(), 0, 5)]);
+        let s = IngestState::load(store.as_ref()).unwrap();
+        assert_eq!(s.counter(counter::RECORDS), 5);
+        assert_eq!(s.counter(counter::LABELED), 4);
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::error::BoxError;
 
+pub mod behind;
 pub mod memory;
 pub mod replay;
 pub mod retrain_log;
@@ -81,6 +82,7 @@ impl StoreConfig {
 #[cfg(test)]
 pub(crate) mod conformance;
 
+pub use behind::WriteBehind;
 pub use memory::MemoryStore;
 pub use replay::{ReplayBuffer, ReplayState};
 pub use retrain_log::RetrainLog;
@@ -218,6 +220,16 @@ pub trait KvStore: Send + Sync + 'static {
     /// What the engine holds in memory now (zero where it keeps no such part).
     fn memory(&self) -> Result<StoreMemory, StoreError> {
         Ok(StoreMemory::default())
+    }
+    /// Hands `batch` to be written while the caller goes on (`WriteBehind`); an engine without
+    /// a writer thread writes it now. An error may be the batch handed over before this one.
+    fn write_behind(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.write(batch)
+    }
+    /// Waits until every batch handed to `write_behind` is written; the error of one that
+    /// failed.
+    fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -1,0 +1,254 @@
+//! Write-behind: a `KvStore` wrapper whose writer thread applies the ingest path's batches
+//! while the ingest thread goes on with the next batch's records.
+//!
+//! At most one batch is in flight: `write_behind` waits for the batch before it, and returns
+//! that batch's error, so a failure is seen one batch later, before anything newer is handed
+//! over, and every batch still lands whole and in order (a crash loses the batch in flight
+//! whole, offsets included, exactly as a crash before a synchronous write would). Reads and
+//! synchronous writes, from any thread, first wait for the batch in flight, so whoever reads
+//! sees every batch written before: results do not depend on the writer's timing.
+
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::{Cf, KvStore, Pairs, StoreError, StoreMemory, WriteBatch};
+
+/// Batches handed over and written, and the first failure not reported yet.
+#[derive(Debug, Default)]
+struct Flow {
+    handed: u64,
+    written: u64,
+    failure: Option<StoreError>,
+    /// A write-behind batch failed (and was reported): later ones are refused.
+    failed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    flow: Mutex<Flow>,
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Flow> {
+        self.flow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until every batch handed over is written.
+    fn drained(&self) -> MutexGuard<'_, Flow> {
+        let flow = self.lock();
+        self.done
+            .wait_while(flow, |f| f.written < f.handed)
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `inner` with a writer thread for [`KvStore::write_behind`].
+pub struct WriteBehind {
+    inner: Arc<dyn KvStore>,
+    shared: Arc<Shared>,
+    sender: Mutex<Option<Sender<WriteBatch>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WriteBehind {
+    /// Starts the writer thread (`relearn-store-writer`).
+    pub fn new(inner: Arc<dyn KvStore>) -> Result<Self, StoreError> {
+        let shared = Arc::new(Shared::default());
+        let (sender, batches) = channel::<WriteBatch>();
+        let writer = {
+            let (inner, shared) = (inner.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name("relearn-store-writer".into())
+                .spawn(move || {
+                    for batch in batches {
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            inner.write(batch)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(StoreError::Write(
+                                "the store's writer thread panicked".into(),
+                            ))
+                        });
+                        let mut flow = shared.lock();
+                        flow.written += 1;
+                        if let Err(e) = result {
+                            flow.failure.get_or_insert(e);
+                        }
+                        drop(flow);
+                        shared.done.notify_all();
+                    }
+                })
+                .map_err(|e| StoreError::Write(Box::new(e)))?
+        };
+        Ok(Self {
+            inner,
+            shared,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Takes the failure of a batch handed over, if one failed (reported once, then
+    /// `write_behind` refuses).
+    fn failure(flow: &mut Flow) -> Result<(), StoreError> {
+        if let Some(e) = flow.failure.take() {
+            flow.failed = true;
+            return Err(e);
+        }
+        if flow.failed {
+            return Err(StoreError::Write(
+                "an earlier write-behind batch failed; nothing more is written behind".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl KvStore for WriteBehind {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        drop(self.shared.drained());
+        self.inner.get(cf, key)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        drop(self.shared.drained());
+        self.inner.write(batch)
+    }
+
+    fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        drop(self.shared.drained());
+        self.inner.scan_prefix(cf, prefix)
+    }
+
+    fn memory(&self) -> Result<StoreMemory, StoreError> {
+        self.inner.memory()
+    }
+
+    fn write_behind(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut flow = self.shared.drained();
+        Self::failure(&mut flow)?;
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(sender) = sender.as_ref() else {
+            return Err(StoreError::Write("the store's writer has stopped".into()));
+        };
+        flow.handed += 1;
+        if sender.send(batch).is_err() {
+            flow.handed -= 1;
+            flow.failed = true;
+            return Err(StoreError::Write(
+                "the store's writer thread is gone".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn settle(&self) -> Result<(), StoreError> {
+        Self::failure(&mut self.shared.drained())
+    }
+}
+
+impl Drop for WriteBehind {
+    /// Lets the writer finish the batch in flight, then stops it.
+    fn drop(&mut self) {
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn conformance() {
+        let store = WriteBehind::new(Arc::new(MemoryStore::new())).unwrap();
+        super::super::conformance::run(&store);
+    }
+
+    #[test]
+    fn reads_see_every_batch_written_behind() {
+        let store = WriteBehind::new(Arc::new(MemoryStore::new())).unwrap();
+        for i in 0u32..200 {
+            let mut b = WriteBatch::new();
+            b.put(Cf::Meta, b"n".to_vec(), i.to_be_bytes().to_vec());
+            b.put(Cf::Replay, i.to_be_bytes().to_vec(), vec![1]);
+            store.write_behind(b).unwrap();
+            assert_eq!(
+                store.get(Cf::Meta, b"n").unwrap(),
+                Some(i.to_be_bytes().to_vec())
+            );
+        }
+        assert_eq!(store.scan_prefix(Cf::Replay, b"").unwrap().len(), 200);
+        store.settle().unwrap();
+    }
+
+    /// Fails every write once `fail` is set.
+    struct Failing {
+        inner: MemoryStore,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl KvStore for Failing {
+        fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(cf, key)
+        }
+        fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Write("disk full".into()));
+            }
+            self.inner.write(batch)
+        }
+        fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Pairs, StoreError> {
+            self.inner.scan_prefix(cf, prefix)
+        }
+    }
+
+    #[test]
+    fn a_failed_batch_is_reported_by_the_next_call_and_nothing_more_is_written_behind() {
+        let failing = Arc::new(Failing {
+            inner: MemoryStore::new(),
+            fail: false.into(),
+        });
+        let store = WriteBehind::new(failing.clone()).unwrap();
+        let batch = |k: &[u8]| {
+            let mut b = WriteBatch::new();
+            b.put(Cf::Meta, k.to_vec(), b"v".to_vec());
+            b
+        };
+        store.write_behind(batch(b"a")).unwrap();
+        store.settle().unwrap();
+        failing
+            .fail
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        store.write_behind(batch(b"b")).unwrap();
+        let err = store.write_behind(batch(b"c")).unwrap_err();
+        assert!(
+            err.source().unwrap().to_string().contains("disk full"),
+            "{err}"
+        );
+        failing
+            .fail
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let err = store.settle().unwrap_err();
+        assert!(
+            err.source().unwrap().to_string().contains("earlier"),
+            "{err}"
+        );
+        assert!(store.write_behind(batch(b"d")).is_err());
+        assert_eq!(store.get(Cf::Meta, b"a").unwrap(), Some(b"v".to_vec()));
+        for k in [b"b", b"c", b"d"] {
+            assert_eq!(store.get(Cf::Meta, k).unwrap(), None);
+        }
+        // Synchronous writes (the retrain thread's) are not refused.
+        store.write(batch(b"e")).unwrap();
+        assert_eq!(store.get(Cf::Meta, b"e").unwrap(), Some(b"v".to_vec()));
+    }
+
+    use std::error::Error as _;
+}
