@@ -37,9 +37,59 @@ impl Field<'_> {
     }
 }
 
+/// Past this many fields a record's fields are found through a hash map; below it a linear
+/// search over short names is faster than hashing them (a flight record has 10 fields).
+const INDEXED_FROM: usize = 16;
+
 /// The fields of a JSON object by name (a repeated name keeps its last value, as
-/// `serde_json::Value` does).
-pub type Fields<'a> = HashMap<Cow<'a, str>, Field<'a>>;
+/// `serde_json::Value` does), in the order their names first appeared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields<'a> {
+    entries: Vec<(Cow<'a, str>, Field<'a>)>,
+    /// Where each name is in `entries`, once there are `INDEXED_FROM` of them.
+    index: Option<HashMap<Cow<'a, str>, usize>>,
+}
+
+impl<'a> Fields<'a> {
+    /// The value of the field `name`, if the object has it.
+    pub fn get(&self, name: &str) -> Option<&Field<'a>> {
+        let at = match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.entries.iter().position(|(k, _)| k == name),
+        };
+        at.map(|i| &self.entries[i].1)
+    }
+
+    /// How many distinct names.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn insert(&mut self, name: Cow<'a, str>, value: Field<'a>) {
+        let at = match &self.index {
+            Some(index) => index.get(&name).copied(),
+            None => self.entries.iter().position(|(k, _)| *k == name),
+        };
+        if let Some(i) = at {
+            self.entries[i].1 = value;
+            return;
+        }
+        if let Some(index) = self.index.as_mut() {
+            index.insert(name.clone(), self.entries.len());
+        }
+        self.entries.push((name, value));
+        if self.index.is_none() && self.entries.len() >= INDEXED_FROM {
+            self.index = Some(
+                self.entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect(),
+            );
+        }
+    }
+}
 
 /// Parses `payload` as one JSON object; `Ok(None)` for valid JSON that is not an object.
 pub fn parse_object(payload: &[u8]) -> Result<Option<Fields<'_>>, serde_json::Error> {
@@ -59,7 +109,10 @@ impl<'de> Visitor<'de> for TopVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Fields::with_capacity(map.size_hint().unwrap_or(16));
+        let mut out = Fields {
+            entries: Vec::with_capacity(map.size_hint().unwrap_or(INDEXED_FROM)),
+            index: None,
+        };
         while let Some(Key(k)) = map.next_key()? {
             let v: Field<'de> = map.next_value()?;
             out.insert(k, v);
@@ -189,7 +242,7 @@ mod tests {
         };
         assert_eq!(fields.len(), map.len());
         for (k, v) in &map {
-            let got = &fields[k.as_str()];
+            let got = fields.get(k.as_str()).expect("every field");
             let same = match (v, got) {
                 (serde_json::Value::Null, Field::Null) => true,
                 (serde_json::Value::Bool(a), Field::Bool(b)) => a == b,
@@ -201,8 +254,39 @@ mod tests {
             };
             assert!(same, "{k}: {v} read as {got:?}");
         }
-        assert!(matches!(fields["d"], Field::Str(Cow::Borrowed("last"))));
-        assert!(matches!(fields["eé"], Field::Str(Cow::Owned(ref s)) if s == "q\"r"));
+        assert!(matches!(
+            fields.get("d"),
+            Some(Field::Str(Cow::Borrowed("last")))
+        ));
+        assert!(matches!(fields.get("eé"), Some(Field::Str(Cow::Owned(s))) if s == "q\"r"));
+        assert_eq!(fields.get("z"), None, "a nested name is not a field");
+    }
+
+    /// Past `INDEXED_FROM` fields the names go through a hash map: the same answers.
+    #[test]
+    fn a_wide_object_reads_every_field_and_the_last_of_a_repeated_name() {
+        let mut text = String::from("{");
+        for i in 0..40 {
+            text.push_str(&format!("\"f{i}\": {i}, "));
+        }
+        // Repeats before and after the index is built.
+        text.push_str("\"f3\": \"three\", \"f39\": null, \"g\": true}");
+        let fields = parse_object(text.as_bytes()).unwrap().expect("an object");
+        assert_eq!(fields.len(), 41);
+        for i in (0..39).filter(|&i| i != 3) {
+            let want = Field::Number(Number::from(i));
+            assert_eq!(fields.get(&format!("f{i}")), Some(&want), "f{i}");
+        }
+        assert_eq!(fields.get("f3"), Some(&Field::Str(Cow::Borrowed("three"))));
+        assert_eq!(fields.get("f39"), Some(&Field::Null));
+        assert_eq!(fields.get("g"), Some(&Field::Bool(true)));
+        assert_eq!(fields.get("f40"), None);
+        // Below the bound, a repeated name keeps its last value too.
+        let few = parse_object(br#"{"a": 1, "b": 2, "a": 3}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(few.len(), 2);
+        assert_eq!(few.get("a"), Some(&Field::Number(Number::from(3))));
     }
 
     #[test]

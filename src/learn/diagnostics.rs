@@ -130,3 +130,74 @@ pub fn activation_stats(model: &Model, x: &[f32]) -> Result<Vec<ActivationStats>
     }
     Ok(out)
 }
+
+/// The hidden activations of a window of records (the learner's recent ring, by slot), kept
+/// for the model version that computed them: a drift check computes only the records that
+/// arrived since the last check, not the whole window (a check every 1,000 records over a
+/// 2,000-record window computed every record twice). The statistics are those of
+/// [`activation_stats`]: the host loops compute each row on its own, and the sums run over
+/// the same rows in the same order.
+#[derive(Debug, Default)]
+pub struct ActivationCache {
+    version: Option<u64>,
+    /// Per slot, every hidden layer's activations one after the other; empty: not computed.
+    slots: Vec<Vec<f32>>,
+}
+
+impl ActivationCache {
+    /// The record in `slot` changed.
+    pub fn forget(&mut self, slot: usize) {
+        if let Some(row) = self.slots.get_mut(slot) {
+            row.clear();
+        }
+    }
+
+    /// [`activation_stats`] of `model` (serving as `version`) on the rows `x`, row `i` being
+    /// slot `i`.
+    pub fn stats(
+        &mut self,
+        version: u64,
+        model: &Model,
+        x: &[f32],
+    ) -> Result<Vec<ActivationStats>, LearnError> {
+        let width = model.spec.input;
+        let units = &model.spec.hidden;
+        let n = x.len() / width.max(1);
+        if n == 0 || x.len() != n * width || units.contains(&0) {
+            return activation_stats(model, x);
+        }
+        if self.version != Some(version) {
+            self.version = Some(version);
+            self.slots.clear();
+        }
+        self.slots.resize(n, Vec::new());
+        let missing: Vec<usize> = (0..n).filter(|&i| self.slots[i].is_empty()).collect();
+        if !missing.is_empty() {
+            let rows: Vec<f32> = missing
+                .iter()
+                .flat_map(|&i| x[i * width..(i + 1) * width].iter().copied())
+                .collect();
+            let Some(layers) = model.host_hidden_activations(&rows, missing.len()) else {
+                self.version = None;
+                return activation_stats(model, x);
+            };
+            for (j, &i) in missing.iter().enumerate() {
+                let row = &mut self.slots[i];
+                for (h, &u) in layers.iter().zip(units) {
+                    row.extend_from_slice(&h[j * u..(j + 1) * u]);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(units.len());
+        let mut offset = 0;
+        for (l, &u) in units.iter().enumerate() {
+            let mut h = Vec::with_capacity(n * u);
+            for row in &self.slots {
+                h.extend_from_slice(&row[offset..offset + u]);
+            }
+            out.push(host_stats(l, &h, n));
+            offset += u;
+        }
+        Ok(out)
+    }
+}

@@ -22,7 +22,7 @@ use crate::drift::Detector;
 use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
-use crate::learn::diagnostics::activation_stats;
+use crate::learn::diagnostics::ActivationCache;
 use crate::learn::online::Replay;
 use crate::learn::tracking::{Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
@@ -452,6 +452,8 @@ pub struct Learner {
     /// `state.features`' entries and their input groups.
     drift_names: Vec<String>,
     drift_groups: Vec<crate::drift::monitor::InputGroup>,
+    /// The ring's hidden activations under the serving version, for the drift check.
+    activations: ActivationCache,
 }
 
 /// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
@@ -575,6 +577,7 @@ impl Learner {
                 .then(|| challenger::TrainBudget::new(config.challenger.max_train_share)),
             drift_names,
             drift_groups,
+            activations: ActivationCache::default(),
         })
     }
 
@@ -1041,7 +1044,9 @@ impl Learner {
             self.state.alarm(Detector::FeatureKs);
         }
         self.state.features = features;
-        let now = activation_stats(&serving.model, &x)?;
+        let now = self
+            .activations
+            .stats(serving.version, &serving.model, &x)?;
         self.state.layer_shifts = now
             .iter()
             .map(|s| {
@@ -1276,6 +1281,7 @@ impl Learner {
             state::stage_ring_slot(batch, slot, r);
             if slot < self.ring.len() {
                 self.ring[slot] = r.clone();
+                self.activations.forget(slot);
             } else {
                 self.ring.push(r.clone());
             }

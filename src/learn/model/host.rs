@@ -584,6 +584,60 @@ mod tests {
         }
     }
 
+    /// The drift check's cache gives exactly `activation_stats` of the rows as they are now,
+    /// as long as it is told which rows changed; a new version computes every row again.
+    #[test]
+    fn the_activation_cache_gives_the_statistics_of_the_current_rows() {
+        use crate::learn::diagnostics::{activation_stats, ActivationCache};
+        let model = |seed| {
+            Model::new(
+                spec(
+                    Task::Classification,
+                    Activation::Relu,
+                    RegressionLoss::Huber,
+                ),
+                Normalizer::identity(5),
+                BackendKind::from_env(),
+                seed,
+            )
+            .unwrap()
+        };
+        let (m1, m2) = (model(3), model(4));
+        let (mut x, _) = data(Task::Classification, 300, 11);
+        let (other, _) = data(Task::Classification, 3, 12);
+        let mut cache = ActivationCache::default();
+        assert_eq!(
+            cache.stats(1, &m1, &x).unwrap(),
+            activation_stats(&m1, &x).unwrap()
+        );
+        let before = x.clone();
+        for (k, slot) in [5usize, 77, 299].into_iter().enumerate() {
+            x[slot * 5..(slot + 1) * 5].copy_from_slice(&other[k * 5..(k + 1) * 5]);
+            cache.forget(slot);
+        }
+        let now = activation_stats(&m1, &x).unwrap();
+        assert_ne!(now, activation_stats(&m1, &before).unwrap());
+        assert_eq!(cache.stats(1, &m1, &x).unwrap(), now);
+        // A row changed without `forget` keeps its old activations: the cache is what answers.
+        let kept = x.clone();
+        x[10 * 5..11 * 5].copy_from_slice(&other[..5]);
+        assert_eq!(cache.stats(1, &m1, &x).unwrap(), now);
+        assert_eq!(now, activation_stats(&m1, &kept).unwrap());
+        // Another version: every row again.
+        assert_eq!(
+            cache.stats(2, &m2, &x).unwrap(),
+            activation_stats(&m2, &x).unwrap()
+        );
+        // A longer window (the ring filling up) adds rows.
+        let (longer, _) = data(Task::Classification, 320, 11);
+        let mut fresh = ActivationCache::default();
+        fresh.stats(2, &m2, &longer[..300 * 5]).unwrap();
+        assert_eq!(
+            fresh.stats(2, &m2, &longer).unwrap(),
+            activation_stats(&m2, &longer).unwrap()
+        );
+    }
+
     /// Every hidden layer's activations, and the drift reference's statistics of them, as
     /// burn's graph computes them (ReLU and tanh).
     #[test]
