@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::record::{Output, Record};
 use crate::store::replay::ReplayConfig;
 use crate::store::state::counter;
-use crate::store::{IngestState, KvStore, ReplayBuffer, StoreError, WriteBatch};
+use crate::store::{Gate, IngestState, KvStore, ReplayBuffer, StoreError, WriteBatch};
 
 /// The lag history shared with the HTTP server.
 pub type LagsSnapshot = Arc<std::sync::RwLock<super::lags::Lags>>;
@@ -462,9 +462,9 @@ impl Pipeline {
         records: &[Observed],
         positions: &[(Arc<str>, i32, i64)],
         classes: &[String],
-    ) -> Result<(), IngestError> {
+    ) -> Result<Option<Gate>, IngestError> {
         let Some(sink) = sink else {
-            return Ok(());
+            return Ok(None);
         };
         let time_ms = now_ms();
         for (o, (topic, partition, offset)) in records.iter().zip(positions) {
@@ -494,7 +494,7 @@ impl Pipeline {
                 time_ms,
             })?;
         }
-        sink.flush()
+        sink.seal()
     }
 
     fn check_usable(&self) -> Result<(), IngestError> {
@@ -644,7 +644,11 @@ impl Pipeline {
     pub fn flush(&mut self) -> Result<FlushReport, IngestError> {
         let mut report = self.settle()?;
         if let Some(batch) = self.stage_batch()? {
-            if let Err(e) = self.store.write(batch.writes) {
+            let written = self
+                .store
+                .write_behind(batch.writes, batch.gate)
+                .and_then(|()| self.store.settle());
+            if let Err(e) = written {
                 return Err(self.write_failed(e));
             }
             report.absorb(self.written(batch.report, batch.tally, batch.started));
@@ -660,7 +664,7 @@ impl Pipeline {
         let Some(batch) = self.stage_batch()? else {
             return self.settle();
         };
-        if let Err(e) = self.store.write_behind(batch.writes) {
+        if let Err(e) = self.store.write_behind(batch.writes, batch.gate) {
             self.in_flight = None;
             return Err(self.write_failed(e));
         }
@@ -681,8 +685,12 @@ impl Pipeline {
 
     fn write_failed(&mut self, e: StoreError) -> IngestError {
         self.failed = true;
-        self.metrics.store.write_errors.inc();
-        tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
+        if matches!(e, StoreError::Gate(_)) {
+            tracing::error!(error = %crate::error::Chain(&e), "predictions not delivered; batch not written");
+        } else {
+            self.metrics.store.write_errors.inc();
+            tracing::error!(error = %crate::error::Chain(&e), "ingest batch not written");
+        }
         e.into()
     }
 
@@ -727,16 +735,20 @@ impl Pipeline {
         );
         self.records.clear();
         self.positions.clear();
-        if let Err(e) = sent {
-            self.failed = true;
-            tracing::error!(error = %crate::error::Chain(&e), "predictions not delivered; batch not written");
-            return Err(e);
-        }
+        let gate = match sent {
+            Ok(gate) => gate,
+            Err(e) => {
+                self.failed = true;
+                tracing::error!(error = %crate::error::Chain(&e), "predictions not delivered; batch not written");
+                return Err(e);
+            }
+        };
         self.replay.stage(&mut batch);
         self.lags.stage(&mut batch);
         let offsets = self.state.stage(&mut batch);
         Ok(Some(Staged {
             writes: batch,
+            gate,
             report: FlushReport {
                 records: t.records,
                 malformed: 0,
@@ -765,6 +777,8 @@ impl Pipeline {
 /// A batch staged by [`Pipeline::stage_batch`], not written yet.
 struct Staged {
     writes: WriteBatch,
+    /// The predictions' acknowledgement, waited for before `writes` are written.
+    gate: Option<Gate>,
     report: FlushReport,
     tally: BatchTally,
     started: Instant,

@@ -3,8 +3,9 @@
 //! (`file.predictions_path`).
 //!
 //! Contract (as for dead letters): `send` queues; `flush` returns only when every queued
-//! prediction is durable in the sink, and the pipeline flushes before it writes the batch that
-//! stores the records' offsets. A prediction is therefore never lost; after a crash between
+//! prediction is durable in the sink, and the batch that stores the records' offsets is
+//! written only after that (on the ingest path the wait is the batch's gate, `seal`, run by
+//! the store's writer thread before it writes the batch). A prediction is therefore never lost; after a crash between
 //! the two it may be produced again, by the same model version for the same source position,
 //! so consumers deduplicate on the source headers (or fields). A delivery that fails after
 //! librdkafka's retries stops ingest (the daemon exits non-zero and resumes from the stored
@@ -20,6 +21,8 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 use super::IngestError;
+use crate::error::BoxError;
+use crate::store::Gate;
 
 /// Header names on prediction records (the source position, for deduplication).
 pub mod header {
@@ -63,6 +66,12 @@ pub trait PredictionSink: Send {
     fn send(&mut self, p: &PredictionMessage) -> Result<(), IngestError>;
     /// Returns when every queued prediction is durable in the sink.
     fn flush(&mut self) -> Result<(), IngestError>;
+    /// What `flush` waits for, as a gate to be waited for later on another thread (the
+    /// store's writer, before it writes the batch: `store::WriteBehind`), so that the ingest
+    /// thread goes on meanwhile. A sink that has nothing to wait for later flushes now.
+    fn seal(&mut self) -> Result<Option<Gate>, IngestError> {
+        self.flush().map(|()| None)
+    }
 }
 
 /// Predictions produced to a Kafka topic (idempotent producer, acks=all), keyed by the
@@ -147,20 +156,32 @@ impl PredictionSink for KafkaPredictions {
     }
 
     fn flush(&mut self) -> Result<(), IngestError> {
-        for d in std::mem::take(&mut self.pending) {
-            match futures::executor::block_on(d) {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(IngestError::predictions(&self.topic, e)),
-                Err(_) => {
-                    return Err(IngestError::predictions(
-                        &self.topic,
-                        "delivery report channel closed",
-                    ))
-                }
+        delivered(std::mem::take(&mut self.pending), &self.topic)
+    }
+
+    fn seal(&mut self) -> Result<Option<Gate>, IngestError> {
+        let (pending, topic) = (std::mem::take(&mut self.pending), self.topic.clone());
+        Ok(Some(Box::new(move || {
+            delivered(pending, &topic).map_err(BoxError::from)
+        })))
+    }
+}
+
+/// Waits for every delivery report; the first failure.
+fn delivered(pending: Vec<DeliveryFuture>, topic: &str) -> Result<(), IngestError> {
+    for d in pending {
+        match futures::executor::block_on(d) {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(IngestError::predictions(topic, e)),
+            Err(_) => {
+                return Err(IngestError::predictions(
+                    topic,
+                    "delivery report channel closed",
+                ))
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Predictions appended as JSON lines to a file, fsynced on `flush`.

@@ -127,6 +127,9 @@ pub enum StoreError {
     Read(#[source] BoxError),
     #[error("store write failed")]
     Write(#[source] BoxError),
+    /// A batch's gate failed (`KvStore::write_behind`): the batch was not written.
+    #[error("the batch's gate did not pass; the batch was not written")]
+    Gate(#[source] BoxError),
     #[error("model version {0} does not exist")]
     NoSuchVersion(u64),
     #[error("the in-memory store's lock is poisoned (a writer panicked)")]
@@ -205,6 +208,11 @@ impl WriteBatch {
     }
 }
 
+/// What must hold before a batch handed to [`KvStore::write_behind`] is written (the ingest
+/// path's: the predictions of its records are acknowledged); its error leaves the batch
+/// unwritten.
+pub type Gate = Box<dyn FnOnce() -> Result<(), BoxError> + Send>;
+
 /// Key-value pairs returned by a scan, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -221,9 +229,13 @@ pub trait KvStore: Send + Sync + 'static {
     fn memory(&self) -> Result<StoreMemory, StoreError> {
         Ok(StoreMemory::default())
     }
-    /// Hands `batch` to be written while the caller goes on (`WriteBehind`); an engine without
-    /// a writer thread writes it now. An error may be the batch handed over before this one.
-    fn write_behind(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    /// Hands `batch` to be written while the caller goes on (`WriteBehind`), once `gate`
+    /// passes (a failed gate leaves it unwritten, `StoreError::Gate`); an engine without a
+    /// writer thread does both now. An error may be the batch handed over before this one.
+    fn write_behind(&self, batch: WriteBatch, gate: Option<Gate>) -> Result<(), StoreError> {
+        if let Some(gate) = gate {
+            gate().map_err(StoreError::Gate)?;
+        }
         self.write(batch)
     }
     /// Waits until every batch handed to `write_behind` is written; the error of one that
