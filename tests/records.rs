@@ -210,6 +210,17 @@ fn reject_keeps_gaps_as_dead_letters() {
 /// its reason.
 #[test]
 fn predict_takes_unseen_categories_and_missing_fields() {
+    predict_answers_by_city("hashing");
+}
+
+/// The same with the cities' inputs from the ingest path's vocabulary, which the predict API
+/// reads (a city the stream never brought sets no input).
+#[test]
+fn predict_reads_the_vocabulary_the_stream_built() {
+    predict_answers_by_city("vocabulary");
+}
+
+fn predict_answers_by_city(encoding: &str) {
     let dir = tempfile::tempdir().unwrap();
     let s = write_stream(dir.path());
     let addr = format!("127.0.0.1:{}", common::free_port());
@@ -221,6 +232,7 @@ fn predict_takes_unseen_categories_and_missing_fields() {
         .env("RELEARN__HTTP__LISTEN", &addr)
         .env("RELEARN__SCHEMA__FEATURES", r#"["x", "noise"]"#)
         .env("RELEARN__SCHEMA__CATEGORICAL", r#"["city"]"#)
+        .env("RELEARN__SCHEMA__CATEGORICAL_ENCODING", encoding)
         .env("RELEARN__SCHEMA__LABEL", "y")
         .env("RELEARN__SCHEMA__CLASSES", r#"["no", "yes"]"#)
         .stdout(std::process::Stdio::piped())
@@ -264,4 +276,25 @@ fn predict_takes_unseen_categories_and_missing_fields() {
         "{e}"
     );
     common::stop_gracefully(child);
+    // What the store keeps per city: its own input (u32, in order of first sight) with a
+    // vocabulary, nothing with hashing.
+    let store = relearn::store::RocksStore::open_read_only(&dir.path().join("store"))
+        .expect("open the store");
+    let kept = relearn::store::KvStore::scan_prefix(
+        &store,
+        relearn::store::Cf::Meta,
+        b"ingest/categories/0/",
+    )
+    .unwrap();
+    assert_eq!(kept.len(), CITIES.len());
+    let mut inputs: Vec<Vec<u8>> = kept.into_iter().map(|(_, v)| v).collect();
+    inputs.sort();
+    if encoding == "vocabulary" {
+        let want: Vec<Vec<u8>> = (0u32..CITIES.len() as u32)
+            .map(|i| i.to_le_bytes().to_vec())
+            .collect();
+        assert_eq!(inputs, want);
+    } else {
+        assert!(inputs.iter().all(Vec::is_empty), "{inputs:?}");
+    }
 }

@@ -275,7 +275,8 @@ fn build_pipeline(
     .map_err(|source| IngestError::Schema {
         what: " (the predict decoder)".into(),
         source,
-    })?;
+    })?
+    .with_vocabulary(pipeline.vocabulary());
     Ok((pipeline, Some(api)))
 }
 

@@ -6,11 +6,14 @@
 //! A decoded record's features are the model's raw inputs, in this order: the numeric
 //! `schema.features` (NaN where a value is missing and `schema.missing` imputes: the model's
 //! normaliser turns NaN into its mean), then `schema.categorical_buckets` one-hot inputs per
-//! `schema.categorical` field (feature hashing), then, with `schema.missing = "indicate"`, one
+//! `schema.categorical` field (a vocabulary or feature hashing, `ingest::categories`), then, with `schema.missing = "indicate"`, one
 //! 0/1 missing indicator per numeric feature. [`decoded_names`] names them.
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
+use super::categories::{CategoricalEncoding, Vocabulary};
 use super::json::{Field, Fields};
 
 use crate::error::ConfigError;
@@ -98,6 +101,9 @@ pub struct Decoder {
     /// Delayed labels (`labels.enabled`): a record with a label and no feature field present
     /// is a label record (decoded with empty `features`).
     label_records: bool,
+    /// Which input each categorical value sets (`schema.categorical_encoding`); `None`:
+    /// hashing.
+    vocabulary: Option<Arc<Vocabulary>>,
 }
 
 /// What a CSV column holds.
@@ -194,7 +200,20 @@ impl Decoder {
             max_bytes: schema.max_record_bytes,
             csv,
             label_records: false,
+            vocabulary: None,
         })
+    }
+
+    /// Reads categorical inputs from `vocabulary` (a value it does not know yet sets no
+    /// input: the ingest path assigns one, [`Decoder::categorical_input`]).
+    pub fn with_vocabulary(mut self, vocabulary: Arc<Vocabulary>) -> Decoder {
+        self.vocabulary = Some(vocabulary);
+        self
+    }
+
+    /// Where input `i` of categorical field `k` is in a decoded record's features.
+    pub fn categorical_input(&self, k: usize, i: usize) -> usize {
+        self.features.len() + k * self.buckets + i
     }
 
     /// Decodes records with a label and no feature field present as label records: `features`
@@ -290,10 +309,13 @@ impl Decoder {
         match value.map(str::trim) {
             Some(v) if !self.is_missing_text(v) => {
                 let h = category_hash(v);
-                let at = self.features.len()
-                    + k * self.buckets
-                    + (h % self.buckets.max(1) as u64) as usize;
-                features[at] = 1.0;
+                let input = match &self.vocabulary {
+                    Some(vocabulary) => vocabulary.input(k, h, false),
+                    None => Some((h % self.buckets.max(1) as u64) as usize),
+                };
+                if let Some(i) = input {
+                    features[self.categorical_input(k, i)] = 1.0;
+                }
                 if let Some(c) = cats.get_mut(k) {
                     *c = Some(h);
                 }
@@ -738,13 +760,17 @@ pub struct SchemaConfig {
     /// Temporal augmentation: append the labels of this many previous records (one-hot
     /// classes, or the target value). `None`: by task, see [`crate::config::Config::lag_labels`].
     pub lag_labels: Option<usize>,
-    /// String input fields (country, device, carrier). Each is hashed into
+    /// String input fields (country, device, carrier). Each sets one of
     /// `categorical_buckets` one-hot inputs; a value never seen before is not an error. A
     /// number in such a field is read as its text. Disjoint from `features`.
     pub categorical: Vec<String>,
-    /// One-hot inputs per categorical field (feature hashing, FNV-1a). Two values share an
-    /// input only when their hashes collide; more buckets make that rarer.
+    /// One-hot inputs per categorical field.
     pub categorical_buckets: usize,
+    /// Which input a categorical value sets: `hashing` (FNV-1a modulo `categorical_buckets`:
+    /// two values share an input when their hashes collide) or `vocabulary` (an input of its
+    /// own for each of the first `categorical_buckets` values of the field, in order of first
+    /// sight, kept in the store; later new values share one by hash).
+    pub categorical_encoding: CategoricalEncoding,
     /// What an absent, null or empty field, or one of `missing_tokens`, does.
     pub missing: MissingPolicy,
     /// Values that mean "missing" in a numeric or categorical field, compared after trimming.
@@ -808,6 +834,7 @@ impl Default for SchemaConfig {
             lag_labels: None,
             categorical: Vec::new(),
             categorical_buckets: 32,
+            categorical_encoding: CategoricalEncoding::Hashing,
             missing: MissingPolicy::Impute,
             missing_tokens: DEFAULT_MISSING_TOKENS
                 .iter()
@@ -1223,6 +1250,17 @@ mod tests {
         // An all-missing record is decoded (and scored), not refused.
         let r = j.decode(br#"{"y":"no"}"#).unwrap();
         assert!(r.features[0].is_nan() && r.features[1].is_nan());
+        assert_eq!(r.features[2..].iter().sum::<f32>(), 0.0);
+        // With a vocabulary, a value sets its own input; one it does not know yet sets none
+        // (the ingest path assigns it one after decoding).
+        let vocabulary = Arc::new(Vocabulary::new(1, 8));
+        assert_eq!(vocabulary.input(0, category_hash("Paris"), true), Some(0));
+        assert_eq!(vocabulary.input(0, category_hash("Lyon"), true), Some(1));
+        let v = Decoder::new(&s).unwrap().with_vocabulary(vocabulary);
+        let r = v.decode(b"1,0.5,Lyon,2,yes").unwrap();
+        assert_eq!(r.features[2..], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(v.categorical_input(0, 1), 3);
+        let r = v.decode(b"1,0.5,Nice,2,yes").unwrap();
         assert_eq!(r.features[2..].iter().sum::<f32>(), 0.0);
         // FNV-1a is fixed: these buckets must never change, or stored models break.
         // (Values from an independent FNV-1a implementation.)

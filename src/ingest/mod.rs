@@ -66,6 +66,8 @@ pub enum IngestError {
     },
     #[error("learning loop failed")]
     Loop(#[source] BoxError),
+    #[error(transparent)]
+    Vocabulary(#[from] categories::VocabularyError),
 }
 
 impl IngestError {

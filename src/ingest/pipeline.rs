@@ -199,6 +199,11 @@ fn restore_label_totals(state: &IngestState, metrics: &Metrics, joiner: &Joiner)
 }
 
 impl Pipeline {
+    /// The categorical fields' vocabulary, for the predict API's decoders.
+    pub fn vocabulary(&self) -> std::sync::Arc<super::categories::Vocabulary> {
+        self.categories.vocabulary()
+    }
+
     /// Loads ingest state and the replay buffer from `store` and restores the metric totals.
     pub fn open(
         config: &PipelineConfig,
@@ -214,8 +219,11 @@ impl Pipeline {
         restore_totals(&state, &metrics, &decoder, &config.schema.categorical);
         let categories = super::categories::CategoryTracker::load(
             store.as_ref(),
-            config.schema.categorical.len(),
+            &config.schema.categorical,
+            config.schema.categorical_buckets,
+            config.schema.categorical_encoding,
         )?;
+        let decoder = decoder.with_vocabulary(categories.vocabulary());
         metrics.store.replay_records.set(replay.len() as i64);
         metrics.store.replay_seen.set(replay.seen() as i64);
         let (joiner, label_decoder) = if let Some(labels) = &config.labels {
@@ -337,6 +345,17 @@ impl Pipeline {
         match decoded {
             Ok(None) => {}
             Ok(Some((mut record, cats))) => {
+                // A value the vocabulary did not know at decoding takes its input now, after
+                // the record decoded: a dead-lettered record assigns none.
+                let vocabulary = self.categories.vocabulary();
+                for (k, h) in cats.iter().enumerate() {
+                    let input = h.and_then(|h| vocabulary.input(k, h, true));
+                    if let Some(at) = input.map(|i| self.decoder.categorical_input(k, i)) {
+                        if let Some(x) = record.features.get_mut(at) {
+                            *x = 1.0;
+                        }
+                    }
+                }
                 let tally = &mut self.tally.new_categories;
                 let mut new_categories = 0u64;
                 self.categories.observe(&cats, |k| {
@@ -947,5 +966,74 @@ mod tests {
         let s = IngestState::load(store.as_ref()).unwrap();
         assert_eq!(s.counter(counter::RECORDS), 5);
         assert_eq!(s.counter(counter::LABELED), 4);
+    }
+
+    /// With `schema.categorical_encoding = "vocabulary"` values take their field's inputs in
+    /// order of first sight, a dead-lettered record takes none, and a reopened pipeline reads
+    /// the inputs stored with the batch.
+    #[test]
+    fn a_vocabulary_assigns_inputs_in_order_of_first_sight_and_keeps_them() {
+        let mut c = config();
+        c.schema.format = Format::Json;
+        c.schema.categorical = vec!["contact".into()];
+        c.schema.categorical_buckets = 4;
+        c.schema.categorical_encoding = crate::ingest::categories::CategoricalEncoding::Vocabulary;
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let inputs = |store: &Arc<dyn KvStore>| -> Vec<Vec<f32>> {
+            ReplayBuffer::all(store.as_ref())
+                .unwrap()
+                .into_iter()
+                .map(|r| r.features[1..].to_vec())
+                .collect()
+        };
+        let mut p = open(
+            &c,
+            store.clone(),
+            Box::new(Collect::default()),
+            Metrics::new(),
+        );
+        let bodies: [&[u8]; 4] = [
+            br#"{"a": 1, "contact": "telephone", "y": "y"}"#,
+            // Dead-lettered (a non-numeric feature): "fax" takes no input.
+            br#"{"a": "x", "contact": "fax", "y": "y"}"#,
+            br#"{"a": 2, "contact": "cellular", "y": "n"}"#,
+            br#"{"a": 3, "contact": "telephone", "y": "n"}"#,
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            p.process(pos(i as i64), None, body).unwrap();
+        }
+        p.flush().unwrap();
+        let mut got = inputs(&store);
+        got.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        assert_eq!(
+            got,
+            vec![
+                vec![0.0, 1.0, 0.0, 0.0],
+                vec![1.0, 0.0, 0.0, 0.0],
+                vec![1.0, 0.0, 0.0, 0.0],
+            ]
+        );
+        drop(p);
+        let mut p = open(
+            &c,
+            store.clone(),
+            Box::new(Collect::default()),
+            Metrics::new(),
+        );
+        let vocabulary = p.vocabulary();
+        let fax = crate::ingest::decode::category_hash("fax");
+        assert_eq!(vocabulary.input(0, fax, false), None);
+        let bodies: [&[u8]; 2] = [
+            br#"{"a": 4, "contact": "fax", "y": "y"}"#,
+            br#"{"a": 5, "contact": "cellular", "y": "y"}"#,
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            p.process(pos(4 + i as i64), None, body).unwrap();
+        }
+        p.flush().unwrap();
+        assert_eq!(vocabulary.input(0, fax, false), Some(2));
+        assert_eq!(vocabulary.len(0), 3);
+        assert_eq!(inputs(&store).len(), 5);
+        assert!(inputs(&store).contains(&vec![0.0, 0.0, 1.0, 0.0]));
     }
 }

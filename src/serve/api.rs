@@ -14,6 +14,7 @@ use prometheus::core::Collector;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ingest::categories::Vocabulary;
 use crate::ingest::decode::DecodeError;
 use crate::ingest::decode::{Format, SchemaConfig};
 use crate::ingest::pipeline::LagsSnapshot;
@@ -165,6 +166,15 @@ impl ApiState {
             json_decoder: Arc::new(json_decoder),
             line_decoder: Arc::new(line_decoder),
         })
+    }
+
+    /// Predict bodies read categorical inputs from the ingest path's `vocabulary` (a value
+    /// the stream has not brought yet sets no input).
+    pub fn with_vocabulary(mut self, vocabulary: Arc<Vocabulary>) -> ApiState {
+        let read = |d: &Decoder| Arc::new(d.clone().with_vocabulary(vocabulary.clone()));
+        self.json_decoder = read(&self.json_decoder);
+        self.line_decoder = read(&self.line_decoder);
+        self
     }
 }
 
