@@ -11,7 +11,8 @@ after its features; cancelled and diverted flights never get one (they expire).
 
 writes OUT_DIR/delayed.jsonl (features and label records) and OUT_DIR/immediate.jsonl (the
 same flights, the label in the feature record: the no-delay reference), plus relearn.toml
-configs for both. Standard library only.
+configs for both, and OUT_DIR/labeled.csv.gz (the flights that arrived, with their label:
+`relearn eval` and benches/river_peers.py compare on it). Standard library only.
 """
 import csv
 import gzip
@@ -67,6 +68,15 @@ def main():
     with open(os.path.join(out, "immediate.jsonl"), "w") as f:
         for line in immediate:
             f.write(line + "\n")
+    # The arrived flights with their label, as CSV, for `relearn eval` and the River peers
+    # (benches/river_peers.py) on identical records.
+    columns = ["month", "weekday", "hour", "distance", "dep_delay", "carrier", "origin", "dest", "late"]
+    with gzip.open(os.path.join(out, "labeled.csv.gz"), "wt") as f:
+        f.write(",".join(columns) + "\n")
+        for line in immediate:
+            r = json.loads(line)
+            if r["late"] is not None:
+                f.write(",".join("" if r[c] is None else str(r[c]) for c in columns) + "\n")
     for name, delayed in (("delayed", True), ("immediate", False)):
         with open(os.path.join(out, f"{name}.toml"), "w") as f:
             f.write(
