@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Soak driver for scripts/soak.sh: runs beside a relearn daemon that consumes a Kafka topic.
 
-Three threads, standard library only:
-- a producer that writes Covertype-shaped CSV records (54 numeric features, a class in 1..7,
-  a slow drift of the class boundary) to `kcat -P` at a fixed rate;
-- a predict client that posts one record to /v1/predict at a fixed rate (open loop: a slow
-  answer does not slow the schedule) over one keep-alive connection and keeps every latency;
+Standard library only:
+- a producer thread that writes Covertype-shaped CSV records (54 numeric features, a class in
+  1..7, a slow drift of the class boundary) to `kcat -P` at a fixed rate;
+- a predict client, in a process of its own (so that neither the producer nor the sampler
+  holds its interpreter lock while it waits for an answer), that posts one record to
+  /v1/predict at a fixed rate (open loop: a slow answer does not slow the schedule) over one
+  keep-alive connection and keeps every latency;
 - a sampler that every --every seconds reads the daemon's RSS and open file descriptors
   (/proc), the store's size on disk, /metrics (records ingested, consumer lag, retrains) and
   the predict latencies of the window, and appends a row to soak.csv.
@@ -16,6 +18,7 @@ At the end it writes soak.md: the rows every minute and the checks of issue 15 (
 
 import argparse
 import http.client
+import multiprocessing
 import os
 import random
 import re
@@ -118,6 +121,46 @@ def predict(args, stop, latencies, errors):
         n += 1
 
 
+class Chunks:
+    """A list's `append` that sends what it collects to a queue, 500 items at a time."""
+
+    def __init__(self, queue):
+        self.queue, self.items = queue, []
+
+    def append(self, item):
+        self.items.append(item)
+        if len(self.items) >= 500:
+            self.flush()
+
+    def flush(self):
+        if self.items:
+            self.queue.put(("latencies", self.items))
+            self.items = []
+
+
+def predict_process(args, stop, queue):
+    """`predict` in a process of its own; its latencies and errors come back on `queue`."""
+    latencies, errors = Chunks(queue), {}
+    try:
+        predict(args, stop, latencies, errors)
+    finally:
+        latencies.flush()
+        queue.put(("errors", errors))
+
+
+def drain(queue, latencies, errors):
+    """Moves what the predict process sent so far into `latencies` and `errors`."""
+    while True:
+        try:
+            kind, items = queue.get_nowait()
+        except Exception:  # queue.Empty
+            return
+        if kind == "latencies":
+            latencies.extend(items)
+        else:
+            errors.update(items)
+
+
 HISTOGRAM = "relearn_serve_request_duration_seconds_bucket"
 
 
@@ -211,10 +254,13 @@ def main():
     args = p.parse_args()
     stop = threading.Event()
     produced, errors, latencies = [0], {}, []
-    threads = [threading.Thread(target=produce, args=(args, stop, produced), daemon=True),
-               threading.Thread(target=predict, args=(args, stop, latencies, errors), daemon=True)]
+    threads = [threading.Thread(target=produce, args=(args, stop, produced), daemon=True)]
     for t in threads:
         t.start()
+    client_stop, client_queue = multiprocessing.Event(), multiprocessing.Queue()
+    client = multiprocessing.Process(target=predict_process,
+                                     args=(args, client_stop, client_queue), daemon=True)
+    client.start()
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, "soak.csv")
     columns = ["seconds", "rss_mb", "open_fds", "store_mb", "lag_records",
@@ -233,6 +279,7 @@ def main():
                 sys.exit(1)
             now = time.monotonic()
             m, buckets = metrics(args.http)
+            drain(client_queue, latencies, errors)
             window, seen = latencies[seen:], len(latencies)
             records = m.get("relearn_ingest_records_total", 0.0)
             row = [now - start, rss_mb(args.pid), len(os.listdir(f"/proc/{args.pid}/fd")),
@@ -251,8 +298,14 @@ def main():
             csv.flush()
             print(" ".join(f"{c}={v:.1f}" for c, v in zip(columns, row)), file=sys.stderr)
     stop.set()
+    client_stop.set()
     for t in threads:
         t.join(timeout=30)
+    deadline = time.monotonic() + 30
+    while client.is_alive() and time.monotonic() < deadline:
+        drain(client_queue, latencies, errors)
+        time.sleep(0.1)
+    drain(client_queue, latencies, errors)
     write_report(args, columns, rows, produced[0], errors, latencies)
 
 
