@@ -116,8 +116,9 @@ def predict(args, stop, latencies, errors):
             conn.close()
             conn = http.client.HTTPConnection(host, int(port), timeout=5)
         # Latency from the scheduled send time (open loop: queueing behind a slow answer
-        # counts).
-        latencies.append(time.monotonic() - min(due, t0))
+        # counts, and so does a client that wakes up late), and from the actual send.
+        done = time.monotonic()
+        latencies.append((done - min(due, t0), done - t0))
         n += 1
 
 
@@ -265,7 +266,8 @@ def main():
     csv_path = os.path.join(args.out, "soak.csv")
     columns = ["seconds", "rss_mb", "open_fds", "store_mb", "lag_records",
                "ingest_records_per_s", "predict_p50_ms", "predict_p99_ms", "retrains_promoted",
-               "daemon_p99_le_ms", "retrain_share", "store_memtables_mb", "store_cache_mb"]
+               "daemon_p99_le_ms", "retrain_share", "store_memtables_mb", "store_cache_mb",
+               "predict_p99_sent_ms"]
     rows = []
     start = time.monotonic()
     last_records, last_t, seen = 0.0, start, 0
@@ -285,12 +287,14 @@ def main():
             row = [now - start, rss_mb(args.pid), len(os.listdir(f"/proc/{args.pid}/fd")),
                    dir_mb(args.store), m.get("relearn_ingest_consumer_lag_records", 0.0),
                    (records - last_records) / (now - last_t),
-                   1000 * quantile(window, 0.5), 1000 * quantile(window, 0.99),
+                   1000 * quantile([w[0] for w in window], 0.5),
+                   1000 * quantile([w[0] for w in window], 0.99),
                    m.get("relearn_retrain_runs_total", 0.0),
                    1000 * bucket_quantile(buckets, last_buckets, 0.99),
                    (m.get("relearn_retrain_train_seconds_total", 0.0) - last_busy) / (now - last_t),
                    m.get("relearn_store_memory_bytes/memtables", 0.0) / 1e6,
-                   m.get("relearn_store_memory_bytes/block_cache", 0.0) / 1e6]
+                   m.get("relearn_store_memory_bytes/block_cache", 0.0) / 1e6,
+                   1000 * quantile([w[1] for w in window], 0.99)]
             last_records, last_t = records, now
             last_buckets, last_busy = buckets, m.get("relearn_retrain_train_seconds_total", 0.0)
             rows.append(row)
@@ -317,7 +321,7 @@ def write_report(args, columns, rows, produced, errors, latencies):
           "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     step = max(1, int(60 / args.every))
     for r in rows[step - 1::step]:
-        md.append("| " + " | ".join(f"{v:.1f}" if i != 7 else f"{v:.2f}"
+        md.append("| " + " | ".join(f"{v:.2f}" if i in (7, 13) else f"{v:.1f}"
                                     for i, v in enumerate(r)) + " |")
     after10 = [r for r in rows if r[0] >= 600]
 
@@ -341,7 +345,14 @@ def write_report(args, columns, rows, produced, errors, latencies):
                f"- open file descriptors after 10 min: {min(fds)} to {max(fds)}",
                f"- predict p99 per {args.every:g} s window: median {p99[len(p99) // 2]:.2f} ms, "
                f"worst {p99[-1]:.2f} ms (issue 15 asks at most 1 ms); over the whole run "
-               f"{1000 * quantile(latencies, 0.99):.2f} ms, measured by the client",
+               f"{1000 * quantile([w[0] for w in latencies], 0.99):.2f} ms, measured by the "
+               f"client from each request's scheduled time",
+               f"- the same from each request's actual send (without the client's own lateness "
+               f"in waking up): median per window "
+               f"{sorted(r[13] for r in rows)[len(rows) // 2]:.2f} ms, worst "
+               f"{max(r[13] for r in rows):.2f} ms, windows at most 1 ms: "
+               f"{sum(r[13] <= 1.0 for r in rows)} of {len(rows)}; over the whole run "
+               f"{1000 * quantile([w[1] for w in latencies], 0.99):.2f} ms",
                f"- the daemon's own p99 per window (the upper bound of its histogram bucket, "
                f"`relearn_serve_request_duration_seconds`): median "
                f"{sorted(r[9] for r in rows)[len(rows) // 2]:.2f} ms, worst "
