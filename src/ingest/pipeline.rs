@@ -127,6 +127,8 @@ pub struct Pipeline {
     failed: bool,
     /// The batch handed to the store's writer by `flush_behind`, not known durable yet.
     in_flight: Option<FlushReport>,
+    /// Categorical values take inputs from a vocabulary (`schema.categorical_encoding`).
+    vocabulary_assigns: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -270,6 +272,8 @@ impl Pipeline {
             classes: config.schema.classes.clone(),
             failed: false,
             in_flight: None,
+            vocabulary_assigns: config.schema.categorical_encoding
+                == super::categories::CategoricalEncoding::Vocabulary,
         })
     }
 
@@ -345,16 +349,8 @@ impl Pipeline {
         match decoded {
             Ok(None) => {}
             Ok(Some((mut record, cats))) => {
-                // A value the vocabulary did not know at decoding takes its input now, after
-                // the record decoded: a dead-lettered record assigns none.
-                let vocabulary = self.categories.vocabulary();
-                for (k, h) in cats.iter().enumerate() {
-                    let input = h.and_then(|h| vocabulary.input(k, h, true));
-                    if let Some(at) = input.map(|i| self.decoder.categorical_input(k, i)) {
-                        if let Some(x) = record.features.get_mut(at) {
-                            *x = 1.0;
-                        }
-                    }
+                if self.vocabulary_assigns {
+                    self.assign_inputs(&mut record, &cats);
                 }
                 let tally = &mut self.tally.new_categories;
                 let mut new_categories = 0u64;
@@ -514,6 +510,20 @@ impl Pipeline {
             })?;
         }
         sink.seal()
+    }
+
+    /// A value the vocabulary did not know when the record was decoded takes its input now,
+    /// after the record decoded: a dead-lettered record assigns none.
+    fn assign_inputs(&self, record: &mut Record, cats: &[Option<u64>]) {
+        let vocabulary = self.categories.vocabulary();
+        for (k, h) in cats.iter().enumerate() {
+            let input = h.and_then(|h| vocabulary.input(k, h, true));
+            if let Some(at) = input.map(|i| self.decoder.categorical_input(k, i)) {
+                if let Some(x) = record.features.get_mut(at) {
+                    *x = 1.0;
+                }
+            }
+        }
     }
 
     fn check_usable(&self) -> Result<(), IngestError> {
