@@ -78,20 +78,6 @@ impl Vocabulary {
         }
     }
 
-    /// Every field hashing, as without a vocabulary.
-    pub fn hashing(fields: usize, inputs: usize) -> Vocabulary {
-        Vocabulary {
-            inputs: inputs.max(1),
-            fields: RwLock::new(vec![
-                FieldVocabulary {
-                    hashing: true,
-                    index: HashMap::new(),
-                };
-                fields
-            ]),
-        }
-    }
-
     /// The input of field `k`'s value with hash `hash`, among the field's inputs; with
     /// `assign`, a value not seen yet takes the next free one. `None`: not seen yet and not
     /// assigned.
