@@ -318,11 +318,18 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
             std,
             persist: None,
         }),
+        weight: 0.25,
     }));
     let expected = |b: [f32; 2]| {
         let w = [raw[0] * b[0].exp(), raw[1] * b[1].exp()];
         [w[0] / (w[0] + w[1]), w[1] / (w[0] + w[1])]
     };
+    // The served answer blends the two as the loop does: a quarter of the challenger's.
+    let (champion, challenger) = (expected([-1.0, 1.0]), expected([3.0, -3.0]));
+    let served = [
+        0.75 * champion[0] + 0.25 * challenger[0],
+        0.75 * champion[1] + 0.25 * challenger[1],
+    ];
     let metrics = relearn::metrics::Metrics::new();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn relearn::store::KvStore> =
@@ -345,13 +352,15 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     let addr = listener.local_addr().unwrap().to_string();
     let shutdown = tokio_util::sync::CancellationToken::new();
     runtime.spawn(relearn::serve::serve(listener, router, shutdown.clone()));
-    for (path, offsets) in [
-        ("/v1/predict", [-1.0f32, 1.0]),
-        ("/v1/predict?model=challenger", [3.0, -3.0]),
+    for (path, want, weight) in [
+        ("/v1/predict", served, Some(0.25)),
+        ("/v1/predict?model=served", served, Some(0.25)),
+        ("/v1/predict?model=champion", champion, None),
+        ("/v1/predict?model=challenger", challenger, None),
     ] {
         let (code, p) = post_json(&addr, path, None, RECORD);
         assert_eq!(code, 200, "{p}");
-        let want = expected(offsets);
+        assert_eq!(p["challenger_weight"].as_f64(), weight, "{path}: {p}");
         let got = [
             p["probabilities"]["DOWN"].as_f64().unwrap() as f32,
             p["probabilities"]["UP"].as_f64().unwrap() as f32,

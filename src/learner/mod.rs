@@ -24,7 +24,7 @@ use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
 use crate::learn::diagnostics::ActivationCache;
 use crate::learn::online::Replay;
-use crate::learn::tracking::{Shift, Tracker};
+use crate::learn::tracking::{self, Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
 use crate::record::{Label, Output, Prediction, Record};
@@ -375,6 +375,8 @@ pub struct ChallengerSnapshot {
     pub parent: Option<u64>,
     /// Its output tracking offset (None: `model.output_tracking` off).
     pub shift: Option<Shift>,
+    /// Its weight in the served output (`challenger.blend`; 0: the champion alone serves).
+    pub weight: f32,
 }
 
 impl LoopHandle {
@@ -454,6 +456,9 @@ pub struct Learner {
     drift_groups: Vec<crate::drift::monitor::InputGroup>,
     /// The ring's hidden activations under the serving version, for the drift check.
     activations: ActivationCache,
+    /// The champion's and the challenger's recent losses, which weigh them in the served
+    /// output (`challenger.blend`).
+    blend: challenger::Blend,
 }
 
 /// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
@@ -578,6 +583,7 @@ impl Learner {
             drift_names,
             drift_groups,
             activations: ActivationCache::default(),
+            blend: challenger::Blend::default(),
         })
     }
 
@@ -689,6 +695,7 @@ impl Learner {
         x: &[f32],
         records: &[&Record],
         served: &[Served],
+        challenger: Option<&[Prediction]>,
     ) -> Result<(Vec<Prediction>, Vec<Hit>), LoopError> {
         let mut hits = Vec::with_capacity(records.len());
         if records.is_empty() {
@@ -711,10 +718,23 @@ impl Learner {
         if let Some(t) = self.state.tracker.as_mut() {
             track(t, &mut fresh, x, records.iter().map(|r| r.label), sd);
         }
-        for ((r, p), served) in records.iter().zip(&fresh).zip(served) {
+        // The champion's own predictions (the detectors and the paired test judge it), and
+        // what is served: blended with the challenger's (`challenger.blend`).
+        let eta = self.config.challenger.blend(self.config.task());
+        let own = match challenger {
+            Some(q) if eta > 0.0 && q.len() == fresh.len() => {
+                let own = fresh.clone();
+                blend(&mut self.blend, eta, &mut fresh, q, records, sd);
+                Some(own)
+            }
+            _ => None,
+        };
+        for (i, (r, served)) in records.iter().zip(served).enumerate() {
+            let p = &fresh[i];
+            let champion = own.as_ref().map_or(p, |o| &o[i]);
             let Some(now) = r
                 .label
-                .and_then(|l| assess_row(Row::from(&p.output), l, sd))
+                .and_then(|l| assess_row(Row::from(&champion.output), l, sd))
             else {
                 self.state
                     .add_total(Total::Prediction(Scored::Unlabeled), 1);
@@ -765,14 +785,45 @@ impl Learner {
         }
     }
 
-    /// The challenger's turn on a chunk the champion just scored: it scores the chunk too
-    /// (paired with the champion's `hits`), then learns from the chunk's labeled records.
+    /// The challenger's predictions for a chunk (each record before it learns from it; its
+    /// output tracking learns as it goes); None while there is no challenger (the first
+    /// chunk after a start: it is copied from the champion once the champion has scored
+    /// the chunk, see `challenge`).
+    fn challenger_outputs(
+        &mut self,
+        x: &[f32],
+        records: &[&Record],
+    ) -> Result<Option<ChallengerOutputs>, LoopError> {
+        let cfg = &self.config.challenger;
+        let Some(challenger) = self.challenger.as_mut() else {
+            return Ok(None);
+        };
+        let mut predictions = predict(&challenger.model, 0, x)?;
+        let sd = challenger.model.target.std;
+        // Its raw losses: paired with the champion's for a regression head, and what
+        // `challenger.fitted_loss` is compared with.
+        let task = self.config.task();
+        let raw = if task == Task::Regression || cfg.fitted_loss(task) > 0.0 {
+            raw_losses(&predictions, records, sd)
+        } else {
+            Vec::new()
+        };
+        if let Some(t) = challenger.tracker.as_mut() {
+            track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
+        }
+        Ok(Some(ChallengerOutputs { predictions, raw }))
+    }
+
+    /// The challenger's turn on a chunk the champion just scored: its predictions
+    /// (`outputs`) are paired with the champion's `hits`, then it learns from the chunk's
+    /// labeled records.
     fn challenge(
         &mut self,
         serving: &Serving,
         x: &[f32],
         records: &[&Record],
         hits: &[Hit],
+        outputs: Option<ChallengerOutputs>,
     ) -> Result<(), LoopError> {
         // A young stream: rows replayed from the recent window (see
         // `ChallengerConfig::recent_replay_ratio`).
@@ -786,15 +837,33 @@ impl Learner {
         } else {
             None
         };
+        let outputs = match outputs {
+            Some(o) => o,
+            None => {
+                let cfg = &self.config.challenger;
+                let seed = self.config.train.seed ^ self.state.ring_pushed;
+                let tracker = self.state.tracker.as_ref();
+                self.challenger = Some(Challenger::from_champion(
+                    &serving.model,
+                    tracker,
+                    Some(serving.version),
+                    cfg,
+                    seed,
+                ));
+                self.blend.challenger_reset();
+                match self.challenger_outputs(x, records)? {
+                    Some(o) => o,
+                    None => return Ok(()),
+                }
+            }
+        };
         let cfg = &self.config.challenger;
         let seed = self.config.train.seed ^ self.state.ring_pushed;
-        let tracker = self.state.tracker.as_ref();
-        let challenger = self.challenger.get_or_insert_with(|| {
-            Challenger::from_champion(&serving.model, tracker, Some(serving.version), cfg, seed)
-        });
+        let Some(challenger) = self.challenger.as_mut() else {
+            return Ok(());
+        };
         let width = self.config.input_width();
-        let mut predictions = predict(&challenger.model, 0, x)?;
-        let sd = challenger.model.target.std;
+        let ChallengerOutputs { predictions, raw } = outputs;
         // What it fits already is not learned from (`challenger.fitted_loss`), once the
         // warm-up is over: a young model learns from every record.
         let fitted = if self.state.scored() >= cfg.warmup_labeled {
@@ -802,16 +871,6 @@ impl Learner {
         } else {
             0.0
         };
-        // Its raw losses: paired with the champion's for a regression head, and what
-        // `fitted` is compared with.
-        let raw = if self.config.task() == Task::Regression || fitted > 0.0 {
-            raw_losses(&predictions, records, sd)
-        } else {
-            Vec::new()
-        };
-        if let Some(t) = challenger.tracker.as_mut() {
-            track(t, &mut predictions, x, records.iter().map(|r| r.label), sd);
-        }
         let labeled = pair_chunk(
             challenger,
             &mut self.state,
@@ -874,6 +933,7 @@ impl Learner {
                 );
                 let tracker = self.state.tracker.as_ref();
                 challenger.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
+                self.blend.challenger_reset();
                 self.state.add_total(Total::Reset(ResetReason::Diverged), 1);
             }
             Err(e) => return Err(e.into()),
@@ -910,6 +970,7 @@ impl Learner {
                 );
                 let tracker = self.state.tracker.as_ref();
                 ch.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
+                self.blend.challenger_reset();
                 self.state.add_total(Total::Reset(ResetReason::Behind), 1);
                 Ok(())
             }
@@ -1021,6 +1082,8 @@ impl Learner {
             // The same model as the new champion now: the same offsets.
             ch.tracker = self.state.tracker.clone();
         }
+        // The champion is the challenger's model now: its record is the challenger's.
+        self.blend.champion_replaced();
     }
 
     fn check_inputs(&mut self, serving: &Serving) -> Result<(), LoopError> {
@@ -1085,6 +1148,7 @@ impl Learner {
                 // The paired record was against the previous champion.
                 ch.paired.clear();
             }
+            self.blend.champion_replaced();
         } else {
             self.state.alarms.clear();
             if r.outcome == RunOutcome::Rejected {
@@ -1195,6 +1259,77 @@ impl Learner {
     }
 }
 
+/// The challenger's predictions for a chunk, made before the champion's are scored.
+struct ChallengerOutputs {
+    /// With its output tracking, in record order.
+    predictions: Vec<Prediction>,
+    /// Its losses before output tracking on the labeled records (see `raw_losses`; empty
+    /// where nothing uses them).
+    raw: Vec<f32>,
+}
+
+/// The loss of one model's output for a label that weighs it in the blend: the
+/// cross-entropy (capped at 16, a probability of 1e-7), or the absolute error in target
+/// standard deviations `sd` (capped at 3, as output tracking's).
+fn blend_loss(output: &Output, label: Label, sd: f32) -> Option<f64> {
+    match (output, label) {
+        (Output::Class { probabilities, .. }, Label::Class(y)) => {
+            let p = probabilities.get(y as usize).copied()?;
+            Some((-f64::from(p.max(1e-7)).ln()).min(16.0))
+        }
+        (Output::Value(v), Label::Value(y)) => {
+            let sd = if sd.is_finite() && sd > 0.0 { sd } else { 1.0 };
+            let e = f64::from(((y - v) / sd).abs());
+            e.is_finite()
+                .then_some(e.min(f64::from(tracking::RESIDUAL_CLIP)))
+        }
+        _ => None,
+    }
+}
+
+/// Blends the champion's predictions (`served`, in place) with the challenger's by their
+/// recent losses, record by record in order (each weighed by the records before it; see
+/// `challenger.blend`), and charges each model its loss on each labeled record.
+fn blend(
+    state: &mut challenger::Blend,
+    eta: f64,
+    served: &mut [Prediction],
+    challenger: &[Prediction],
+    records: &[&Record],
+    sd: f32,
+) {
+    for ((p, q), r) in served.iter_mut().zip(challenger).zip(records) {
+        let w = state.challenger_weight(eta);
+        let losses = r
+            .label
+            .and_then(|l| Some((blend_loss(&p.output, l, sd)?, blend_loss(&q.output, l, sd)?)));
+        match (&mut p.output, &q.output) {
+            (
+                Output::Class {
+                    class,
+                    probabilities,
+                },
+                Output::Class {
+                    probabilities: theirs,
+                    ..
+                },
+            ) if probabilities.len() == theirs.len() => {
+                for (a, &b) in probabilities.iter_mut().zip(theirs) {
+                    *a = (1.0 - w) * *a + w * b;
+                }
+                *class = argmax(probabilities) as u32;
+            }
+            (Output::Value(v), Output::Value(theirs)) if theirs.is_finite() => {
+                *v = (1.0 - w) * *v + w * theirs;
+            }
+            _ => continue,
+        }
+        if let Some((champion, challenger)) = losses {
+            state.observe(champion, challenger);
+        }
+    }
+}
+
 /// The index of the largest value (the first on ties).
 fn argmax(row: &[f32]) -> usize {
     row.iter()
@@ -1251,9 +1386,20 @@ impl Learner {
                 Join::None | Join::Waiting => Served::Now,
             })
             .collect();
-        let (fresh, hits) = self.score(serving, &x, &chunk, &served)?;
+        let challenger = if self.config.challenger.enabled {
+            self.challenger_outputs(&x, &chunk)?
+        } else {
+            None
+        };
+        let (fresh, hits) = self.score(
+            serving,
+            &x,
+            &chunk,
+            &served,
+            challenger.as_ref().map(|c| c.predictions.as_slice()),
+        )?;
         if self.config.challenger.enabled {
-            self.challenge(serving, &x, &chunk, &hits)?;
+            self.challenge(serving, &x, &chunk, &hits, challenger)?;
         }
         for (o, p) in observed.iter_mut().zip(fresh) {
             o.prediction = Some(p);
@@ -1399,6 +1545,9 @@ impl BatchObserver for Learner {
                 model: ch.model.clone(),
                 parent: ch.parent,
                 shift: ch.tracker.as_ref().map(Tracker::shift),
+                weight: self
+                    .blend
+                    .challenger_weight(self.config.challenger.blend(self.config.task())),
             }));
         }
         if let Some(t) = &self.state.tracker {
@@ -1536,5 +1685,104 @@ fn challenger_report(ch: &Challenger, seq: u64, parent: u64, records_total: u64)
         layer_shifts: Vec::new(),
         recent_records: None,
         finished_ms: now_ms(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(p: [f32; 2]) -> Prediction {
+        Prediction {
+            version: 3,
+            output: Output::Class {
+                class: argmax(&p) as u32,
+                probabilities: p.to_vec(),
+            },
+        }
+    }
+
+    fn labeled(y: u32) -> Record {
+        Record {
+            features: vec![0.0],
+            label: Some(Label::Class(y)),
+            key: None,
+            timestamp_ms: None,
+        }
+    }
+
+    fn probabilities(p: &Prediction) -> Vec<f32> {
+        match &p.output {
+            Output::Class { probabilities, .. } => probabilities.clone(),
+            Output::Value(_) => panic!("a class prediction"),
+        }
+    }
+
+    #[test]
+    fn the_blend_weighs_each_record_by_the_losses_before_it() {
+        let mut state = challenger::Blend::default();
+        let mut served = vec![class([0.9, 0.1]), class([0.9, 0.1]), class([0.9, 0.1])];
+        let theirs = vec![class([0.1, 0.9]); 3];
+        let unlabeled = Record {
+            label: None,
+            ..labeled(1)
+        };
+        let (a, b) = (labeled(1), labeled(1));
+        let records = [&a, &unlabeled, &b];
+        blend(&mut state, 0.3, &mut served, &theirs, &records, 1.0);
+        // First record: no history, equal weights (and the first class on the tie).
+        let p = probabilities(&served[0]);
+        assert!(
+            (p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.5).abs() < 1e-6,
+            "{p:?}"
+        );
+        // After it, the champion was charged -ln 0.1 = 2.302585 and the challenger
+        // -ln 0.9 = 0.105361: the challenger's weight is 1 / (1 + e^(0.3 (0.105361 -
+        // 2.302585))) = 0.659073, for the unlabeled record and the next labeled one alike.
+        for p in [&served[1], &served[2]] {
+            let q = probabilities(p);
+            assert!((q[0] - 0.372_741).abs() < 1e-5, "{q:?}");
+            assert!((q[1] - 0.627_259).abs() < 1e-5, "{q:?}");
+            assert_eq!(p.label(), Label::Class(1));
+            assert_eq!(p.version, 3, "the champion's version serves");
+        }
+        // Off: the champion alone.
+        let mut alone = vec![class([0.9, 0.1])];
+        blend(
+            &mut challenger::Blend::default(),
+            0.0,
+            &mut alone,
+            &theirs[..1],
+            &records[..1],
+            1.0,
+        );
+        assert_eq!(probabilities(&alone[0]), vec![0.9, 0.1]);
+    }
+
+    #[test]
+    fn a_regression_blend_weighs_by_the_error_in_standard_deviations() {
+        let mut state = challenger::Blend::default();
+        let value = |v: f32| Prediction {
+            version: 1,
+            output: Output::Value(v),
+        };
+        let r = Record {
+            label: Some(Label::Value(10.0)),
+            ..labeled(0)
+        };
+        let mut served = vec![value(14.0), value(14.0)];
+        let theirs = vec![value(11.0), value(11.0)];
+        blend(&mut state, 0.3, &mut served, &theirs, &[&r, &r], 2.0);
+        // 0.5 * 14 + 0.5 * 11, then errors of 2 and 0.5 sd: weight 1 / (1 + e^(0.3 (0.5 -
+        // 2))) = 0.610639, 14 - 0.610639 * 3 = 12.168083.
+        let v: Vec<f32> = served
+            .iter()
+            .map(|p| match p.output {
+                Output::Value(v) => v,
+                Output::Class { .. } => f32::NAN,
+            })
+            .collect();
+        assert!((v[0] - 12.5).abs() < 1e-5, "{v:?}");
+        assert!((v[1] - 12.168_083).abs() < 1e-4, "{v:?}");
     }
 }

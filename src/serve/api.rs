@@ -184,8 +184,11 @@ impl ApiState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelRole {
-    /// The serving version.
+    /// What the loop serves and scores: the serving version with its output tracking,
+    /// blended with the challenger by their recent losses (`challenger.blend`).
     #[default]
+    Served,
+    /// The serving version alone (with its output tracking).
     Champion,
     /// The challenger that learns from every labeled record (shadow traffic).
     Challenger,
@@ -222,7 +225,7 @@ pub struct PredictQuery {
     pub model: ModelRole,
 }
 
-/// `POST /v1/predict[?model=champion|challenger]`.
+/// `POST /v1/predict[?model=served|champion|challenger]`.
 pub async fn predict(
     State(s): State<ApiState>,
     query: Result<axum::extract::Query<PredictQuery>, axum::extract::rejection::QueryRejection>,
@@ -232,7 +235,7 @@ pub async fn predict(
         .map_err(|e| {
             bad(
                 "bad_query",
-                format!("{e} (model is `champion` or `challenger`)"),
+                format!("{e} (model is `served`, `champion` or `challenger`)"),
             )
         })?
         .0
@@ -243,26 +246,65 @@ pub async fn predict(
     let spec = answering.model().spec.clone();
     let target_sd = answering.model().target.std;
     let shift = answering.shift(&s.handle);
-    // The linear correction reads the raw inputs too.
-    let inputs = if shift.as_ref().is_some_and(|s| !s.weights.is_empty()) {
+    // The served answer blends in the challenger as the loop does (its weight as of the
+    // last durable batch), when it is a model of the same shape.
+    let partner = if role == ModelRole::Served {
+        s.handle.challenger().filter(|c| {
+            c.weight > 0.0
+                && c.model.spec.input == spec.input
+                && c.model.spec.task == spec.task
+                && c.model.spec.classes == spec.classes
+        })
+    } else {
+        None
+    };
+    // The linear corrections read the raw inputs too.
+    let linear = |s: &Option<crate::learn::tracking::Shift>| {
+        s.as_ref().is_some_and(|s| !s.weights.is_empty())
+    };
+    let inputs = if linear(&shift) || partner.as_ref().is_some_and(|c| linear(&c.shift)) {
         x.clone()
     } else {
         Vec::new()
     };
-    // The forward pass runs on the blocking pool, never on a tokio worker: a slow one does not
-    // stall other requests, and the request timeout answers while it finishes.
+    // The forward passes run on the blocking pool, never on a tokio worker: a slow one does
+    // not stall other requests, and the request timeout answers while it finishes.
     let task = spec.task;
-    let mut out = tokio::task::spawn_blocking(move || match task {
-        Task::Classification => answering.model().predict_proba(&x),
-        Task::Regression => answering.model().predict_values(&x),
+    let theirs = partner.clone();
+    let forward = move |model: &crate::learn::Model, x: &[f32]| match task {
+        Task::Classification => model.predict_proba(x),
+        Task::Regression => model.predict_values(x),
+    };
+    let (mut out, other) = tokio::task::spawn_blocking(move || {
+        let out = forward(answering.model(), &x)?;
+        let other = match &theirs {
+            Some(c) => Some(forward(&c.model, &x)?),
+            None => None,
+        };
+        Ok::<_, crate::learn::LearnError>((out, other))
     })
     .await
     .map_err(internal)?
     .map_err(internal)?;
-    // The served output is the one the loop scores: the model's, with the tracking offset.
+    // The served output is the one the loop scores: the model's, with the tracking offset,
+    // blended with the challenger's.
     if let Some(shift) = &shift {
         apply_shift(shift, &mut out, &inputs, task, spec.classes, target_sd);
     }
+    let challenger_weight = match (&partner, other) {
+        (Some(c), Some(mut other)) if other.len() == out.len() => {
+            if let Some(shift) = &c.shift {
+                let sd = c.model.target.std;
+                apply_shift(shift, &mut other, &inputs, task, spec.classes, sd);
+            }
+            let w = c.weight;
+            for (a, b) in out.iter_mut().zip(&other) {
+                *a = (1.0 - w) * *a + w * b;
+            }
+            Some(w)
+        }
+        _ => None,
+    };
     let preds = predicted(&out, task, spec.classes, &s.config.schema.classes);
     s.metrics.serve.predictions.inc_by(preds.len() as u64);
     let model = role;
@@ -274,12 +316,14 @@ pub async fn predict(
             prediction,
             version,
             model,
+            challenger_weight,
         })
         .into_response()
     } else {
         Json(PredictMany {
             version,
             model,
+            challenger_weight,
             predictions: preds,
         })
         .into_response()
@@ -318,7 +362,7 @@ fn answering(handle: &LoopHandle, role: ModelRole) -> Result<(Answering, Option<
         )
     };
     Ok(match role {
-        ModelRole::Champion => {
+        ModelRole::Served | ModelRole::Champion => {
             let c =
                 current(&handle.serving).ok_or_else(|| no_model("no model version serves yet"))?;
             let v = Some(c.version);
@@ -446,6 +490,9 @@ pub struct PredictOne {
     /// The serving version, or the one the challenger was copied from.
     pub version: Option<u64>,
     pub model: ModelRole,
+    /// The challenger's weight in a served answer (absent: the model named alone answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenger_weight: Option<f32>,
 }
 
 /// `/v1/predict` for a batch.
@@ -453,6 +500,9 @@ pub struct PredictOne {
 pub struct PredictMany {
     pub version: Option<u64>,
     pub model: ModelRole,
+    /// The challenger's weight in a served answer (absent: the model named alone answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenger_weight: Option<f32>,
     pub predictions: Vec<Predicted>,
 }
 
