@@ -1537,6 +1537,10 @@ impl BatchObserver for Learner {
                 .online_flops
                 .with_label_values(&["full_estimate"])
                 .set(cost.flops_full);
+            let weight = self
+                .blend
+                .challenger_weight(self.config.challenger.blend(self.config.task()));
+            m.learn.challenger_weight.set(f64::from(weight));
             *self
                 .handle
                 .challenger
@@ -1545,9 +1549,7 @@ impl BatchObserver for Learner {
                 model: ch.model.clone(),
                 parent: ch.parent,
                 shift: ch.tracker.as_ref().map(Tracker::shift),
-                weight: self
-                    .blend
-                    .challenger_weight(self.config.challenger.blend(self.config.task())),
+                weight,
             }));
         }
         if let Some(t) = &self.state.tracker {

@@ -35,6 +35,9 @@ pub struct LearnMetrics {
     pub paired_accuracy: GaugeVec,
     /// Challenger minus champion accuracy on the paired window.
     pub paired_difference: Gauge,
+    /// The challenger's weight in the served output (`challenger.blend`; 0: the champion
+    /// alone serves).
+    pub challenger_weight: Gauge,
     /// Labeled records the challenger did not learn from because its training would have
     /// taken more than `challenger.max_train_share` of the loop's time (Kafka).
     pub challenger_skipped: IntCounter,
@@ -109,6 +112,10 @@ impl LearnMetrics {
             paired_difference: r.gauge(
                 "relearn_learn_paired_accuracy_difference",
                 "Challenger minus champion accuracy on the paired window.",
+            ),
+            challenger_weight: r.gauge(
+                "relearn_learn_challenger_weight_ratio",
+                "The challenger's weight in the served output (challenger.blend; 0: the champion alone serves).",
             ),
             challenger_skipped: r.counter(
                 "relearn_learn_challenger_skipped_records_total",
