@@ -165,40 +165,43 @@ pub const BLEND_REGRESSION: f64 = 0.3;
 /// about 100 records, as output tracking's).
 pub const BLEND_DECAY: f64 = crate::learn::tracking::DECAY;
 
-/// The discounted prequential losses of the champion and the challenger that weigh them in
-/// the served output (`challenger.blend`). Not stored: after a restart the challenger
-/// starts again as a copy of the champion, and both start at 0 (equal weights).
+/// The discounted prequential losses of two outputs that weigh them in the served output:
+/// the champion's (`first`) and the challenger's (`second`, `challenger.blend`), then that
+/// blend's (`first`) and the neighbours' vote (`second`, `neighbours.blend`). Not stored:
+/// after a restart the challenger starts again as a copy of the champion, and both start
+/// at 0 (equal weights).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Blend {
-    champion: f64,
-    challenger: f64,
+    first: f64,
+    second: f64,
 }
 
 impl Blend {
-    /// The challenger's weight in the served output, for `eta` (`challenger.blend`; 0: none).
-    pub fn challenger_weight(&self, eta: f64) -> f32 {
+    /// The second output's weight in the blend, for `eta` (`challenger.blend` or
+    /// `neighbours.blend`; 0: the first alone).
+    pub fn weight(&self, eta: f64) -> f32 {
         if eta <= 0.0 {
             return 0.0;
         }
-        let d = (eta * (self.challenger - self.champion)).clamp(-50.0, 50.0);
+        let d = (eta * (self.second - self.first)).clamp(-50.0, 50.0);
         (1.0 / (1.0 + d.exp())) as f32
     }
 
-    /// Both models' losses on one labeled record.
-    pub fn observe(&mut self, champion: f64, challenger: f64) {
-        self.champion = BLEND_DECAY * self.champion + champion;
-        self.challenger = BLEND_DECAY * self.challenger + challenger;
+    /// Both outputs' losses on one labeled record.
+    pub fn observe(&mut self, first: f64, second: f64) {
+        self.first = BLEND_DECAY * self.first + first;
+        self.second = BLEND_DECAY * self.second + second;
     }
 
     /// A new champion whose past is not known (a triggered retrain's version): both weigh
     /// the same until they differ.
-    pub fn champion_replaced(&mut self) {
-        self.champion = self.challenger;
+    pub fn first_replaced(&mut self) {
+        self.first = self.second;
     }
 
     /// The challenger was reset from the champion: it is the champion's model now.
-    pub fn challenger_reset(&mut self) {
-        self.challenger = self.champion;
+    pub fn second_reset(&mut self) {
+        self.second = self.first;
     }
 }
 
@@ -779,19 +782,19 @@ mod tests {
     #[test]
     fn the_blend_follows_the_lower_recent_loss() {
         let mut b = Blend::default();
-        assert_eq!(b.challenger_weight(0.3), 0.5, "no history: equal weights");
-        assert_eq!(b.challenger_weight(0.0), 0.0, "0: the champion alone");
+        assert_eq!(b.weight(0.3), 0.5, "no history: equal weights");
+        assert_eq!(b.weight(0.0), 0.0, "0: the champion alone");
         for _ in 0..10 {
             b.observe(1.0, 0.0);
         }
         // Champion's loss sum(0.99^k, k < 10) = 9.561792, the challenger's 0: weight
         // 1 / (1 + e^(-0.3 * 9.561792)) = 0.946269.
-        assert!((b.challenger_weight(0.3) - 0.946_269).abs() < 1e-5);
-        b.challenger_reset();
-        assert_eq!(b.challenger_weight(0.3), 0.5);
+        assert!((b.weight(0.3) - 0.946_269).abs() < 1e-5);
+        b.second_reset();
+        assert_eq!(b.weight(0.3), 0.5);
         b.observe(0.0, 2.0);
-        b.champion_replaced();
-        assert_eq!(b.challenger_weight(0.3), 0.5);
+        b.first_replaced();
+        assert_eq!(b.weight(0.3), 0.5);
     }
 
     #[test]

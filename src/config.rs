@@ -64,6 +64,8 @@ pub struct Config {
     pub retrain: crate::retrain::RetrainConfig,
     /// Continuous learning: the challenger beside the serving model.
     pub challenger: crate::challenger::ChallengerConfig,
+    /// The nearest-neighbour member of the served output.
+    pub neighbours: crate::learn::neighbours::NeighboursConfig,
     /// Retention of model versions.
     pub models: ModelsConfig,
     /// The shutdown budget.
@@ -174,6 +176,7 @@ impl Config {
             triggers: self.triggers.clone(),
             retrain: self.retrain.clone(),
             challenger: self.challenger.clone(),
+            neighbours: self.neighbours.clone(),
             models: self.models.clone(),
             grace: self.shutdown.grace,
         }
@@ -362,6 +365,9 @@ impl Config {
             return Err(ConfigError::key(key, reason));
         }
         if let Err((key, reason)) = self.challenger.check() {
+            return Err(ConfigError::key(key, reason));
+        }
+        if let Err((key, reason)) = self.neighbours.check() {
             return Err(ConfigError::key(key, reason));
         }
         if self.uses_kafka() {

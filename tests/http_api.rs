@@ -337,7 +337,7 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     let api = relearn::serve::api::ApiState::new(
         config.api(),
         store,
-        handle,
+        handle.clone(),
         metrics.clone(),
         None,
         None,
@@ -372,6 +372,48 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
         );
         let best = if want[1] > want[0] { "UP" } else { "DOWN" };
         assert_eq!(p["class"], best, "{p}");
+        assert!(p.get("neighbours_weight").is_none(), "{path}: {p}");
+    }
+    // The nearest neighbours vote in a served answer: the record itself, kept with class UP
+    // (the one nearest, k = 1), beside another of class DOWN. Their vote is UP 0.975 and
+    // DOWN 0.025 (5% spread evenly), weighed at 0.4 against the blend above.
+    use relearn::learn::neighbours::{Neighbours, NeighboursConfig};
+    use relearn::learner::NeighboursSnapshot;
+    let mut nb = Neighbours::new(
+        2,
+        d,
+        &NeighboursConfig {
+            window: 10,
+            k: 1,
+            ..NeighboursConfig::default()
+        },
+    );
+    nb.learn(&x, 1.0);
+    nb.learn(&x.map(|v| v + 1.0), 0.0);
+    *handle.neighbours.write().unwrap() = Some(Arc::new(NeighboursSnapshot {
+        neighbours: nb,
+        weight: 0.4,
+    }));
+    let with_neighbours = [0.6 * served[0] + 0.4 * 0.025, 0.6 * served[1] + 0.4 * 0.975];
+    for (path, want, weight) in [
+        ("/v1/predict", with_neighbours, Some(0.4)),
+        ("/v1/predict?model=champion", champion, None),
+    ] {
+        let (code, p) = post_json(&addr, path, None, RECORD);
+        assert_eq!(code, 200, "{p}");
+        assert_eq!(
+            p["neighbours_weight"].as_f64().map(|w| w as f32),
+            weight,
+            "{path}: {p}"
+        );
+        let got = [
+            p["probabilities"]["DOWN"].as_f64().unwrap() as f32,
+            p["probabilities"]["UP"].as_f64().unwrap() as f32,
+        ];
+        assert!(
+            (got[0] - want[0]).abs() < 1e-5 && (got[1] - want[1]).abs() < 1e-5,
+            "{path}: served {got:?}, expected {want:?}"
+        );
     }
     shutdown.cancel();
 }

@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod ewc;
 pub mod loss;
 pub mod model;
+pub mod neighbours;
 pub mod online;
 pub mod tracking;
 pub mod train;

@@ -40,6 +40,8 @@ pub struct LearnerConfig {
     pub retrain: RetrainConfig,
     /// `[challenger]`.
     pub challenger: ChallengerConfig,
+    /// `[neighbours]`.
+    pub neighbours: crate::learn::neighbours::NeighboursConfig,
     /// `[models]`.
     pub models: ModelsConfig,
     /// `shutdown.grace_seconds`: how long a retrain may take to stop.

@@ -23,6 +23,7 @@ use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
 use crate::learn::diagnostics::ActivationCache;
+use crate::learn::neighbours::Neighbours;
 use crate::learn::online::Replay;
 use crate::learn::tracking::{self, Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
@@ -362,6 +363,8 @@ pub struct LoopHandle {
     pub curve: Arc<RwLock<state::Curve>>,
     /// The serving model's output tracking offset as of the last durable batch.
     pub shift: Arc<RwLock<Option<Shift>>>,
+    /// The neighbours and their weight in the served output as of the last durable batch.
+    pub neighbours: Arc<RwLock<Option<Arc<NeighboursSnapshot>>>>,
     /// Set at shutdown: a running retrain (inline or on the worker) stops before its next
     /// training step.
     pub cancel: Arc<AtomicBool>,
@@ -379,7 +382,23 @@ pub struct ChallengerSnapshot {
     pub weight: f32,
 }
 
+/// A copy of the neighbours for `/v1/predict`.
+#[derive(Debug)]
+pub struct NeighboursSnapshot {
+    pub neighbours: Neighbours,
+    /// Their weight in the served output (`neighbours.blend`).
+    pub weight: f32,
+}
+
 impl LoopHandle {
+    /// The neighbours as of the last durable batch (None: `neighbours.enabled` off).
+    pub fn neighbours(&self) -> Option<Arc<NeighboursSnapshot>> {
+        self.neighbours
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The serving model's output tracking offset as of the last durable batch.
     pub fn shift(&self) -> Option<Shift> {
         self.shift.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -459,6 +478,11 @@ pub struct Learner {
     /// The champion's and the challenger's recent losses, which weigh them in the served
     /// output (`challenger.blend`).
     blend: challenger::Blend,
+    /// The most recent labeled records, whose vote is blended into the served output
+    /// (`[neighbours]`); rebuilt from the recent window at a start.
+    neighbours: Option<Neighbours>,
+    /// The networks' output's and the neighbours' recent losses (`neighbours.blend`).
+    neighbours_blend: challenger::Blend,
 }
 
 /// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
@@ -565,6 +589,10 @@ impl Learner {
             ))
         };
         let (drift_names, drift_groups) = config.drift_groups.clone().into_iter().unzip();
+        let neighbours = config
+            .neighbours
+            .enabled
+            .then(|| rebuild_neighbours(config, &ring, state.ring_pushed));
         Ok(Learner {
             config: config.clone(),
             store,
@@ -584,6 +612,8 @@ impl Learner {
             drift_groups,
             activations: ActivationCache::default(),
             blend: challenger::Blend::default(),
+            neighbours,
+            neighbours_blend: challenger::Blend::default(),
         })
     }
 
@@ -721,7 +751,7 @@ impl Learner {
         // The champion's own predictions (the detectors and the paired test judge it), and
         // what is served: blended with the challenger's (`challenger.blend`).
         let eta = self.config.challenger.blend(self.config.task());
-        let own = match challenger {
+        let mut own = match challenger {
             Some(q) if eta > 0.0 && q.len() == fresh.len() => {
                 let own = fresh.clone();
                 blend(&mut self.blend, eta, &mut fresh, q, records, sd);
@@ -729,6 +759,27 @@ impl Learner {
             }
             _ => None,
         };
+        // Then the neighbours' vote, weighed against that (`neighbours.blend`); they learn
+        // from each labeled record once it is scored.
+        let eta = self.config.neighbours.eta(self.config.task());
+        if let Some(nb) = self.neighbours.as_mut().filter(|_| eta > 0.0) {
+            if own.is_none() {
+                own = Some(fresh.clone());
+            }
+            vote_and_learn(
+                nb,
+                &mut self.neighbours_blend,
+                eta,
+                &mut fresh,
+                x,
+                records,
+                sd,
+            );
+        } else if let Some(nb) = self.neighbours.as_mut() {
+            for r in records {
+                learn_neighbour(nb, r);
+            }
+        }
         for (i, (r, served)) in records.iter().zip(served).enumerate() {
             let p = &fresh[i];
             let champion = own.as_ref().map_or(p, |o| &o[i]);
@@ -850,7 +901,7 @@ impl Learner {
                     cfg,
                     seed,
                 ));
-                self.blend.challenger_reset();
+                self.blend.second_reset();
                 match self.challenger_outputs(x, records)? {
                     Some(o) => o,
                     None => return Ok(()),
@@ -933,7 +984,7 @@ impl Learner {
                 );
                 let tracker = self.state.tracker.as_ref();
                 challenger.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
-                self.blend.challenger_reset();
+                self.blend.second_reset();
                 self.state.add_total(Total::Reset(ResetReason::Diverged), 1);
             }
             Err(e) => return Err(e.into()),
@@ -970,7 +1021,7 @@ impl Learner {
                 );
                 let tracker = self.state.tracker.as_ref();
                 ch.reset(&serving.model, tracker, Some(serving.version), cfg, seed);
-                self.blend.challenger_reset();
+                self.blend.second_reset();
                 self.state.add_total(Total::Reset(ResetReason::Behind), 1);
                 Ok(())
             }
@@ -1083,7 +1134,7 @@ impl Learner {
             ch.tracker = self.state.tracker.clone();
         }
         // The champion is the challenger's model now: its record is the challenger's.
-        self.blend.champion_replaced();
+        self.blend.first_replaced();
     }
 
     fn check_inputs(&mut self, serving: &Serving) -> Result<(), LoopError> {
@@ -1148,7 +1199,7 @@ impl Learner {
                 // The paired record was against the previous champion.
                 ch.paired.clear();
             }
-            self.blend.champion_replaced();
+            self.blend.first_replaced();
         } else {
             self.state.alarms.clear();
             if r.outcome == RunOutcome::Rejected {
@@ -1299,7 +1350,7 @@ fn blend(
     sd: f32,
 ) {
     for ((p, q), r) in served.iter_mut().zip(challenger).zip(records) {
-        let w = state.challenger_weight(eta);
+        let w = state.weight(eta);
         let losses = r
             .label
             .and_then(|l| Some((blend_loss(&p.output, l, sd)?, blend_loss(&q.output, l, sd)?)));
@@ -1327,6 +1378,86 @@ fn blend(
         if let Some((champion, challenger)) = losses {
             state.observe(champion, challenger);
         }
+    }
+}
+
+/// The neighbours of the labeled records in the recent window (`ring`, `pushed` records put
+/// in it so far), oldest first.
+fn rebuild_neighbours(config: &LearnerConfig, ring: &[Record], pushed: u64) -> Neighbours {
+    let mut nb = Neighbours::new(
+        config.spec.classes,
+        config.input_width(),
+        &config.neighbours,
+    );
+    let start = if ring.is_empty() {
+        0
+    } else {
+        (pushed % ring.len() as u64) as usize
+    };
+    for r in ring[start..].iter().chain(&ring[..start]) {
+        learn_neighbour(&mut nb, r);
+    }
+    nb
+}
+
+/// Keeps a labeled record among the neighbours.
+fn learn_neighbour(nb: &mut Neighbours, r: &Record) {
+    match r.label {
+        Some(Label::Class(c)) => nb.learn(&r.features, c as f32),
+        Some(Label::Value(y)) => nb.learn(&r.features, y),
+        None => {}
+    }
+}
+
+/// The neighbours' vote for raw inputs `x`, in the shape of `like` (None: no vote yet).
+pub(crate) fn neighbours_vote(nb: &Neighbours, x: &[f32], like: &Output) -> Option<Output> {
+    match like {
+        Output::Class { probabilities, .. } => {
+            let mut p = vec![0.0; probabilities.len()];
+            nb.predict_class(x, &mut p).then(|| Output::Class {
+                class: argmax(&p) as u32,
+                probabilities: p,
+            })
+        }
+        Output::Value(_) => nb.predict_value(x).map(Output::Value),
+    }
+}
+
+/// Blends the neighbours' vote into each served prediction (`served`, in place; the
+/// records' inputs `x`) by the recent losses in `state`, record by record, each record
+/// learned from once it is served.
+fn vote_and_learn(
+    nb: &mut Neighbours,
+    state: &mut challenger::Blend,
+    eta: f64,
+    served: &mut [Prediction],
+    x: &[f32],
+    records: &[&Record],
+    sd: f32,
+) {
+    let inputs = nb.inputs();
+    let whole = x.len() == inputs * served.len();
+    for (i, (p, r)) in served.iter_mut().zip(records).enumerate() {
+        let row = if whole {
+            &x[i * inputs..(i + 1) * inputs]
+        } else {
+            &r.features[..]
+        };
+        if let Some(output) = neighbours_vote(nb, row, &p.output) {
+            let vote = Prediction {
+                version: p.version,
+                output,
+            };
+            blend(
+                state,
+                eta,
+                std::slice::from_mut(p),
+                std::slice::from_ref(&vote),
+                std::slice::from_ref(r),
+                sd,
+            );
+        }
+        learn_neighbour(nb, r);
     }
 }
 
@@ -1483,6 +1614,9 @@ impl BatchObserver for Learner {
                     if let Some(label) = o.record.label {
                         self.unscored(label);
                     }
+                    if let Some(nb) = self.neighbours.as_mut() {
+                        learn_neighbour(nb, &o.record);
+                    }
                 }
             }
             self.remember(observed, batch);
@@ -1539,7 +1673,7 @@ impl BatchObserver for Learner {
                 .set(cost.flops_full);
             let weight = self
                 .blend
-                .challenger_weight(self.config.challenger.blend(self.config.task()));
+                .weight(self.config.challenger.blend(self.config.task()));
             m.learn.challenger_weight.set(f64::from(weight));
             *self
                 .handle
@@ -1564,6 +1698,20 @@ impl BatchObserver for Learner {
         }
         *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =
             self.state.tracker.as_ref().map(Tracker::shift);
+        if let Some(nb) = &self.neighbours {
+            let weight = self
+                .neighbours_blend
+                .weight(self.config.neighbours.eta(self.config.task()));
+            self.metrics.learn.neighbours_weight.set(f64::from(weight));
+            *self
+                .handle
+                .neighbours
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(NeighboursSnapshot {
+                neighbours: nb.clone(),
+                weight,
+            }));
+        }
         *self
             .handle
             .scores

@@ -38,6 +38,8 @@ pub struct LearnMetrics {
     /// The challenger's weight in the served output (`challenger.blend`; 0: the champion
     /// alone serves).
     pub challenger_weight: Gauge,
+    /// The neighbours' weight in the served output (`neighbours.blend`).
+    pub neighbours_weight: Gauge,
     /// Labeled records the challenger did not learn from because its training would have
     /// taken more than `challenger.max_train_share` of the loop's time (Kafka).
     pub challenger_skipped: IntCounter,
@@ -116,6 +118,10 @@ impl LearnMetrics {
             challenger_weight: r.gauge(
                 "relearn_learn_challenger_weight_ratio",
                 "The challenger's weight in the served output (challenger.blend; 0: the champion alone serves).",
+            ),
+            neighbours_weight: r.gauge(
+                "relearn_learn_neighbours_weight_ratio",
+                "The nearest neighbours' weight in the served output (neighbours.blend), against the champion blended with the challenger.",
             ),
             challenger_skipped: r.counter(
                 "relearn_learn_challenger_skipped_records_total",

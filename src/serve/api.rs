@@ -262,7 +262,20 @@ pub async fn predict(
     let linear = |s: &Option<crate::learn::tracking::Shift>| {
         s.as_ref().is_some_and(|s| !s.weights.is_empty())
     };
-    let inputs = if linear(&shift) || partner.as_ref().is_some_and(|c| linear(&c.shift)) {
+    // The neighbours vote in a served answer (their weight as of the last durable batch).
+    let neighbours = if role == ModelRole::Served {
+        s.handle.neighbours().filter(|n| {
+            n.weight > 0.0
+                && n.neighbours.inputs() == spec.input
+                && n.neighbours.width() == spec.classes.max(1)
+        })
+    } else {
+        None
+    };
+    let inputs = if linear(&shift)
+        || partner.as_ref().is_some_and(|c| linear(&c.shift))
+        || neighbours.is_some()
+    {
         x.clone()
     } else {
         Vec::new()
@@ -275,13 +288,15 @@ pub async fn predict(
         Task::Classification => model.predict_proba(x),
         Task::Regression => model.predict_values(x),
     };
-    let (mut out, other) = tokio::task::spawn_blocking(move || {
+    let voters = neighbours.clone();
+    let (mut out, other, votes) = tokio::task::spawn_blocking(move || {
         let out = forward(answering.model(), &x)?;
         let other = match &theirs {
             Some(c) => Some(forward(&c.model, &x)?),
             None => None,
         };
-        Ok::<_, crate::learn::LearnError>((out, other))
+        let votes = voters.map(|n| neighbour_votes(&n.neighbours, &x, task));
+        Ok::<_, crate::learn::LearnError>((out, other, votes))
     })
     .await
     .map_err(internal)?
@@ -305,6 +320,22 @@ pub async fn predict(
         }
         _ => None,
     };
+    // Then the neighbours' vote, where they have one.
+    let neighbours_weight = match (&neighbours, votes) {
+        (Some(n), Some(votes)) => {
+            let w = n.weight;
+            let per = spec.classes.max(1);
+            for (row, vote) in out.chunks_exact_mut(per).zip(&votes) {
+                if let Some(vote) = vote {
+                    for (a, b) in row.iter_mut().zip(vote) {
+                        *a = (1.0 - w) * *a + w * b;
+                    }
+                }
+            }
+            Some(w)
+        }
+        _ => None,
+    };
     let preds = predicted(&out, task, spec.classes, &s.config.schema.classes);
     s.metrics.serve.predictions.inc_by(preds.len() as u64);
     let model = role;
@@ -317,6 +348,7 @@ pub async fn predict(
             version,
             model,
             challenger_weight,
+            neighbours_weight,
         })
         .into_response()
     } else {
@@ -324,6 +356,7 @@ pub async fn predict(
             version,
             model,
             challenger_weight,
+            neighbours_weight,
             predictions: preds,
         })
         .into_response()
@@ -411,6 +444,24 @@ fn model_inputs(s: &ApiState, items: &[Value], width: usize) -> Result<Vec<f32>,
     Ok(x)
 }
 
+/// The neighbours' vote for each record of `x` (class probabilities or a value; None where
+/// they have none).
+fn neighbour_votes(
+    nb: &crate::learn::neighbours::Neighbours,
+    x: &[f32],
+    task: Task,
+) -> Vec<Option<Vec<f32>>> {
+    x.chunks_exact(nb.inputs().max(1))
+        .map(|row| match task {
+            Task::Classification => {
+                let mut p = vec![0.0; nb.width()];
+                nb.predict_class(row, &mut p).then_some(p)
+            }
+            Task::Regression => nb.predict_value(row).map(|v| vec![v]),
+        })
+        .collect()
+}
+
 /// Applies the output tracking correction to the model's outputs `out` (class
 /// probabilities, `classes` per record, or values), given each record's raw `inputs`.
 fn apply_shift(
@@ -493,6 +544,9 @@ pub struct PredictOne {
     /// The challenger's weight in a served answer (absent: the model named alone answered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenger_weight: Option<f32>,
+    /// The nearest neighbours' weight in a served answer (absent: they did not vote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbours_weight: Option<f32>,
 }
 
 /// `/v1/predict` for a batch.
@@ -503,6 +557,9 @@ pub struct PredictMany {
     /// The challenger's weight in a served answer (absent: the model named alone answered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenger_weight: Option<f32>,
+    /// The nearest neighbours' weight in a served answer (absent: they did not vote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbours_weight: Option<f32>,
     pub predictions: Vec<Predicted>,
 }
 

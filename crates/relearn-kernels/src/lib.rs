@@ -31,6 +31,19 @@ pub fn dot(x: &[f32], y: &[f32]) -> f32 {
     s
 }
 
+/// `acc_r += min(|x - col_r| s, clip)²` for every row `r`: one input's share of the squared
+/// distances of a record (whose value is `x`) to many, that input's values laid out in
+/// `col`, scaled by `s` and clipped at `clip`. A row whose value is NaN (missing) adds
+/// nothing.
+#[inline]
+pub fn add_clipped_sq(x: f32, col: &[f32], s: f32, clip: f32, acc: &mut [f32]) {
+    for (a, &c) in acc.iter_mut().zip(col) {
+        // `min` would turn a NaN into `clip`: test first.
+        let z = ((x - c) * s).abs();
+        *a += if z.is_nan() { 0.0 } else { z.min(clip) * z.min(clip) };
+    }
+}
+
 /// ReLU in place.
 pub fn relu(x: &mut [f32]) {
     for v in x.iter_mut() {
@@ -94,6 +107,27 @@ impl Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_clipped_sq_adds_each_rows_share() {
+        let mut acc = vec![1.0f32; 11];
+        let col: Vec<f32> = (0..11).map(|r| r as f32).collect();
+        // x = 4, scale 0.5, clip 2: |4 - r| / 2 clipped at 2, squared, plus 1.
+        add_clipped_sq(4.0, &col, 0.5, 2.0, &mut acc);
+        let expected: Vec<f32> = (0..11)
+            .map(|r| {
+                let z = ((4.0 - r as f32) * 0.5f32).abs().min(2.0);
+                1.0 + z * z
+            })
+            .collect();
+        assert_eq!(acc, expected);
+        assert_eq!(acc[0], 5.0);
+        assert_eq!(acc[10], 5.0);
+        // A missing value adds nothing.
+        let mut acc = [0.0f32; 2];
+        add_clipped_sq(1.0, &[f32::NAN, 3.0], 1.0, 5.0, &mut acc);
+        assert_eq!(acc, [0.0, 4.0]);
+    }
 
     #[test]
     fn dot_and_axpy_match_the_plain_sums() {
