@@ -40,7 +40,11 @@ pub fn add_clipped_sq(x: f32, col: &[f32], s: f32, clip: f32, acc: &mut [f32]) {
     for (a, &c) in acc.iter_mut().zip(col) {
         // `min` would turn a NaN into `clip`: test first.
         let z = ((x - c) * s).abs();
-        *a += if z.is_nan() { 0.0 } else { z.min(clip) * z.min(clip) };
+        *a += if z.is_nan() {
+            0.0
+        } else {
+            z.min(clip) * z.min(clip)
+        };
     }
 }
 
