@@ -48,6 +48,11 @@ pub struct NeighboursConfig {
     /// recent losses (as `challenger.blend`; 0: the networks alone). Unset: 0.3 for a
     /// classifier ([`BLEND_CLASSIFICATION`]), 1 for a regression ([`BLEND_REGRESSION`]).
     pub blend: Option<f64>,
+    /// On Kafka, the share of the loop's wall time votes may take (over about the last 20
+    /// chunks): behind a backlog, chunks beyond it are served without the vote (and still
+    /// kept), counted in relearn_learn_neighbours_skipped_records_total, so ingest does not
+    /// wait for the neighbours. A file replay votes on every record. In (0, 1].
+    pub max_share: f64,
 }
 
 /// The default `neighbours.blend` of a classifier (see [`NeighboursConfig::default`]);
@@ -72,6 +77,7 @@ impl Default for NeighboursConfig {
             window: 1000,
             k: 5,
             blend: None,
+            max_share: 0.25,
         }
     }
 }
@@ -104,6 +110,9 @@ impl NeighboursConfig {
                 "neighbours.k",
                 format!("must be between 1 and neighbours.window ({})", self.window),
             ));
+        }
+        if !(self.max_share > 0.0 && self.max_share <= 1.0) {
+            return Err(("neighbours.max_share", "must be in (0, 1]".into()));
         }
         if self.blend.is_some_and(|b| !(b >= 0.0 && b.is_finite())) {
             return Err((
@@ -401,6 +410,11 @@ mod tests {
             ..NeighboursConfig::default()
         };
         assert_eq!(key(blend), Some("neighbours.blend"));
+        let share = NeighboursConfig {
+            max_share: 0.0,
+            ..NeighboursConfig::default()
+        };
+        assert_eq!(key(share), Some("neighbours.max_share"));
         let off = NeighboursConfig {
             enabled: false,
             ..NeighboursConfig::default()

@@ -483,6 +483,8 @@ pub struct Learner {
     neighbours: Option<Neighbours>,
     /// The networks' output's and the neighbours' recent losses (`neighbours.blend`).
     neighbours_blend: challenger::Blend,
+    /// `neighbours.max_share` on Kafka (None: every chunk is voted on).
+    neighbours_budget: Option<challenger::TrainBudget>,
 }
 
 /// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
@@ -614,6 +616,8 @@ impl Learner {
             blend: challenger::Blend::default(),
             neighbours,
             neighbours_blend: challenger::Blend::default(),
+            neighbours_budget: (pace == Pace::Live && config.neighbours.max_share < 1.0)
+                .then(|| challenger::TrainBudget::new(config.neighbours.max_share)),
         })
     }
 
@@ -761,23 +765,35 @@ impl Learner {
         };
         // Then the neighbours' vote, weighed against that (`neighbours.blend`); they learn
         // from each labeled record once it is scored.
+        // On Kafka a backlog's chunks beyond `neighbours.max_share` of the loop's time are
+        // served without the vote.
         let eta = self.config.neighbours.eta(self.config.task());
-        if let Some(nb) = self.neighbours.as_mut().filter(|_| eta > 0.0) {
-            if own.is_none() {
-                own = Some(fresh.clone());
-            }
-            vote_and_learn(
-                nb,
-                &mut self.neighbours_blend,
-                eta,
-                &mut fresh,
-                x,
-                records,
-                sd,
-            );
-        } else if let Some(nb) = self.neighbours.as_mut() {
-            for r in records {
-                learn_neighbour(nb, r);
+        let vote = eta > 0.0
+            && self
+                .neighbours_budget
+                .as_mut()
+                .is_none_or(|b| b.allows(std::time::Instant::now()));
+        if let Some(nb) = self.neighbours.as_mut() {
+            if vote {
+                if own.is_none() {
+                    own = Some(fresh.clone());
+                }
+                let started = std::time::Instant::now();
+                let blend = &mut self.neighbours_blend;
+                vote_and_learn(nb, blend, eta, &mut fresh, x, records, sd);
+                if let Some(b) = self.neighbours_budget.as_mut() {
+                    b.spend(started.elapsed().as_secs_f64());
+                }
+            } else {
+                for r in records {
+                    learn_neighbour(nb, r);
+                }
+                if eta > 0.0 {
+                    self.metrics
+                        .learn
+                        .neighbours_skipped
+                        .inc_by(records.len() as u64);
+                }
             }
         }
         for (i, (r, served)) in records.iter().zip(served).enumerate() {

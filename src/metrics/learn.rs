@@ -40,6 +40,9 @@ pub struct LearnMetrics {
     pub challenger_weight: Gauge,
     /// The neighbours' weight in the served output (`neighbours.blend`).
     pub neighbours_weight: Gauge,
+    /// Records served without the neighbours' vote: voting would have taken more than
+    /// `neighbours.max_share` of the loop's time (Kafka).
+    pub neighbours_skipped: IntCounter,
     /// Labeled records the challenger did not learn from because its training would have
     /// taken more than `challenger.max_train_share` of the loop's time (Kafka).
     pub challenger_skipped: IntCounter,
@@ -122,6 +125,10 @@ impl LearnMetrics {
             neighbours_weight: r.gauge(
                 "relearn_learn_neighbours_weight_ratio",
                 "The nearest neighbours' weight in the served output (neighbours.blend), against the champion blended with the challenger.",
+            ),
+            neighbours_skipped: r.counter(
+                "relearn_learn_neighbours_skipped_records_total",
+                "Records served without the nearest neighbours' vote: voting would have taken more than neighbours.max_share of the loop's time (Kafka); they are still kept.",
             ),
             challenger_skipped: r.counter(
                 "relearn_learn_challenger_skipped_records_total",
