@@ -1877,6 +1877,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn neighbours_are_rebuilt_from_the_ring_in_arrival_order() {
+        // A ring of 4 after 6 records: slot i % 4 holds record i, so the slots hold records
+        // 4, 5, 2, 3; in arrival order 2 (class 0 at 7), 3 (class 1 at 10), 4 (class 0 at
+        // 20), 5 (unlabeled, at 30). A window of 2 keeps the last two labeled, 3 and 4 (sd
+        // 5): the nearest to 8 is 3 (class 1, 0.4 sd away; 4 is 2.4). Read in slot order it
+        // would keep 2 and 3 (sd 1.5), and the nearest to 8 would be 2 (class 0).
+        let mut config = crate::config::Config::default().learner();
+        config.neighbours.window = 2;
+        config.neighbours.k = 1;
+        let inputs = config.input_width();
+        let record = |at: f32, label: Option<u32>| {
+            let mut features = vec![0.0; inputs];
+            features[0] = at;
+            Record {
+                features,
+                label: label.map(Label::Class),
+                key: None,
+                timestamp_ms: None,
+            }
+        };
+        let ring = [
+            record(20.0, Some(0)),
+            record(30.0, None),
+            record(7.0, Some(0)),
+            record(10.0, Some(1)),
+        ];
+        let nb = rebuild_neighbours(&config, &ring, 6);
+        assert_eq!(nb.len(), 2);
+        let mut query = vec![0.0; inputs];
+        query[0] = 8.0;
+        let mut p = [0.0f32; 2];
+        assert!(nb.predict_class(&query, &mut p));
+        assert!(p[1] > 0.9, "{p:?}");
+        query[0] = 25.0;
+        assert!(nb.predict_class(&query, &mut p));
+        assert!(p[0] > 0.9, "{p:?}");
+        // A ring not yet full is read from its first slot.
+        let nb = rebuild_neighbours(&config, &ring[..2], 2);
+        assert_eq!(nb.len(), 1);
+    }
+
     fn probabilities(p: &Prediction) -> Vec<f32> {
         match &p.output {
             Output::Class { probabilities, .. } => probabilities.clone(),
