@@ -363,7 +363,8 @@ pub struct LoopHandle {
     pub curve: Arc<RwLock<state::Curve>>,
     /// The serving model's output tracking offset as of the last durable batch.
     pub shift: Arc<RwLock<Option<Shift>>>,
-    /// The neighbours and their weight in the served output as of the last durable batch.
+    /// The neighbours and their weight in the served output, copied after a durable batch at
+    /// most once a second.
     pub neighbours: Arc<RwLock<Option<Arc<NeighboursSnapshot>>>>,
     /// Set at shutdown: a running retrain (inline or on the worker) stops before its next
     /// training step.
@@ -485,7 +486,12 @@ pub struct Learner {
     neighbours_blend: challenger::Blend,
     /// `neighbours.max_share` on Kafka (None: every chunk is voted on).
     neighbours_budget: Option<challenger::TrainBudget>,
+    /// When the neighbours were last published on the handle.
+    neighbours_published: Option<std::time::Instant>,
 }
+
+/// The shortest interval between two copies of the neighbours for `/v1/predict`.
+const NEIGHBOURS_PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The replay buffer as a dataset, reloaded from the store every `REPLAY_RELOAD` labeled
 /// records (not per chunk: a reload reads every slot).
@@ -618,6 +624,7 @@ impl Learner {
             neighbours_blend: challenger::Blend::default(),
             neighbours_budget: (pace == Pace::Live && config.neighbours.max_share < 1.0)
                 .then(|| challenger::TrainBudget::new(config.neighbours.max_share)),
+            neighbours_published: None,
         })
     }
 
@@ -1714,7 +1721,13 @@ impl BatchObserver for Learner {
         }
         *self.handle.shift.write().unwrap_or_else(|p| p.into_inner()) =
             self.state.tracker.as_ref().map(Tracker::shift);
-        if let Some(nb) = &self.neighbours {
+        // The neighbours' copy for `/v1/predict` (window x inputs floats) is taken at most
+        // every `NEIGHBOURS_PUBLISH_EVERY`, not at every batch.
+        let due = self
+            .neighbours_published
+            .is_none_or(|t| t.elapsed() >= NEIGHBOURS_PUBLISH_EVERY);
+        if let Some(nb) = self.neighbours.as_ref().filter(|_| due) {
+            self.neighbours_published = Some(std::time::Instant::now());
             let weight = self
                 .neighbours_blend
                 .weight(self.config.neighbours.eta(self.config.task()));
