@@ -1891,6 +1891,43 @@ mod tests {
     }
 
     #[test]
+    fn the_neighbours_vote_is_blended_in_after_they_learn_each_record() {
+        // Two records of class 1, both served [0.8, 0.2] by the networks. The first finds
+        // no neighbour and is served as it is; the second has the first as its one
+        // neighbour, whose vote is [0.025, 0.975] (5% spread evenly), weighed at 0.5 (no
+        // losses yet): [0.4125, 0.5875].
+        let config = crate::learn::neighbours::NeighboursConfig {
+            window: 10,
+            k: 1,
+            ..Default::default()
+        };
+        let mut nb = Neighbours::new(2, 1, &config);
+        let mut state = challenger::Blend::default();
+        let mut served = vec![class([0.8, 0.2]), class([0.8, 0.2])];
+        let (mut a, mut b) = (labeled(1), labeled(1));
+        a.features = vec![0.0];
+        b.features = vec![0.1];
+        vote_and_learn(
+            &mut nb,
+            &mut state,
+            0.3,
+            &mut served,
+            &[0.0, 0.1],
+            &[&a, &b],
+            1.0,
+        );
+        assert_eq!(probabilities(&served[0]), vec![0.8, 0.2]);
+        let p = probabilities(&served[1]);
+        assert!(
+            (p[0] - 0.4125).abs() < 1e-6 && (p[1] - 0.5875).abs() < 1e-6,
+            "{p:?}"
+        );
+        assert_eq!(nb.len(), 2);
+        // The vote's loss (-ln 0.975) was lower than the networks' (-ln 0.2): it weighs more.
+        assert!(state.weight(0.3) > 0.5, "{state:?}");
+    }
+
+    #[test]
     fn neighbours_are_rebuilt_from_the_ring_in_arrival_order() {
         // A ring of 4 after 6 records: slot i % 4 holds record i, so the slots hold records
         // 4, 5, 2, 3; in arrival order 2 (class 0 at 7), 3 (class 1 at 10), 4 (class 0 at
