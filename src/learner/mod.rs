@@ -771,9 +771,8 @@ impl Learner {
             _ => None,
         };
         // Then the neighbours' vote, weighed against that (`neighbours.blend`); they learn
-        // from each labeled record once it is scored.
-        // On Kafka a backlog's chunks beyond `neighbours.max_share` of the loop's time are
-        // served without the vote.
+        // from each labeled record once it is scored. On Kafka a backlog's chunks beyond
+        // `neighbours.max_share` of the loop's time are served without the vote.
         let eta = self.config.neighbours.eta(self.config.task());
         let vote = eta > 0.0
             && self
@@ -1433,7 +1432,7 @@ fn learn_neighbour(nb: &mut Neighbours, r: &Record) {
 }
 
 /// The neighbours' vote for raw inputs `x`, in the shape of `like` (None: no vote yet).
-pub(crate) fn neighbours_vote(nb: &Neighbours, x: &[f32], like: &Output) -> Option<Output> {
+fn neighbours_vote(nb: &Neighbours, x: &[f32], like: &Output) -> Option<Output> {
     match like {
         Output::Class { probabilities, .. } => {
             let mut p = vec![0.0; probabilities.len()];
