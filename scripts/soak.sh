@@ -9,7 +9,8 @@
 #
 # Environment: SOAK_RATE (records/s, default 2000), SOAK_PREDICT_RATE (requests/s, default
 # 1000), SOAK_EVERY_LABELED (a retrain every this many labeled records, default 100000),
-# RELEARN_KAFKA_PORT (default 19592, a broker of its own, stopped at the end).
+# RELEARN_KAFKA_PORT (default 19592, a broker of its own, stopped at the end), SOAK_BIN (a
+# relearn binary to soak instead of the one built here, e.g. an older build for an A/B).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/daemon.sh
@@ -50,7 +51,7 @@ every_labeled = ${SOAK_EVERY_LABELED:-100000}
 TOML
 # The topic exists before the daemon subscribes (one record, auto-created).
 echo "$(python3 -c 'print(",".join(["0"]*54))'),1" | kcat -b "$brokers" -q -P -t "$topic"
-RELEARN_LOG=warn "$target/release/relearn" run --config "$work/soak.toml" > "$out/daemon.log" 2>&1 &
+RELEARN_LOG=warn "${SOAK_BIN:-$target/release/relearn}" run --config "$work/soak.toml" > "$out/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   curl -sf "127.0.0.1:$port/healthz" >/dev/null && break

@@ -31,12 +31,16 @@ pub use store::StoreMetrics;
 /// metrics are rendered.
 pub type RenderHook = Box<dyn Fn(&Metrics) + Send + Sync>;
 
-/// The registry and each stage's metrics.
+/// The registry and each stage's metrics, shared: a clone is one reference count (the HTTP
+/// API clones them for every request, the loop and the source for every batch).
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<MetricsInner>);
+
+/// What every clone of a [`Metrics`] shares (reached through `Deref`: `metrics.learn`).
+pub struct MetricsInner {
     registry: Registry,
-    /// Run by `render` before it gathers (shared by every clone).
-    hooks: Arc<RwLock<Vec<RenderHook>>>,
+    /// Run by `render` before it gathers.
+    hooks: RwLock<Vec<RenderHook>>,
     /// Every registered metric name (a labelled family shows in `gather` only once it has a
     /// child; this lists it from the start).
     names: Vec<String>,
@@ -46,6 +50,14 @@ pub struct Metrics {
     pub drift: DriftMetrics,
     pub retrain: RetrainMetrics,
     pub serve: ServeMetrics,
+}
+
+impl std::ops::Deref for Metrics {
+    type Target = MetricsInner;
+
+    fn deref(&self) -> &MetricsInner {
+        &self.0
+    }
 }
 
 /// What a training cost counts: what ran, or the same work with every layer trained.
@@ -153,9 +165,9 @@ impl Metrics {
             RetrainMetrics::register(&mut r),
             ServeMetrics::register(&mut r),
         );
-        Metrics {
+        Metrics(Arc::new(MetricsInner {
             registry,
-            hooks: Arc::default(),
+            hooks: RwLock::default(),
             names,
             ingest,
             store,
@@ -163,7 +175,7 @@ impl Metrics {
             drift,
             retrain,
             serve,
-        }
+        }))
     }
 
     /// Every registered metric name.
@@ -176,7 +188,7 @@ impl Metrics {
         &self.registry
     }
 
-    /// Runs `hook` before every later `render` (and in every clone of these metrics).
+    /// Runs `hook` before every later `render` (in every clone of these metrics).
     pub fn on_render(&self, hook: RenderHook) {
         self.hooks
             .write()

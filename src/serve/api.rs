@@ -227,7 +227,7 @@ pub struct PredictQuery {
 
 /// `POST /v1/predict[?model=served|champion|challenger]`.
 pub async fn predict(
-    State(s): State<ApiState>,
+    State(s): State<Arc<ApiState>>,
     query: Result<axum::extract::Query<PredictQuery>, axum::extract::rejection::QueryRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -577,7 +577,7 @@ pub struct StatusResponse {
 }
 
 /// `GET /v1/status`.
-pub async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiError> {
+pub async fn status(State(s): State<Arc<ApiState>>) -> Result<Json<StatusResponse>, ApiError> {
     let mut state = s.handle.status();
     state.serving_version = current(&s.handle.serving).map(|v| v.version);
     let log = RetrainLog::new(s.store.as_ref());
@@ -628,7 +628,7 @@ impl ModelsResponse {
 }
 
 /// `GET /v1/models`.
-pub async fn models(State(s): State<ApiState>) -> Result<Json<ModelsResponse>, ApiError> {
+pub async fn models(State(s): State<Arc<ApiState>>) -> Result<Json<ModelsResponse>, ApiError> {
     Ok(Json(
         ModelsResponse::read(s.store.as_ref()).map_err(internal)?,
     ))
@@ -656,7 +656,7 @@ fn version_or_404(s: &ApiState, v: u64) -> Result<(VersionRecord<VersionMeta>, V
 /// `GET /v1/models/{version}`: metadata, validation and cost report (reference statistics
 /// included).
 pub async fn model(
-    State(s): State<ApiState>,
+    State(s): State<Arc<ApiState>>,
     Path(v): Path<u64>,
 ) -> Result<Json<VersionRecord<VersionMeta>>, ApiError> {
     let (record, _) = version_or_404(&s, v)?;
@@ -664,7 +664,10 @@ pub async fn model(
 }
 
 /// `GET /v1/models/{version}/weights`: safetensors in PyTorch layout (`[out, in]` weights).
-pub async fn weights(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Response, ApiError> {
+pub async fn weights(
+    State(s): State<Arc<ApiState>>,
+    Path(v): Path<u64>,
+) -> Result<Response, ApiError> {
     version_or_404(&s, v)?;
     let serving =
         load_version(s.store.as_ref(), &s.config.model, s.config.backend, v).map_err(internal)?;
@@ -685,7 +688,7 @@ pub async fn weights(State(s): State<ApiState>, Path(v): Path<u64>) -> Result<Re
 /// `POST /v1/models/{version}/activate` (admin): rollback or roll forward, swapped into
 /// serving at once.
 pub async fn activate(
-    State(s): State<ApiState>,
+    State(s): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(v): Path<u64>,
 ) -> Result<Json<Activated>, ApiError> {
@@ -731,7 +734,7 @@ struct RetrainRequest {
 /// `POST /v1/retrain` (admin): a manual trigger, optionally of named layers
 /// (`{"layers": ["head"]}`); it starts at the loop's next tick (within a second).
 pub async fn retrain(
-    State(s): State<ApiState>,
+    State(s): State<Arc<ApiState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<RetrainRequested>), ApiError> {

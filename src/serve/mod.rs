@@ -42,7 +42,11 @@ fn probe_routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
 
 /// The `/v1` API's endpoints (see [`probe_routes`]); `/openapi.json` itself is not in the
 /// document.
-fn api_routes() -> Vec<(&'static str, &'static str, MethodRouter<api::ApiState>)> {
+fn api_routes() -> Vec<(
+    &'static str,
+    &'static str,
+    MethodRouter<std::sync::Arc<api::ApiState>>,
+)> {
     vec![
         ("post", "/v1/predict", post(api::predict)),
         ("get", "/v1/status", get(api::status)),
@@ -78,7 +82,7 @@ pub fn router(metrics: Metrics, ready: Probe, live: Probe, api: Option<api::ApiS
             r.route(path, handler)
         })
         .route("/openapi.json", get(api::openapi))
-        .with_state(api)
+        .with_state(std::sync::Arc::new(api))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
