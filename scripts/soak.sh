@@ -21,7 +21,9 @@ brokers=127.0.0.1:$RELEARN_KAFKA_PORT
 target=${CARGO_TARGET_DIR:-$HOME/.cache/relearn/target}
 work=$(mktemp -d)
 pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; scripts/kafka.sh stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# The daemon is stopped (and waited for: its last batch, its consumer leaving the group)
+# before the broker, which it would otherwise wait for until shutdown.grace_seconds.
+trap '[ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; scripts/kafka.sh stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 scripts/deps.sh
 cargo build --release --locked --bin relearn --bin relearn-bench

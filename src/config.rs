@@ -178,6 +178,7 @@ impl Config {
             challenger: self.challenger.clone(),
             neighbours: self.neighbours.clone(),
             models: self.models.clone(),
+            ingest_nice: self.ingest.nice,
             grace: self.shutdown.grace,
         }
     }
@@ -634,6 +635,8 @@ mod tests {
             ("[ewc]\ngamma = 2.0", "ewc.gamma"),
             ("[retrain]\nnice = 20", "retrain.nice"),
             ("[retrain]\nnice = -1", "retrain.nice"),
+            ("[ingest]\nnice = 20", "ingest.nice"),
+            ("[ingest]\nnice = -3", "ingest.nice"),
             ("[ewc]\nlambda = -1.0", "ewc.lambda"),
             (
                 "[triggers]\ndrift_detectors = [\"x\"]",

@@ -359,6 +359,9 @@ pub fn run(
     config.kafka.brokers = None;
     config.store.path = None;
     config.http.listen = "127.0.0.1:0".into();
+    // No request to yield to: ingest keeps the process's priority (a retrain still runs
+    // `retrain.nice` below it).
+    config.ingest.nice = 0;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -72,9 +72,10 @@ pub struct RetrainConfig {
     /// reproducible run to run) and not when consuming Kafka; `always`; `never` (the retrain
     /// runs on its own thread and ingest keeps its rate).
     pub wait: WaitPolicy,
-    /// Added to the retrain thread's nice value (Linux; 0 to 19, 0 = the priority of ingest
-    /// and predict): a retrain takes the CPU that ingest and predict leave, so on a busy
-    /// machine it takes longer instead of slowing them down.
+    /// Added to the ingest thread's nice value (`ingest.nice`) for the retrain thread (Linux;
+    /// 0 to 19, the sum at most 19; 0 = the priority of ingest): a retrain takes the CPU
+    /// that ingest and predict leave, so on a busy machine it takes longer instead of
+    /// slowing them down.
     pub nice: i32,
 }
 

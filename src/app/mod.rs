@@ -44,6 +44,10 @@ pub enum AppError {
     AdminTokenEmpty { path: PathBuf },
     #[error("cannot create a temporary store directory: {0}")]
     TempDir(std::io::Error),
+    #[error("cannot start the ingest thread")]
+    SpawnIngest(#[source] std::io::Error),
+    #[error("the ingest thread ended without a result (it panicked)")]
+    IngestThread,
     #[error("internal task {task} failed")]
     Task {
         task: &'static str,
@@ -341,12 +345,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         let pipeline = pipeline.clone();
         let metrics = metrics.clone();
         let stop = ingest_stop.clone();
-        tokio::task::spawn_blocking(move || source.run(&config, pipeline, metrics, &stop))
+        spawn_ingest(config.ingest.nice, move || {
+            source.run(&config, pipeline, metrics, &stop)
+        })?
     };
-    let outcome = ingest.await.map_err(|source| AppError::Task {
-        task: "ingest",
-        source,
-    })?;
+    let outcome = ingest.await.map_err(|_| AppError::IngestThread)?;
     let result = match outcome {
         Ok(Ended::EndOfInput) if !config.file.exit_at_end => {
             tracing::info!("end of input; serving until shutdown");
@@ -383,6 +386,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary,
         tracing::error!(error = %crate::error::Chain(&e), "closing the pipeline and the store failed");
     }
     result.map(|()| summary)
+}
+
+/// Runs `ingest` on a thread of its own (`relearn-ingest`) at `nice` below the process's
+/// priority (`ingest.nice`), not on tokio's blocking pool, whose threads are reused for the
+/// API's forward passes and must keep their priority. The receiver gets its result; it is
+/// closed without one if the thread panicked.
+fn spawn_ingest<T: Send + 'static>(
+    nice: i32,
+    ingest: impl FnOnce() -> T + Send + 'static,
+) -> Result<tokio::sync::oneshot::Receiver<T>, AppError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("relearn-ingest".into())
+        .spawn(move || {
+            if let Err(e) = crate::learner::worker::lower_priority(nice) {
+                tracing::warn!(nice, error = %e, "cannot lower the ingest thread's priority; it runs at the API's");
+            }
+            let _ = tx.send(ingest());
+        })
+        .map_err(AppError::SpawnIngest)?;
+    Ok(rx)
 }
 
 /// Binds the HTTP listener; returns it with the address it got (a port 0 resolved).
@@ -565,5 +589,38 @@ fn summarize(
                     .with_label_values(&["full_estimate"])
                     .get(),
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::spawn_ingest;
+
+    fn nice_of_this_thread() -> i32 {
+        // SAFETY: `getpriority` reads only its integer arguments (`who = 0`: this thread).
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    }
+
+    #[test]
+    fn ingest_runs_on_its_own_thread_below_the_callers_priority() {
+        let before = nice_of_this_thread();
+        let rx = spawn_ingest(4, || {
+            (
+                std::thread::current().name().map(str::to_string),
+                nice_of_this_thread(),
+            )
+        })
+        .expect("the thread starts");
+        let (name, nice) = rx.blocking_recv().expect("a result");
+        assert_eq!(name.as_deref(), Some("relearn-ingest"));
+        assert_eq!(nice, (before + 4).min(19));
+        assert_eq!(
+            nice_of_this_thread(),
+            before,
+            "the caller keeps its priority"
+        );
+        // A panic on the thread closes the channel without a result.
+        let rx = spawn_ingest(0, || -> u8 { panic!("a panicking ingest") }).expect("starts");
+        assert!(rx.blocking_recv().is_err());
     }
 }

@@ -44,6 +44,8 @@ pub struct LearnerConfig {
     pub neighbours: crate::learn::neighbours::NeighboursConfig,
     /// `[models]`.
     pub models: ModelsConfig,
+    /// `ingest.nice`: the retrain thread runs `retrain.nice` below it.
+    pub ingest_nice: i32,
     /// `shutdown.grace_seconds`: how long a retrain may take to stop.
     pub grace: Duration,
 }

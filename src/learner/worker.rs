@@ -100,7 +100,9 @@ pub fn spawn(
     let (done_tx, done) = mpsc::channel::<()>();
     let cancel = handle.cancel.clone();
     let grace = config.grace;
-    let nice = config.retrain.nice;
+    // The retrain thread starts here, at the process's priority; ingest runs `ingest.nice`
+    // below it and a retrain `retrain.nice` below ingest.
+    let nice = config.ingest_nice + config.retrain.nice;
     let spawned = std::thread::Builder::new()
         .name("relearn-retrain".into())
         .spawn(move || {
@@ -134,7 +136,7 @@ pub fn spawn(
 /// Adds `nice` to the calling thread's nice value, at most 19 (Linux keeps the nice value per
 /// thread, and lowering a priority needs no privilege). Elsewhere a no-op.
 #[cfg(target_os = "linux")]
-fn lower_priority(nice: i32) -> std::io::Result<()> {
+pub(crate) fn lower_priority(nice: i32) -> std::io::Result<()> {
     if nice == 0 {
         return Ok(());
     }
@@ -155,7 +157,7 @@ fn lower_priority(nice: i32) -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: i32) -> std::io::Result<()> {
+pub(crate) fn lower_priority(_nice: i32) -> std::io::Result<()> {
     Ok(())
 }
 
