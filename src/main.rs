@@ -76,7 +76,8 @@ struct EvalArgs {
     #[arg(long)]
     task: Option<String>,
     /// String columns (schema.categorical); default, when --features is not given either:
-    /// every other non-numeric column but the label.
+    /// every other non-numeric column but the label, dates and times, and identifiers (more
+    /// than 32 distinct values and than half the rows in the first 1,000).
     #[arg(long, value_delimiter = ',')]
     categorical: Vec<String>,
     /// The key column (schema.key).
@@ -203,7 +204,16 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--task {t:?}: expected classification or regression"))?,
         ),
     };
-    relearn::eval::infer_schema(&mut config, &args.file, task)?;
+    for c in relearn::eval::infer_schema(&mut config, &args.file, task)? {
+        eprintln!(
+            "relearn: column `{}` is not an input: {} ({} distinct values in its first {}); --categorical {} uses it",
+            c.column,
+            c.reason.as_str(),
+            c.distinct,
+            c.rows,
+            c.column
+        );
+    }
     config.validate()?;
     let strategies = args
         .strategies
