@@ -192,6 +192,11 @@ pub fn infer_schema(
         path: path.to_path_buf(),
         source,
     };
+    if config.schema.delimiter == "," {
+        if let Some(d) = sniff_delimiter(path).map_err(read)? {
+            config.schema.delimiter = d.to_string();
+        }
+    }
     let mut csv = open_csv(path, &config.schema.delimiter).map_err(read)?;
     let schema_err = |reason: String| EvalError::Schema {
         path: path.to_path_buf(),
@@ -292,14 +297,7 @@ pub fn infer_schema(
 /// A CSV file (gzip-compressed when it ends in `.gz`) with a header, fields split at the
 /// first byte of `delimiter`.
 fn open_csv(path: &Path, delimiter: &str) -> std::io::Result<csv::Reader<Box<dyn BufRead>>> {
-    let file = std::fs::File::open(path)?;
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-            file,
-        )))
-    } else {
-        Box::new(std::io::BufReader::new(file))
-    };
+    let reader = open_lines(path)?;
     Ok(csv::ReaderBuilder::new()
         .delimiter(delimiter.as_bytes().first().copied().unwrap_or(b','))
         .has_headers(true)
@@ -378,6 +376,35 @@ impl Scan {
         }
         Ok(scan)
     }
+}
+
+/// The file's text, decompressed when it ends in `.gz`.
+fn open_lines(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    let file = std::fs::File::open(path)?;
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            file,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    })
+}
+
+/// The delimiter of a file whose header has no comma but semicolons (European spreadsheet
+/// exports), tabs or vertical bars, the most frequent of them; None: a comma (or nothing
+/// else found).
+fn sniff_delimiter(path: &Path) -> std::io::Result<Option<char>> {
+    let mut header = String::new();
+    open_lines(path)?.read_line(&mut header)?;
+    if header.contains(',') {
+        return Ok(None);
+    }
+    Ok([';', '\t', '|']
+        .into_iter()
+        .map(|d| (header.matches(d).count(), d))
+        .filter(|&(n, _)| n > 0)
+        .max_by_key(|&(n, _)| n)
+        .map(|(_, d)| d))
 }
 
 /// Rows whose values decide each column's kind (numbers or strings) and whether a string
@@ -724,6 +751,58 @@ pub fn write(r: &EvalReport, dir: &Path) -> Result<(PathBuf, PathBuf), EvalError
 mod tests {
     use super::*;
 
+    /// The defaults with label `y` and nothing else of the schema set.
+    fn blank() -> Config {
+        let mut c = Config::default();
+        c.schema.label = Some("y".into());
+        c.schema.features.clear();
+        c.schema.categorical.clear();
+        c.schema.classes.clear();
+        c
+    }
+
+    /// `dir/name`: `header` then `rows` lines made by `row`.
+    fn csv_file(
+        dir: &Path,
+        name: &str,
+        header: &str,
+        rows: usize,
+        row: impl Fn(usize) -> String,
+    ) -> PathBuf {
+        let path = dir.join(name);
+        let text: String = std::iter::once(header.to_string())
+            .chain((0..rows).map(row))
+            .map(|l| l + "\n")
+            .collect();
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_spreadsheet_export_with_a_byte_order_mark_and_semicolons_is_read() {
+        // 60 rows `a;c;y` after a UTF-8 BOM: the delimiter is found from the header, the
+        // first column is `a` (not "\u{feff}a"), and every row reaches the loop.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = csv_file(dir.path(), "export.csv", "\u{feff}a;c;y", 60, |i| {
+            format!("{};{};{}", i % 7, ["p", "q"][i % 2], i % 2)
+        });
+        let mut config = blank();
+        infer_schema(&mut config, &path, None).expect("inferred");
+        assert_eq!(config.schema.delimiter, ";");
+        assert_eq!(config.schema.features, ["a"]);
+        assert_eq!(config.schema.categorical, ["c"]);
+        let report = run(&config, &path, &[Strategy::Default], |_| {}).expect("ran");
+        assert_eq!(report.records, 60);
+        assert_eq!(report.rows[0].labeled, 60);
+        // A comma in the header keeps the comma.
+        let commas = dir.path().join("commas.csv");
+        std::fs::write(&commas, "a,b;c\n1,2;3\n").expect("write");
+        assert_eq!(sniff_delimiter(&commas).expect("read"), None);
+        let tabs = dir.path().join("tabs.tsv");
+        std::fs::write(&tabs, "a\tb\tc;d\n").expect("write");
+        assert_eq!(sniff_delimiter(&tabs).expect("read"), Some('\t'));
+    }
+
     #[test]
     fn dates_and_times_are_recognised() {
         for v in [
@@ -751,25 +830,14 @@ mod tests {
         // 100 rows: `id` and `stamp` differ on every row (left out), `city` has 3 values and
         // `few` 40 (more than IDENTIFIER_DISTINCT but not more than half the rows: kept).
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("s.csv");
-        let mut text = String::from("id,city,x,stamp,few,y\n");
-        for i in 0..100 {
-            text.push_str(&format!(
-                "u{i},{},{i},2013-01-01 {i:02}:00,f{},{}\n",
+        let path = csv_file(dir.path(), "s.csv", "id,city,x,stamp,few,y", 100, |i| {
+            format!(
+                "u{i},{},{i},2013-01-01 {i:02}:00,f{},{}",
                 ["a", "b", "c"][i % 3],
                 i % 40,
                 i % 2
-            ));
-        }
-        std::fs::write(&path, text).expect("write");
-        let blank = || {
-            let mut c = Config::default();
-            c.schema.label = Some("y".into());
-            c.schema.features.clear();
-            c.schema.categorical.clear();
-            c.schema.classes.clear();
-            c
-        };
+            )
+        });
         let mut config = blank();
         let left_out = infer_schema(&mut config, &path, None).expect("inferred");
         assert_eq!(config.schema.features, ["x"]);
@@ -789,12 +857,9 @@ mod tests {
             ]
         );
         // A date that repeats (hourly rows, one date a day) is still a time stamp.
-        let day = dir.path().join("d.csv");
-        let mut text = String::from("day,x,y\n");
-        for i in 0..100 {
-            text.push_str(&format!("2011-01-{:02},{i},{}\n", 1 + i / 24, i % 2));
-        }
-        std::fs::write(&day, text).expect("write");
+        let day = csv_file(dir.path(), "d.csv", "day,x,y", 100, |i| {
+            format!("2011-01-{:02},{i},{}", 1 + i / 24, i % 2)
+        });
         let mut config = blank();
         let left_out = infer_schema(&mut config, &day, None).expect("inferred");
         assert!(config.schema.categorical.is_empty());

@@ -204,7 +204,15 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--task {t:?}: expected classification or regression"))?,
         ),
     };
-    for c in relearn::eval::infer_schema(&mut config, &args.file, task)? {
+    let delimiter = config.schema.delimiter.clone();
+    let left_out = relearn::eval::infer_schema(&mut config, &args.file, task)?;
+    if config.schema.delimiter != delimiter {
+        eprintln!(
+            "relearn: the header has no comma: columns separated by {:?} (schema.delimiter)",
+            config.schema.delimiter
+        );
+    }
+    for c in left_out {
         eprintln!(
             "relearn: column `{}` is not an input: {} ({} distinct values in its first {}); --categorical {} uses it",
             c.column,

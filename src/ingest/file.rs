@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::decode::{Format, SchemaConfig};
 use super::{Decoder, IngestConfig, IngestError, Pipeline, SourcePos};
 
+/// The UTF-8 byte order mark some tools write at the start of a text file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The Elec2 stream (elecNormNew, 45,312 rows in time order), gzip-compressed.
 pub const EMBEDDED_ELEC2: &[u8] = include_bytes!("../../data/elec2.csv.gz");
 
@@ -109,6 +112,17 @@ impl FileSource {
             source,
         };
 
+        // A UTF-8 byte order mark (spreadsheet exports) is not part of the first column's name
+        // or value.
+        let bom = self
+            .reader
+            .fill_buf()
+            .map_err(|e| input_err(e, &self.name))?
+            .starts_with(UTF8_BOM);
+        if bom {
+            self.reader.consume(UTF8_BOM.len());
+            pos += UTF8_BOM.len() as i64;
+        }
         if self.header && self.format == Format::Csv {
             let n = self
                 .reader
