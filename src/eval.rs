@@ -206,7 +206,8 @@ pub fn infer_schema(
         .headers()
         .map_err(|e| schema_err(format!("no CSV header: {e}")))?
         .iter()
-        .map(str::to_string)
+        // Trimmed, as the file source reads a header (`a, b, c`).
+        .map(|h| h.trim().to_string())
         .collect();
     let label = config
         .schema
@@ -362,15 +363,15 @@ impl Scan {
                 }
                 continue;
             };
-            if let Some(v) = row.get(at).filter(|v| !v.is_empty()) {
-                let t = v.trim();
+            // Trimmed, as the decoder reads a label.
+            if let Some(t) = row.get(at).map(str::trim).filter(|v| !v.is_empty()) {
                 if !tokens.iter().any(|m| m == t) {
                     scan.label_values += 1;
                     scan.label_non_numeric +=
                         u64::from(!t.parse::<f64>().is_ok_and(f64::is_finite));
                 }
                 if scan.classes.len() <= 1000 {
-                    scan.classes.insert(v.to_string());
+                    scan.classes.insert(t.to_string());
                 }
             }
         }
@@ -794,6 +795,18 @@ mod tests {
         let report = run(&config, &path, &[Strategy::Default], |_| {}).expect("ran");
         assert_eq!(report.records, 60);
         assert_eq!(report.rows[0].labeled, 60);
+        // `a, b` separators (UCI Adult): names and labels are read trimmed, as the decoder
+        // reads them.
+        let spaced = csv_file(dir.path(), "spaced.csv", "a, c, y", 40, |i| {
+            format!("{}, {}, {}", i % 5, ["p", "q"][i % 2], ["<=5", ">5"][i % 2])
+        });
+        let mut config = blank();
+        infer_schema(&mut config, &spaced, None).expect("inferred");
+        assert_eq!(config.schema.features, ["a"]);
+        assert_eq!(config.schema.categorical, ["c"]);
+        assert_eq!(config.schema.classes, ["<=5", ">5"]);
+        let report = run(&config, &spaced, &[Strategy::Default], |_| {}).expect("ran");
+        assert_eq!(report.rows[0].labeled, 40);
         // A comma in the header keeps the comma.
         let commas = dir.path().join("commas.csv");
         std::fs::write(&commas, "a,b;c\n1,2;3\n").expect("write");
