@@ -310,8 +310,8 @@ fn open_csv(path: &Path, delimiter: &str) -> std::io::Result<csv::Reader<Box<dyn
 /// first 1,000 rows, and the label column's distinct values and how many are not numbers.
 struct Scan {
     numeric: Vec<bool>,
-    /// Each column's distinct values in the rows read for the kinds (at most
-    /// `IDENTIFIER_ROWS + 1` kept) and how many of those rows had a value.
+    /// Each column's distinct strings (values that are not numbers) in the rows read for the
+    /// kinds (at most `IDENTIFIER_ROWS + 1` kept) and how many of those rows had a value.
     distinct: Vec<HashSet<String>>,
     filled: Vec<usize>,
     /// Whether every value read for the kinds looks like a date or a time of day.
@@ -347,10 +347,13 @@ impl Scan {
                     if j >= columns || v.is_empty() || tokens.iter().any(|t| t == v) {
                         continue;
                     }
-                    if v.parse::<f32>().is_err() {
-                        scan.numeric[j] = false;
-                    }
                     scan.filled[j] += 1;
+                    if v.parse::<f32>().is_ok() {
+                        scan.times[j] = false;
+                        continue;
+                    }
+                    // Only strings are counted: a numeric column keeps no values.
+                    scan.numeric[j] = false;
                     scan.times[j] &= looks_like_time(v);
                     if scan.distinct[j].len() <= IDENTIFIER_ROWS {
                         scan.distinct[j].insert(v.to_string());

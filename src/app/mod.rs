@@ -48,12 +48,6 @@ pub enum AppError {
     SpawnIngest(#[source] std::io::Error),
     #[error("the ingest thread ended without a result (it panicked)")]
     IngestThread,
-    #[error("internal task {task} failed")]
-    Task {
-        task: &'static str,
-        #[source]
-        source: tokio::task::JoinError,
-    },
 }
 
 /// The admin token: `http.admin_token_file`, else `RELEARN_ADMIN_TOKEN`; None disables the
