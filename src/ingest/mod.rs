@@ -163,7 +163,8 @@ pub struct IngestConfig {
     /// decodes, scores, learns from and writes each batch. Above 0, a `/v1/predict` request
     /// (whose threads keep the process's priority) preempts it at once instead of waiting
     /// for the end of its time slice, which is milliseconds while a batch is scored; ingest
-    /// still gets every core that nothing of higher priority wants. 0 (the default): the
+    /// still gets every core that nothing of higher priority wants. The Kafka client's own
+    /// threads, started by the ingest thread, inherit its priority. 0 (the default): the
     /// API's priority. Measured in the soak (2 cores shared with a broker, a producer and
     /// the predict client, 2026-12-06): at 10 the client's p99 per 10-s window fell from a
     /// median of 2.95 ms to 2.27, but through a broker on the same cores
