@@ -3,8 +3,8 @@
 # (datasets under ${RELEARN_DATASETS:-../shared/datasets}) and prints one line per stream.
 # Extra arguments go to `relearn eval` (e.g. --strategies default,full,none); RELEARN__*
 # variables in the environment change the config as in the daemon. String columns listed in
-# the file's `categorical` column are passed as --categorical (RELEARN_EVAL_NUMERIC_ONLY=1:
-# numeric columns only).
+# the file's `categorical` column are passed as --categorical, its `time` column as --time
+# (RELEARN_EVAL_NUMERIC_ONLY=1: numeric columns only).
 #   scripts/eval-streams.sh [--bin PATH] [--only a,b] [-- eval args...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,10 +20,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 out=${RELEARN_EVAL_OUT:-eval-out/streams}
-tail -n +2 benches/results/peers/streams.tsv | while IFS=$'\t' read -r name file label features labels categorical; do
+tail -n +2 benches/results/peers/streams.tsv | while IFS=$'\t' read -r name file label features labels categorical time; do
   if [ -n "$only" ] && ! echo ",$only," | grep -q ",$name,"; then continue; fi
   cat_args=()
   [ -n "${categorical:-}" ] && [ -z "${RELEARN_EVAL_NUMERIC_ONLY:-}" ] && cat_args=(--categorical "$categorical")
+  [ -n "${time:-}" ] && [ -z "${RELEARN_EVAL_NUMERIC_ONLY:-}" ] && cat_args+=(--time "$time")
   # "-" in the labels column: a numeric target (regression, inferred by relearn eval).
   cls_args=()
   [ "$labels" != "-" ] && cls_args=(--classes "$labels")

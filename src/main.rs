@@ -80,6 +80,12 @@ struct EvalArgs {
     /// than 32 distinct values and than half the rows in the first 1,000).
     #[arg(long, value_delimiter = ',')]
     categorical: Vec<String>,
+    /// Date or time columns (schema.time), each giving inputs for the time of day, the day of
+    /// the week and the time of year; default, when --features and --categorical are not
+    /// given: every column of dates or times, with the parts that vary and that no numeric
+    /// input holds already (an hour, weekday or month column).
+    #[arg(long, value_delimiter = ',')]
+    time: Vec<String>,
     /// The key column (schema.key).
     #[arg(long)]
     key: Option<String>,
@@ -178,6 +184,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             config.schema.features.clear();
             config.schema.classes.clear();
             config.schema.categorical.clear();
+            config.schema.time.clear();
         }
     }
     if !args.features.is_empty() {
@@ -188,6 +195,13 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     if !args.classes.is_empty() {
         config.schema.classes = args.classes;
+    }
+    if !args.time.is_empty() {
+        config.schema.time = args
+            .time
+            .into_iter()
+            .map(relearn::ingest::time::TimeField::new)
+            .collect();
     }
     if let Some(key) = args.key {
         config.schema.key = Some(key);
@@ -213,13 +227,25 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     for c in left_out {
+        let flag = match c.reason {
+            relearn::eval::LeftOutReason::TimeStamp => "--time",
+            relearn::eval::LeftOutReason::Identifier => "--categorical",
+        };
         eprintln!(
-            "relearn: column `{}` is not an input: {} ({} distinct values in its first {}); --categorical {} uses it",
+            "relearn: column `{}` is not an input: {} ({} distinct values in its first {}); {flag} {} uses it",
             c.column,
             c.reason.as_str(),
             c.distinct,
             c.rows,
             c.column
+        );
+    }
+    for t in &config.schema.time {
+        let parts: Vec<&str> = t.parts.iter().map(|p| p.as_str()).collect();
+        eprintln!(
+            "relearn: column `{}` is read as a time: inputs for its {} (schema.time)",
+            t.field,
+            parts.join(", ")
         );
     }
     config.validate()?;

@@ -267,11 +267,13 @@ pub enum Reason {
     MissingKey,
     /// A record on a label topic has no label.
     MissingLabel,
+    /// A `schema.time` field holds something that is no date or time.
+    InvalidTime,
 }
 
 impl Reason {
     /// Every reason, in a stable order.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::InvalidJson,
         Reason::InvalidCsv,
         Reason::MissingField,
@@ -284,6 +286,7 @@ impl Reason {
         Reason::InvalidTarget,
         Reason::MissingKey,
         Reason::MissingLabel,
+        Reason::InvalidTime,
     ];
 
     /// The stable snake_case name.
@@ -301,6 +304,7 @@ impl Reason {
             Reason::InvalidTarget => "invalid_target",
             Reason::MissingKey => "missing_key",
             Reason::MissingLabel => "missing_label",
+            Reason::InvalidTime => "invalid_time",
         }
     }
 

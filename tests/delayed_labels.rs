@@ -571,37 +571,23 @@ fn eval_takes_a_delayed_label_csv() {
     }
     let path = dir.path().join("stream.csv");
     std::fs::write(&path, csv).unwrap();
-    let out_dir = dir.path().join("eval");
-    let out = relearn()
-        .arg("eval")
-        .arg(&path)
-        .args(["--label", "y", "--key", "id", "--delayed-labels"])
-        .args(["--strategies", "default,majority", "--out"])
-        .arg(&out_dir)
-        .output()
-        .expect("run relearn eval");
-    assert!(
-        out.status.success(),
-        "relearn eval failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("eval.json")).unwrap()).unwrap();
+    let args = [
+        "--label",
+        "y",
+        "--key",
+        "id",
+        "--delayed-labels",
+        "--strategies",
+        "default,majority",
+    ];
+    let report = common::eval_report(&path, &args, &dir.path().join("eval"));
     assert_eq!(
         report["features"],
         serde_json::json!(["a", "b"]),
         "{report}"
     );
     assert_eq!(report["categorical"], serde_json::json!([]), "{report}");
-    let row = |strategy: &str| {
-        report["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["strategy"] == strategy)
-            .unwrap_or_else(|| panic!("no {strategy} row in {report}"))
-            .clone()
-    };
+    let row = |strategy: &str| common::eval_row(&report, strategy);
     // Learned: the records joined in time are scored (their labels count), well above the
     // majority class (Bayes accuracy 0.95).
     let default = row("default");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{relearn, Gen};
+use common::{eval_report, eval_row, relearn, Gen};
 
 use std::path::{Path, PathBuf};
 
@@ -72,7 +72,30 @@ fn write_stream(dir: &Path) -> Stream {
     }
 }
 
+/// `relearn eval` with only the label named, default against majority.
+const EVAL_ARGS: &[&str] = &["--label", "y", "--strategies", "default,majority"];
+
+/// A strategy's prequential accuracy in an eval report.
+fn accuracy(report: &serde_json::Value, strategy: &str) -> f64 {
+    eval_row(report, strategy)["accuracy"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no accuracy for {strategy} in {report}"))
+}
+
+/// Runs the daemon over `stream` (`x,city,noise,y`) with `schema` added to its schema.
 fn run_daemon(dir: &Path, stream: &Path, schema: &str) -> relearn::inspect::StoreReport {
+    run_with_schema(
+        dir,
+        stream,
+        &format!(
+            "features = [\"x\", \"noise\"]\nlabel = \"y\"\nclasses = [\"no\", \"yes\"]\n{schema}"
+        ),
+    )
+}
+
+/// Runs the daemon over `stream` to its end with `schema` as the `[schema]` section; the
+/// store's report.
+fn run_with_schema(dir: &Path, stream: &Path, schema: &str) -> relearn::inspect::StoreReport {
     let store = dir.join(common::unique("store"));
     let config = dir.join("relearn.toml");
     std::fs::write(
@@ -80,9 +103,6 @@ fn run_daemon(dir: &Path, stream: &Path, schema: &str) -> relearn::inspect::Stor
         format!(
             r#"
 [schema]
-features = ["x", "noise"]
-label = "y"
-classes = ["no", "yes"]
 {schema}
 [file]
 path = "{input}"
@@ -149,33 +169,10 @@ fn strings_and_gaps_are_taken_counted_and_learned() {
     assert!(!report.counters.contains_key("missing/noise"));
 
     // The concept is in the string field only: learned, relearn is far above the majority.
-    let out_dir = dir.path().join("eval");
-    let out = relearn()
-        .arg("eval")
-        .arg(&s.path)
-        .args(["--label", "y", "--strategies", "default,majority", "--out"])
-        .arg(&out_dir)
-        .output()
-        .expect("run relearn eval");
-    assert!(
-        out.status.success(),
-        "relearn eval failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("eval.json")).unwrap()).unwrap();
+    let report = eval_report(&s.path, EVAL_ARGS, &dir.path().join("eval"));
     assert_eq!(report["categorical"], serde_json::json!(["city"]));
     assert_eq!(report["features"], serde_json::json!(["x", "noise"]));
-    let accuracy = |strategy: &str| {
-        report["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["strategy"] == strategy)
-            .unwrap_or_else(|| panic!("no {strategy} row in {report}"))["accuracy"]
-            .as_f64()
-            .unwrap()
-    };
+    let accuracy = |strategy: &str| accuracy(&report, strategy);
     // Bayes accuracy is 0.95 (5% flipped labels); the majority class is about half.
     assert!(accuracy("majority") < 0.6, "{report}");
     assert!(accuracy("default") > 0.85, "{report}");
@@ -297,4 +294,78 @@ fn predict_answers_by_city(encoding: &str) {
     } else {
         assert!(inputs.iter().all(Vec::is_empty), "{inputs:?}");
     }
+}
+
+/// `N` hourly rows `when,noise,y` from Monday 2024-01-01: `yes` in working hours (08:00 to
+/// 17:59, Monday to Friday), so the label is in the time field only. `bad` rows (every
+/// 97th, from row 1,000 on) hold a value that is no date; every 61st has no time at all.
+fn write_clock_stream(dir: &Path, bad: bool) -> (PathBuf, u64) {
+    let mut g = Gen(11);
+    let mut out = String::from("when,noise,y\n");
+    let mut refused = 0;
+    for i in 0..N {
+        // Days since 2024-01-01 (a Monday) and the hour; minutes at random.
+        let (day, hour) = (i / 24, i % 24);
+        let work = day % 7 < 5 && (8..18).contains(&hour);
+        let y = if work { "yes" } else { "no" };
+        let when = if bad && i >= 1000 && i % 97 == 0 {
+            refused += 1;
+            "2024-02-30 10:00".to_string()
+        } else if i % 61 == 60 {
+            String::new()
+        } else {
+            // Month and day of 2024 (a leap year) from the day of the year.
+            let lengths = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let (mut m, mut d) = (0, day);
+            while d >= lengths[m] {
+                d -= lengths[m];
+                m += 1;
+            }
+            format!(
+                "2024-{:02}-{:02} {hour:02}:{:02}:00",
+                m + 1,
+                d + 1,
+                g.next() % 60
+            )
+        };
+        out.push_str(&format!("{when},{:.4},{y}\n", g.unit()));
+    }
+    let path = dir.join(if bad { "clock-bad.csv" } else { "clock.csv" });
+    std::fs::write(&path, out).expect("write the stream");
+    (path, refused)
+}
+
+/// A date-and-time field (`schema.time`) is read as the inputs of the time of day, the
+/// weekday and the time of year: a value that is no date is a dead letter with its reason,
+/// a missing one is imputed, and the concept that lives in the clock alone is learned, with
+/// the field found by `relearn eval` without being named.
+#[test]
+fn a_time_field_is_read_as_the_clock_and_the_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, refused) = write_clock_stream(dir.path(), true);
+    assert!(refused > 20, "the stream has bad times");
+    let schema = "features = [\"noise\"]\nlabel = \"y\"\nclasses = [\"no\", \"yes\"]\n[[schema.time]]\nfield = \"when\"";
+    let report = run_with_schema(dir.path(), &path, schema);
+    assert_eq!(report.counters["records"], N as u64);
+    assert_eq!(report.counters["malformed/invalid_time"], refused);
+    assert_eq!(report.counters["labeled"], N as u64 - refused);
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).expect("dead letters");
+    assert_eq!(dead.lines().count() as u64, refused);
+    assert!(
+        dead.contains("is not a date or a time"),
+        "the reason names the problem: {dead}"
+    );
+
+    // `relearn eval` finds the field (nothing named but the label) and learns the concept.
+    let (clean, _) = write_clock_stream(dir.path(), false);
+    let report = eval_report(&clean, EVAL_ARGS, &dir.path().join("eval"));
+    assert_eq!(
+        report["time"],
+        serde_json::json!([{"field": "when", "parts": ["day", "week", "year"]}])
+    );
+    assert_eq!(report["features"], serde_json::json!(["noise"]));
+    let accuracy = |strategy: &str| accuracy(&report, strategy);
+    // 50 working hours of 168: the majority (`no`) is right 70% of the time.
+    assert!(accuracy("majority") < 0.72, "{report}");
+    assert!(accuracy("default") > 0.9, "{report}");
 }

@@ -189,41 +189,13 @@ listen = "{addr}"
     assert_eq!(c["missing/b"], s.missing_b);
 
     // relearn eval on the same file: MAE, RMSE and R^2 against the mean predictor.
-    let out_dir = dir.path().join("eval");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relearn"))
-        .env("RELEARN_LOG", "warn")
-        .arg("eval")
-        .arg(&s.path)
-        .args([
-            "--label",
-            "demand",
-            "--strategies",
-            "default,majority",
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .expect("run relearn eval");
-    assert!(
-        out.status.success(),
-        "relearn eval failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("eval.json")).unwrap()).unwrap();
+    let args = ["--label", "demand", "--strategies", "default,majority"];
+    let report = common::eval_report(&s.path, &args, &dir.path().join("eval"));
     assert_eq!(
         report["task"], "regression",
         "inferred from the numeric label"
     );
-    let row = |strategy: &str| {
-        report["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["strategy"] == strategy)
-            .unwrap_or_else(|| panic!("no {strategy} row in {report}"))["regression"]
-            .clone()
-    };
+    let row = |strategy: &str| common::eval_row(&report, strategy)["regression"].clone();
     let (default, mean) = (row("default"), row("majority"));
     let mae = default["mae"].as_f64().unwrap();
     let mean_mae = mean["mae"].as_f64().unwrap();

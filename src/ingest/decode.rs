@@ -7,7 +7,8 @@
 //! `schema.features` (NaN where a value is missing and `schema.missing` imputes: the model's
 //! normaliser turns NaN into its mean), then `schema.categorical_buckets` one-hot inputs per
 //! `schema.categorical` field (a vocabulary or feature hashing, `ingest::categories`), then, with `schema.missing = "indicate"`, one
-//! 0/1 missing indicator per numeric feature. [`decoded_names`] names them.
+//! 0/1 missing indicator per numeric feature, then each `schema.time` field's inputs
+//! (`ingest::time`). [`decoded_names`] names them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use super::categories::{CategoricalEncoding, Vocabulary};
 use super::json::{Field, Fields};
+use super::time::{Civil, TimeField};
 
 use crate::error::ConfigError;
 use crate::learn::Task;
@@ -29,9 +31,11 @@ pub fn decoded_width(schema: &SchemaConfig) -> usize {
         } else {
             0
         }
+        + schema.time.iter().map(TimeField::width).sum::<usize>()
 }
 
-/// Names of the decoder's outputs: `<feature>`, `<field>#<bucket>`, `<feature>:missing`.
+/// Names of the decoder's outputs: `<feature>`, `<field>#<bucket>`, `<feature>:missing`,
+/// `<time field>:<input>` (`ingest::time`).
 pub fn decoded_names(schema: &SchemaConfig) -> Vec<String> {
     let mut names = schema.features.clone();
     for c in &schema.categorical {
@@ -39,6 +43,9 @@ pub fn decoded_names(schema: &SchemaConfig) -> Vec<String> {
     }
     if schema.missing == MissingPolicy::Indicate {
         names.extend(schema.features.iter().map(|f| format!("{f}:missing")));
+    }
+    for t in &schema.time {
+        names.extend(t.names());
     }
     names
 }
@@ -104,6 +111,8 @@ pub struct Decoder {
     /// Which input each categorical value sets (`schema.categorical_encoding`); `None`:
     /// hashing.
     vocabulary: Option<Arc<Vocabulary>>,
+    /// The time fields (`schema.time`) and where each one's inputs start.
+    time: Vec<(TimeField, usize)>,
 }
 
 /// What a CSV column holds.
@@ -112,6 +121,7 @@ enum Role {
     Ignore,
     Feature(usize),
     Categorical(usize),
+    Time(usize),
     Label,
     Key,
     Timestamp,
@@ -126,11 +136,12 @@ struct CsvLayout {
 
 impl Decoder {
     /// Builds a decoder; CSV columns are the schema's `columns` (or features, categorical
-    /// fields, then label).
+    /// fields, time fields, then label).
     pub fn new(schema: &SchemaConfig) -> Result<Decoder, DecodeError> {
         let columns = if schema.columns.is_empty() {
             let mut c = schema.features.clone();
             c.extend(schema.categorical.iter().cloned());
+            c.extend(schema.time.iter().map(|t| t.field.clone()));
             c.extend(schema.label.iter().cloned());
             c
         } else {
@@ -164,6 +175,21 @@ impl Decoder {
                 }
             }
         }
+        for (k, t) in schema.time.iter().enumerate() {
+            match columns.iter().position(|c| *c == t.field) {
+                Some(i) => roles[i] = Role::Time(k),
+                None if schema.format == Format::Csv => {
+                    return Err(fail(
+                        Reason::MissingField,
+                        format!(
+                            "time field `{}` is not among the CSV columns {columns:?}",
+                            t.field
+                        ),
+                    ))
+                }
+                None => {}
+            }
+        }
         for (name, role) in [
             (&schema.label, Role::Label),
             (&schema.key, Role::Key),
@@ -178,6 +204,16 @@ impl Decoder {
             width: columns.len(),
             roles,
         };
+        let width = decoded_width(schema);
+        let mut at = width - schema.time.iter().map(TimeField::width).sum::<usize>();
+        let time = schema
+            .time
+            .iter()
+            .map(|t| {
+                at += t.width();
+                (t.clone(), at - t.width())
+            })
+            .collect();
         Ok(Decoder {
             format: schema.format,
             features: schema.features.clone(),
@@ -185,7 +221,7 @@ impl Decoder {
             buckets: schema.categorical_buckets.max(1),
             missing: schema.missing,
             missing_tokens: schema.missing_tokens.iter().cloned().collect(),
-            width: decoded_width(schema),
+            width,
             label: schema.label.clone(),
             task: schema.task,
             classes: schema
@@ -201,6 +237,7 @@ impl Decoder {
             csv,
             label_records: false,
             vocabulary: None,
+            time,
         })
     }
 
@@ -231,6 +268,7 @@ impl Decoder {
         let mut s = schema.clone();
         s.features.clear();
         s.categorical.clear();
+        s.time.clear();
         s.missing = MissingPolicy::Impute;
         let columns = if columns.is_empty() {
             schema.key.iter().chain(&schema.label).cloned().collect()
@@ -336,6 +374,47 @@ impl Decoder {
         }
     }
 
+    /// Sets time field `k` to `value` (None: missing); true when a value is present.
+    fn set_time(
+        &self,
+        features: &mut [f32],
+        k: usize,
+        value: Result<Option<Civil>, DecodeError>,
+        deferred: &mut Option<DecodeError>,
+    ) -> Result<bool, DecodeError> {
+        let Some((field, at)) = self.time.get(k) else {
+            return Ok(false);
+        };
+        let time = value?;
+        if time.is_none() && self.missing == MissingPolicy::Reject {
+            let e = fail(
+                Reason::MissingField,
+                format!("`{}` is missing", field.field),
+            );
+            if !self.label_records {
+                return Err(e);
+            }
+            deferred.get_or_insert(e);
+        }
+        field.write(time.as_ref(), &mut features[*at..*at + field.width()]);
+        Ok(time.is_some())
+    }
+
+    /// Time field `k`'s text: None when missing, a refusal when it is no date or time.
+    fn time_text(&self, k: usize, text: &str) -> Result<Option<Civil>, DecodeError> {
+        let s = text.trim();
+        if self.is_missing_text(s) {
+            return Ok(None);
+        }
+        super::time::parse(s).map(Some).ok_or_else(|| {
+            let name = self.time.get(k).map_or("", |(t, _)| t.field.as_str());
+            fail(
+                Reason::InvalidTime,
+                format!("`{name}` = {s:?} is not a date or a time"),
+            )
+        })
+    }
+
     /// Decodes one payload.
     pub fn decode(&self, payload: &[u8]) -> Result<Record, DecodeError> {
         self.decode_with_categories(payload).map(|(r, _)| r)
@@ -422,6 +501,27 @@ impl Decoder {
                 text.as_deref(),
                 &mut deferred,
             )?);
+        }
+        for (k, (t, _)) in self.time.iter().enumerate() {
+            let value = match map.get(t.field.as_str()) {
+                None | Some(Field::Null) => Ok(None),
+                Some(Field::Str(s)) => self.time_text(k, s),
+                Some(Field::Number(n)) => n
+                    .as_f64()
+                    .and_then(Civil::from_unix)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        fail(
+                            Reason::InvalidTime,
+                            format!("`{}` = {n} is not a Unix time", t.field),
+                        )
+                    }),
+                Some(other) => Err(fail(
+                    Reason::InvalidTime,
+                    format!("`{}` is {}, not a date or a time", t.field, other.kind()),
+                )),
+            };
+            present += usize::from(self.set_time(&mut features, k, value, &mut deferred)?);
         }
         let label = self.json_label(&map)?;
         let key = self.key.as_ref().and_then(|k| match map.get(k.as_str()) {
@@ -570,6 +670,10 @@ impl Decoder {
                         Some(field),
                         &mut deferred,
                     )?)
+                }
+                Role::Time(k) => {
+                    let value = self.time_text(k, field);
+                    present += usize::from(self.set_time(&mut features, k, value, &mut deferred)?)
                 }
                 Role::Label => label = self.label(field)?,
                 Role::Key => {
@@ -747,7 +851,8 @@ pub struct SchemaConfig {
     /// Optional field that holds the record's event time in milliseconds. Empty: none.
     #[serde(with = "crate::units::opt_string")]
     pub timestamp: Option<String>,
-    /// CSV column names in order. Empty: `features` then `label`. Ignored for JSON and when
+    /// CSV column names in order. Empty: `features`, `categorical`, the `time` fields, then
+    /// `label`. Ignored for JSON and when
     /// the file source reads a header.
     pub columns: Vec<String>,
     /// CSV field delimiter (one ASCII character).
@@ -775,6 +880,11 @@ pub struct SchemaConfig {
     pub missing: MissingPolicy,
     /// Values that mean "missing" in a numeric or categorical field, compared after trimming.
     pub missing_tokens: Vec<String>,
+    /// Fields holding a date or a date and time (`2013-01-01 09:00:00`), each read as the
+    /// inputs of its `parts`: `day` (time of day), `week` (day of week), `year` (time of
+    /// year); see `ingest::time` for the formats. A value that is no date or time is
+    /// malformed (`invalid_time`); a missing one is imputed.
+    pub time: Vec<TimeField>,
 }
 
 /// What a missing feature value does (`schema.missing`).
@@ -840,6 +950,7 @@ impl Default for SchemaConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            time: Vec::new(),
         }
     }
 }
@@ -890,8 +1001,15 @@ impl SchemaConfig {
                 format!("must be one ASCII character, got {:?}", s.delimiter),
             ));
         }
+        let time = s.time.iter().map(|t| &t.field);
         if s.format == Format::Csv && !s.columns.is_empty() {
-            for f in s.features.iter().chain(&s.categorical).chain(&s.label) {
+            for f in s
+                .features
+                .iter()
+                .chain(&s.categorical)
+                .chain(&s.label)
+                .chain(time)
+            {
                 if !s.columns.contains(f) {
                     return Err(ConfigError::key(
                         "schema.columns",
@@ -922,10 +1040,10 @@ impl SchemaConfig {
     /// The feature and categorical names, each non-empty and listed once across both.
     fn check_fields(&self) -> Result<std::collections::HashSet<&str>, ConfigError> {
         let s = self;
-        if s.features.is_empty() && s.categorical.is_empty() {
+        if s.features.is_empty() && s.categorical.is_empty() && s.time.is_empty() {
             return Err(ConfigError::key(
                 "schema.features",
-                "at least one feature (or schema.categorical field) is required",
+                "at least one feature (or schema.categorical or schema.time field) is required",
             ));
         }
         let mut seen = std::collections::HashSet::new();
@@ -956,6 +1074,29 @@ impl SchemaConfig {
                     format!(
                         "`{f}` is listed twice or is also in schema.features (a field is numeric or categorical, not both)"
                     ),
+                ));
+            }
+        }
+        for t in &s.time {
+            let f = &t.field;
+            if f.trim().is_empty() {
+                return Err(ConfigError::key(
+                    "schema.time",
+                    "field names must not be empty",
+                ));
+            }
+            let other = [&s.label, &s.key, &s.timestamp];
+            if !seen.insert(f.as_str()) || other.iter().any(|o| o.as_deref() == Some(f)) {
+                return Err(ConfigError::key(
+                    "schema.time",
+                    format!("`{f}` is listed twice or is also a feature, categorical field, label, key or timestamp"),
+                ));
+            }
+            let parts: std::collections::BTreeSet<_> = t.parts.iter().collect();
+            if t.parts.is_empty() || parts.len() != t.parts.len() {
+                return Err(ConfigError::key(
+                    "schema.time",
+                    format!("`{f}`: parts must name each of day, week and year at most once, and at least one"),
                 ));
             }
         }
@@ -1267,6 +1408,117 @@ mod tests {
         assert_eq!(category_bucket("", 1 << 20), 140_069);
         assert_eq!(category_bucket("a", 1_000_003), 783_675);
         assert_eq!(category_bucket("Paris", 1_000_003), 308_894);
+    }
+
+    #[test]
+    fn time_fields_decode_to_their_inputs() {
+        use crate::ingest::time::{TimeField, TimePart};
+        for format in [Format::Csv, Format::Json] {
+            let s = SchemaConfig {
+                time: vec![
+                    TimeField::new("when"),
+                    TimeField {
+                        field: "day".into(),
+                        parts: vec![TimePart::Week],
+                    },
+                ],
+                columns: vec![
+                    "t".into(),
+                    "a".into(),
+                    "when".into(),
+                    "b".into(),
+                    "day".into(),
+                    "y".into(),
+                ],
+                ..schema(format)
+            };
+            s.check().expect("valid");
+            assert_eq!(decoded_width(&s), 2 + 11 + 7);
+            assert_eq!(decoded_names(&s)[2], "when:day_sin");
+            assert_eq!(decoded_names(&s)[19], "day:sun");
+            let d = Decoder::new(&s).expect("decoder");
+            let line = |when: &str, day: &str| match format {
+                Format::Csv => format!("1,0.5,{when},2,{day},yes"),
+                Format::Json => {
+                    format!(r#"{{"t":1,"a":0.5,"when":{when},"b":2,"day":{day},"y":"yes"}}"#)
+                }
+            };
+            let quote = |v: &str| match format {
+                Format::Csv => v.to_string(),
+                Format::Json => format!("{v:?}"),
+            };
+            // Tuesday 2013-01-01 06:00 (a quarter of the day: sin 1, cos 0); Sunday.
+            let r = d
+                .decode(line(&quote("2013-01-01 06:00:00"), &quote("2013-01-06")).as_bytes())
+                .expect("decoded");
+            let f = &r.features;
+            assert_eq!(&f[..2], &[0.5, 2.0]);
+            assert!((f[2] - 1.0).abs() < 1e-6 && f[3].abs() < 1e-6, "{f:?}");
+            assert_eq!(&f[4..11], &[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+            assert!(f[11].abs() < 0.01 && (f[12] - 1.0).abs() < 0.01, "{f:?}");
+            assert_eq!(&f[13..], &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+            // Missing (empty, a token, JSON null): imputed, not refused.
+            let missing = match format {
+                Format::Csv => line("", "NA"),
+                Format::Json => line("null", "\"NA\""),
+            };
+            let r = d.decode(missing.as_bytes()).expect("imputed");
+            assert!(r.features[2].is_nan() && r.features[12].is_nan());
+            assert!(r.features[4..11]
+                .iter()
+                .chain(&r.features[13..])
+                .all(|&v| v == 0.0));
+            // Not a date: a dead letter that says which field.
+            let e = d
+                .decode(line(&quote("2013-02-30"), &quote("2013-01-06")).as_bytes())
+                .expect_err("refused");
+            assert_eq!(e.reason, Reason::InvalidTime);
+            assert!(e.detail.contains("`when`"), "{}", e.detail);
+            // Refused when missing under `reject`.
+            let strict = Decoder::new(&SchemaConfig {
+                missing: MissingPolicy::Reject,
+                ..s.clone()
+            })
+            .expect("decoder");
+            let e = strict.decode(missing.as_bytes()).expect_err("refused");
+            assert_eq!(e.reason, Reason::MissingField);
+        }
+        // A JSON number is a Unix time: 2013-01-01 06:00 UTC in seconds.
+        let s = SchemaConfig {
+            format: Format::Json,
+            time: vec![TimeField::new("when")],
+            ..schema(Format::Json)
+        };
+        let d = Decoder::new(&s).expect("decoder");
+        let r = d
+            .decode(br#"{"a":1,"b":2,"when":1357020000,"y":"no"}"#)
+            .expect("decoded");
+        assert!((r.features[2] - 1.0).abs() < 1e-6, "{:?}", r.features);
+        let e = d
+            .decode(br#"{"a":1,"b":2,"when":[1],"y":"no"}"#)
+            .expect_err("refused");
+        assert_eq!(e.reason, Reason::InvalidTime);
+        // A time field that is also a feature, or not among the columns, is refused.
+        let twice = SchemaConfig {
+            time: vec![TimeField::new("a")],
+            ..schema(Format::Csv)
+        };
+        let e = twice.check().expect_err("refused");
+        assert!(e.to_string().contains("schema.time"), "{e}");
+        let absent = SchemaConfig {
+            time: vec![TimeField::new("zz")],
+            ..schema(Format::Csv)
+        };
+        assert!(absent.check().is_err());
+        let no_parts = SchemaConfig {
+            time: vec![TimeField {
+                field: "t2".into(),
+                parts: Vec::new(),
+            }],
+            columns: Vec::new(),
+            ..schema(Format::Json)
+        };
+        assert!(no_parts.check().is_err());
     }
 
     #[test]

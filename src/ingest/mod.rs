@@ -12,6 +12,7 @@ pub mod lags;
 pub mod lines;
 pub mod pipeline;
 pub mod predictions;
+pub mod time;
 
 pub use decode::{DecodeError, Decoder, Reason};
 pub use dlq::{DeadLetter, DeadLetterSink, FileDeadLetters, KafkaDeadLetters};

@@ -348,6 +348,35 @@ pub fn relearn() -> std::process::Command {
     c
 }
 
+/// Runs `relearn eval FILE ARGS --out OUT` and returns its `eval.json`; fails the test with
+/// the command's standard error when it fails.
+pub fn eval_report(file: &Path, args: &[&str], out: &Path) -> serde_json::Value {
+    let run = relearn()
+        .arg("eval")
+        .arg(file)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run relearn eval");
+    assert!(
+        run.status.success(),
+        "relearn eval failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let json = std::fs::read(out.join("eval.json")).expect("eval.json written");
+    serde_json::from_slice(&json).expect("eval.json is JSON")
+}
+
+/// The row of `strategy` in an eval report.
+pub fn eval_row(report: &serde_json::Value, strategy: &str) -> serde_json::Value {
+    report["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["strategy"] == strategy))
+        .unwrap_or_else(|| panic!("no {strategy} row in {report}"))
+        .clone()
+}
+
 /// Starts the daemon binary with `config`, stdout piped, stderr appended to `log`.
 pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
     spawn_daemon_with(config, log, &[])
