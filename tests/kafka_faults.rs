@@ -5,16 +5,19 @@
 //! and a wrong password stops the daemon at once with an error that names the keys (port
 //! 19292); a TLS broker likewise, with its certificate trusted and not (port 19492); SASL/PLAIN
 //! over TLS (SASL_SSL) with the right and a wrong password (port 19692); a static member
-//! fenced by another consumer with its instance id recreates its consumer (exact counts).
+//! fenced by another consumer with its instance id recreates its consumer (exact counts);
+//! SIGTERM while the broker shuts down under a running producer ends within the grace time
+//! with status 0 and loses nothing.
 //!
 //! The restart tests run against a broker of their own (`PrivateBroker`, port 19192), so the
 //! shared test broker that other tests use is never stopped.
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use relearn::ingest::dlq::header as dlq;
@@ -31,6 +34,15 @@ const PARTITIONS: i32 = 3;
 
 /// One restart test at a time: they stop and start the same private broker.
 static PRIVATE: Mutex<()> = Mutex::new(());
+
+/// The private broker the restart tests stop and start (plaintext, port 19192).
+fn fault_broker() -> PrivateBroker {
+    PrivateBroker {
+        port: FAULT_BROKER_PORT,
+        sasl: None,
+        tls: false,
+    }
+}
 
 fn payloads(from: usize, to: usize) -> Vec<Vec<u8>> {
     (from..to)
@@ -163,11 +175,7 @@ fn give_up(mut child: std::process::Child, log: &Path, what: String) -> ! {
 /// malformed count, offsets at the partitions' ends, and a healthy daemon.
 fn survives_broker_restart(static_membership: bool) {
     let _one = PRIVATE.lock().unwrap_or_else(|p| p.into_inner());
-    let broker = PrivateBroker {
-        port: FAULT_BROKER_PORT,
-        sasl: None,
-        tls: false,
-    };
+    let broker = fault_broker();
     let brokers = broker.start();
     let topic = unique(if static_membership {
         "restart-static"
@@ -253,6 +261,108 @@ fn assert_exactly_once(
     assert_eq!(report.counters["malformed/non_numeric"], bad);
     assert_eq!(report.counters["labeled"], n as u64 - bad);
     for (p, end) in end_offsets(brokers, topic, PARTITIONS).iter().enumerate() {
+        assert_eq!(
+            report.offsets[&format!("{topic}/{p}")],
+            *end,
+            "partition {p}"
+        );
+    }
+}
+
+/// SIGTERM 0.7 s after the broker began to stop, while a producer was writing: the consumer's
+/// close cannot reach the broker and would block for `session.timeout.ms` (45 s here, the
+/// librdkafka default, beyond the 20 s grace); the daemon leaves it behind after 5 s and
+/// exits 0. Restarted with the broker back, it takes every record the broker kept, once.
+#[test]
+fn sigterm_while_the_broker_stops_ends_within_the_grace() {
+    let _one = PRIVATE.lock().unwrap_or_else(|p| p.into_inner());
+    let broker = fault_broker();
+    let brokers = broker.start();
+    let topic = unique("stop-at-outage");
+    create_topic(&brokers, &topic, PARTITIONS);
+    create_topic(&brokers, &format!("{topic}-dead"), 1);
+    let run = Run::new();
+    run.configure(&brokers, &topic, "");
+    let config = std::fs::read_to_string(&run.config).expect("config");
+    let config = config.replace(
+        r#""session.timeout.ms" = "6000""#,
+        r#""session.timeout.ms" = "45000""#,
+    );
+    std::fs::write(&run.config, config).expect("config");
+    produce(&brokers, &topic, PARTITIONS, &payloads(0, 5_000));
+    let child = run.start_and_process(5_000);
+
+    // A producer writing about 2,000 records/s through the outage, as a service would.
+    let mut kcat = std::process::Command::new("kcat")
+        .args(["-b", &brokers, "-q", "-P", "-t", &topic])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run kcat");
+    let mut stdin = kcat.stdin.take().expect("kcat's stdin");
+    let writer = std::thread::spawn(move || {
+        for chunk in (5_000..).step_by(200) {
+            let lines: Vec<u8> = payloads(chunk, chunk + 200)
+                .into_iter()
+                .flat_map(|mut p| {
+                    p.push(b'\n');
+                    p
+                })
+                .collect();
+            if stdin
+                .write_all(&lines)
+                .and_then(|()| stdin.flush())
+                .is_err()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let stopping = std::thread::spawn(move || {
+        broker.stop();
+        broker
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let signalled = Instant::now();
+    sigterm(&child);
+    let out = child.wait_with_output().expect("wait for the daemon");
+    let took = signalled.elapsed();
+    let _ = kcat.kill();
+    let _ = kcat.wait();
+    let _ = writer.join();
+    let broker = stopping.join().expect("the broker stopped");
+    assert!(
+        out.status.success() && took < Duration::from_secs(15),
+        "SIGTERM during the outage: {:?} after {took:?} (grace 20 s)\nlog:\n{}",
+        out.status,
+        log_of(&run.log)
+    );
+    eprintln!("stopped in {took:?} with the broker going away");
+
+    // Everything the broker kept is taken exactly once after a restart.
+    broker.start();
+    // A hundred more, once the partitions have their leader again.
+    produce(&brokers, &topic, PARTITIONS, &payloads(0, 100));
+    // In a group of its own: the old member never left its group, whose next rebalance
+    // would wait out its 45 s session. Where a partition starts is the store's offset.
+    run.configure(&brokers, &topic, "");
+    let n: i64 = end_offsets(&brokers, &topic, PARTITIONS).iter().sum();
+    let n = n as usize;
+    assert!(n > 5_000, "the producer's records reached the broker ({n})");
+    let child = run.start_and_process(n);
+    let out = stop_gracefully(child);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("records {n} ")), "{stdout}");
+    let report = relearn::inspect::inspect_path(&run.store).expect("inspect the store");
+    assert_eq!(
+        report.counters["records"], n as u64,
+        "nothing lost or doubled"
+    );
+    let malformed = report.counters["malformed/non_numeric"];
+    assert_eq!(report.counters["labeled"] + malformed, n as u64);
+    for (p, end) in end_offsets(&brokers, &topic, PARTITIONS).iter().enumerate() {
         assert_eq!(
             report.offsets[&format!("{topic}/{p}")],
             *end,

@@ -244,14 +244,19 @@ pub fn metric_with(body: &str, name: &str, label: &str, value: &str) -> Option<f
         .and_then(|(_, v)| v.parse().ok())
 }
 
-/// Sends SIGTERM to a running daemon, waits, and asserts that it exited cleanly; returns
-/// its output (stdout holds the shutdown summary when it was piped).
-pub fn stop_gracefully(child: std::process::Child) -> std::process::Output {
+/// Sends SIGTERM to `child`.
+pub fn sigterm(child: &std::process::Child) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -TERM failed");
+}
+
+/// Sends SIGTERM to a running daemon, waits, and asserts that it exited cleanly; returns
+/// its output (stdout holds the shutdown summary when it was piped).
+pub fn stop_gracefully(child: std::process::Child) -> std::process::Output {
+    sigterm(&child);
     let out = child.wait_with_output().expect("wait for the daemon");
     assert!(
         out.status.success(),
