@@ -406,7 +406,7 @@ impl Decoder {
         if self.is_missing_text(s) {
             return Ok(None);
         }
-        super::time::parse(s).map(Some).ok_or_else(|| {
+        super::time::parse_or_number(s).map(Some).ok_or_else(|| {
             let name = self.time.get(k).map_or("", |(t, _)| t.field.as_str());
             fail(
                 Reason::InvalidTime,
@@ -1498,6 +1498,22 @@ mod tests {
             .decode(br#"{"a":1,"b":2,"when":[1],"y":"no"}"#)
             .expect_err("refused");
         assert_eq!(e.reason, Reason::InvalidTime);
+        // In CSV a number's text is read the same way; eight digits that make a date are one.
+        let s = SchemaConfig {
+            time: vec![TimeField::new("when")],
+            columns: vec!["a".into(), "b".into(), "when".into(), "y".into()],
+            ..schema(Format::Csv)
+        };
+        let d = Decoder::new(&s).expect("decoder");
+        let r = d.decode(b"1,2,1357020000,no").expect("decoded");
+        assert!((r.features[2] - 1.0).abs() < 1e-6, "{:?}", r.features);
+        let r = d.decode(b"1,2,20130106,no").expect("decoded");
+        assert!(r.features[2].is_nan(), "a date alone: no time of day");
+        assert_eq!(
+            r.features[10], 1.0,
+            "2013-01-06 was a Sunday: {:?}",
+            r.features
+        );
         // A time field that is also a feature, or not among the columns, is refused.
         let twice = SchemaConfig {
             time: vec![TimeField::new("a")],

@@ -4,8 +4,9 @@
 //!
 //! Read as written: `2013-01-01T10:00:00Z` and `2013-01-01 10:00:00+05:00` both give ten
 //! o'clock (no time zone conversion: the local clock is what traffic, demand or prices follow;
-//! a producer writing UTC gets UTC's clock, still periodic). A JSON number is a Unix time
-//! (seconds, or milliseconds from 10^11 up) read in UTC.
+//! a producer writing UTC gets UTC's clock, still periodic). A number (JSON, or a number's
+//! text) is a Unix time (seconds, or milliseconds from 10^11 up) read in UTC, except eight
+//! digits that make a date (`20130131`).
 //!
 //! The inputs of a time field, per part: `day`: sin and cos of the time of day (23:59 is next
 //! to 00:00); `week`: seven 0/1 inputs, Monday to Sunday; `year`: sin and cos of the day of
@@ -171,8 +172,20 @@ impl Civil {
         })
     }
 
-    /// A JSON number as a Unix time: seconds, or milliseconds from 10^11 up.
+    /// A number as a time: eight digits that make a date are one (`20130131`, as some
+    /// exports write dates); any other is a Unix time, in seconds, or milliseconds from 10^11
+    /// up, read in UTC.
     pub fn from_unix(n: f64) -> Option<Civil> {
+        if n.fract() == 0.0 && (10_000_101.0..=99_991_231.0).contains(&n) {
+            let d = n as u32;
+            let date = (d / 10_000, d / 100 % 100, d % 100);
+            if let Some(date) = valid_date(date.0, date.1, date.2) {
+                return Some(Civil {
+                    date: Some(date),
+                    hours: None,
+                });
+            }
+        }
         Civil::from_unix_seconds(if n.abs() >= 1e11 { n / 1_000.0 } else { n })
     }
 }
@@ -216,7 +229,8 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 /// `31-01-2013` (day first), two-digit years after `/` or `.` (`31.01.13`: 2013, `70`-`99`:
 /// the 1900s); `09:00`, `09:00:00`, `09:00:00.123`; a date and a time joined by a space or
 /// `T`, the time optionally followed by `Z` or an offset (`+01:00`, `-0500`), which is not
-/// applied. None for anything else, or an impossible date or time.
+/// applied. None for anything else, or an impossible date or time. See [`parse_or_number`]
+/// for a field that may also hold a number.
 pub fn parse(text: &str) -> Option<Civil> {
     let s = text.trim();
     match s.split_once([' ', 'T']) {
@@ -235,6 +249,15 @@ pub fn parse(text: &str) -> Option<Civil> {
             }),
         },
     }
+}
+
+/// [`parse`], or a number's text read as [`Civil::from_unix`] does (a CSV field holding a
+/// Unix time or a `20130131` date).
+pub fn parse_or_number(text: &str) -> Option<Civil> {
+    parse(text).or_else(|| {
+        let n = text.trim().parse::<f64>().ok()?;
+        Civil::from_unix(n)
+    })
 }
 
 /// Up to four ASCII digits.
@@ -264,6 +287,11 @@ fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
         }
         _ => return None,
     };
+    valid_date(y, m, d)
+}
+
+/// The date, when it exists.
+fn valid_date(y: u32, m: u32, d: u32) -> Option<(i32, u32, u32)> {
     let y = i32::try_from(y).ok()?;
     ((1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d)).then_some((y, m, d))
 }
@@ -374,6 +402,25 @@ mod tests {
         }
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(Civil::from_unix(f64::NAN), None);
+        // Eight digits that make a date are one; the text of a number is read the same way.
+        assert_eq!(
+            Civil::from_unix(20_130_131.0).and_then(|c| c.date),
+            Some((2013, 1, 31))
+        );
+        assert_eq!(Civil::from_unix(20_130_131.0).map(|c| c.hours), Some(None));
+        let c = parse_or_number(" 1357034400 ").expect("a Unix time");
+        assert_eq!((c.date, c.hours), (Some((2013, 1, 1)), Some(10.0)));
+        assert_eq!(
+            parse_or_number("20130131").and_then(|c| c.date),
+            Some((2013, 1, 31))
+        );
+        // 20131399 is no date: a Unix time in August 1970.
+        assert_eq!(
+            parse_or_number("20131399").and_then(|c| c.date),
+            Some((1970, 8, 22))
+        );
+        assert_eq!(parse_or_number("2013-01-31"), parse("2013-01-31"));
+        assert_eq!(parse_or_number("soon"), None);
     }
 
     #[test]
