@@ -2,7 +2,8 @@
 //! concept and a numeric field with gaps (`NA`, empty). With `schema.categorical` the daemon
 //! takes every record (no dead letters), counts the missing values per field exactly, and
 //! learns the concept from the string field; with `schema.missing = "reject"` the gaps are
-//! dead letters as before.
+//! dead letters as before. A date-and-time field (`schema.time`) is read as the clock and the
+//! calendar, by the loop and by `/v1/predict`.
 
 mod common;
 
@@ -217,21 +218,24 @@ fn predict_reads_the_vocabulary_the_stream_built() {
     predict_answers_by_city("vocabulary");
 }
 
-fn predict_answers_by_city(encoding: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = write_stream(dir.path());
+/// Starts the daemon serving over `stream` (label `y`, classes no/yes, `schema` as
+/// `RELEARN__SCHEMA__<KEY>` overrides), the store in `dir`, and waits until it has all `N`
+/// records; the child and its HTTP address.
+fn serve(dir: &Path, stream: &Path, schema: &[(&str, &str)]) -> (std::process::Child, String) {
     let addr = format!("127.0.0.1:{}", common::free_port());
-    let child = relearn()
+    let mut command = relearn();
+    command
         .arg("run")
-        .env("RELEARN__STORE__PATH", dir.path().join("store"))
-        .env("RELEARN__FILE__PATH", &s.path)
+        .env("RELEARN__STORE__PATH", dir.join("store"))
+        .env("RELEARN__FILE__PATH", stream)
         .env("RELEARN__FILE__EXIT_AT_END", "false")
         .env("RELEARN__HTTP__LISTEN", &addr)
-        .env("RELEARN__SCHEMA__FEATURES", r#"["x", "noise"]"#)
-        .env("RELEARN__SCHEMA__CATEGORICAL", r#"["city"]"#)
-        .env("RELEARN__SCHEMA__CATEGORICAL_ENCODING", encoding)
         .env("RELEARN__SCHEMA__LABEL", "y")
-        .env("RELEARN__SCHEMA__CLASSES", r#"["no", "yes"]"#)
+        .env("RELEARN__SCHEMA__CLASSES", r#"["no", "yes"]"#);
+    for (key, value) in schema {
+        command.env(format!("RELEARN__SCHEMA__{key}"), value);
+    }
+    let child = command
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the relearn binary");
@@ -240,6 +244,21 @@ fn predict_answers_by_city(encoding: &str) {
         (code == 200 && st["records"] == N as u64).then_some(())
     })
     .expect("the stream is consumed");
+    (child, addr)
+}
+
+fn predict_answers_by_city(encoding: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    let (child, addr) = serve(
+        dir.path(),
+        &s.path,
+        &[
+            ("FEATURES", r#"["x", "noise"]"#),
+            ("CATEGORICAL", r#"["city"]"#),
+            ("CATEGORICAL_ENCODING", encoding),
+        ],
+    );
     let class = |body: &str| {
         let (code, p) = common::post_json(&addr, "/v1/predict", None, body);
         assert_eq!(code, 200, "{body}: {p}");
@@ -368,4 +387,50 @@ fn a_time_field_is_read_as_the_clock_and_the_calendar() {
     // 50 working hours of 168: the majority (`no`) is right 70% of the time.
     assert!(accuracy("majority") < 0.72, "{report}");
     assert!(accuracy("default") > 0.9, "{report}");
+}
+
+/// The served model reads a time field in a predict request as the stream's records: a
+/// working hour and a night, a weekday and a weekend, a Unix time as a JSON number; a
+/// request without the field is answered, one that is no date is refused with its reason.
+#[test]
+fn predict_reads_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = write_clock_stream(dir.path(), false);
+    let schema = [
+        ("FEATURES", r#"["noise"]"#),
+        ("TIME", r#"[{ field = "when" }]"#),
+    ];
+    let (child, addr) = serve(dir.path(), &path, &schema);
+    let class = |when: &str| {
+        let body = format!(r#"{{"when": {when}, "noise": 0.5}}"#);
+        let (code, p) = common::post_json(&addr, "/v1/predict", None, &body);
+        assert_eq!(code, 200, "{body}: {p}");
+        p["class"].as_str().unwrap().to_string()
+    };
+    // 2024-06-05 was a Wednesday, 2024-06-08 a Saturday; 1717583400 is 2024-06-05 10:30 UTC.
+    let cases = [
+        (r#""2024-06-05 10:30:00""#, "yes"),
+        (r#""2024-06-05T14:10:00Z""#, "yes"),
+        ("1717583400", "yes"),
+        (r#""2024-06-05 22:30""#, "no"),
+        (r#""2024-06-08 10:30:00""#, "no"),
+        (r#""2024-06-09 14:10:00""#, "no"),
+    ];
+    let right: Vec<&str> = cases
+        .iter()
+        .filter(|(when, want)| class(when) == *want)
+        .map(|(when, _)| *when)
+        .collect();
+    assert!(right.len() >= 5, "answered right: {right:?}");
+    class("null");
+    let (code, e) = common::post_json(
+        &addr,
+        "/v1/predict",
+        None,
+        r#"{"when": "2024-02-30 10:00", "noise": 0.5}"#,
+    );
+    assert_eq!(code, 400, "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("invalid_time"), "{e}");
+    common::stop_gracefully(child);
 }
