@@ -269,11 +269,13 @@ fn digits(s: &str) -> Option<u32> {
 
 fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
     let sep = s.bytes().find(|b| matches!(b, b'-' | b'/' | b'.'))? as char;
-    let parts: Vec<&str> = s.split(sep).collect();
-    let (y, m, d) = match parts.as_slice() {
-        [y, m] if y.len() == 4 && sep == '-' => (digits(y)?, digits(m)?, 1),
-        [y, m, d] if y.len() == 4 => (digits(y)?, digits(m)?, digits(d)?),
-        [a, b, y] if y.len() == 4 || (y.len() == 2 && sep != '-') => {
+    // Decoded per record: the parts without a Vec (a fourth part makes it no date).
+    let mut split = s.split(sep);
+    let parts = [split.next(), split.next(), split.next(), split.next()];
+    let (y, m, d) = match parts {
+        [Some(y), Some(m), None, _] if y.len() == 4 && sep == '-' => (digits(y)?, digits(m)?, 1),
+        [Some(y), Some(m), Some(d), None] if y.len() == 4 => (digits(y)?, digits(m)?, digits(d)?),
+        [Some(a), Some(b), Some(y), None] if y.len() == 4 || (y.len() == 2 && sep != '-') => {
             let (a, b) = (digits(a)?, digits(b)?);
             let mut y = digits(y)?;
             if y < 100 {
