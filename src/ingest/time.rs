@@ -227,12 +227,36 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 /// Parses a date, a time of day, or both: `2013-01-01`, `2013/1/1`, `2013-01` (the 1st),
 /// `1/31/2013` (month first unless the first number is above 12), `31.01.2013` and
 /// `31-01-2013` (day first), two-digit years after `/` or `.` (`31.01.13`: 2013, `70`-`99`:
-/// the 1900s); `09:00`, `09:00:00`, `09:00:00.123`; a date and a time joined by a space or
-/// `T`, the time optionally followed by `Z` or an offset (`+01:00`, `-0500`), which is not
-/// applied. None for anything else, or an impossible date or time. See [`parse_or_number`]
+/// the 1900s); `09:00`, `09:00:00`, `09:00:00.123`, or on a 12-hour clock `1:30 PM`,
+/// `12:05 am`; a date and a time joined by a space or `T`, the time optionally followed by
+/// `Z` or an offset (`+01:00`, `-0500`), which is not applied. None for anything else, or an impossible date or time. See [`parse_or_number`]
 /// for a field that may also hold a number.
 pub fn parse(text: &str) -> Option<Civil> {
     let s = text.trim();
+    // A 12-hour clock (`1/31/2013 1:30:00 PM`, `12:05 am`), as US exports write times.
+    let lower = s
+        .get(s.len().saturating_sub(2)..)
+        .map(str::to_ascii_lowercase);
+    let pm = match lower.as_deref() {
+        Some("am") => false,
+        Some("pm") => true,
+        _ => return parse_24(s),
+    };
+    let mut civil = parse_24(s[..s.len() - 2].trim_end())?;
+    let h = civil.hours?;
+    if !(1.0..13.0).contains(&h) {
+        return None;
+    }
+    civil.hours = Some(match (pm, h >= 12.0) {
+        (false, true) => h - 12.0,
+        (true, false) => h + 12.0,
+        _ => h,
+    });
+    Some(civil)
+}
+
+/// [`parse`] for a 24-hour clock.
+fn parse_24(s: &str) -> Option<Civil> {
     match s.split_once([' ', 'T']) {
         Some((d, t)) => Some(Civil {
             date: Some(parse_date(d)?),
@@ -381,6 +405,23 @@ mod tests {
         for bad in [
             "24:00", "09:60", "9", "1:2:3:4", "123:00", "09:00:0", "+01:00", "NYC",
         ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        // A 12-hour clock: 12 AM is midnight, 12 PM noon.
+        assert_eq!(hours("1/31/2013 1:30:00 PM"), Some(13.5));
+        assert_eq!(
+            parse("1/31/2013 1:30:00 PM").and_then(|c| c.date),
+            Some((2013, 1, 31))
+        );
+        let past_midnight = hours("12:05 am").expect("a clock");
+        assert!(
+            (past_midnight - 5.0 / 60.0).abs() < 1e-12,
+            "{past_midnight}"
+        );
+        assert_eq!(hours("12:30PM"), Some(12.5));
+        assert_eq!(hours("11:59 pm"), Some(23.0 + 59.0 / 60.0));
+        assert_eq!(hours("9:00 AM"), Some(9.0));
+        for bad in ["0:30 AM", "13:00 PM", "2013-01-01 PM", "PM", "am", "é"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }
