@@ -342,7 +342,12 @@ fn parse_clock(s: &str) -> Option<f64> {
             if !frac.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            f64::from(whole) + format!("0.{frac}0").parse::<f64>().ok()?
+            // The fraction's digits, last first: no string built per record.
+            let fraction = frac
+                .bytes()
+                .rev()
+                .fold(0.0, |acc, b| (acc + f64::from(b - b'0')) / 10.0);
+            f64::from(whole) + fraction
         }
     };
     if parts.next().is_some() {
