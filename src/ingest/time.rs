@@ -255,8 +255,18 @@ pub fn parse(text: &str) -> Option<Civil> {
     Some(civil)
 }
 
-/// [`parse`] for a 24-hour clock.
+/// [`parse`] for a 24-hour clock: numeric dates, then dates with a month's name.
 fn parse_24(s: &str) -> Option<Civil> {
+    parse_numeric(s).or_else(|| {
+        s.bytes()
+            .any(|b| b.is_ascii_alphabetic())
+            .then(|| parse_named(s))
+            .flatten()
+    })
+}
+
+/// A date whose month is numeric, optionally followed by a clock.
+fn parse_numeric(s: &str) -> Option<Civil> {
     match s.split_once([' ', 'T']) {
         Some((d, t)) => Some(Civil {
             date: Some(parse_date(d)?),
@@ -282,6 +292,125 @@ pub fn parse_or_number(text: &str) -> Option<Civil> {
         let n = text.trim().parse::<f64>().ok()?;
         Civil::from_unix(n)
     })
+}
+
+/// English month names, matched by their first three letters or more (`Jan`, `Sept`), any case.
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// The 1-based index of the name `word` abbreviates (three letters or more) in `names`.
+fn named(word: &str, names: &[&str]) -> Option<u32> {
+    if word.len() < 3 || !word.is_ascii() {
+        return None;
+    }
+    (1u32..)
+        .zip(names)
+        .find(|(_, name)| {
+            name.len() >= word.len()
+                && name.as_bytes()[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+        })
+        .map(|(i, _)| i)
+}
+
+/// A date with the month's name, as reports and logs write them: `1977-Jan` and `Jan 1977`
+/// (the 1st), `31-Jan-2013`, `31 Jan 13`, `Jan 31, 2013`, `January 31 2013`, `2013-Jan-31`;
+/// optionally a weekday's name first (`Thu, 31 Jan 2013`, not checked against the date), a
+/// clock after the date, and a zone (`GMT`, `UTC`, `Z`, an offset) after the clock, which
+/// is not applied.
+fn parse_named(s: &str) -> Option<Civil> {
+    let mut words = s
+        .split([' ', ',', '-', '/', '.'])
+        .filter(|w| !w.is_empty())
+        .peekable();
+    if words.peek().is_some_and(|w| named(w, &WEEKDAYS).is_some()) {
+        words.next();
+    }
+    // At most three words make the date: a month's name and one or two numbers.
+    let mut month = None;
+    let mut numbers: [Option<&str>; 2] = [None, None];
+    let mut month_at = 0;
+    let mut count = 0;
+    while count < 3 {
+        let Some(w) = words.peek() else { break };
+        if w.contains(':') {
+            break;
+        }
+        if let Some(m) = named(w, &MONTHS) {
+            if month.replace(m).is_some() {
+                return None;
+            }
+            month_at = count;
+        } else if w.bytes().all(|b| b.is_ascii_digit()) {
+            let slot = numbers.iter_mut().find(|n| n.is_none())?;
+            *slot = Some(w);
+        } else {
+            break;
+        }
+        words.next();
+        count += 1;
+    }
+    let m = month?;
+    let (y, d) = match numbers {
+        // `1977-Jan`, `Jan 1977`: the 1st.
+        [Some(y), None] if y.len() == 4 => (digits(y)?, 1),
+        // `2013-Jan-31`
+        [Some(y), Some(d)] if y.len() == 4 && month_at == 1 && d.len() <= 2 => {
+            (digits(y)?, digits(d)?)
+        }
+        // `31-Jan-2013`, `Jan 31, 2013`, `31 Jan 13`
+        [Some(d), Some(y)] if d.len() <= 2 && (y.len() == 4 || (y.len() == 2 && month_at < 2)) => {
+            let mut y = digits(y)?;
+            if y < 100 {
+                y += if y < 70 { 2000 } else { 1900 };
+            }
+            (y, digits(d)?)
+        }
+        _ => return None,
+    };
+    let date = Some(valid_date(y, m, d)?);
+    let hours = match words.next() {
+        None => None,
+        Some(clock) => {
+            // Split at `-` and `.`: a negative offset is the next word, a second's fraction
+            // too (a zone-like word of digits, left out).
+            let hours = parse_clock(clock)?;
+            let zone = words.next();
+            let zone_ok = zone.is_none_or(|z| {
+                ["gmt", "utc", "z"]
+                    .iter()
+                    .any(|n| z.eq_ignore_ascii_case(n))
+                    || z.trim_start_matches('+')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b':')
+            });
+            if !zone_ok || words.next().is_some() {
+                return None;
+            }
+            Some(hours)
+        }
+    };
+    Some(Civil { date, hours })
 }
 
 /// Up to four ASCII digits.
@@ -322,8 +451,16 @@ fn valid_date(y: u32, m: u32, d: u32) -> Option<(i32, u32, u32)> {
     ((1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d)).then_some((y, m, d))
 }
 
-/// `HH:MM[:SS[.fff]]` with an optional `Z` or `+hh:mm`/`-hhmm` after it; hours since midnight.
+/// `HH:MM[:SS[.fff]]` with an optional `Z`, ` UTC`, ` GMT` or `+hh:mm`/`-hhmm` after it; hours
+/// since midnight.
 fn parse_clock(s: &str) -> Option<f64> {
+    let s = ["UTC", "GMT"]
+        .iter()
+        .find_map(|zone| {
+            let n = s.len().checked_sub(zone.len())?;
+            (s.is_char_boundary(n) && s[n..].eq_ignore_ascii_case(zone)).then(|| s[..n].trim_end())
+        })
+        .unwrap_or(s);
     let s = s.strip_suffix(['Z', 'z']).unwrap_or(s);
     // An offset starts at the first sign after the clock (never at position 0).
     let s = match s.find(['+', '-']) {
@@ -390,6 +527,42 @@ mod tests {
             "v1.2.3",
             "2013-01-01-01",
             "",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn months_are_read_by_their_names() {
+        assert_eq!(date("1977-Jan"), Some((1977, 1, 1)));
+        assert_eq!(date("Sep 2001"), Some((2001, 9, 1)));
+        assert_eq!(date("31-Jan-2013"), Some((2013, 1, 31)));
+        assert_eq!(date("31-OCT-2013"), Some((2013, 10, 31)));
+        assert_eq!(date("31 Jan 13"), Some((2013, 1, 31)));
+        assert_eq!(date("Jan 31, 2013"), Some((2013, 1, 31)));
+        assert_eq!(date("January 31 2013"), Some((2013, 1, 31)));
+        assert_eq!(date("Sept. 3, 1999"), Some((1999, 9, 3)));
+        assert_eq!(date("2013-Feb-28"), Some((2013, 2, 28)));
+        assert_eq!(date("Thu, 31 Jan 2013"), Some((2013, 1, 31)));
+        let hours = |s: &str| parse(s).and_then(|c| c.hours);
+        assert_eq!(hours("Thu, 31 Jan 2013 09:30:00 GMT"), Some(9.5));
+        assert_eq!(hours("31-Jan-2013 09:30 -0500"), Some(9.5));
+        assert_eq!(hours("Jan 31, 2013 1:30 PM"), Some(13.5));
+        assert_eq!(hours("2013-01-31 09:30 UTC"), Some(9.5));
+        assert_eq!(parse("31-Jan-2013").map(|c| c.hours), Some(None));
+        // Month or weekday names alone (a categorical column) are no dates.
+        for bad in [
+            "may",
+            "Jan",
+            "mon",
+            "Dec 2",
+            "30 Feb 2013",
+            "Jan Feb 2013",
+            "31 Jan 2013 nine",
+            "31 Jan 2013 09:00 soon",
+            "Jan 31, 201",
+            "Janx 2013",
+            "ja 2013",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
