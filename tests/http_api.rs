@@ -72,6 +72,23 @@ fn api_predicts_reports_and_guards_admin_endpoints() {
         p["predictions"][0]["class"], p["predictions"][1]["class"],
         "same record, same answer"
     );
+    // One record runs on the tokio worker that read it, a batch of 1,000 (about 4e7 FLOPs)
+    // on the blocking pool: the same record gets the same probabilities either way.
+    let (_, one) = post_json(&addr, "/v1/predict", None, RECORD);
+    let many = format!("[{}]", vec![RECORD; 1_000].join(","));
+    let (code, p) = post_json(&addr, "/v1/predict", None, &many);
+    assert_eq!(code, 200, "{p}");
+    let answers = p["predictions"].as_array().unwrap();
+    assert_eq!(answers.len(), 1_000);
+    for answer in [&answers[0], &answers[999]] {
+        for c in ["UP", "DOWN"] {
+            let (a, b) = (
+                answer["probabilities"][c].as_f64().unwrap(),
+                one["probabilities"][c].as_f64().unwrap(),
+            );
+            assert!((a - b).abs() < 1e-6, "{c}: batch {a}, alone {b}");
+        }
+    }
 
     // Bad input: clear 400s with stable codes.
     let (code, e) = post_json(&addr, "/v1/predict", None, "{not json");
