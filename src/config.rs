@@ -309,6 +309,16 @@ impl Config {
                 "past labels are not known when a record arrives with labels.enabled (delayed labels)",
             ));
         }
+        if s.features.is_empty()
+            && s.categorical.is_empty()
+            && s.time.is_empty()
+            && self.lag_labels() == 0
+        {
+            return Err(ConfigError::key(
+                "schema.features",
+                "no input: a target alone needs its past values as inputs, which delayed labels (labels.enabled) do not give",
+            ));
+        }
         if !self.labels.enabled && !self.kafka.label_topics.is_empty() {
             return Err(ConfigError::key(
                 "kafka.label_topics",
@@ -500,6 +510,36 @@ mod tests {
         assert_eq!(c.lag_labels(), 0);
         c.schema.lag_labels = Some(5);
         assert_eq!(c.lag_labels(), 5);
+    }
+
+    #[test]
+    fn a_target_alone_is_a_series_of_its_past_values() {
+        let mut c = Config::default();
+        c.schema.features.clear();
+        c.schema.classes.clear();
+        c.schema.columns = vec!["y".into()];
+        c.schema.label = Some("y".into());
+        c.schema.task = Task::Regression;
+        c.validate().expect("past targets are the inputs");
+        assert_eq!(c.input_width(), 8);
+        let refused = |c: &Config| c.validate().expect_err("no input").to_string();
+        c.labels.enabled = true;
+        c.schema.key = Some("id".into());
+        c.schema.columns.push("id".into());
+        let e = refused(&c);
+        assert!(
+            e.contains("schema.features") && e.contains("labels.enabled"),
+            "{e}"
+        );
+        c.labels.enabled = false;
+        c.schema.lag_labels = Some(0);
+        let e = refused(&c);
+        assert!(e.contains("schema.features"), "{e}");
+        c.schema.lag_labels = None;
+        c.schema.task = Task::Classification;
+        c.schema.classes = vec!["a".into(), "b".into()];
+        let e = refused(&c);
+        assert!(e.contains("schema.features"), "{e}");
     }
 
     #[test]

@@ -204,3 +204,45 @@ listen = "{addr}"
     assert!(mae < 12.0, "{report}");
     assert!(default["r2"].as_f64().unwrap() > 0.9, "{report}");
 }
+
+/// A numeric target with no other column (a metric's series) is learned from its own past:
+/// the last targets are the inputs (`schema.lag_labels`, on by default for a regression).
+#[test]
+fn a_target_alone_is_learned_from_its_past_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("series.csv");
+    // A daily cycle of 24 records, amplitude 50, with uniform noise of +-2 (a fixed LCG).
+    let mut state: u64 = 12_345;
+    let mut values = Vec::new();
+    for t in 0..2_000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+        values
+            .push(100.0 + 50.0 * (std::f64::consts::TAU * t as f64 / 24.0).sin() + 4.0 * (u - 0.5));
+    }
+    let text: String = std::iter::once("y".to_string())
+        .chain(values.iter().map(|v| format!("{v:.3}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&path, text + "\n").unwrap();
+    // The no-change forecast's MAE over the same records (about 8.4).
+    let no_change =
+        values.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (values.len() - 1) as f64;
+    let args = ["--label", "y", "--strategies", "default"];
+    let report = common::eval_report(&path, &args, &dir.path().join("eval"));
+    assert_eq!(report["task"], "regression", "{report}");
+    assert_eq!(
+        report["features"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    let mae = common::eval_row(&report, "default")["regression"]["mae"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        no_change > 7.0 && mae < no_change / 2.0,
+        "MAE {mae}, no-change {no_change}: {report}"
+    );
+}

@@ -1040,10 +1040,13 @@ impl SchemaConfig {
     /// The feature and categorical names, each non-empty and listed once across both.
     fn check_fields(&self) -> Result<std::collections::HashSet<&str>, ConfigError> {
         let s = self;
-        if s.features.is_empty() && s.categorical.is_empty() && s.time.is_empty() {
+        // A numeric target alone is a series: its past values are the inputs (the whole
+        // configuration decides whether it gets any, `Config::validate`).
+        let series = s.task == crate::learn::Task::Regression && s.lag_labels != Some(0);
+        if s.features.is_empty() && s.categorical.is_empty() && s.time.is_empty() && !series {
             return Err(ConfigError::key(
                 "schema.features",
-                "at least one feature (or schema.categorical or schema.time field) is required",
+                "at least one feature (or schema.categorical or schema.time field, or past targets of a regression: schema.lag_labels) is required",
             ));
         }
         let mut seen = std::collections::HashSet::new();
