@@ -422,15 +422,20 @@ impl Scan {
     }
 }
 
-/// The file's text, decompressed when it ends in `.gz`.
+/// The file's text, decompressed when it ends in `.gz`; an ARFF file's as CSV.
 fn open_lines(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let file = std::fs::File::open(path)?;
-    Ok(if path.extension().is_some_and(|e| e == "gz") {
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
             file,
         )))
     } else {
         Box::new(std::io::BufReader::new(file))
+    };
+    Ok(if crate::ingest::arff::is_arff_path(path) {
+        Box::new(crate::ingest::arff::ArffCsv::new(reader)?)
+    } else {
+        reader
     })
 }
 

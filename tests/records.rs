@@ -434,3 +434,55 @@ fn predict_reads_the_clock() {
     assert!(message.contains("invalid_time"), "{e}");
     common::stop_gracefully(child);
 }
+
+/// An ARFF file (Weka's and MOA's format) is read as the CSV it holds: the same stream written
+/// as ARFF (quoted strings, `?` for the gaps, comments, a nominal class) gives the same
+/// schema and the same prequential scores as its CSV, through the daemon's file source.
+#[test]
+fn an_arff_file_is_read_as_its_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let mut arff = String::from(
+        "% The records.rs stream as ARFF\n@relation stream\n\n@attribute x numeric\n\
+         @attribute 'city' string\n@attribute noise real\n@attribute y {yes,no}\n\n@data\n",
+    );
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let gap = |v: &str| {
+            if v.is_empty() || v == "NA" {
+                "?".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        let city = if f[1].is_empty() {
+            "?".to_string()
+        } else if i % 2 == 0 {
+            format!("'{}'", f[1])
+        } else {
+            format!("\"{}\"", f[1])
+        };
+        arff.push_str(&format!("{}, {city},{},{}\n", gap(f[0]), f[2], f[3]));
+        if i % 1_000 == 0 {
+            arff.push_str("% a comment between rows\n\n");
+        }
+    }
+    let path = dir.path().join("stream.arff");
+    std::fs::write(&path, arff).unwrap();
+    let from_csv = eval_report(&s.path, EVAL_ARGS, &dir.path().join("eval-csv"));
+    let from_arff = eval_report(&path, EVAL_ARGS, &dir.path().join("eval-arff"));
+    for key in ["features", "categorical", "classes", "task"] {
+        assert_eq!(from_arff[key], from_csv[key], "{key}: {from_arff}");
+    }
+    assert_eq!(from_arff["categorical"], serde_json::json!(["city"]));
+    for strategy in ["default", "majority"] {
+        let (a, c) = (
+            eval_row(&from_arff, strategy),
+            eval_row(&from_csv, strategy),
+        );
+        assert_eq!(a["scored"], c["scored"], "{strategy}");
+        assert_eq!(a["accuracy"], c["accuracy"], "{strategy}: {from_arff}");
+    }
+    assert!(accuracy(&from_arff, "default") > 0.85, "{from_arff}");
+}

@@ -1,5 +1,6 @@
 //! The file source: CSV or JSON lines from a file, a gzip file, standard input, or the Elec2
-//! stream embedded in the binary (the default when no broker is configured).
+//! stream embedded in the binary (the default when no broker is configured); an ARFF file is
+//! read as the CSV it holds (`arff`).
 //!
 //! A record's offset is the byte position of its line in the (decompressed) input, under the
 //! source name `file:<path>`, partition 0. On restart the source skips to the stored offset,
@@ -80,6 +81,28 @@ impl FileSource {
         } else {
             Box::new(BufReader::with_capacity(1 << 16, raw))
         };
+        // An ARFF file (by its name, or standard input by its first line) is read as its CSV.
+        let mut reader = reader;
+        let arff = match path {
+            Some(p) if p.as_os_str() == "-" => {
+                super::arff::looks_like_arff(reader.fill_buf().map_err(|source| {
+                    IngestError::Input {
+                        path: name.clone(),
+                        source,
+                    }
+                })?)
+            }
+            Some(p) => super::arff::is_arff_path(p),
+            None => false,
+        };
+        if arff {
+            reader = Box::new(super::arff::ArffCsv::new(reader).map_err(|source| {
+                IngestError::Input {
+                    path: name.clone(),
+                    source,
+                }
+            })?);
+        }
         Ok(FileSource {
             name,
             reader,
@@ -210,7 +233,8 @@ fn trim_line(line: &[u8]) -> &[u8] {
 #[serde(deny_unknown_fields, default)]
 pub struct FileSourceConfig {
     /// Path of the input. Empty: the Elec2 stream embedded in the binary. `-`: standard input.
-    /// A name ending in `.gz` is decompressed.
+    /// A name ending in `.gz` is decompressed; `.arff` or `.arff.gz` (or standard input whose
+    /// first line is `@relation` or a `%` comment) is read as ARFF (`super::arff`).
     #[serde(with = "crate::units::opt_path")]
     pub path: Option<std::path::PathBuf>,
     /// Whether the first line is a CSV header; when true, CSV columns are taken from it.

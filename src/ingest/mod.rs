@@ -1,6 +1,7 @@
 //! Ingestion: sources (Kafka, file), record decoding, the dead-letter sinks and the pipeline
 //! that turns batches of records into one atomic store write.
 
+pub mod arff;
 pub mod categories;
 pub mod decode;
 pub mod dlq;
