@@ -301,7 +301,19 @@ pub fn infer_schema(
     // A few bad values in a numeric target are dead letters, not a reason to read it as
     // classes.
     let label_numeric = label_non_numeric * 100 <= label_values;
-    if need_classes && task.is_none() && label_numeric && classes.len() > REGRESSION_DISTINCT {
+    // An ARFF file declares a nominal label's classes: a class label even when its values
+    // are numbers and many (a sensor's 54 ids), and every declared class has an output.
+    let declared = arff_classes(path, &label).map_err(read)?;
+    let mut classes = classes;
+    if let Some(declared) = &declared {
+        classes.extend(declared.iter().cloned());
+    }
+    if need_classes
+        && task.is_none()
+        && declared.is_none()
+        && label_numeric
+        && classes.len() > REGRESSION_DISTINCT
+    {
         config.schema.task = Task::Regression;
     } else if need_classes {
         if classes.len() > 1000 {
@@ -422,21 +434,36 @@ impl Scan {
     }
 }
 
-/// The file's text, decompressed when it ends in `.gz`; an ARFF file's as CSV.
-fn open_lines(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+/// The file's bytes, decompressed when it ends in `.gz`.
+fn open_raw(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let file = std::fs::File::open(path)?;
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
         Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
             file,
         )))
     } else {
         Box::new(std::io::BufReader::new(file))
-    };
+    })
+}
+
+/// The file's text, decompressed when it ends in `.gz`; an ARFF file's as CSV.
+fn open_lines(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    let reader = open_raw(path)?;
     Ok(if crate::ingest::arff::is_arff_path(path) {
         Box::new(crate::ingest::arff::ArffCsv::new(reader)?)
     } else {
         reader
     })
+}
+
+/// The declared values of `label` when `path` is an ARFF file and `label` a nominal
+/// attribute there (a class label, whatever its values look like).
+fn arff_classes(path: &Path, label: &str) -> std::io::Result<Option<Vec<String>>> {
+    if !crate::ingest::arff::is_arff_path(path) {
+        return Ok(None);
+    }
+    let arff = crate::ingest::arff::ArffCsv::new(open_raw(path)?)?;
+    Ok(arff.nominal(label).map(<[String]>::to_vec))
 }
 
 /// The delimiter of a file whose header has no comma but semicolons (European spreadsheet
@@ -911,6 +938,39 @@ mod tests {
         let tabs = dir.path().join("tabs.tsv");
         std::fs::write(&tabs, "a\tb\tc;d\n").expect("write");
         assert_eq!(sniff_delimiter(&tabs).expect("read"), Some('\t'));
+    }
+
+    #[test]
+    fn an_arff_nominal_label_is_a_class_label_whatever_its_values() {
+        // 200 rows, the label one of 40 numbers: as CSV a numeric target (more than
+        // REGRESSION_DISTINCT values), as ARFF with `{0,...,40}` declared 41 classes.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rows = |i: usize| format!("{},{}", i as f32 / 7.0, i % 40);
+        let path = csv_file(dir.path(), "s.csv", "x,y", 200, rows);
+        let mut config = blank();
+        infer_schema(&mut config, &path, None).expect("inferred");
+        assert_eq!(config.schema.task, Task::Regression);
+        let declared: Vec<String> = (0..=40).map(|c| c.to_string()).collect();
+        let arff = dir.path().join("s.arff");
+        let body: String = (0..200).map(|i| rows(i) + "\n").collect();
+        std::fs::write(
+            &arff,
+            format!(
+                "@relation s\n@attribute x numeric\n@attribute y {{{}}}\n@data\n{body}",
+                declared.join(",")
+            ),
+        )
+        .expect("write");
+        let mut config = blank();
+        infer_schema(&mut config, &arff, None).expect("inferred");
+        assert_eq!(config.schema.task, Task::Classification);
+        assert_eq!(config.schema.classes.len(), 41, "every declared class");
+        assert!(config.schema.classes.contains(&"40".to_string()));
+        assert_eq!(config.schema.features, ["x"]);
+        // A task the user names is kept.
+        let mut config = blank();
+        infer_schema(&mut config, &arff, Some(Task::Regression)).expect("inferred");
+        assert_eq!(config.schema.task, Task::Regression);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct ArffCsv<R> {
     pos: usize,
     /// Columns per row (the attributes).
     columns: usize,
+    /// Each attribute's name and, for a nominal one (`{a,b,c}`), its declared values.
+    attributes: Vec<(String, Option<Vec<String>>)>,
     /// The input line being read, and its number (1-based) for errors.
     line: Vec<u8>,
     line_no: usize,
@@ -60,6 +62,7 @@ impl<R: BufRead> ArffCsv<R> {
             out: Vec::new(),
             pos: 0,
             columns: 0,
+            attributes: Vec::new(),
             line: Vec::new(),
             line_no: 0,
         };
@@ -87,7 +90,17 @@ impl<R: BufRead> ArffCsv<R> {
                             format!("relational attribute `{name}` is not supported"),
                         ));
                     }
-                    names.push(name);
+                    let nominal = kind
+                        .strip_prefix('{')
+                        .and_then(|k| k.trim_end().strip_suffix('}'))
+                        .map(|inner| {
+                            values(inner)
+                                .map(|v| v.into_iter().flatten().collect::<Vec<_>>())
+                                .map_err(|e| invalid(arff.line_no, e))
+                        })
+                        .transpose()?;
+                    names.push(name.clone());
+                    arff.attributes.push((name, nominal));
                 }
                 "@data" => break,
                 _ => {
@@ -106,6 +119,15 @@ impl<R: BufRead> ArffCsv<R> {
         arff.out = fields.join(",").into_bytes();
         arff.out.push(b'\n');
         Ok(arff)
+    }
+
+    /// The declared values of the nominal attribute `name` (`@attribute class {UP,DOWN}`);
+    /// None when it is not nominal or not an attribute.
+    pub fn nominal(&self, name: &str) -> Option<&[String]> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, values)| values.as_deref())
     }
 
     /// Reads the next input line into `line`; false at the end.
@@ -260,6 +282,13 @@ mod tests {
             "date,day of week,\"price, NSW\",class\n0,2,0.056443,UP\n0,3,,DOWN\n\
              1,1,0.5,\"it's, \"\"x\"\"\"\n"
         );
+        let arff = ArffCsv::new(text.as_bytes()).unwrap();
+        assert_eq!(
+            arff.nominal("class"),
+            Some(&["UP".to_string(), "DOWN".to_string()][..])
+        );
+        assert_eq!(arff.nominal("day of week").map(<[String]>::len), Some(3));
+        assert_eq!(arff.nominal("date"), None);
         assert!(looks_like_arff(text.as_bytes()));
         assert!(looks_like_arff(b"\n@relation x\n"));
         assert!(!looks_like_arff(b"date,day,class\n"));
