@@ -435,6 +435,22 @@ fn predict_reads_the_clock() {
     common::stop_gracefully(child);
 }
 
+/// `relearn eval` on `other`, a copy of the CSV stream `csv` in another format: the same
+/// schema, scored records and accuracies as the CSV's. Returns `other`'s report.
+fn evaluated_as_the_csv(other: &Path, csv: &Path, dir: &Path) -> serde_json::Value {
+    let from_csv = eval_report(csv, EVAL_ARGS, &dir.join("eval-csv"));
+    let report = eval_report(other, EVAL_ARGS, &dir.join("eval-other"));
+    for key in ["features", "categorical", "classes", "task"] {
+        assert_eq!(report[key], from_csv[key], "{key}: {report}");
+    }
+    for strategy in ["default", "majority"] {
+        let (o, c) = (eval_row(&report, strategy), eval_row(&from_csv, strategy));
+        assert_eq!(o["scored"], c["scored"], "{strategy}");
+        assert_eq!(o["accuracy"], c["accuracy"], "{strategy}: {report}");
+    }
+    report
+}
+
 /// An ARFF file (Weka's and MOA's format) is read as the CSV it holds: the same stream written
 /// as ARFF (quoted strings, `?` for the gaps, comments, a nominal class) gives the same
 /// schema and the same prequential scores as its CSV, through the daemon's file source.
@@ -470,19 +486,39 @@ fn an_arff_file_is_read_as_its_csv() {
     }
     let path = dir.path().join("stream.arff");
     std::fs::write(&path, arff).unwrap();
-    let from_csv = eval_report(&s.path, EVAL_ARGS, &dir.path().join("eval-csv"));
-    let from_arff = eval_report(&path, EVAL_ARGS, &dir.path().join("eval-arff"));
-    for key in ["features", "categorical", "classes", "task"] {
-        assert_eq!(from_arff[key], from_csv[key], "{key}: {from_arff}");
-    }
+    let from_arff = evaluated_as_the_csv(&path, &s.path, dir.path());
     assert_eq!(from_arff["categorical"], serde_json::json!(["city"]));
-    for strategy in ["default", "majority"] {
-        let (a, c) = (
-            eval_row(&from_arff, strategy),
-            eval_row(&from_csv, strategy),
-        );
-        assert_eq!(a["scored"], c["scored"], "{strategy}");
-        assert_eq!(a["accuracy"], c["accuracy"], "{strategy}: {from_arff}");
-    }
     assert!(accuracy(&from_arff, "default") > 0.85, "{from_arff}");
+}
+
+/// JSON lines (numbers, strings, `null`, absent keys) run through `relearn eval` with the
+/// daemon's JSON decoder: the same schema and the same prequential scores as the CSV.
+#[test]
+fn json_lines_are_evaluated_as_their_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let mut json = String::new();
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let x = if f[0].is_empty() || f[0] == "NA" {
+            "null".to_string()
+        } else {
+            f[0].to_string()
+        };
+        // A missing city: an absent key on even rows, null on odd ones.
+        let city = match (f[1].is_empty(), i % 2) {
+            (true, 0) => String::new(),
+            (true, _) => ", \"city\": null".to_string(),
+            (false, _) => format!(", \"city\": \"{}\"", f[1]),
+        };
+        json.push_str(&format!(
+            "{{\"x\": {x}{city}, \"noise\": {}, \"y\": \"{}\"}}\n",
+            f[2], f[3]
+        ));
+    }
+    let path = dir.path().join("stream.jsonl");
+    std::fs::write(&path, json).unwrap();
+    let from_json = evaluated_as_the_csv(&path, &s.path, dir.path());
+    assert_eq!(from_json["records"], N, "{from_json}");
 }

@@ -9,8 +9,10 @@
 //! blank lines are dropped. Sparse rows (`{0 1, 3 2}`) and relational attributes are refused
 //! with the line number, as an input error.
 
-use std::io::{BufRead, Error, ErrorKind, Read};
+use std::io::{BufRead, Error, ErrorKind};
 use std::path::Path;
+
+use super::rows::{RowText, Rows};
 
 /// Whether `path` names an ARFF file: `.arff`, or `.arff.gz`.
 pub fn is_arff_path(path: &Path) -> bool {
@@ -35,12 +37,9 @@ pub fn looks_like_arff(head: &[u8]) -> bool {
         })
 }
 
-/// An ARFF reader's CSV text.
+/// An ARFF reader's data rows as CSV lines (read through [`RowText`], from [`ArffCsv::text`]).
 pub struct ArffCsv<R> {
     inner: R,
-    /// CSV text not yet read, from `pos`.
-    out: Vec<u8>,
-    pos: usize,
     /// Columns per row (the attributes).
     columns: usize,
     /// Each attribute's name and, for a nominal one (`{a,b,c}`), its declared values.
@@ -55,12 +54,10 @@ fn invalid(line: usize, what: impl std::fmt::Display) -> Error {
 }
 
 impl<R: BufRead> ArffCsv<R> {
-    /// Reads the header (up to `@data`) and starts the CSV text with the attribute names.
-    pub fn new(inner: R) -> std::io::Result<ArffCsv<R>> {
+    /// Reads the header (up to `@data`): the CSV text, starting with the attribute names.
+    pub fn text(inner: R) -> std::io::Result<RowText<ArffCsv<R>>> {
         let mut arff = ArffCsv {
             inner,
-            out: Vec::new(),
-            pos: 0,
             columns: 0,
             attributes: Vec::new(),
             line: Vec::new(),
@@ -116,9 +113,9 @@ impl<R: BufRead> ArffCsv<R> {
         }
         arff.columns = names.len();
         let fields: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
-        arff.out = fields.join(",").into_bytes();
-        arff.out.push(b'\n');
-        Ok(arff)
+        let mut header = fields.join(",").into_bytes();
+        header.push(b'\n');
+        Ok(RowText::new(arff, header))
     }
 
     /// The declared values of the nominal attribute `name` (`@attribute class {UP,DOWN}`);
@@ -137,11 +134,11 @@ impl<R: BufRead> ArffCsv<R> {
         self.line_no += 1;
         Ok(n > 0)
     }
+}
 
-    /// Fills `out` with the next data row's CSV line; false at the end of the input.
-    fn refill(&mut self) -> std::io::Result<bool> {
-        self.out.clear();
-        self.pos = 0;
+impl<R: BufRead> Rows for ArffCsv<R> {
+    /// The next data row's CSV line.
+    fn next_row(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
         loop {
             if !self.next_line()? {
                 return Ok(false);
@@ -168,33 +165,10 @@ impl<R: BufRead> ArffCsv<R> {
                 .iter()
                 .map(|v| v.as_deref().map(csv_field).unwrap_or_default())
                 .collect();
-            self.out = fields.join(",").into_bytes();
-            self.out.push(b'\n');
+            *out = fields.join(",").into_bytes();
+            out.push(b'\n');
             return Ok(true);
         }
-    }
-}
-
-impl<R: BufRead> Read for ArffCsv<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for ArffCsv<R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        if self.pos >= self.out.len() && !self.refill()? {
-            return Ok(&[]);
-        }
-        Ok(&self.out[self.pos..])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.pos = (self.pos + amount).min(self.out.len());
     }
 }
 
@@ -266,8 +240,9 @@ mod tests {
     use super::*;
 
     fn csv(arff: &str) -> std::io::Result<String> {
+        use std::io::Read;
         let mut out = String::new();
-        ArffCsv::new(arff.as_bytes())?.read_to_string(&mut out)?;
+        ArffCsv::text(arff.as_bytes())?.read_to_string(&mut out)?;
         Ok(out)
     }
 
@@ -282,7 +257,8 @@ mod tests {
             "date,day of week,\"price, NSW\",class\n0,2,0.056443,UP\n0,3,,DOWN\n\
              1,1,0.5,\"it's, \"\"x\"\"\"\n"
         );
-        let arff = ArffCsv::new(text.as_bytes()).unwrap();
+        let text_rows = ArffCsv::text(text.as_bytes()).unwrap();
+        let arff = text_rows.rows();
         assert_eq!(
             arff.nominal("class"),
             Some(&["UP".to_string(), "DOWN".to_string()][..])

@@ -96,7 +96,7 @@ impl FileSource {
             None => false,
         };
         if arff {
-            reader = Box::new(super::arff::ArffCsv::new(reader).map_err(|source| {
+            reader = Box::new(super::arff::ArffCsv::text(reader).map_err(|source| {
                 IngestError::Input {
                     path: name.clone(),
                     source,

@@ -13,6 +13,7 @@ pub mod lags;
 pub mod lines;
 pub mod pipeline;
 pub mod predictions;
+pub mod rows;
 pub mod time;
 
 pub use decode::{DecodeError, Decoder, Reason};

@@ -1,4 +1,5 @@
-//! `relearn eval`: runs one CSV stream through the daemon's own path (file source, pipeline,
+//! `relearn eval`: runs one CSV stream (or JSON lines, `json_view`, or ARFF) through the
+//! daemon's own path (file source, pipeline,
 //! RocksDB in a temporary directory, the loop) once per strategy, and reports prequential
 //! accuracy, Cohen's kappa, the temporal kappa against no-change, promotions, training FLOPs
 //! and wall time, as a markdown table and JSON. A user judges relearn on their own stream with
@@ -8,6 +9,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+mod json_view;
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -323,7 +326,12 @@ pub fn infer_schema(
         }
         config.schema.classes = classes.into_iter().collect();
     }
-    config.schema.format = Format::Csv;
+    // JSON lines are decoded as JSON by the run (fields by name); the rest as CSV.
+    config.schema.format = if is_json_file(path).map_err(read)? {
+        Format::Json
+    } else {
+        Format::Csv
+    };
     config.schema.columns.clear();
     Ok(left_out)
 }
@@ -446,14 +454,23 @@ fn open_raw(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     })
 }
 
-/// The file's text, decompressed when it ends in `.gz`; an ARFF file's as CSV.
+/// The file's text, decompressed when it ends in `.gz`; an ARFF file's or JSON lines' as CSV.
 fn open_lines(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
-    let reader = open_raw(path)?;
+    let mut reader = open_raw(path)?;
     Ok(if crate::ingest::arff::is_arff_path(path) {
-        Box::new(crate::ingest::arff::ArffCsv::new(reader)?)
+        Box::new(crate::ingest::arff::ArffCsv::text(reader)?)
+    } else if json_view::is_json_lines(path, reader.fill_buf()?) {
+        Box::new(json_view::JsonCsv::text(reader)?)
     } else {
         reader
     })
+}
+
+/// Whether the file holds JSON lines (by its name, or its first byte).
+fn is_json_file(path: &Path) -> std::io::Result<bool> {
+    let mut reader = open_raw(path)?;
+    Ok(!crate::ingest::arff::is_arff_path(path)
+        && json_view::is_json_lines(path, reader.fill_buf()?))
 }
 
 /// The declared values of `label` when `path` is an ARFF file and `label` a nominal
@@ -462,8 +479,8 @@ fn arff_classes(path: &Path, label: &str) -> std::io::Result<Option<Vec<String>>
     if !crate::ingest::arff::is_arff_path(path) {
         return Ok(None);
     }
-    let arff = crate::ingest::arff::ArffCsv::new(open_raw(path)?)?;
-    Ok(arff.nominal(label).map(<[String]>::to_vec))
+    let arff = crate::ingest::arff::ArffCsv::text(open_raw(path)?)?;
+    Ok(arff.rows().nominal(label).map(<[String]>::to_vec))
 }
 
 /// The delimiter of a file whose header has no comma but semicolons (European spreadsheet
@@ -601,7 +618,7 @@ pub fn run(
 ) -> Result<EvalReport, EvalError> {
     let mut config = base.clone();
     config.file.path = Some(path.to_path_buf());
-    config.file.header = true;
+    config.file.header = config.schema.format == Format::Csv;
     config.file.exit_at_end = true;
     config.file.dead_letter_path = None;
     config.kafka.brokers = None;
