@@ -57,7 +57,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct EvalArgs {
-    /// The stream: a CSV file with a header, optionally gzip-compressed.
+    /// The stream: a CSV file with a header, JSON lines or ARFF, optionally gzip-compressed;
+    /// `-` reads standard input.
     file: PathBuf,
     /// A config whose schema and settings to use (default: the defaults).
     #[arg(long, short)]
@@ -218,8 +219,16 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--task {t:?}: expected classification or regression"))?,
         ),
     };
+    // Standard input is read twice (the schema, then each strategy): kept in a file.
+    let stdin_dir;
+    let file = if args.file.as_os_str() == "-" {
+        stdin_dir = tempfile::tempdir().context("cannot create a directory for standard input")?;
+        relearn::eval::stdin_file(stdin_dir.path())?
+    } else {
+        args.file.clone()
+    };
     let delimiter = config.schema.delimiter.clone();
-    let left_out = relearn::eval::infer_schema(&mut config, &args.file, task)?;
+    let left_out = relearn::eval::infer_schema(&mut config, &file, task)?;
     if config.schema.delimiter != delimiter {
         eprintln!(
             "relearn: the header has no comma: columns separated by {:?} (schema.delimiter)",
@@ -255,7 +264,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         .map(|s| relearn::eval::Strategy::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let started = std::time::Instant::now();
-    let report = relearn::eval::run(&config, &args.file, &strategies, |step| {
+    let report = relearn::eval::run(&config, &file, &strategies, |step| {
         eprintln!("[{:>7.1} s] {step}", started.elapsed().as_secs_f64());
     })?;
     print!("{}", relearn::eval::markdown(&report));

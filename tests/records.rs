@@ -522,3 +522,44 @@ fn json_lines_are_evaluated_as_their_csv() {
     let from_json = evaluated_as_the_csv(&path, &s.path, dir.path());
     assert_eq!(from_json["records"], N, "{from_json}");
 }
+
+/// `relearn eval -` reads standard input, gzip-compressed here: the same scores as the file.
+#[test]
+fn standard_input_is_evaluated_as_its_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let s = write_stream(dir.path());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(&s.path).unwrap()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let out = dir.path().join("eval-stdin");
+    let mut child = relearn()
+        .arg("eval")
+        .arg("-")
+        .args(EVAL_ARGS)
+        .arg("--out")
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run relearn eval");
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let run = child.wait_with_output().expect("relearn eval ends");
+    assert!(
+        run.status.success(),
+        "relearn eval - failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let from_stdin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("eval.json")).unwrap()).unwrap();
+    let from_file = eval_report(&s.path, EVAL_ARGS, &dir.path().join("eval-file"));
+    for key in ["features", "categorical", "classes", "records"] {
+        assert_eq!(from_stdin[key], from_file[key], "{key}: {from_stdin}");
+    }
+    let (i, f) = (
+        eval_row(&from_stdin, "default"),
+        eval_row(&from_file, "default"),
+    );
+    assert_eq!(i["accuracy"], f["accuracy"], "{from_stdin}");
+}

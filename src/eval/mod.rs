@@ -442,16 +442,54 @@ impl Scan {
     }
 }
 
+/// Standard input (`relearn eval -`) copied into a file in `dir`, which the schema inference
+/// and each strategy's run then read: named `stdin.gz` when it starts with gzip's magic
+/// bytes, `stdin.arff[.gz]` when its text starts as ARFF does (JSON lines are recognised by
+/// their first byte, CSV is the rest).
+pub fn stdin_file(dir: &Path) -> Result<PathBuf, EvalError> {
+    let raw = dir.join("stdin");
+    let write = |source| EvalError::Write {
+        path: raw.clone(),
+        source,
+    };
+    let mut file = std::fs::File::create(&raw).map_err(write)?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(write)?;
+    drop(file);
+    let read = |source| EvalError::Read {
+        path: PathBuf::from("-"),
+        source,
+    };
+    let mut head = [0u8; 2];
+    let n = std::io::Read::read(&mut std::fs::File::open(&raw).map_err(read)?, &mut head)
+        .map_err(read)?;
+    let gz = n == 2 && head == [0x1f, 0x8b];
+    let mut text = decompressed(std::fs::File::open(&raw).map_err(read)?, gz);
+    let mut name = if gz { "stdin.gz" } else { "stdin" };
+    if crate::ingest::arff::looks_like_arff(text.fill_buf().map_err(read)?) {
+        name = if gz { "stdin.arff.gz" } else { "stdin.arff" };
+    }
+    let path = dir.join(name);
+    if path != raw {
+        std::fs::rename(&raw, &path).map_err(write)?;
+    }
+    Ok(path)
+}
+
 /// The file's bytes, decompressed when it ends in `.gz`.
 fn open_raw(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
-    let file = std::fs::File::open(path)?;
-    Ok(if path.extension().is_some_and(|e| e == "gz") {
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    Ok(decompressed(std::fs::File::open(path)?, gz))
+}
+
+/// `file`'s bytes, decompressed when `gz`.
+fn decompressed(file: std::fs::File, gz: bool) -> Box<dyn BufRead> {
+    if gz {
         Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
             file,
         )))
     } else {
         Box::new(std::io::BufReader::new(file))
-    })
+    }
 }
 
 /// The file's text, decompressed when it ends in `.gz`; an ARFF file's or JSON lines' as CSV.
