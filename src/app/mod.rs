@@ -285,9 +285,18 @@ fn build_pipeline(
 /// loop tick, HTTP) stop on one `background` token once ingest has ended, so the last batch
 /// is written while `/metrics` still answers.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<Summary, AppError> {
+    run_with(config, shutdown, Metrics::new()).await
+}
+
+/// [`run`] with the caller's `metrics`, which it can read while the daemon runs
+/// (`relearn eval`'s progress reads the records ingested).
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    metrics: Metrics,
+) -> Result<Summary, AppError> {
     let opened = open_store(&config)?;
     let (store_path, store) = (opened.path.clone(), opened.store.clone());
-    let metrics = Metrics::new();
     publish_store_memory(&metrics, store.clone());
     let source = source::of(&config);
 

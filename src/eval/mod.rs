@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod json_view;
+pub mod progress;
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -670,6 +671,16 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(EvalError::Runtime)?;
+    // The records to expect: the file's lines after the header (blank ones not counted).
+    let total = open_lines(path)
+        .map(|text| {
+            text.lines()
+                .skip(1)
+                .map_while(Result::ok)
+                .filter(|l| !l.trim().is_empty())
+                .count() as u64
+        })
+        .unwrap_or(0);
     let mut runs: Vec<(Strategy, Summary, f64)> = Vec::new();
     for &s in strategies {
         if matches!(s, Strategy::NoChange | Strategy::Majority) {
@@ -677,12 +688,19 @@ pub fn run(
         }
         progress(&format!("{}: running", s.as_str()));
         let started = Instant::now();
+        let metrics = crate::metrics::Metrics::new();
+        let shown = progress::Progress::start(s.as_str(), total, metrics.clone());
         let summary = runtime
-            .block_on(app::run(s.apply(&config), CancellationToken::new()))
+            .block_on(app::run_with(
+                s.apply(&config),
+                CancellationToken::new(),
+                metrics,
+            ))
             .map_err(|source| EvalError::Run {
                 strategy: s.as_str().into(),
                 source,
             })?;
+        shown.finish();
         let wall = started.elapsed().as_secs_f64();
         match config.schema.task {
             Task::Classification => progress(&format!(
