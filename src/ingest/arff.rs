@@ -40,8 +40,6 @@ pub fn looks_like_arff(head: &[u8]) -> bool {
 /// An ARFF reader's data rows as CSV lines (read through [`RowText`], from [`ArffCsv::text`]).
 pub struct ArffCsv<R> {
     inner: R,
-    /// Columns per row (the attributes).
-    columns: usize,
     /// Each attribute's name and, for a nominal one (`{a,b,c}`), its declared values.
     attributes: Vec<(String, Option<Vec<String>>)>,
     /// The input line being read, and its number (1-based) for errors.
@@ -58,12 +56,10 @@ impl<R: BufRead> ArffCsv<R> {
     pub fn text(inner: R) -> std::io::Result<RowText<ArffCsv<R>>> {
         let mut arff = ArffCsv {
             inner,
-            columns: 0,
             attributes: Vec::new(),
             line: Vec::new(),
             line_no: 0,
         };
-        let mut names = Vec::new();
         loop {
             if !arff.next_line()? {
                 return Err(invalid(arff.line_no, "no @data section"));
@@ -96,7 +92,6 @@ impl<R: BufRead> ArffCsv<R> {
                                 .map_err(|e| invalid(arff.line_no, e))
                         })
                         .transpose()?;
-                    names.push(name.clone());
                     arff.attributes.push((name, nominal));
                 }
                 "@data" => break,
@@ -108,11 +103,10 @@ impl<R: BufRead> ArffCsv<R> {
                 }
             }
         }
-        if names.is_empty() {
+        if arff.attributes.is_empty() {
             return Err(invalid(arff.line_no, "no @attribute before @data"));
         }
-        arff.columns = names.len();
-        let fields: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
+        let fields: Vec<String> = arff.attributes.iter().map(|(n, _)| csv_field(n)).collect();
         let mut header = fields.join(",").into_bytes();
         header.push(b'\n');
         Ok(RowText::new(arff, header))
@@ -155,10 +149,14 @@ impl<R: BufRead> Rows for ArffCsv<R> {
                 ));
             }
             let values = values(row).map_err(|e| invalid(self.line_no, e))?;
-            if values.len() != self.columns {
+            if values.len() != self.attributes.len() {
                 return Err(invalid(
                     self.line_no,
-                    format!("{} values, {} attributes", values.len(), self.columns),
+                    format!(
+                        "{} values, {} attributes",
+                        values.len(),
+                        self.attributes.len()
+                    ),
                 ));
             }
             let fields: Vec<String> = values
