@@ -73,7 +73,7 @@ impl FileSource {
             }
         };
         let gz = path.is_none_or(|p| p.extension().is_some_and(|e| e == "gz"));
-        let reader: Box<dyn BufRead + Send> = if gz {
+        let mut reader: Box<dyn BufRead + Send> = if gz {
             Box::new(BufReader::with_capacity(
                 1 << 16,
                 flate2::read::MultiGzDecoder::new(raw),
@@ -82,26 +82,19 @@ impl FileSource {
             Box::new(BufReader::with_capacity(1 << 16, raw))
         };
         // An ARFF file (by its name, or standard input by its first line) is read as its CSV.
-        let mut reader = reader;
+        let input_err = |source| IngestError::Input {
+            path: name.clone(),
+            source,
+        };
         let arff = match path {
             Some(p) if p.as_os_str() == "-" => {
-                super::arff::looks_like_arff(reader.fill_buf().map_err(|source| {
-                    IngestError::Input {
-                        path: name.clone(),
-                        source,
-                    }
-                })?)
+                super::arff::looks_like_arff(reader.fill_buf().map_err(input_err)?)
             }
             Some(p) => super::arff::is_arff_path(p),
             None => false,
         };
         if arff {
-            reader = Box::new(super::arff::ArffCsv::text(reader).map_err(|source| {
-                IngestError::Input {
-                    path: name.clone(),
-                    source,
-                }
-            })?);
+            reader = Box::new(super::arff::ArffCsv::text(reader).map_err(input_err)?);
         }
         Ok(FileSource {
             name,
