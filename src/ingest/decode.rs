@@ -759,6 +759,15 @@ fn finite(name: &str, x: f64) -> Result<f32, DecodeError> {
     }
 }
 
+/// A CSV header's column names, split as records are (a quoted name may hold the delimiter),
+/// each trimmed.
+pub fn header_columns(line: &str, delimiter: u8) -> Result<Vec<String>, DecodeError> {
+    Ok(split_csv(line, delimiter)?
+        .into_iter()
+        .map(|c| c.trim().to_string())
+        .collect())
+}
+
 /// Splits one CSV line (RFC 4180 quoting: `"a,b"`, `""` for a quote inside quotes).
 fn split_csv(line: &str, delimiter: u8) -> Result<Vec<std::borrow::Cow<'_, str>>, DecodeError> {
     use std::borrow::Cow;
@@ -1545,5 +1554,15 @@ mod tests {
         for r in Reason::ALL {
             assert_eq!(Reason::parse(r.as_str()), Some(r));
         }
+    }
+
+    #[test]
+    fn a_header_is_split_as_records_are() {
+        assert_eq!(
+            header_columns(" x ,\"city, state\",\"say \"\"hi\"\"\",y", b',').unwrap(),
+            ["x", "city, state", "say \"hi\"", "y"]
+        );
+        assert_eq!(header_columns("a;b", b';').unwrap(), ["a", "b"]);
+        assert!(header_columns("a,\"b", b',').is_err());
     }
 }

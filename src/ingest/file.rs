@@ -146,18 +146,15 @@ impl FileSource {
                 .map_err(|e| input_err(e, &self.name))?;
             pos += n as i64;
             let text = String::from_utf8_lossy(&line);
-            let delimiter = self.schema.delimiter.chars().next().unwrap_or(',');
-            let columns: Vec<String> = text
-                .trim_end_matches(['\n', '\r'])
-                .split(delimiter)
-                .map(|c| c.trim().trim_matches('"').to_string())
-                .collect();
-            let decoder = Decoder::with_columns(&self.schema, &columns).map_err(|source| {
-                IngestError::Schema {
-                    what: format!(" (header of {})", self.name),
-                    source,
-                }
-            })?;
+            let delimiter = self.schema.delimiter.bytes().next().unwrap_or(b',');
+            let header_err = |source| IngestError::Schema {
+                what: format!(" (header of {})", self.name),
+                source,
+            };
+            let columns =
+                super::decode::header_columns(text.trim_end_matches(['\n', '\r']), delimiter)
+                    .map_err(header_err)?;
+            let decoder = Decoder::with_columns(&self.schema, &columns).map_err(header_err)?;
             lock().set_decoder(decoder);
         }
 
