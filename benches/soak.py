@@ -9,7 +9,8 @@ Standard library only:
   /v1/predict at a fixed rate (open loop: a slow answer does not slow the schedule) over one
   keep-alive connection and keeps every latency;
 - a sampler that every --every seconds reads the daemon's RSS and open file descriptors
-  (/proc), the store's size on disk, /metrics (records ingested, consumer lag, retrains) and
+  (/proc), the store's size on disk, /metrics (records ingested, consumer lag, retrains, the
+  store's and the allocator's memory) and
   the predict latencies of the window, and appends a row to soak.csv.
 
 At the end it writes soak.md: the rows every minute and the checks of issue 15 (RSS after
@@ -189,7 +190,7 @@ def metrics(http_addr):
                     base = "relearn_retrain_runs_other"
                 if base == "relearn_retrain_train_seconds_total" and 'run="executed"' not in name:
                     continue
-                if base == "relearn_store_memory_bytes":
+                if base in ("relearn_store_memory_bytes", "relearn_process_heap_bytes"):
                     part = re.search(r'part="([^"]+)"', name)
                     base = base + "/" + (part.group(1) if part else "")
                 out[base] = out.get(base, 0.0) + v
@@ -267,7 +268,7 @@ def main():
     columns = ["seconds", "rss_mb", "open_fds", "store_mb", "lag_records",
                "ingest_records_per_s", "predict_p50_ms", "predict_p99_ms", "retrains_promoted",
                "daemon_p99_le_ms", "retrain_share", "store_memtables_mb", "store_cache_mb",
-               "predict_p99_sent_ms"]
+               "predict_p99_sent_ms", "heap_free_mb", "heap_released_mb"]
     rows = []
     start = time.monotonic()
     last_records, last_t, seen = 0.0, start, 0
@@ -294,7 +295,9 @@ def main():
                    (m.get("relearn_retrain_train_seconds_total", 0.0) - last_busy) / (now - last_t),
                    m.get("relearn_store_memory_bytes/memtables", 0.0) / 1e6,
                    m.get("relearn_store_memory_bytes/block_cache", 0.0) / 1e6,
-                   1000 * quantile([w[1] for w in window], 0.99)]
+                   1000 * quantile([w[1] for w in window], 0.99),
+                   m.get("relearn_process_heap_bytes/free", 0.0) / 1e6,
+                   m.get("relearn_process_heap_released_bytes_total", 0.0) / 1e6]
             last_records, last_t = records, now
             last_buckets, last_busy = buckets, m.get("relearn_retrain_train_seconds_total", 0.0)
             rows.append(row)
@@ -342,6 +345,10 @@ def write_report(args, columns, rows, produced, errors, latencies):
                f"({100 * (rest(rows[-1]) - rest(after10[0])) / rest(after10[0]):+.1f}%); "
                f"memtables {after10[0][11]:.1f} -> {rows[-1][11]:.1f} MB, block cache "
                f"{after10[0][12]:.1f} -> {rows[-1][12]:.1f} MB",
+               f"- the allocator's free heap (`relearn_process_heap_bytes{{part=\"free\"}}`): "
+               f"after 10 min {after10[0][14]:.1f} MB, at the end {rows[-1][14]:.1f} MB, "
+               f"highest {max(r[14] for r in after10):.1f} MB; the heap trim "
+               f"(`memory.trim_seconds`) returned {rows[-1][15]:.1f} MB in all",
                f"- open file descriptors after 10 min: {min(fds)} to {max(fds)}",
                f"- predict p99 per {args.every:g} s window: median {p99[len(p99) // 2]:.2f} ms, "
                f"worst {p99[-1]:.2f} ms (issue 15 asks at most 1 ms); over the whole run "

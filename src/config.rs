@@ -14,6 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::app::heap::MemoryConfig;
 pub use crate::ingest::decode::{Format, MissingPolicy, SchemaConfig, DEFAULT_MISSING_TOKENS};
 pub use crate::ingest::file::FileSourceConfig;
 pub use crate::ingest::kafka::{KafkaConfig, MANAGED_KAFKA_PROPERTIES, MIN_DEAD_LETTER_BYTES};
@@ -46,6 +47,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The RocksDB state directory.
     pub store: StoreConfig,
+    /// The process's memory: the allocator's free heap returned to the system.
+    pub memory: MemoryConfig,
     /// The replay buffer of past labeled records.
     pub replay: ReplayConfig,
     /// The HTTP listener (metrics, health, readiness).
@@ -327,6 +330,7 @@ impl Config {
         }
         self.shutdown.check()?;
         self.store.check()?;
+        self.memory.check()?;
         self.ingest.check()?;
         self.replay.check()?;
         if self.replay.class_balanced {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod heap;
 pub mod source;
 
 pub use source::{Ended, Source};
@@ -173,7 +174,6 @@ struct OpenStore {
     store: Arc<dyn KvStore>,
 }
 
-/// Opens `store.path`, or a temporary store when it is empty.
 /// `relearn_store_memory_bytes`, read from the engine whenever the metrics are rendered (a
 /// failed read leaves the last values and is logged at debug level).
 fn publish_store_memory(metrics: &Metrics, store: Arc<dyn KvStore>) {
@@ -195,6 +195,7 @@ fn publish_store_memory(metrics: &Metrics, store: Arc<dyn KvStore>) {
     }));
 }
 
+/// Opens `store.path`, or a temporary store when it is empty.
 fn open_store(config: &Config) -> Result<OpenStore, AppError> {
     let (temp, path) = match &config.store.path {
         Some(path) => (None, path.clone()),
@@ -298,6 +299,7 @@ pub async fn run_with(
     let opened = open_store(&config)?;
     let (store_path, store) = (opened.path.clone(), opened.store.clone());
     publish_store_memory(&metrics, store.clone());
+    heap::publish(&metrics);
     let source = source::of(&config);
 
     let (listener, http_addr) = bind(&config.http.listen).await?;
@@ -332,6 +334,12 @@ pub async fn run_with(
     let ticker = tokio::spawn(loop_tick(
         pipeline.clone(),
         config.learning_enabled(),
+        background.child_token(),
+    ));
+
+    let trimmer = tokio::spawn(heap::trim_every(
+        config.memory.trim,
+        metrics.clone(),
         background.child_token(),
     ));
 
@@ -370,6 +378,7 @@ pub async fn run_with(
     let _ = cancel_forwarder.await;
     let _ = ticker.await;
     let _ = summary_task.await;
+    let _ = trimmer.await;
     match http.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(%e, "http server ended with an error"),

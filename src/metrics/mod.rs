@@ -1,5 +1,5 @@
 //! Every Prometheus metric of the daemon, in one registry: one struct per stage (`ingest`,
-//! `store`, `learn`, `drift`, `retrain`, `serve`, each in its own file), registered through a
+//! `store`, `learn`, `drift`, `retrain`, `serve`, `process`, each in its own file), registered through a
 //! `Registrar` that creates the label values known up front.
 //!
 //! Names follow `relearn_<stage>_<name>_<unit>[_total]`; labels are bounded (partition,
@@ -16,6 +16,7 @@ use prometheus::{
 mod drift;
 mod ingest;
 mod learn;
+mod process;
 mod retrain;
 mod serve;
 mod store;
@@ -23,6 +24,7 @@ mod store;
 pub use drift::DriftMetrics;
 pub use ingest::IngestMetrics;
 pub use learn::LearnMetrics;
+pub use process::ProcessMetrics;
 pub use retrain::RetrainMetrics;
 pub use serve::ServeMetrics;
 pub use store::StoreMetrics;
@@ -50,6 +52,7 @@ pub struct MetricsInner {
     pub drift: DriftMetrics,
     pub retrain: RetrainMetrics,
     pub serve: ServeMetrics,
+    pub process: ProcessMetrics,
 }
 
 impl std::ops::Deref for Metrics {
@@ -165,6 +168,7 @@ impl Metrics {
             RetrainMetrics::register(&mut r),
             ServeMetrics::register(&mut r),
         );
+        let process = ProcessMetrics::register(&mut r);
         Metrics(Arc::new(MetricsInner {
             registry,
             hooks: RwLock::default(),
@@ -175,6 +179,7 @@ impl Metrics {
             drift,
             retrain,
             serve,
+            process,
         }))
     }
 
@@ -290,7 +295,8 @@ mod tests {
             let name = f.name();
             let stage = name.split('_').nth(1).unwrap_or("");
             assert!(
-                ["ingest", "store", "learn", "drift", "retrain", "serve"].contains(&stage),
+                ["ingest", "store", "learn", "drift", "retrain", "serve", "process"]
+                    .contains(&stage),
                 "{name}: unknown stage"
             );
             let is_counter = f.get_field_type() == prometheus::proto::MetricType::COUNTER;
