@@ -223,8 +223,15 @@ pub fn infer_schema(
         .clone()
         .ok_or_else(|| schema_err("no label column: give --label (schema.label)".into()))?;
     let label_at = header.iter().position(|h| *h == label).ok_or_else(|| {
+        // A file without a header line: its first record was read as column names.
+        let headless = !header.is_empty() && header.iter().all(|h| h.parse::<f64>().is_ok());
         schema_err(format!(
-            "no column `{label}` (schema.label); columns are {header:?}"
+            "no column `{label}` (schema.label); columns are {header:?}{}",
+            if headless {
+                ": the first line holds numbers, not column names; the file needs a header line naming its columns"
+            } else {
+                ""
+            }
         ))
     })?;
     let need_features = config.schema.features.is_empty();
@@ -393,7 +400,9 @@ impl Scan {
                 for j in 0..columns {
                     let v = row.get(j).map_or("", str::trim);
                     let missing = v.is_empty() || tokens.iter().any(|t| t == v);
-                    let number = v.parse::<f32>().ok().filter(|_| !missing);
+                    let number = crate::ingest::decode::number_text(v)
+                        .map(|x| x as f32)
+                        .filter(|_| !missing);
                     scan.numbers[j].push(number);
                     let time = (!missing && number.is_none())
                         .then(|| time::parse(v))
@@ -431,8 +440,9 @@ impl Scan {
             if let Some(t) = row.get(at).map(str::trim).filter(|v| !v.is_empty()) {
                 if !tokens.iter().any(|m| m == t) {
                     scan.label_values += 1;
-                    scan.label_non_numeric +=
-                        u64::from(!t.parse::<f64>().is_ok_and(f64::is_finite));
+                    scan.label_non_numeric += u64::from(
+                        !crate::ingest::decode::number_text(t).is_some_and(f64::is_finite),
+                    );
                 }
                 if scan.classes.len() <= 1000 {
                     scan.classes.insert(t.to_string());
@@ -974,6 +984,28 @@ mod tests {
             .collect();
         std::fs::write(&path, text).expect("write");
         path
+    }
+
+    #[test]
+    fn a_file_without_a_header_line_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = csv_file(dir.path(), "bare.csv", "0.5,-1.25,1", 20, |i| {
+            format!("{},{},{}", i, i % 3, i % 2)
+        });
+        let err = infer_schema(&mut blank(), &path, None)
+            .expect_err("no column y")
+            .to_string();
+        assert!(err.contains("no column `y`"), "{err}");
+        assert!(err.contains("needs a header line"), "{err}");
+        // A header that names other columns gets no such hint.
+        let named = csv_file(dir.path(), "named.csv", "a,b,c", 20, |i| format!("{i},1,0"));
+        let err = infer_schema(&mut blank(), &named, None)
+            .expect_err("no column y")
+            .to_string();
+        assert!(
+            err.contains("no column `y`") && !err.contains("header line"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -710,7 +710,7 @@ impl Decoder {
                 if self.missing_tokens.contains(s) {
                     return Ok(None);
                 }
-                let v = s.parse::<f64>().map_err(|_| {
+                let v = number_text(s).ok_or_else(|| {
                     fail(
                         Reason::InvalidTarget,
                         format!("target {s:?} is not a number"),
@@ -739,12 +739,62 @@ impl Decoder {
 }
 
 fn parse_number(name: &str, s: &str) -> Result<f64, DecodeError> {
-    s.trim().parse::<f64>().map_err(|_| {
+    number_text(s).ok_or_else(|| {
         fail(
             Reason::NonNumeric,
             format!("`{name}` = {s:?} is not a number"),
         )
     })
+}
+
+/// A number as a field holds it: Rust's float syntax (`12`, `-0.5`, `1e-3`, `NaN`), or as a
+/// spreadsheet or a report writes it: a currency sign before it (`$`, `€`, `£`, `¥`, after
+/// the sign: `-$5`), a percent sign after it (the number before it: `12.5%` is 12.5, as
+/// the other rows of the column say it), commas between groups of three digits
+/// (`1,234,567.89`). Anything else is not a number (`1,5`, `12 %%`, `$`).
+pub fn number_text(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        return Some(v);
+    }
+    let (negative, rest) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let rest = rest
+        .strip_prefix(['$', '€', '£', '¥'])
+        .unwrap_or(rest)
+        .trim_start();
+    let rest = rest.strip_suffix('%').unwrap_or(rest).trim_end();
+    let (whole, fraction) = match rest.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (rest, None),
+    };
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
+    let mut groups = whole.split(',');
+    let first = groups.next().unwrap_or("");
+    let grouped = whole.contains(',');
+    let bare_fraction = first.is_empty() && !grouped && fraction.is_some_and(|f| !f.is_empty());
+    if !(digits(first) || bare_fraction) || (grouped && first.len() > 3) {
+        return None;
+    }
+    let mut plain = first.to_string();
+    for g in groups {
+        if g.len() != 3 || !digits(g) {
+            return None;
+        }
+        plain.push_str(g);
+    }
+    if let Some(f) = fraction {
+        if !f.is_empty() && !digits(f) {
+            return None;
+        }
+        plain.push('.');
+        plain.push_str(f);
+    }
+    // Something was taken off, or this is not a number at all (`t` did not parse).
+    let v = plain.parse::<f64>().ok()?;
+    Some(if negative { -v } else { v })
 }
 
 fn finite(name: &str, x: f64) -> Result<f32, DecodeError> {
@@ -1564,5 +1614,45 @@ mod tests {
         );
         assert_eq!(header_columns("a;b", b';').unwrap(), ["a", "b"]);
         assert!(header_columns("a,\"b", b',').is_err());
+    }
+
+    #[test]
+    fn numbers_are_read_as_spreadsheets_write_them() {
+        for (text, want) in [
+            ("12", 12.0),
+            (" -0.5 ", -0.5),
+            ("1e-3", 1e-3),
+            ("$1,234.50", 1234.5),
+            ("-$5", -5.0),
+            ("€ 7", 7.0),
+            ("12.5%", 12.5),
+            ("1,234,567", 1_234_567.0),
+            (".5%", 0.5),
+            ("+3%", 3.0),
+        ] {
+            assert_eq!(number_text(text), Some(want), "{text:?}");
+        }
+        for text in [
+            "1,5", "12,34.5", "1234,567", "$", "%", "12 %%", "abc", "1.2.3", "$-",
+        ] {
+            assert_eq!(number_text(text), None, "{text:?}");
+        }
+        // The decoder and `relearn eval`'s inference read them alike: a feature and a target.
+        let d = Decoder::new(&SchemaConfig {
+            features: vec!["a".into(), "b".into()],
+            label: Some("y".into()),
+            task: Task::Regression,
+            classes: Vec::new(),
+            timestamp: None,
+            columns: vec!["a".into(), "b".into(), "y".into()],
+            ..SchemaConfig::default()
+        })
+        .expect("decoder");
+        let r = d
+            .decode(b"\"$1,200\",13.5%,\"$2,000.25\"")
+            .expect("decoded");
+        assert_eq!(r.features, [1200.0, 13.5]);
+        assert_eq!(r.label, Some(Label::Value(2000.25)));
+        assert_eq!(reason(&d, "\"1,5\",2,3"), Reason::NonNumeric);
     }
 }
