@@ -57,8 +57,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct EvalArgs {
-    /// The stream: a CSV file with a header, JSON lines or ARFF, optionally gzip-compressed;
-    /// `-` reads standard input.
+    /// The stream: a CSV file with a header (or --columns), JSON lines or ARFF, optionally
+    /// gzip-compressed; `-` reads standard input.
     file: PathBuf,
     /// A config whose schema and settings to use (default: the defaults).
     #[arg(long, short)]
@@ -66,6 +66,10 @@ struct EvalArgs {
     /// The label column (schema.label).
     #[arg(long)]
     label: Option<String>,
+    /// Column names of a CSV file without a header line (schema.columns, file.header =
+    /// false): its first line is then a record.
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
     /// Feature columns (schema.features); default: every numeric column but the label.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
@@ -187,6 +191,10 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             config.schema.categorical.clear();
             config.schema.time.clear();
         }
+    }
+    if !args.columns.is_empty() {
+        config.schema.columns = args.columns;
+        config.file.header = false;
     }
     if !args.features.is_empty() {
         config.schema.features = args.features;

@@ -205,18 +205,42 @@ pub fn infer_schema(
             config.schema.delimiter = d.to_string();
         }
     }
-    let mut csv = open_csv(path, &config.schema.delimiter).map_err(read)?;
     let schema_err = |reason: String| EvalError::Schema {
         path: path.to_path_buf(),
         reason,
     };
-    let header: Vec<String> = csv
-        .headers()
-        .map_err(|e| schema_err(format!("no CSV header: {e}")))?
-        .iter()
-        // Trimmed, as the file source reads a header (`a, b, c`).
-        .map(|h| h.trim().to_string())
-        .collect();
+    // A CSV file without a header line (`file.header = false`, `--columns`): its columns are
+    // `schema.columns` and its first line is a record.
+    let headerless = !config.file.header && !is_json_file(path).map_err(read)?;
+    if headerless && config.schema.columns.is_empty() {
+        return Err(schema_err(
+            "a file without a header line needs its column names (--columns, schema.columns)"
+                .into(),
+        ));
+    }
+    if headerless {
+        let mut first = open_csv(path, &config.schema.delimiter, false).map_err(read)?;
+        if let Some(Ok(row)) = first.records().next() {
+            if row.len() != config.schema.columns.len() {
+                return Err(schema_err(format!(
+                    "the first line has {} fields and schema.columns (--columns) names {}",
+                    row.len(),
+                    config.schema.columns.len()
+                )));
+            }
+        }
+    }
+    let mut csv = open_csv(path, &config.schema.delimiter, !headerless).map_err(read)?;
+    let header: Vec<String> = if headerless {
+        config.schema.columns.clone()
+    } else {
+        csv.headers()
+            .map_err(|e| schema_err(format!("no CSV header: {e}")))?
+            .iter()
+            // Trimmed, as the file source reads a header (`a, b, c`).
+            .map(|h| h.trim().to_string())
+            .collect()
+    };
     let label = config
         .schema
         .label
@@ -228,7 +252,7 @@ pub fn infer_schema(
         schema_err(format!(
             "no column `{label}` (schema.label); columns are {header:?}{}",
             if headless {
-                ": the first line holds numbers, not column names; the file needs a header line naming its columns"
+                ": the first line holds numbers, not column names; name the columns of a file without a header line with --columns (schema.columns, file.header = false)"
             } else {
                 ""
             }
@@ -340,17 +364,23 @@ pub fn infer_schema(
     } else {
         Format::Csv
     };
-    config.schema.columns.clear();
+    if !headerless {
+        config.schema.columns.clear();
+    }
     Ok(left_out)
 }
 
-/// A CSV file (gzip-compressed when it ends in `.gz`) with a header, fields split at the
-/// first byte of `delimiter`.
-fn open_csv(path: &Path, delimiter: &str) -> std::io::Result<csv::Reader<Box<dyn BufRead>>> {
+/// A CSV file (gzip-compressed when it ends in `.gz`), with a header line or not, fields
+/// split at the first byte of `delimiter`.
+fn open_csv(
+    path: &Path,
+    delimiter: &str,
+    header: bool,
+) -> std::io::Result<csv::Reader<Box<dyn BufRead>>> {
     let reader = open_lines(path)?;
     Ok(csv::ReaderBuilder::new()
         .delimiter(delimiter.as_bytes().first().copied().unwrap_or(b','))
-        .has_headers(true)
+        .has_headers(header)
         .flexible(true)
         .from_reader(reader))
 }
@@ -667,7 +697,8 @@ pub fn run(
 ) -> Result<EvalReport, EvalError> {
     let mut config = base.clone();
     config.file.path = Some(path.to_path_buf());
-    config.file.header = config.schema.format == Format::Csv;
+    let header = base.file.header && config.schema.format == Format::Csv;
+    config.file.header = header;
     config.file.exit_at_end = true;
     config.file.dead_letter_path = None;
     config.kafka.brokers = None;
@@ -685,7 +716,7 @@ pub fn run(
     let total = open_lines(path)
         .map(|text| {
             text.lines()
-                .skip(1)
+                .skip(usize::from(header))
                 .map_while(Result::ok)
                 .filter(|l| !l.trim().is_empty())
                 .count() as u64
@@ -996,16 +1027,45 @@ mod tests {
             .expect_err("no column y")
             .to_string();
         assert!(err.contains("no column `y`"), "{err}");
-        assert!(err.contains("needs a header line"), "{err}");
+        assert!(
+            err.contains("not column names") && err.contains("--columns"),
+            "{err}"
+        );
         // A header that names other columns gets no such hint.
         let named = csv_file(dir.path(), "named.csv", "a,b,c", 20, |i| format!("{i},1,0"));
         let err = infer_schema(&mut blank(), &named, None)
             .expect_err("no column y")
             .to_string();
         assert!(
-            err.contains("no column `y`") && !err.contains("header line"),
+            err.contains("no column `y`") && !err.contains("--columns"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_file_without_a_header_line_runs_with_its_columns_named() {
+        // 50 records, no header: the first line is a record and every line reaches the loop.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = csv_file(dir.path(), "bare.csv", "3,p,1", 49, |i| {
+            format!("{},{},{}", i % 7, ["p", "q"][i % 2], i % 2)
+        });
+        let mut config = blank();
+        config.schema.columns = vec!["a".into(), "c".into(), "y".into()];
+        config.file.header = false;
+        infer_schema(&mut config, &path, None).expect("inferred");
+        assert_eq!(config.schema.features, ["a"]);
+        assert_eq!(config.schema.categorical, ["c"]);
+        assert_eq!(config.schema.classes, ["0", "1"]);
+        let report = run(&config, &path, &[Strategy::Default], |_| {}).expect("ran");
+        assert_eq!(report.records, 50);
+        assert_eq!(report.rows[0].labeled, 50);
+        // Names that do not fit the rows, or none at all, are refused before a run.
+        config.schema.columns = vec!["a".into(), "y".into()];
+        let err = infer_schema(&mut config, &path, None).expect_err("2 names, 3 fields");
+        assert!(err.to_string().contains("3 fields"), "{err}");
+        config.schema.columns.clear();
+        let err = infer_schema(&mut config, &path, None).expect_err("no names");
+        assert!(err.to_string().contains("--columns"), "{err}");
     }
 
     #[test]
