@@ -17,6 +17,9 @@ Streams (River 0.26.1, `river.datasets.synth`; label column `y`):
     friedman    FriedmanDrift, gradual drift at 7,000 and 14,000 (numeric target)
     mv          Mv: numeric target, 3 string inputs
     planes2d    Planes2D: numeric target, 10 inputs
+    rbf20       RandomRBF: 20 classes, 10 inputs, 60 centroids, no drift
+    randomtree  RandomTree: 5 classes, 8 inputs, a tree of depth 6, no drift
+    stagger     STAGGER function 0 to 2 around record 10,000 (width 1,000), 3 small integer inputs
 
 The venv is the one `benches/river_peers.py` creates (~/.cache/relearn/river-venv).
 """
@@ -59,6 +62,15 @@ def generators():
         "friedman": lambda: synth.FriedmanDrift(drift_type="gra", position=(7000, 14000), seed=1),
         "mv": lambda: synth.Mv(seed=1),
         "planes2d": lambda: synth.Planes2D(seed=1),
+        "rbf20": lambda: synth.RandomRBF(
+            seed_model=7, seed_sample=8, n_classes=20, n_features=10, n_centroids=60),
+        "randomtree": lambda: synth.RandomTree(
+            seed_tree=3, seed_sample=4, n_classes=5, n_num_features=8, n_cat_features=0,
+            max_tree_depth=6),
+        "stagger": lambda: synth.ConceptDriftStream(
+            stream=synth.STAGGER(classification_function=0, seed=1),
+            drift_stream=synth.STAGGER(classification_function=2, seed=1),
+            position=10_000, width=1_000, seed=1),
     }
 
 

@@ -316,6 +316,14 @@ def main():
     write_report(args, columns, rows, produced[0], errors, latencies)
 
 
+def minute_rss(rows, minute):
+    """The median RSS of the samples in minute `minute` (its last 60 s; None: the last
+    minute of the run)."""
+    end = rows[-1][0] if minute is None else 60.0 * minute
+    window = sorted(r[1] for r in rows if end - 60.0 < r[0] <= end) or [rows[-1][1]]
+    return window[len(window) // 2]
+
+
 def write_report(args, columns, rows, produced, errors, latencies):
     md = [f"Soak: {args.minutes:g} min, {args.rate:g} records/s produced ({produced} in all), "
           f"{args.predict_rate:g} predict requests/s ({len(latencies)} sent; not 200: "
@@ -339,6 +347,12 @@ def write_report(args, columns, rows, produced, errors, latencies):
         md += ["",
                f"- RSS after 10 min {rss10:.1f} MB, at the end {rss_end:.1f} MB "
                f"({100 * (rss_end - rss10) / rss10:+.1f}%; issue 15 asks within 5%)",
+               f"- RSS per minute (median of the minute's samples; RSS moves by 10-30 MB within "
+               f"a minute as memtables fill and flush and the heap is trimmed): minute 10 "
+               f"{minute_rss(rows, 10):.1f} MB, last minute {minute_rss(rows, None):.1f} MB "
+               f"({100 * (minute_rss(rows, None) - minute_rss(rows, 10)) / minute_rss(rows, 10):+.1f}%); "
+               f"highest sample after 10 min {max(r[1] for r in after10):.1f} MB, in minutes 5-10 "
+               f"{max([r[1] for r in rows if 300 <= r[0] < 600] or [0.0]):.1f} MB",
                f"- RSS less the store's memtables and block cache (bounded by "
                f"`store.write_buffer_bytes` and `store.block_cache_bytes`): after 10 min "
                f"{rest(after10[0]):.1f} MB, at the end {rest(rows[-1]):.1f} MB "
