@@ -154,11 +154,17 @@ pub async fn trim_every(every: Duration, metrics: Metrics, stop: CancellationTok
             _ = ticks.tick() => {}
         }
         let released = tokio::task::spawn_blocking(|| {
-            let before = resident_bytes();
+            let (before, started) = (resident_bytes(), std::time::Instant::now());
             trim();
-            before
+            let released = before
                 .zip(resident_bytes())
-                .map(|(b, a)| b.saturating_sub(a))
+                .map(|(b, a)| b.saturating_sub(a));
+            tracing::debug!(
+                released = released.unwrap_or(0),
+                micros = started.elapsed().as_micros() as u64,
+                "heap trimmed"
+            );
+            released
         })
         .await;
         match released {
