@@ -212,10 +212,13 @@ def bucket_quantile(now, before, q):
     return float("inf")
 
 
-def rss_mb(pid):
+def rss_mb(pid, field="VmRSS"):
+    """A resident-set figure of /proc/PID/status in MB: VmRSS (all), RssAnon (heap and
+    other anonymous memory), RssFile (pages of the binary, its libraries and other mapped
+    files, which grows as more of the code runs and which the kernel can drop)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -268,7 +271,8 @@ def main():
     columns = ["seconds", "rss_mb", "open_fds", "store_mb", "lag_records",
                "ingest_records_per_s", "predict_p50_ms", "predict_p99_ms", "retrains_promoted",
                "daemon_p99_le_ms", "retrain_share", "store_memtables_mb", "store_cache_mb",
-               "predict_p99_sent_ms", "heap_free_mb", "heap_released_mb"]
+               "predict_p99_sent_ms", "heap_free_mb", "heap_released_mb", "rss_anon_mb",
+               "rss_file_mb"]
     rows = []
     start = time.monotonic()
     last_records, last_t, seen = 0.0, start, 0
@@ -297,7 +301,8 @@ def main():
                    m.get("relearn_store_memory_bytes/block_cache", 0.0) / 1e6,
                    1000 * quantile([w[1] for w in window], 0.99),
                    m.get("relearn_process_heap_bytes/free", 0.0) / 1e6,
-                   m.get("relearn_process_heap_released_bytes_total", 0.0) / 1e6]
+                   m.get("relearn_process_heap_released_bytes_total", 0.0) / 1e6,
+                   rss_mb(args.pid, "RssAnon"), rss_mb(args.pid, "RssFile")]
             last_records, last_t = records, now
             last_buckets, last_busy = buckets, m.get("relearn_retrain_train_seconds_total", 0.0)
             rows.append(row)
@@ -316,11 +321,11 @@ def main():
     write_report(args, columns, rows, produced[0], errors, latencies)
 
 
-def minute_rss(rows, minute):
-    """The median RSS of the samples in minute `minute` (its last 60 s; None: the last
-    minute of the run)."""
+def minute_rss(rows, minute, column=1):
+    """The median of `column` (RSS by default) over the samples in minute `minute` (its
+    last 60 s; None: the last minute of the run)."""
     end = rows[-1][0] if minute is None else 60.0 * minute
-    window = sorted(r[1] for r in rows if end - 60.0 < r[0] <= end) or [rows[-1][1]]
+    window = sorted(r[column] for r in rows if end - 60.0 < r[0] <= end) or [rows[-1][column]]
     return window[len(window) // 2]
 
 
@@ -353,6 +358,10 @@ def write_report(args, columns, rows, produced, errors, latencies):
                f"({100 * (minute_rss(rows, None) - minute_rss(rows, 10)) / minute_rss(rows, 10):+.1f}%); "
                f"highest sample after 10 min {max(r[1] for r in after10):.1f} MB, in minutes 5-10 "
                f"{max([r[1] for r in rows if 300 <= r[0] < 600] or [0.0]):.1f} MB",
+               f"- of which anonymous memory (RssAnon: heap, stacks): minute 10 "
+               f"{minute_rss(rows, 10, 16):.1f} MB, last minute {minute_rss(rows, None, 16):.1f} MB; "
+               f"mapped files (RssFile: the binary and its libraries) {minute_rss(rows, 10, 17):.1f} "
+               f"-> {minute_rss(rows, None, 17):.1f} MB",
                f"- RSS less the store's memtables and block cache (bounded by "
                f"`store.write_buffer_bytes` and `store.block_cache_bytes`): after 10 min "
                f"{rest(after10[0]):.1f} MB, at the end {rest(rows[-1]):.1f} MB "
