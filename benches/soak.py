@@ -272,7 +272,7 @@ def main():
                "ingest_records_per_s", "predict_p50_ms", "predict_p99_ms", "retrains_promoted",
                "daemon_p99_le_ms", "retrain_share", "store_memtables_mb", "store_cache_mb",
                "predict_p99_sent_ms", "heap_free_mb", "heap_released_mb", "rss_anon_mb",
-               "rss_file_mb"]
+               "rss_file_mb", "heap_in_use_mb"]
     rows = []
     start = time.monotonic()
     last_records, last_t, seen = 0.0, start, 0
@@ -302,7 +302,8 @@ def main():
                    1000 * quantile([w[1] for w in window], 0.99),
                    m.get("relearn_process_heap_bytes/free", 0.0) / 1e6,
                    m.get("relearn_process_heap_released_bytes_total", 0.0) / 1e6,
-                   rss_mb(args.pid, "RssAnon"), rss_mb(args.pid, "RssFile")]
+                   rss_mb(args.pid, "RssAnon"), rss_mb(args.pid, "RssFile"),
+                   m.get("relearn_process_heap_bytes/in_use", 0.0) / 1e6]
             last_records, last_t = records, now
             last_buckets, last_busy = buckets, m.get("relearn_retrain_train_seconds_total", 0.0)
             rows.append(row)
@@ -361,7 +362,8 @@ def write_report(args, columns, rows, produced, errors, latencies):
                f"- of which anonymous memory (RssAnon: heap, stacks): minute 10 "
                f"{minute_rss(rows, 10, 16):.1f} MB, last minute {minute_rss(rows, None, 16):.1f} MB; "
                f"mapped files (RssFile: the binary and its libraries) {minute_rss(rows, 10, 17):.1f} "
-               f"-> {minute_rss(rows, None, 17):.1f} MB",
+               f"-> {minute_rss(rows, None, 17):.1f} MB; the allocator's heap in use "
+               f"{minute_rss(rows, 10, 18):.1f} -> {minute_rss(rows, None, 18):.1f} MB",
                f"- RSS less the store's memtables and block cache (bounded by "
                f"`store.write_buffer_bytes` and `store.block_cache_bytes`): after 10 min "
                f"{rest(after10[0]):.1f} MB, at the end {rest(rows[-1]):.1f} MB "
