@@ -14,7 +14,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::app::heap::MemoryConfig;
 pub use crate::ingest::decode::{Format, MissingPolicy, SchemaConfig, DEFAULT_MISSING_TOKENS};
 pub use crate::ingest::file::FileSourceConfig;
 pub use crate::ingest::kafka::{KafkaConfig, MANAGED_KAFKA_PROPERTIES, MIN_DEAD_LETTER_BYTES};
@@ -330,7 +329,6 @@ impl Config {
         }
         self.shutdown.check()?;
         self.store.check()?;
-        self.memory.check()?;
         self.ingest.check()?;
         self.replay.check()?;
         if self.replay.class_balanced {
@@ -455,6 +453,25 @@ impl Default for ShutdownConfig {
     fn default() -> Self {
         Self {
             grace: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
+/// The process's memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Whole seconds between two returns of the allocator's free heap to the system
+    /// (glibc's `malloc_trim`, `app::heap`); 0 turns it off. Without it the resident set
+    /// grows over hours of traffic by what glibc keeps of freed memtables and tensors.
+    #[serde(rename = "trim_seconds", with = "crate::units::opt_seconds")]
+    pub trim: Option<std::time::Duration>,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            trim: Some(std::time::Duration::from_secs(30)),
         }
     }
 }
@@ -635,6 +652,7 @@ mod tests {
     fn bad_values_are_named() {
         let cases = [
             ("[replay]\ncapacity = 0", "replay.capacity"),
+            ("[memory]\ntrim_seconds = -1", "memory.trim_seconds"),
             ("[schema]\nfeatures = []", "schema.features"),
             ("[schema]\nfeatures = [\"a\", \"a\"]", "schema.features"),
             ("[schema]\nclasses = [\"x\"]", "schema.classes"),

@@ -9,7 +9,7 @@
 //! (`madvise(MADV_DONTNEED)`; the heap's address space stays mapped): in the hour's soak the
 //! resident set stayed about 20 MB lower. It takes the arenas' locks one at a time for the
 //! 0.1-0.4 ms it walks them (measured in the daemon), so it runs on the blocking pool, and
-//! at most once a second. On other allocators and C libraries (musl, macOS)
+//! at most once a second (the key is in whole seconds). On other allocators and C libraries (musl, macOS)
 //! trimming is off and the heap gauges stay at zero.
 
 use std::time::Duration;
@@ -17,46 +17,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-
-/// The process's memory.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MemoryConfig {
-    /// Seconds between two returns of the allocator's free heap to the system (glibc's
-    /// `malloc_trim`); 0 turns it off. Without it the resident set grows over hours of
-    /// traffic by what glibc keeps of freed memtables and tensors.
-    #[serde(rename = "trim_seconds", with = "crate::units::seconds")]
-    pub trim: Duration,
-}
-
-/// Default `memory.trim_seconds`: 30 s.
-pub const DEFAULT_TRIM: Duration = Duration::from_secs(30);
-
-/// The shortest `memory.trim_seconds` other than 0: a trim walks every arena under its lock.
-pub const MIN_TRIM: Duration = Duration::from_secs(1);
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        Self { trim: DEFAULT_TRIM }
-    }
-}
-
-impl MemoryConfig {
-    /// Refuses values of this section that cannot work, naming the key.
-    pub fn check(&self) -> Result<(), crate::error::ConfigError> {
-        if !self.trim.is_zero() && self.trim < MIN_TRIM {
-            return Err(crate::error::ConfigError::key(
-                "memory.trim_seconds",
-                format!(
-                    "must be 0 (off) or at least {} s, got {} s",
-                    MIN_TRIM.as_secs(),
-                    self.trim.as_secs_f64()
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// What the allocator holds, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -140,12 +100,12 @@ pub fn publish(metrics: &Metrics) {
 }
 
 /// Trims the heap every `every` until `stop`, counting what the resident set lost in
-/// `relearn_process_heap_released_bytes_total`. Returns at once when `every` is zero or the
-/// allocator cannot be trimmed.
-pub async fn trim_every(every: Duration, metrics: Metrics, stop: CancellationToken) {
-    if every.is_zero() || !cfg!(all(target_os = "linux", target_env = "gnu")) {
+/// `relearn_process_heap_released_bytes_total`. Returns at once when `every` is None (off)
+/// or the allocator cannot be trimmed.
+pub async fn trim_every(every: Option<Duration>, metrics: Metrics, stop: CancellationToken) {
+    let Some(every) = every.filter(|_| cfg!(all(target_os = "linux", target_env = "gnu"))) else {
         return;
-    }
+    };
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -219,16 +179,5 @@ mod tests {
             freed - free_before
         );
         assert_eq!(keep.len(), 40);
-    }
-
-    #[test]
-    fn trim_interval_is_checked() {
-        let mut c = MemoryConfig::default();
-        assert!(c.check().is_ok());
-        c.trim = Duration::ZERO;
-        assert!(c.check().is_ok());
-        c.trim = Duration::from_millis(200);
-        let err = c.check().unwrap_err().to_string();
-        assert!(err.contains("memory.trim_seconds"), "{err}");
     }
 }
