@@ -70,7 +70,9 @@ struct EvalArgs {
     /// false): its first line is then a record.
     #[arg(long, value_delimiter = ',')]
     columns: Vec<String>,
-    /// Feature columns (schema.features); default: every numeric column but the label.
+    /// Feature columns (schema.features); default: every numeric column but the label. Named
+    /// without --categorical and --time, those that hold strings are categorical inputs and
+    /// those that hold dates or times time fields.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
     /// Class names (schema.classes); default: the label's distinct values, sorted.

@@ -183,7 +183,9 @@ pub struct EvalReport {
 /// column but the label whose first 1,000 values are numbers (or missing), categorical fields
 /// every other column but identifiers (unless the features or the categorical fields were
 /// given; an identifier, [`IDENTIFIER_DISTINCT`], is returned as left out), classes are the
-/// label's distinct values in sorted order.
+/// label's distinct values in sorted order. Features given without categorical or time
+/// fields are sorted by kind: those that hold strings become categorical fields or time
+/// fields (an identifier too: it was named).
 ///
 /// `task`: the task when the user named it; `None` infers it: a label whose values are all
 /// numbers (at most 1% of them not) with more than [`REGRESSION_DISTINCT`] distinct values
@@ -260,6 +262,19 @@ pub fn infer_schema(
     })?;
     let need_features = config.schema.features.is_empty();
     let need_categorical = need_features && config.schema.categorical.is_empty();
+    // Features named without their kinds (no categorical or time fields given): each named
+    // column that holds strings is sorted as an inferred one would be, a categorical input
+    // or a time field, instead of failing every record as not a number.
+    let named =
+        (!need_features && config.schema.categorical.is_empty() && config.schema.time.is_empty())
+            .then(|| config.schema.features.clone());
+    if let Some(named) = &named {
+        if let Some(missing) = named.iter().find(|f| !header.contains(f)) {
+            return Err(schema_err(format!(
+                "no column `{missing}` (schema.features, --features); columns are {header:?}"
+            )));
+        }
+    }
     let need_classes =
         config.schema.classes.is_empty() && config.schema.task == Task::Classification;
     let Scan {
@@ -275,7 +290,10 @@ pub fn infer_schema(
     } = Scan::read(
         &mut csv,
         header.len(),
-        (need_features, need_classes.then_some(label_at)),
+        (
+            need_features || named.is_some(),
+            need_classes.then_some(label_at),
+        ),
         &config.schema.missing_tokens,
     )
     .map_err(|(row, e)| schema_err(format!("row {row}: {e}")))?;
@@ -291,8 +309,20 @@ pub fn infer_schema(
             .map(|(_, h)| h.clone())
             .collect();
     }
+    if let Some(named) = &named {
+        config.schema.features = named
+            .iter()
+            .filter(|f| {
+                header
+                    .iter()
+                    .position(|h| h == *f)
+                    .is_some_and(|j| numeric[j])
+            })
+            .cloned()
+            .collect();
+    }
     let mut left_out = Vec::new();
-    if need_categorical {
+    if need_categorical || named.is_some() {
         let mut categorical = Vec::new();
         let infer_time = config.schema.time.is_empty();
         let numeric_inputs: Vec<&[Option<f32>]> = header
@@ -303,6 +333,9 @@ pub fn infer_schema(
             .collect();
         for (j, h) in header.iter().enumerate() {
             if j == label_at || numeric[j] || !input(h) {
+                continue;
+            }
+            if named.as_ref().is_some_and(|n| !n.contains(h)) {
                 continue;
             }
             let (d, rows) = (distinct[j].len(), filled[j]);
@@ -316,7 +349,7 @@ pub fn infer_schema(
                     continue;
                 }
                 Some(LeftOutReason::TimeStamp)
-            } else if d > IDENTIFIER_DISTINCT && 2 * d > rows {
+            } else if named.is_none() && d > IDENTIFIER_DISTINCT && 2 * d > rows {
                 Some(LeftOutReason::Identifier)
             } else {
                 None
@@ -1177,6 +1210,52 @@ mod tests {
         assert_eq!(config.schema.categorical, ["id"]);
         // Categorical fields named: no inference of string columns at all.
         assert!(config.schema.time.is_empty());
+    }
+
+    #[test]
+    fn named_features_that_hold_strings_are_categorical_inputs_or_time_fields() {
+        // 100 rows of `id,city,x,stamp,few,y` with the features named and no kinds: `x` is
+        // numeric, `city` and `id` (named: an input even though every value differs) are
+        // categorical, `stamp` a time field; `few`, not named, is no input at all. Before,
+        // every record was a dead letter (`non_numeric`).
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = csv_file(dir.path(), "s.csv", "id,city,x,stamp,few,y", 100, |i| {
+            format!(
+                "u{i},{},{i},2013-01-{:02} {:02}:30,f{},{}",
+                ["a", "b", "c"][i % 3],
+                1 + i / 24,
+                i % 24,
+                i % 40,
+                i % 2
+            )
+        });
+        let mut config = blank();
+        config.schema.features = ["city", "x", "stamp", "id"].map(String::from).to_vec();
+        let left_out = infer_schema(&mut config, &path, None).expect("inferred");
+        assert!(left_out.is_empty(), "{left_out:?}");
+        assert_eq!(config.schema.features, ["x"]);
+        assert_eq!(config.schema.categorical, ["id", "city"]);
+        assert_eq!(config.schema.time, [TimeField::new("stamp")]);
+        let report = run(&config, &path, &[Strategy::Default], |_| {}).expect("ran");
+        assert_eq!(report.records, 100);
+        assert_eq!(report.rows[0].labeled, 100);
+        // Kinds given by the user are kept as given.
+        let mut config = blank();
+        config.schema.features = vec!["x".into()];
+        config.schema.categorical = vec!["city".into()];
+        infer_schema(&mut config, &path, None).expect("inferred");
+        assert_eq!(config.schema.features, ["x"]);
+        assert_eq!(config.schema.categorical, ["city"]);
+        // A named column the file lacks is refused before a run, with the file's columns.
+        let mut config = blank();
+        config.schema.features = vec!["x".into(), "town".into()];
+        let err = infer_schema(&mut config, &path, None)
+            .expect_err("no column town")
+            .to_string();
+        assert!(
+            err.contains("no column `town`") && err.contains("\"few\""),
+            "{err}"
+        );
     }
 
     #[test]
