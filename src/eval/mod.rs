@@ -1171,13 +1171,10 @@ mod tests {
         assert_eq!(config.schema.task, Task::Regression);
     }
 
-    #[test]
-    fn identifier_columns_are_not_inferred_as_categorical_inputs() {
-        // 100 rows: `id` differs on every row (left out), `city` has 3 values and `few` 40
-        // (more than IDENTIFIER_DISTINCT but not more than half the rows: kept); `stamp` is
-        // an hourly time whose three parts vary: a time field.
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = csv_file(dir.path(), "s.csv", "id,city,x,stamp,few,y", 100, |i| {
+    /// 100 rows of `id,city,x,stamp,few,y`: `id` differs on every row, `city` has 3 values,
+    /// `x` is a number, `stamp` an hourly time, `few` has 40 values, `y` is 0 or 1.
+    fn mixed_columns(dir: &Path) -> PathBuf {
+        csv_file(dir, "s.csv", "id,city,x,stamp,few,y", 100, |i| {
             format!(
                 "u{i},{},{i},2013-01-{:02} {:02}:30,f{},{}",
                 ["a", "b", "c"][i % 3],
@@ -1186,7 +1183,16 @@ mod tests {
                 i % 40,
                 i % 2
             )
-        });
+        })
+    }
+
+    #[test]
+    fn identifier_columns_are_not_inferred_as_categorical_inputs() {
+        // 100 rows: `id` differs on every row (left out), `city` has 3 values and `few` 40
+        // (more than IDENTIFIER_DISTINCT but not more than half the rows: kept); `stamp` is
+        // an hourly time whose three parts vary: a time field.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = mixed_columns(dir.path());
         let mut config = blank();
         let left_out = infer_schema(&mut config, &path, None).expect("inferred");
         assert_eq!(config.schema.features, ["x"]);
@@ -1219,16 +1225,7 @@ mod tests {
         // categorical, `stamp` a time field; `few`, not named, is no input at all. Before,
         // every record was a dead letter (`non_numeric`).
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = csv_file(dir.path(), "s.csv", "id,city,x,stamp,few,y", 100, |i| {
-            format!(
-                "u{i},{},{i},2013-01-{:02} {:02}:30,f{},{}",
-                ["a", "b", "c"][i % 3],
-                1 + i / 24,
-                i % 24,
-                i % 40,
-                i % 2
-            )
-        });
+        let path = mixed_columns(dir.path());
         let mut config = blank();
         config.schema.features = ["city", "x", "stamp", "id"].map(String::from).to_vec();
         let left_out = infer_schema(&mut config, &path, None).expect("inferred");
