@@ -462,8 +462,9 @@ impl Default for ShutdownConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryConfig {
     /// Whole seconds between two returns of the allocator's free heap to the system
-    /// (glibc's `malloc_trim`, `app::heap`); 0 turns it off. Without it the resident set
-    /// grows over hours of traffic by what glibc keeps of freed memtables and tensors.
+    /// (jemalloc's purge of every arena, or glibc's `malloc_trim` in a build without the
+    /// `jemalloc` feature; `app::heap`); 0 turns it off. With glibc the resident set grows
+    /// over hours of traffic without it, by what glibc keeps of freed memtables and tensors.
     #[serde(rename = "trim_seconds", with = "crate::units::opt_seconds")]
     pub trim: Option<std::time::Duration>,
 }

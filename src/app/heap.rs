@@ -1,16 +1,21 @@
-//! The process's memory: the allocator's free heap handed back to the system on a timer
+//! The process's memory: the allocator (jemalloc with the default feature `jemalloc`,
+//! else the C library's), its free heap handed back to the system on a timer
 //! (`memory.trim_seconds`), and the resident set and heap figures read at each scrape.
 //!
 //! Why: glibc keeps what a thread frees in that thread's arena for later allocations. RocksDB
 //! allocates each memtable in blocks and frees them all when it is flushed; training and
 //! batch scoring free large tensors; so an hour of steady traffic grew the daemon's resident
 //! set by 7-10% over its 10-minute value (README, "Soak") while the memory it used did not
-//! grow. `malloc_trim(0)` returns every free page of every arena to the kernel
-//! (`madvise(MADV_DONTNEED)`; the heap's address space stays mapped): in the hour's soak the
-//! resident set stayed about 20 MB lower. It takes the arenas' locks one at a time for the
-//! 0.1-0.4 ms it walks them (measured in the daemon), so it runs on the blocking pool, and
-//! at most once a second (the key is in whole seconds). On other allocators and C libraries (musl, macOS)
-//! trimming is off and the heap gauges stay at zero.
+//! grow, and returning every free page each 30 s (`malloc_trim(0)`) lowered it by about 20 MB
+//! but did not stop the rise (free memory in partly used pages stays). jemalloc groups
+//! allocations by size class in extents and returns the pages of freed ones as they age (its
+//! background threads), so memory freed by one stage does not pin pages that another keeps.
+//! It is linked unprefixed: its `malloc` is the process's, RocksDB's, librdkafka's and
+//! libtorch's too. With it the timer purges every arena's dirty pages
+//! (`arena.<all>.purge`); with glibc it calls `malloc_trim(0)`, which takes the arenas'
+//! locks one at a time for the 0.1-0.4 ms it walks them (measured in the daemon). Either runs
+//! on the blocking pool, at most once a second (the key is in whole seconds). Elsewhere
+//! (musl, macOS without the feature) trimming is off and the heap gauges stay at zero.
 
 use std::time::Duration;
 
@@ -48,7 +53,7 @@ fn page_size() -> u64 {
 }
 
 /// The allocator's figures (glibc's `mallinfo2`), None elsewhere.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "jemalloc")))]
 pub fn heap_usage() -> Option<HeapUsage> {
     // SAFETY: mallinfo2 takes no arguments and returns a plain struct by value; it takes
     // each arena's lock while it sums.
@@ -59,25 +64,82 @@ pub fn heap_usage() -> Option<HeapUsage> {
     })
 }
 
-/// The allocator's figures (glibc's `mallinfo2`), None elsewhere.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+/// The allocator's figures (jemalloc's `stats.allocated` and `stats.resident`, refreshed by
+/// advancing its epoch).
+#[cfg(feature = "jemalloc")]
+pub fn heap_usage() -> Option<HeapUsage> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    let in_use = stats::allocated::read().ok()? as u64;
+    let resident = stats::resident::read().ok()? as u64;
+    Some(HeapUsage {
+        in_use,
+        // Resident pages the allocator holds beyond what is allocated: dirty pages not yet
+        // purged, partly used runs and its own metadata.
+        free: resident.saturating_sub(in_use),
+    })
+}
+
+/// The allocator's figures, None where neither glibc nor jemalloc is in use.
+#[cfg(not(any(feature = "jemalloc", all(target_os = "linux", target_env = "gnu"))))]
 pub fn heap_usage() -> Option<HeapUsage> {
     None
 }
 
 /// Returns the allocator's free pages to the system; true when it could (glibc).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "jemalloc")))]
 pub fn trim() -> bool {
     // SAFETY: malloc_trim takes the arenas' locks itself; 0 keeps no padding.
     unsafe { libc::malloc_trim(0) };
     true
 }
 
-/// Returns the allocator's free pages to the system; true when it could (glibc).
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+/// Returns the allocator's dirty pages in every arena to the system
+/// (`arena.<MALLCTL_ARENAS_ALL>.purge`); true when it could.
+#[cfg(feature = "jemalloc")]
+pub fn trim() -> bool {
+    // "arena.4096.purge": 4096 is MALLCTL_ARENAS_ALL, every arena.
+    const PURGE_ALL: &[u8] = b"arena.4096.purge\0";
+    // SAFETY: the name is NUL-terminated; purge reads and writes no value, so both value
+    // pointers are null with length 0, as jemalloc's manual says for void controls.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            PURGE_ALL.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    rc == 0
+}
+
+/// Returns the allocator's free pages to the system; true when it could (glibc, jemalloc).
+#[cfg(not(any(feature = "jemalloc", all(target_os = "linux", target_env = "gnu"))))]
 pub fn trim() -> bool {
     false
 }
+
+/// True when [`trim`] can return memory with the allocator this binary was built with.
+const TRIMMABLE: bool = cfg!(any(
+    feature = "jemalloc",
+    all(target_os = "linux", target_env = "gnu")
+));
+
+/// The allocator this binary was built with, for the startup log.
+pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
+    "jemalloc"
+} else if cfg!(all(target_os = "linux", target_env = "gnu")) {
+    "glibc"
+} else {
+    "system"
+};
+
+/// jemalloc for the whole process (feature `jemalloc`): the daemon's Rust allocations and,
+/// through the unprefixed `malloc`, RocksDB's, librdkafka's and libtorch's too.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Publishes `relearn_process_resident_memory_bytes` and `relearn_process_heap_bytes`
 /// whenever the metrics are rendered.
@@ -103,7 +165,8 @@ pub fn publish(metrics: &Metrics) {
 /// `relearn_process_heap_released_bytes_total`. Returns at once when `every` is None (off)
 /// or the allocator cannot be trimmed.
 pub async fn trim_every(every: Option<Duration>, metrics: Metrics, stop: CancellationToken) {
-    let Some(every) = every.filter(|_| cfg!(all(target_os = "linux", target_env = "gnu"))) else {
+    tracing::debug!(allocator = ALLOCATOR, trim = ?every, "heap");
+    let Some(every) = every.filter(|_| TRIMMABLE) else {
         return;
     };
     let mut ticks = tokio::time::interval(every);
@@ -152,8 +215,9 @@ mod tests {
     }
 
     /// Memory freed by a thread stays in the allocator (counted as free) until a trim hands
-    /// it back: the trimmed resident set is smaller than with the freed blocks kept.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    /// it back: the trimmed resident set is smaller than with the freed blocks kept (glibc's
+    /// arenas and jemalloc's dirty pages alike).
+    #[cfg(any(feature = "jemalloc", all(target_os = "linux", target_env = "gnu")))]
     #[test]
     fn trim_returns_freed_blocks_to_the_system() {
         // Blocks under the mmap threshold (128 KiB at start) come from an arena, as RocksDB's
@@ -162,9 +226,9 @@ mod tests {
         // back by shrinking its top (which `free` does by itself).
         let mut held: Vec<Vec<u8>> = (0..2000).map(|i| vec![i as u8 | 1; 64 << 10]).collect();
         let keep: Vec<Vec<u8>> = held.iter_mut().step_by(50).map(std::mem::take).collect();
-        let free_before = heap_usage().expect("glibc").free;
+        let free_before = heap_usage().expect("glibc or jemalloc").free;
         drop(held);
-        let freed = heap_usage().expect("glibc").free;
+        let freed = heap_usage().expect("glibc or jemalloc").free;
         assert!(
             freed >= free_before + (100 << 20),
             "dropping 125 MB of small blocks left free {freed} (was {free_before})"

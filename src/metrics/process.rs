@@ -28,7 +28,7 @@ impl ProcessMetrics {
             ),
             heap: r.int_gauges(
                 "relearn_process_heap_bytes",
-                "The allocator's heap by part: in_use (allocated), free (freed and kept by the allocator until reused or trimmed); glibc only.",
+                "The allocator's heap by part: in_use (allocated), free (resident and not allocated: freed and kept by the allocator until reused or trimmed); jemalloc or glibc.",
                 "part",
                 &HEAP_PARTS,
             ),
