@@ -167,9 +167,10 @@ pub const BLEND_DECAY: f64 = crate::learn::tracking::DECAY;
 
 /// The discounted prequential losses of two outputs that weigh them in the served output:
 /// the champion's (`first`) and the challenger's (`second`, `challenger.blend`), then that
-/// blend's (`first`) and the neighbours' vote (`second`, `neighbours.blend`). Not stored:
-/// after a restart the challenger starts again as a copy of the champion, and both start
-/// at 0 (equal weights).
+/// blend's (`first`) and the neighbours' vote (`second`, `neighbours.blend`), then all of
+/// that (`first`) and the labels' prior (`second`, `prior.blend`). Not stored: after a
+/// restart the challenger starts again as a copy of the champion, and both start at 0
+/// (equal weights; the prior at its handicap).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Blend {
     first: f64,
@@ -185,6 +186,16 @@ impl Blend {
         }
         let d = (eta * (self.second - self.first)).clamp(-50.0, 50.0);
         (1.0 / (1.0 + d.exp())) as f32
+    }
+
+    /// The second output starts `handicap` behind (its weight starts at
+    /// 1 / (1 + exp(eta * handicap))); the handicap fades as the losses are discounted
+    /// (`[prior]`).
+    pub fn handicapped(handicap: f64) -> Blend {
+        Blend {
+            first: 0.0,
+            second: handicap,
+        }
     }
 
     /// Both outputs' losses on one labeled record.

@@ -68,6 +68,8 @@ pub struct Config {
     pub challenger: crate::challenger::ChallengerConfig,
     /// The nearest-neighbour member of the served output.
     pub neighbours: crate::learn::neighbours::NeighboursConfig,
+    /// The labels' recent distribution, the last member of the served output.
+    pub prior: crate::learn::prior::PriorConfig,
     /// Retention of model versions.
     pub models: ModelsConfig,
     /// The shutdown budget.
@@ -179,6 +181,7 @@ impl Config {
             retrain: self.retrain.clone(),
             challenger: self.challenger.clone(),
             neighbours: self.neighbours.clone(),
+            prior: self.prior.clone(),
             models: self.models.clone(),
             ingest_nice: self.ingest.nice,
             grace: self.shutdown.grace,
@@ -381,6 +384,9 @@ impl Config {
             return Err(ConfigError::key(key, reason));
         }
         if let Err((key, reason)) = self.neighbours.check() {
+            return Err(ConfigError::key(key, reason));
+        }
+        if let Err((key, reason)) = self.prior.check() {
             return Err(ConfigError::key(key, reason));
         }
         if self.uses_kafka() {
@@ -654,6 +660,7 @@ mod tests {
         let cases = [
             ("[replay]\ncapacity = 0", "replay.capacity"),
             ("[memory]\ntrim_seconds = -1", "memory.trim_seconds"),
+            ("[prior]\nblend = 0.0", "prior.blend"),
             ("[schema]\nfeatures = []", "schema.features"),
             ("[schema]\nfeatures = [\"a\", \"a\"]", "schema.features"),
             ("[schema]\nclasses = [\"x\"]", "schema.classes"),

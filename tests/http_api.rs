@@ -412,25 +412,56 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
         weight: 0.4,
     }));
     let with_neighbours = [0.6 * served[0] + 0.4 * 0.025, 0.6 * served[1] + 0.4 * 0.975];
-    for (path, want, weight) in [
-        ("/v1/predict", with_neighbours, Some(0.4)),
-        ("/v1/predict?model=champion", champion, None),
-    ] {
-        let (code, p) = post_json(&addr, path, None, RECORD);
-        assert_eq!(code, 200, "{p}");
-        assert_eq!(
-            p["neighbours_weight"].as_f64().map(|w| w as f32),
-            weight,
-            "{path}: {p}"
-        );
-        let got = [
-            p["probabilities"]["DOWN"].as_f64().unwrap() as f32,
-            p["probabilities"]["UP"].as_f64().unwrap() as f32,
-        ];
-        assert!(
-            (got[0] - want[0]).abs() < 1e-5 && (got[1] - want[1]).abs() < 1e-5,
-            "{path}: served {got:?}, expected {want:?}"
-        );
-    }
+    // Each path's answer: its probabilities, its class, `member`'s weight, and no `absent`.
+    let answers =
+        |cases: [(&str, [f32; 2], Option<f32>); 2], member: &str, absent: Option<&str>| {
+            for (path, want, weight) in cases {
+                let (code, p) = post_json(&addr, path, None, RECORD);
+                assert_eq!(code, 200, "{p}");
+                assert_eq!(p[member].as_f64().map(|w| w as f32), weight, "{path}: {p}");
+                let got = [
+                    p["probabilities"]["DOWN"].as_f64().unwrap() as f32,
+                    p["probabilities"]["UP"].as_f64().unwrap() as f32,
+                ];
+                assert!(
+                    (got[0] - want[0]).abs() < 1e-5 && (got[1] - want[1]).abs() < 1e-5,
+                    "{path}: served {got:?}, expected {want:?}"
+                );
+                let best = if want[1] > want[0] { "UP" } else { "DOWN" };
+                assert_eq!(p["class"], best, "{p}");
+                assert!(absent.is_none_or(|a| p.get(a).is_none()), "{path}: {p}");
+            }
+        };
+    answers(
+        [
+            ("/v1/predict", with_neighbours, Some(0.4)),
+            ("/v1/predict?model=champion", champion, None),
+        ],
+        "neighbours_weight",
+        Some("prior_weight"),
+    );
+    // Last, the labels' prior: DOWN 0.9, UP 0.1 weighed at 0.5 against all of the above; the
+    // champion alone is unchanged.
+    use relearn::learner::PriorSnapshot;
+    use relearn::record::Output;
+    *handle.prior.write().unwrap() = Some(PriorSnapshot {
+        output: Output::Class {
+            class: 0,
+            probabilities: vec![0.9, 0.1],
+        },
+        weight: 0.5,
+    });
+    let with_prior = [
+        0.5 * with_neighbours[0] + 0.5 * 0.9,
+        0.5 * with_neighbours[1] + 0.5 * 0.1,
+    ];
+    answers(
+        [
+            ("/v1/predict", with_prior, Some(0.5)),
+            ("/v1/predict?model=champion", champion, None),
+        ],
+        "prior_weight",
+        None,
+    );
     shutdown.cancel();
 }

@@ -13,6 +13,7 @@ pub mod loss;
 pub mod model;
 pub mod neighbours;
 pub mod online;
+pub mod prior;
 pub mod tracking;
 pub mod train;
 

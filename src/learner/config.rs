@@ -42,6 +42,8 @@ pub struct LearnerConfig {
     pub challenger: ChallengerConfig,
     /// `[neighbours]`.
     pub neighbours: crate::learn::neighbours::NeighboursConfig,
+    /// `[prior]`.
+    pub prior: crate::learn::prior::PriorConfig,
     /// `[models]`.
     pub models: ModelsConfig,
     /// `ingest.nice`: the retrain thread runs `retrain.nice` below it.

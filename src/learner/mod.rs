@@ -23,8 +23,10 @@ use crate::ingest::join::Made;
 use crate::ingest::{BatchObserver, IngestError};
 use crate::ingest::{Join, Observed};
 use crate::learn::diagnostics::ActivationCache;
+use crate::learn::model::argmax;
 use crate::learn::neighbours::Neighbours;
 use crate::learn::online::Replay;
+use crate::learn::prior::Prior;
 use crate::learn::tracking::{self, Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
@@ -366,6 +368,9 @@ pub struct LoopHandle {
     /// The neighbours and their weight in the served output, copied after a durable batch at
     /// most once a second.
     pub neighbours: Arc<RwLock<Option<Arc<NeighboursSnapshot>>>>,
+    /// The labels' recent distribution and its weight in the served output, as of the last
+    /// durable batch (None: `prior.enabled` off, or no label yet).
+    pub prior: Arc<RwLock<Option<PriorSnapshot>>>,
     /// Set at shutdown: a running retrain (inline or on the worker) stops before its next
     /// training step.
     pub cancel: Arc<AtomicBool>,
@@ -391,7 +396,21 @@ pub struct NeighboursSnapshot {
     pub weight: f32,
 }
 
+/// The labels' recent distribution for `/v1/predict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorSnapshot {
+    /// What it predicts (class probabilities or a value).
+    pub output: Output,
+    /// Its weight in the served output (`prior.blend`).
+    pub weight: f32,
+}
+
 impl LoopHandle {
+    /// The labels' recent distribution as of the last durable batch.
+    pub fn prior(&self) -> Option<PriorSnapshot> {
+        self.prior.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The neighbours as of the last durable batch (None: `neighbours.enabled` off).
     pub fn neighbours(&self) -> Option<Arc<NeighboursSnapshot>> {
         self.neighbours
@@ -486,6 +505,11 @@ pub struct Learner {
     neighbours_blend: challenger::Blend,
     /// `neighbours.max_share` on Kafka (None: every chunk is voted on).
     neighbours_budget: Option<challenger::TrainBudget>,
+    /// The labels' recent distribution, blended into the served output last (`[prior]`);
+    /// rebuilt from the recent window at a start.
+    prior: Prior,
+    /// The rest of the served output's and the prior's recent losses (`prior.blend`).
+    prior_blend: challenger::Blend,
     /// When the neighbours were last published on the handle.
     neighbours_published: Option<std::time::Instant>,
 }
@@ -601,6 +625,7 @@ impl Learner {
             .neighbours
             .enabled
             .then(|| rebuild_neighbours(config, &ring, state.ring_pushed));
+        let prior = rebuild_prior(config, &ring, state.ring_pushed);
         Ok(Learner {
             config: config.clone(),
             store,
@@ -622,6 +647,8 @@ impl Learner {
             blend: challenger::Blend::default(),
             neighbours,
             neighbours_blend: challenger::Blend::default(),
+            prior,
+            prior_blend: prior_blend(config),
             neighbours_budget: (pace == Pace::Live && config.neighbours.max_share < 1.0)
                 .then(|| challenger::TrainBudget::new(config.neighbours.max_share)),
             neighbours_published: None,
@@ -799,6 +826,33 @@ impl Learner {
                         .learn
                         .neighbours_skipped
                         .inc_by(records.len() as u64);
+                }
+            }
+        }
+        // Last, the labels' recent distribution (`prior.blend`); it counts each labeled
+        // record once it is scored.
+        let eta = self.config.prior.eta();
+        if eta > 0.0 {
+            if own.is_none() {
+                own = Some(fresh.clone());
+            }
+            for (p, r) in fresh.iter_mut().zip(records) {
+                if let Some(output) = self.prior.output() {
+                    let vote = Prediction {
+                        version: p.version,
+                        output,
+                    };
+                    blend(
+                        &mut self.prior_blend,
+                        eta,
+                        std::slice::from_mut(p),
+                        std::slice::from_ref(&vote),
+                        std::slice::from_ref(r),
+                        sd,
+                    );
+                }
+                if let Some(l) = r.label {
+                    self.prior.learn(l);
                 }
             }
         }
@@ -1411,15 +1465,48 @@ fn rebuild_neighbours(config: &LearnerConfig, ring: &[Record], pushed: u64) -> N
         config.input_width(),
         &config.neighbours,
     );
+    for r in ring_in_order(ring, pushed) {
+        learn_neighbour(&mut nb, r);
+    }
+    nb
+}
+
+/// The records of the recent window (`ring`, `pushed` records put in it so far), oldest
+/// first.
+fn ring_in_order(ring: &[Record], pushed: u64) -> impl Iterator<Item = &Record> {
     let start = if ring.is_empty() {
         0
     } else {
         (pushed % ring.len() as u64) as usize
     };
-    for r in ring[start..].iter().chain(&ring[..start]) {
-        learn_neighbour(&mut nb, r);
+    ring[start..].iter().chain(&ring[..start])
+}
+
+/// The prior over the task's labels, counted from the labeled records of the recent window
+/// (`ring`, `pushed` records put) in arrival order.
+fn rebuild_prior(config: &LearnerConfig, ring: &[Record], pushed: u64) -> Prior {
+    let classes = match config.task() {
+        Task::Classification => config.classes.len(),
+        Task::Regression => 0,
+    };
+    let mut prior = Prior::new(classes);
+    for r in ring_in_order(ring, pushed) {
+        if let Some(l) = r.label {
+            prior.learn(l);
+        }
     }
-    nb
+    prior
+}
+
+/// The blend of the rest of the served output and the prior, the prior's weight starting
+/// at `prior::START_WEIGHT` (see `[prior]`).
+fn prior_blend(config: &LearnerConfig) -> challenger::Blend {
+    let eta = config.prior.eta();
+    if eta <= 0.0 {
+        return challenger::Blend::default();
+    }
+    let start = crate::learn::prior::START_WEIGHT;
+    challenger::Blend::handicapped(((1.0 - start) / start).ln() / eta)
 }
 
 /// Keeps a labeled record among the neighbours.
@@ -1481,20 +1568,6 @@ fn vote_and_learn(
         }
         learn_neighbour(nb, r);
     }
-}
-
-/// The index of the largest value (the first on ties).
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |b, (i, &v)| {
-            if v > b.1 {
-                (i, v)
-            } else {
-                b
-            }
-        })
-        .0
 }
 
 impl Learner {
@@ -1740,6 +1813,20 @@ impl BatchObserver for Learner {
                 weight,
             }));
         }
+        let eta = self.config.prior.eta();
+        let prior = self
+            .prior
+            .output()
+            .filter(|_| eta > 0.0)
+            .map(|output| PriorSnapshot {
+                output,
+                weight: self.prior_blend.weight(eta),
+            });
+        self.metrics
+            .learn
+            .prior_weight
+            .set(prior.as_ref().map_or(0.0, |p| f64::from(p.weight)));
+        *self.handle.prior.write().unwrap_or_else(|p| p.into_inner()) = prior;
         *self
             .handle
             .scores
@@ -1966,6 +2053,13 @@ mod tests {
         // A ring not yet full is read from its first slot.
         let nb = rebuild_neighbours(&config, &ring[..2], 2);
         assert_eq!(nb.len(), 1);
+        // The prior counts the labeled ones in arrival order: 0 (record 2), 1, 0.
+        let mut want = Prior::new(config.classes.len());
+        for c in [0, 1, 0] {
+            want.learn(Label::Class(c));
+        }
+        assert_eq!(rebuild_prior(&config, &ring, 6), want);
+        assert_ne!(rebuild_prior(&config, &ring, 4), want, "slot order differs");
     }
 
     fn probabilities(p: &Prediction) -> Vec<f32> {

@@ -40,6 +40,8 @@ pub struct LearnMetrics {
     pub challenger_weight: Gauge,
     /// The neighbours' weight in the served output (`neighbours.blend`).
     pub neighbours_weight: Gauge,
+    /// The labels' recent distribution's weight in the served output (`prior.blend`).
+    pub prior_weight: Gauge,
     /// Records served without the neighbours' vote: voting would have taken more than
     /// `neighbours.max_share` of the loop's time (Kafka).
     pub neighbours_skipped: IntCounter,
@@ -125,6 +127,10 @@ impl LearnMetrics {
             neighbours_weight: r.gauge(
                 "relearn_learn_neighbours_weight_ratio",
                 "The nearest neighbours' weight in the served output (neighbours.blend), against the champion blended with the challenger.",
+            ),
+            prior_weight: r.gauge(
+                "relearn_learn_prior_weight_ratio",
+                "The labels' recent distribution's weight in the served output (prior.blend), against the rest of it (the champion, the challenger and the neighbours blended): near 1 where the inputs predict nothing.",
             ),
             neighbours_skipped: r.counter(
                 "relearn_learn_neighbours_skipped_records_total",

@@ -23,6 +23,7 @@ use crate::learn::checkpoint::export_safetensors;
 use crate::learn::{BackendKind, ModelSpec, Task};
 use crate::learner::{current, load_version, LoopHandle, LoopStatus, RetrainReport, VersionMeta};
 use crate::metrics::Metrics;
+use crate::record::Output;
 use crate::serve::HttpConfig;
 use crate::store::versions::{ModelVersions, VersionRecord};
 use crate::store::{KvStore, RetrainLog, StoreError};
@@ -368,6 +369,27 @@ pub async fn predict(
         }
         _ => None,
     };
+    // Last, the labels' recent distribution, as the loop blends it.
+    let prior = (role == ModelRole::Served)
+        .then(|| s.handle.prior())
+        .flatten()
+        .filter(|p| p.weight > 0.0);
+    let prior_weight = prior.and_then(|p| {
+        let w = p.weight;
+        let per = spec.classes.max(1);
+        let row: Vec<f32> = match p.output {
+            Output::Class { probabilities, .. } => probabilities,
+            Output::Value(v) => vec![v],
+        };
+        (row.len() == per).then(|| {
+            for r in out.chunks_exact_mut(per) {
+                for (a, b) in r.iter_mut().zip(&row) {
+                    *a = (1.0 - w) * *a + w * b;
+                }
+            }
+            w
+        })
+    });
     let preds = predicted(&out, task, spec.classes, &s.config.schema.classes);
     s.metrics.serve.predictions.inc_by(preds.len() as u64);
     let model = role;
@@ -381,6 +403,7 @@ pub async fn predict(
             model,
             challenger_weight,
             neighbours_weight,
+            prior_weight,
         })
         .into_response()
     } else {
@@ -389,6 +412,7 @@ pub async fn predict(
             model,
             challenger_weight,
             neighbours_weight,
+            prior_weight,
             predictions: preds,
         })
         .into_response()
@@ -579,6 +603,9 @@ pub struct PredictOne {
     /// The nearest neighbours' weight in a served answer (absent: they did not vote).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub neighbours_weight: Option<f32>,
+    /// The labels' recent distribution's weight in a served answer (absent: not blended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_weight: Option<f32>,
 }
 
 /// `/v1/predict` for a batch.
@@ -592,6 +619,9 @@ pub struct PredictMany {
     /// The nearest neighbours' weight in a served answer (absent: they did not vote).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub neighbours_weight: Option<f32>,
+    /// The labels' recent distribution's weight in a served answer (absent: not blended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_weight: Option<f32>,
     pub predictions: Vec<Predicted>,
 }
 

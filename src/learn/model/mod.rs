@@ -668,18 +668,7 @@ impl Model {
     pub fn predict(&self, x: &[f32]) -> Result<Vec<u32>, LearnError> {
         let p = self.predict_proba(x)?;
         Ok(p.chunks_exact(self.spec.classes)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
-                        if v > best.1 {
-                            (i, v)
-                        } else {
-                            best
-                        }
-                    })
-                    .0 as u32
-            })
+            .map(|row| argmax(row) as u32)
             .collect())
     }
 
@@ -936,6 +925,20 @@ impl LayerSet {
         let names = model.layer_names();
         self.0.iter().map(|&i| names[i].clone()).collect()
     }
+}
+
+/// The index of the largest value (the first on ties; 0 for an empty row).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0usize, f32::NEG_INFINITY), |b, (i, &v)| {
+            if v > b.1 {
+                (i, v)
+            } else {
+                b
+            }
+        })
+        .0
 }
 
 #[cfg(test)]
