@@ -660,7 +660,7 @@ mod tests {
         let cases = [
             ("[replay]\ncapacity = 0", "replay.capacity"),
             ("[memory]\ntrim_seconds = -1", "memory.trim_seconds"),
-            ("[prior]\nblend = 0.0", "prior.blend"),
+            ("[prior]\nblend = -1.0", "prior.blend"),
             ("[schema]\nfeatures = []", "schema.features"),
             ("[schema]\nfeatures = [\"a\", \"a\"]", "schema.features"),
             ("[schema]\nclasses = [\"x\"]", "schema.classes"),

@@ -1,7 +1,7 @@
 //! The labels' prior in the served output (`[prior]`), through the daemon's own path (file
 //! source, pipeline, RocksDB, loop): where the inputs say nothing about the label it takes
 //! over the served output, where they decide it its weight stays near zero, and turned off
-//! it has none.
+//! it has none. On by default for a regression head; a classifier's is set here.
 
 mod common;
 
@@ -63,7 +63,8 @@ fn the_prior_serves_where_the_inputs_say_nothing() {
     let noise = stream(dir.path(), "noise.csv", |_, u| {
         if u < 0.8 { "p" } else { "q" }.to_string()
     });
-    let (weight, records) = prior_weight(&noise, |_| {});
+    let on = |c: &mut Config| c.prior.blend = Some(0.3);
+    let (weight, records) = prior_weight(&noise, on);
     assert_eq!(records, ROWS as u64);
     // It started at 0.01; the networks and the neighbours, fitting noise, do no better.
     // (0.55 when written.)
@@ -81,8 +82,15 @@ fn the_prior_serves_where_the_inputs_say_nothing() {
         weight > 0.25,
         "prior's weight {weight} on a target the inputs do not predict"
     );
-    // Off: no weight at all.
-    let (weight, _) = prior_weight(&noise, |c| c.prior.enabled = false);
+    // Off: no weight at all; a classifier's default is off.
+    let (weight, _) = prior_weight(&noise, |c| {
+        on(c);
+        c.prior.enabled = false;
+    });
+    assert_eq!(weight, 0.0);
+    let (weight, _) = prior_weight(&noise, |_| {});
+    assert_eq!(weight, 0.0);
+    let (weight, _) = prior_weight(&values, |c| c.prior.enabled = false);
     assert_eq!(weight, 0.0);
 }
 
@@ -92,7 +100,7 @@ fn the_prior_fades_where_the_inputs_decide_the_label() {
     let learnable = stream(dir.path(), "learnable.csv", |a, _| {
         if a < 0.5 { "p" } else { "q" }.to_string()
     });
-    let (weight, records) = prior_weight(&learnable, |_| {});
+    let (weight, records) = prior_weight(&learnable, |c| c.prior.blend = Some(0.3));
     assert_eq!(records, ROWS as u64);
     assert!(
         weight < 0.05,

@@ -831,7 +831,7 @@ impl Learner {
         }
         // Last, the labels' recent distribution (`prior.blend`); it counts each labeled
         // record once it is scored.
-        let eta = self.config.prior.eta();
+        let eta = self.config.prior.eta(self.config.task());
         if eta > 0.0 {
             if own.is_none() {
                 own = Some(fresh.clone());
@@ -1501,7 +1501,7 @@ fn rebuild_prior(config: &LearnerConfig, ring: &[Record], pushed: u64) -> Prior 
 /// The blend of the rest of the served output and the prior, the prior's weight starting
 /// at `prior::START_WEIGHT` (see `[prior]`).
 fn prior_blend(config: &LearnerConfig) -> challenger::Blend {
-    let eta = config.prior.eta();
+    let eta = config.prior.eta(config.task());
     if eta <= 0.0 {
         return challenger::Blend::default();
     }
@@ -1813,7 +1813,7 @@ impl BatchObserver for Learner {
                 weight,
             }));
         }
-        let eta = self.config.prior.eta();
+        let eta = self.config.prior.eta(self.config.task());
         let prior = self
             .prior
             .output()
