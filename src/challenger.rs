@@ -248,13 +248,8 @@ impl ChallengerConfig {
 
     /// The blend's sharpness for a model of `task` (see the field; 0: the champion alone).
     pub fn blend(&self, task: crate::learn::Task) -> f64 {
-        if !self.enabled {
-            return 0.0;
-        }
-        self.blend.unwrap_or(match task {
-            crate::learn::Task::Classification => BLEND_CLASSIFICATION,
-            crate::learn::Task::Regression => BLEND_REGRESSION,
-        })
+        let defaults = (BLEND_CLASSIFICATION, BLEND_REGRESSION);
+        task.blend(self.enabled, self.blend, defaults)
     }
 
     /// The fraction of a young stream's online steps replayed from the recent window for a

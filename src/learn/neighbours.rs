@@ -96,13 +96,8 @@ pub const MAX_WINDOW: usize = 100_000;
 impl NeighboursConfig {
     /// The blend's sharpness for a model of `task` (0 when disabled).
     pub fn eta(&self, task: super::Task) -> f64 {
-        if !self.enabled {
-            return 0.0;
-        }
-        self.blend.unwrap_or(match task {
-            super::Task::Classification => BLEND_CLASSIFICATION,
-            super::Task::Regression => BLEND_REGRESSION,
-        })
+        let defaults = (BLEND_CLASSIFICATION, BLEND_REGRESSION);
+        task.blend(self.enabled, self.blend, defaults)
     }
 
     /// Refuses values that cannot work; returns the key at fault and why.

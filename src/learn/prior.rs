@@ -61,13 +61,8 @@ impl Default for PriorConfig {
 impl PriorConfig {
     /// The blend's sharpness for a model of `task` (0: off).
     pub fn eta(&self, task: super::Task) -> f64 {
-        if !self.enabled {
-            return 0.0;
-        }
-        self.blend.unwrap_or(match task {
-            super::Task::Classification => BLEND_CLASSIFICATION,
-            super::Task::Regression => BLEND_REGRESSION,
-        })
+        let defaults = (BLEND_CLASSIFICATION, BLEND_REGRESSION);
+        task.blend(self.enabled, self.blend, defaults)
     }
 
     /// Refuses values that cannot work; returns the key at fault and why.

@@ -101,6 +101,18 @@ pub enum Task {
 impl Task {
     pub const ALL: [Task; 2] = [Task::Classification, Task::Regression];
 
+    /// A member's blend sharpness for this task: `set`, else the task's default
+    /// (`(classification, regression)`); 0 when the member is off.
+    pub fn blend(self, enabled: bool, set: Option<f64>, defaults: (f64, f64)) -> f64 {
+        if !enabled {
+            return 0.0;
+        }
+        set.unwrap_or(match self {
+            Task::Classification => defaults.0,
+            Task::Regression => defaults.1,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Task::Classification => "classification",
