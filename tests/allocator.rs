@@ -9,6 +9,11 @@ fn rocksdb_allocates_from_jemalloc() {
     use relearn::store::{Cf, KvStore, RocksStore, WriteBatch};
 
     assert_eq!(heap::ALLOCATOR, "jemalloc");
+    // The compiled-in options are read (`heap::MALLOC_CONF`), unless the environment
+    // overrides them.
+    if std::env::var_os("MALLOC_CONF").is_none() {
+        assert_eq!(heap::arenas(), Some(2));
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let store = RocksStore::open(&dir.path().join("store"), false).expect("store opens");
     let before = heap::heap_usage().expect("jemalloc's stats").in_use;

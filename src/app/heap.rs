@@ -11,11 +11,13 @@
 //! allocations by size class in extents and returns the pages of freed ones as they age (its
 //! background threads), so memory freed by one stage does not pin pages that another keeps.
 //! It is linked unprefixed: its `malloc` is the process's, RocksDB's, librdkafka's and
-//! libtorch's too. With it the timer purges every arena's dirty pages
-//! (`arena.<all>.purge`); with glibc it calls `malloc_trim(0)`, which takes the arenas'
-//! locks one at a time for the 0.1-0.4 ms it walks them (measured in the daemon). Either runs
-//! on the blocking pool, at most once a second (the key is in whole seconds). Elsewhere
-//! (musl, macOS without the feature) trimming is off and the heap gauges stay at zero.
+//! libtorch's too, and runs with two arenas (`MALLOC_CONF` below): over the soak's hour the
+//! resident set rose 3.2% with two and 7.6% with its default eight on two cores. With it the
+//! timer purges every arena's dirty pages (`arena.<all>.purge`); with glibc it calls
+//! `malloc_trim(0)`, which takes the arenas' locks one at a time for the 0.1-0.4 ms it walks
+//! them (measured in the daemon). Either runs on the blocking pool, at most once a second
+//! (the key is in whole seconds). Elsewhere (musl, macOS without the feature) trimming is
+//! off and the heap gauges stay at zero.
 
 use std::time::Duration;
 
@@ -140,6 +142,26 @@ pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start after those it was built with
+/// (`background_thread:true`) and before the `MALLOC_CONF` environment variable, which
+/// overrides them. Two arenas instead of four per core: fewer partly used runs kept
+/// resident, which is what grew over the soak's hour (README, "Soak").
+#[cfg(feature = "jemalloc")]
+#[export_name = "malloc_conf"]
+pub static MALLOC_CONF: &[u8; 10] = b"narenas:2\0";
+
+/// The number of jemalloc's arenas (`opt.narenas`), None without the `jemalloc` feature.
+pub fn arenas() -> Option<u32> {
+    #[cfg(feature = "jemalloc")]
+    {
+        tikv_jemalloc_ctl::opt::narenas::read().ok()
+    }
+    #[cfg(not(feature = "jemalloc"))]
+    {
+        None
+    }
+}
 
 /// Publishes `relearn_process_resident_memory_bytes` and `relearn_process_heap_bytes`
 /// whenever the metrics are rendered.
