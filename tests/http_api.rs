@@ -450,6 +450,7 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
             probabilities: vec![0.9, 0.1],
         },
         weight: 0.5,
+        shift: None,
     });
     let with_prior = [
         0.5 * with_neighbours[0] + 0.5 * 0.9,
@@ -458,6 +459,34 @@ fn predict_applies_the_tracking_offset_of_the_model_that_answers() {
     answers(
         [
             ("/v1/predict", with_prior, Some(0.5)),
+            ("/v1/predict?model=champion", champion, None),
+        ],
+        "prior_weight",
+        None,
+    );
+    // With the prior's own tracking (`prior.tracking`): an offset of ln 9 on UP takes its
+    // 0.9 / 0.1 to 0.5 / 0.5 before the blend.
+    *handle.prior.write().unwrap() = Some(PriorSnapshot {
+        output: Output::Class {
+            class: 0,
+            probabilities: vec![0.9, 0.1],
+        },
+        weight: 0.5,
+        shift: Some(relearn::learn::tracking::Shift {
+            offsets: vec![0.0, 9f32.ln()],
+            weights: Vec::new(),
+            mean: Vec::new(),
+            std: Vec::new(),
+            persist: None,
+        }),
+    });
+    let with_tracked_prior = [
+        0.5 * with_neighbours[0] + 0.25,
+        0.5 * with_neighbours[1] + 0.25,
+    ];
+    answers(
+        [
+            ("/v1/predict", with_tracked_prior, Some(0.5)),
             ("/v1/predict?model=champion", champion, None),
         ],
         "prior_weight",

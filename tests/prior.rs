@@ -1,7 +1,8 @@
 //! The labels' prior in the served output (`[prior]`), through the daemon's own path (file
 //! source, pipeline, RocksDB, loop): where the inputs say nothing about the label it takes
 //! over the served output, where they decide it its weight stays near zero, and turned off
-//! it has none. On by default for a regression head; a classifier's is set here.
+//! it has none; with its own tracking (`prior.tracking`, on by default) it learns what a
+//! logistic regression learns from the inputs.
 
 mod common;
 
@@ -82,13 +83,15 @@ fn the_prior_serves_where_the_inputs_say_nothing() {
         weight > 0.25,
         "prior's weight {weight} on a target the inputs do not predict"
     );
-    // Off: no weight at all; a classifier's default is off.
+    // A classifier's default is on; off, or at blend 0, no weight at all.
+    let (weight, _) = prior_weight(&noise, |_| {});
+    assert!(weight > 0.25, "default prior's weight {weight}");
     let (weight, _) = prior_weight(&noise, |c| {
         on(c);
         c.prior.enabled = false;
     });
     assert_eq!(weight, 0.0);
-    let (weight, _) = prior_weight(&noise, |_| {});
+    let (weight, _) = prior_weight(&noise, |c| c.prior.blend = Some(0.0));
     assert_eq!(weight, 0.0);
     let (weight, _) = prior_weight(&values, |c| c.prior.enabled = false);
     assert_eq!(weight, 0.0);
@@ -100,10 +103,18 @@ fn the_prior_fades_where_the_inputs_decide_the_label() {
     let learnable = stream(dir.path(), "learnable.csv", |a, _| {
         if a < 0.5 { "p" } else { "q" }.to_string()
     });
-    let (weight, records) = prior_weight(&learnable, |c| c.prior.blend = Some(0.3));
+    // The frequencies alone (`prior.tracking = false`) fade where `a` decides the label.
+    let (weight, records) = prior_weight(&learnable, |c| c.prior.tracking = false);
     assert_eq!(records, ROWS as u64);
     assert!(
         weight < 0.05,
         "prior's weight {weight} where `a` decides the label"
+    );
+    // With its tracking the member is an online logistic regression on the inputs, which
+    // learns this boundary as well as the rest, so it keeps a share of the served output.
+    let (tracked, _) = prior_weight(&learnable, |_| {});
+    assert!(
+        tracked > 2.0 * weight && tracked > 0.05,
+        "tracked member's weight {tracked}, the frequencies' {weight}"
     );
 }

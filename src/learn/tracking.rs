@@ -27,6 +27,8 @@
 use relearn_kernels::axpy;
 use serde::{Deserialize, Serialize};
 
+use crate::record::{Label, Output};
+
 /// Learning rates of the offsets alone, per record. Rate 0 is the model's own output.
 pub const RATES: [f32; 5] = [0.0, 0.03, 0.1, 0.3, 1.0];
 
@@ -336,6 +338,33 @@ impl Tracker {
         }
         self.scratch = s;
         served
+    }
+
+    /// One record of either task, test then train: `out` (the model's output for raw
+    /// inputs `x`) becomes the served one (its class follows its probabilities), then the
+    /// tracker learns from `label` when it is one of the output's task. `sd` is a
+    /// regression target's standard deviation.
+    pub fn track_output(&mut self, out: &mut Output, x: &[f32], label: Option<Label>, sd: f32) {
+        match out {
+            Output::Class {
+                class,
+                probabilities,
+            } => {
+                let y = match label {
+                    Some(Label::Class(y)) => Some(y),
+                    _ => None,
+                };
+                self.track_class(probabilities, x, y);
+                *class = super::model::argmax(probabilities) as u32;
+            }
+            Output::Value(v) => {
+                let y = match label {
+                    Some(Label::Value(y)) => Some(y),
+                    _ => None,
+                };
+                *v = self.track_value(*v, x, y, sd);
+            }
+        }
     }
 
     /// Class probabilities `p` (the model's, for raw inputs `x`) with the leading

@@ -26,7 +26,7 @@ use crate::learn::diagnostics::ActivationCache;
 use crate::learn::model::argmax;
 use crate::learn::neighbours::Neighbours;
 use crate::learn::online::Replay;
-use crate::learn::prior::Prior;
+use crate::learn::prior::PriorMember;
 use crate::learn::tracking::{self, Shift, Tracker};
 use crate::learn::{Dataset, Ewc, LearnError, Model, Targets, Task};
 use crate::metrics::Metrics;
@@ -167,26 +167,7 @@ pub(crate) fn track(
         } else {
             &[][..]
         };
-        match &mut p.output {
-            Output::Class {
-                class,
-                probabilities,
-            } => {
-                let y = match label {
-                    Some(Label::Class(y)) => Some(y),
-                    _ => None,
-                };
-                tracker.track_class(probabilities, row, y);
-                *class = argmax(probabilities) as u32;
-            }
-            Output::Value(v) => {
-                let y = match label {
-                    Some(Label::Value(y)) => Some(y),
-                    _ => None,
-                };
-                *v = tracker.track_value(*v, row, y, sd);
-            }
-        }
+        tracker.track_output(&mut p.output, row, label, sd);
     }
 }
 
@@ -403,6 +384,9 @@ pub struct PriorSnapshot {
     pub output: Output,
     /// Its weight in the served output (`prior.blend`).
     pub weight: f32,
+    /// The correction its own output tracking serves (`prior.tracking`), applied to
+    /// `output` for each request's inputs.
+    pub shift: Option<tracking::Shift>,
 }
 
 impl LoopHandle {
@@ -507,7 +491,7 @@ pub struct Learner {
     neighbours_budget: Option<challenger::TrainBudget>,
     /// The labels' recent distribution, blended into the served output last (`[prior]`);
     /// rebuilt from the recent window at a start.
-    prior: Prior,
+    prior: PriorMember,
     /// The rest of the served output's and the prior's recent losses (`prior.blend`).
     prior_blend: challenger::Blend,
     /// When the neighbours were last published on the handle.
@@ -597,6 +581,7 @@ impl Learner {
             tracing::info!(from = ?state.serving_version, to = ?active, "serving version changed while stopped");
             state.on_new_version(config, active, now_ms());
         }
+        let sd = serving.as_ref().map_or(1.0, |s| s.model.target.std);
         *handle.serving.write().unwrap_or_else(|p| p.into_inner()) = serving.map(Arc::new);
         state.restore_metrics(&metrics, config);
         metrics.learn.model_version.set(active.unwrap_or(0) as i64);
@@ -625,7 +610,7 @@ impl Learner {
             .neighbours
             .enabled
             .then(|| rebuild_neighbours(config, &ring, state.ring_pushed));
-        let prior = rebuild_prior(config, &ring, state.ring_pushed);
+        let prior = rebuild_prior(config, &ring, state.ring_pushed, sd);
         Ok(Learner {
             config: config.clone(),
             store,
@@ -836,8 +821,10 @@ impl Learner {
             if own.is_none() {
                 own = Some(fresh.clone());
             }
-            for (p, r) in fresh.iter_mut().zip(records) {
-                if let Some(output) = self.prior.output() {
+            let inputs = self.config.input_width();
+            for (i, (p, r)) in fresh.iter_mut().zip(records).enumerate() {
+                let row = x.get(i * inputs..(i + 1) * inputs).unwrap_or(&[]);
+                if let Some(output) = self.prior.step(row, r.label, sd) {
                     let vote = Prediction {
                         version: p.version,
                         output,
@@ -850,9 +837,6 @@ impl Learner {
                         std::slice::from_ref(r),
                         sd,
                     );
-                }
-                if let Some(l) = r.label {
-                    self.prior.learn(l);
                 }
             }
         }
@@ -1482,17 +1466,18 @@ fn ring_in_order(ring: &[Record], pushed: u64) -> impl Iterator<Item = &Record> 
     ring[start..].iter().chain(&ring[..start])
 }
 
-/// The prior over the task's labels, counted from the labeled records of the recent window
-/// (`ring`, `pushed` records put) in arrival order.
-fn rebuild_prior(config: &LearnerConfig, ring: &[Record], pushed: u64) -> Prior {
+/// The prior over the task's labels (with its output tracking), learned from the labeled
+/// records of the recent window (`ring`, `pushed` records put) in arrival order, test then
+/// train as the loop does; `sd` is the serving model's target standard deviation.
+fn rebuild_prior(config: &LearnerConfig, ring: &[Record], pushed: u64, sd: f32) -> PriorMember {
     let classes = match config.task() {
         Task::Classification => config.classes.len(),
         Task::Regression => 0,
     };
-    let mut prior = Prior::new(classes);
+    let mut prior = PriorMember::new(classes, config.input_width(), config.prior.tracking);
     for r in ring_in_order(ring, pushed) {
-        if let Some(l) = r.label {
-            prior.learn(l);
+        if r.label.is_some() {
+            prior.step(&r.features, r.label, sd);
         }
     }
     prior
@@ -1821,6 +1806,7 @@ impl BatchObserver for Learner {
             .map(|output| PriorSnapshot {
                 output,
                 weight: self.prior_blend.weight(eta),
+                shift: self.prior.shift(),
             });
         self.metrics
             .learn
@@ -2053,13 +2039,18 @@ mod tests {
         // A ring not yet full is read from its first slot.
         let nb = rebuild_neighbours(&config, &ring[..2], 2);
         assert_eq!(nb.len(), 1);
-        // The prior counts the labeled ones in arrival order: 0 (record 2), 1, 0.
-        let mut want = Prior::new(config.classes.len());
-        for c in [0, 1, 0] {
-            want.learn(Label::Class(c));
+        // The prior learns from the labeled ones in arrival order: record 2 (class 0), 3
+        // (class 1), 0 (class 0).
+        let mut want = PriorMember::new(config.classes.len(), inputs, true);
+        for r in [&ring[2], &ring[3], &ring[0]] {
+            want.step(&r.features, r.label, 1.0);
         }
-        assert_eq!(rebuild_prior(&config, &ring, 6), want);
-        assert_ne!(rebuild_prior(&config, &ring, 4), want, "slot order differs");
+        assert_eq!(rebuild_prior(&config, &ring, 6, 1.0), want);
+        assert_ne!(
+            rebuild_prior(&config, &ring, 4, 1.0),
+            want,
+            "slot order differs"
+        );
     }
 
     fn probabilities(p: &Prediction) -> Vec<f32> {

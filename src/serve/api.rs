@@ -288,9 +288,15 @@ pub async fn predict(
     } else {
         None
     };
+    // Last, the labels' recent distribution with its own tracking, as the loop blends it.
+    let prior = (role == ModelRole::Served)
+        .then(|| s.handle.prior())
+        .flatten()
+        .filter(|p| p.weight > 0.0);
     let inputs = if linear(&shift)
         || partner.as_ref().is_some_and(|c| linear(&c.shift))
         || neighbours.is_some()
+        || prior.as_ref().is_some_and(|p| linear(&p.shift))
     {
         x.clone()
     } else {
@@ -369,11 +375,6 @@ pub async fn predict(
         }
         _ => None,
     };
-    // Last, the labels' recent distribution, as the loop blends it.
-    let prior = (role == ModelRole::Served)
-        .then(|| s.handle.prior())
-        .flatten()
-        .filter(|p| p.weight > 0.0);
     let prior_weight = prior.and_then(|p| {
         let w = p.weight;
         let per = spec.classes.max(1);
@@ -382,10 +383,12 @@ pub async fn predict(
             Output::Value(v) => vec![v],
         };
         (row.len() == per).then(|| {
-            for r in out.chunks_exact_mut(per) {
-                for (a, b) in r.iter_mut().zip(&row) {
-                    *a = (1.0 - w) * *a + w * b;
-                }
+            let mut theirs = row.repeat(out.len() / per);
+            if let Some(shift) = &p.shift {
+                apply_shift(shift, &mut theirs, &inputs, task, spec.classes, target_sd);
+            }
+            for (a, b) in out.iter_mut().zip(&theirs) {
+                *a = (1.0 - w) * *a + w * b;
             }
             w
         })
