@@ -137,14 +137,7 @@ impl Adam {
         time: i32,
         lr: f32,
     ) {
-        let c2 = (1.0 - self.beta_2.powi(time)).sqrt();
-        let step = AdamStep {
-            b1: self.beta_1,
-            b2: self.beta_2,
-            factor: c2 / (1.0 - self.beta_1.powi(time)),
-            eps: self.epsilon * c2,
-            lr,
-        };
+        let step = AdamStep::new(self, time, lr);
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -165,6 +158,20 @@ struct AdamStep {
     factor: f32,
     eps: f32,
     lr: f32,
+}
+
+impl AdamStep {
+    /// The constants of `adam`'s update at step `time` (from 1) with learning rate `lr`.
+    fn new(adam: &Adam, time: i32, lr: f32) -> AdamStep {
+        let c2 = (1.0 - adam.beta_2.powi(time)).sqrt();
+        AdamStep {
+            b1: adam.beta_1,
+            b2: adam.beta_2,
+            factor: c2 / (1.0 - adam.beta_1.powi(time)),
+            eps: adam.epsilon * c2,
+            lr,
+        }
+    }
 }
 
 /// `Adam::update` compiled for AVX2.
@@ -212,14 +219,7 @@ mod tests {
                 .map(|i| ((i * t) as f32 * 0.37).sin() * (1 + i % 5) as f32)
                 .collect();
             adam.update(&mut fast.0, &g, &mut fast.1, &mut fast.2, t as i32, 0.01);
-            let c2 = (1.0 - adam.beta_2.powi(t as i32)).sqrt();
-            let step = AdamStep {
-                b1: adam.beta_1,
-                b2: adam.beta_2,
-                factor: c2 / (1.0 - adam.beta_1.powi(t as i32)),
-                eps: adam.epsilon * c2,
-                lr: 0.01,
-            };
+            let step = AdamStep::new(&adam, t as i32, 0.01);
             adam_portable(&step, &mut plain.0, &g, &mut plain.1, &mut plain.2);
         }
         assert_eq!(fast, plain);
