@@ -593,3 +593,35 @@ fn quoted_fields_with_commas_are_one_field() {
     assert!(accuracy(&report, "default") > 0.85, "{report}");
     assert!(accuracy(&report, "majority") < 0.6, "{report}");
 }
+
+/// `relearn eval --strategies no-change,majority` alone reads and scores the stream (the
+/// baselines have no run of their own): labels in runs of ten, so the previous label is
+/// wrong only at the start of each run, and `a` and `b` take turns, so the majority is right
+/// about half the time.
+#[test]
+fn baselines_alone_score_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.csv");
+    let mut g = Gen(3);
+    let mut out = String::from("x,y\n");
+    for i in 0..2_000 {
+        let y = if (i / 10) % 2 == 0 { "a" } else { "b" };
+        out.push_str(&format!("{:.4},{y}\n", g.unit()));
+    }
+    std::fs::write(&path, out).unwrap();
+    let args = ["--label", "y", "--strategies", "no-change,majority"];
+    let report = eval_report(&path, &args, &dir.path().join("eval"));
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "only the two baselines: {report}");
+    let nochange = eval_row(&report, "no-change");
+    let scored = nochange["scored"].as_u64().expect("scored");
+    assert!(scored >= 1_900, "the stream was scored: {report}");
+    // One miss in ten (at each run's first record), give or take the first record scored.
+    let acc = accuracy(&report, "no-change");
+    assert!((acc - 0.9).abs() < 0.002, "no-change {acc}: {report}");
+    let majority = accuracy(&report, "majority");
+    assert!(
+        (0.4..0.6).contains(&majority),
+        "majority {majority}: {report}"
+    );
+}
