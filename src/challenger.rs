@@ -115,8 +115,8 @@ pub struct ChallengerConfig {
     /// The served output blends the champion's and the challenger's (each with its output
     /// tracking) by their recent losses: the challenger's weight is
     /// `1 / (1 + exp(blend * (L_challenger - L_champion)))`, `L` each model's prequential
-    /// loss (cross-entropy, or absolute error in target standard deviations) discounted by
-    /// [`BLEND_DECAY`] per labeled record. What the challenger has learned since the last
+    /// loss (cross-entropy capped at `learner::BLEND_CROSS_ENTROPY_CAP`, or absolute error
+    /// in target standard deviations) discounted by [`BLEND_DECAY`] per labeled record. What the challenger has learned since the last
     /// promotion serves at once, in proportion to how well it predicts, while promotion
     /// (a new version) still waits for the paired test and the gate. The paired test, the
     /// error detectors and the triggers still see the champion's own predictions. 0: the
