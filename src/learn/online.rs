@@ -242,6 +242,19 @@ impl OnlineTrainer {
         y: &Targets,
         replay: Option<Replay<'_>>,
     ) -> Result<f64, LearnError> {
+        self.learn_kept(model, x, y, None, replay)
+    }
+
+    /// [`OnlineTrainer::learn`], where only the rows `keep` marks are learned from (all
+    /// when `None`); every row moves the running standardisation.
+    pub fn learn_kept(
+        &mut self,
+        model: &mut Model,
+        x: &[f32],
+        y: &Targets,
+        keep: Option<&[bool]>,
+        replay: Option<Replay<'_>>,
+    ) -> Result<f64, LearnError> {
         let width = model.spec.input;
         if y.is_empty() {
             return Ok(0.0);
@@ -279,15 +292,25 @@ impl OnlineTrainer {
             (Some(_), Some(net)) => Some(net.clone()),
             _ => None,
         };
+        let mut learned = 0usize;
         let mut start = 0;
         while start < rows {
             let end = (start + per_new).min(rows);
             xs.clear();
             ys.clear();
-            xs.extend_from_slice(&x[start * width..end * width]);
             for i in start..end {
-                ys.push_from(y, i);
+                if keep.is_none_or(|k| k.get(i).copied().unwrap_or(true)) {
+                    xs.extend_from_slice(&x[i * width..(i + 1) * width]);
+                    ys.push_from(y, i);
+                }
             }
+            // A step whose rows are all left out is not taken; the others keep the steps
+            // (and the order) of learning from every row.
+            if ys.is_empty() {
+                start = end;
+                continue;
+            }
+            learned += ys.len();
             if let Some(r) = replay {
                 for _ in 0..per_replay {
                     let i = self.rng.below(r.len() as u64) as usize;
@@ -328,7 +351,7 @@ impl OnlineTrainer {
             model.set_host_net(net)?;
         }
         self.cost.steps += steps as u64;
-        let examples = (rows + steps * per_replay) as f64;
+        let examples = (learned + steps * per_replay) as f64;
         self.cost.flops += estimate_flops(model, &self.layers, examples, false, 0.0);
         self.cost.flops_full += estimate_flops(model, &LayerSet::all(model), examples, false, 0.0);
         Ok(loss_sum / steps.max(1) as f64)
@@ -394,19 +417,25 @@ mod tests {
         assert!(c.flops < c.flops_full, "{c:?}");
     }
 
+    /// A model of `data` and a trainer of every layer in steps of 8 rows.
+    fn batches_of_8(data: &Dataset) -> (Model, OnlineTrainer) {
+        let mut m = model(data);
+        let all = LayerSet::all(&m);
+        let settings = OnlineSettings {
+            batch_size: 8,
+            ..settings()
+        };
+        let t = OnlineTrainer::new(&mut m, all, settings, 50.0);
+        (m, t)
+    }
+
     #[test]
     fn replayed_rows_join_each_step_at_their_ratio() {
         let data = datasets::digits().unwrap();
         let (x, y) = (&data.x[..64 * 64], data.y.slice(0..64));
         let old = data.subset(&(1000..1200).collect::<Vec<_>>());
         let run = |replay: Option<Replay<'_>>| {
-            let mut m = model(&data);
-            let all = LayerSet::all(&m);
-            let settings = OnlineSettings {
-                batch_size: 8,
-                ..settings()
-            };
-            let mut t = OnlineTrainer::new(&mut m, all, settings, 50.0);
+            let (mut m, mut t) = batches_of_8(&data);
             t.learn(&mut m, x, &y, replay).unwrap();
             (t.cost(), m.params().unwrap())
         };
@@ -419,6 +448,33 @@ mod tests {
         assert_eq!((plain.steps, plain.examples), (8, 64));
         assert_eq!((mixed.steps, mixed.examples), (16, 128));
         assert_ne!(p0["head.weight"].1, p1["head.weight"].1);
+    }
+
+    #[test]
+    fn rows_left_out_move_the_scale_but_are_not_learned_from() {
+        let data = datasets::digits().unwrap();
+        let (x, y) = (&data.x[..64 * 64], data.y.slice(0..64));
+        let run = |keep: &[bool]| {
+            let (mut m, mut t) = batches_of_8(&data);
+            let before = m.params().unwrap();
+            t.learn_kept(&mut m, x, &y, Some(keep), None).unwrap();
+            let moved = before["head.weight"].1 != m.params().unwrap()["head.weight"].1;
+            (t.cost(), moved, m.norm.clone())
+        };
+        let (none, moved, scale_none) = run(&[false; 64]);
+        assert_eq!((none.steps, none.examples, none.flops), (0, 0, 0.0));
+        assert!(!moved, "nothing learned");
+        // Every fourth row of 64 in steps of 8: 8 steps of 2 rows.
+        let quarter: Vec<bool> = (0..64).map(|i| i % 4 == 0).collect();
+        let (some, moved, scale_some) = run(&quarter);
+        assert_eq!((some.steps, some.examples), (8, 16));
+        assert!(moved, "the kept rows are learned from");
+        // The standardisation took in all 64 rows either way.
+        assert_eq!(scale_none, scale_some);
+        let (all, _, scale_all) = run(&[true; 64]);
+        assert_eq!((all.steps, all.examples), (8, 64));
+        assert_eq!(scale_none, scale_all);
+        assert_ne!(scale_all, model(&data).norm, "the scale moved");
     }
 
     #[test]

@@ -494,6 +494,9 @@ pub struct Learner {
     prior: PriorMember,
     /// The rest of the served output's and the prior's recent losses (`prior.blend`).
     prior_blend: challenger::Blend,
+    /// Labeled records scored at the last challenger promotion this process made (0: none):
+    /// the challenger learns from every record for `challenger.window` records after it.
+    challenger_promoted_at: u64,
     /// When the neighbours were last published on the handle.
     neighbours_published: Option<std::time::Instant>,
 }
@@ -634,6 +637,7 @@ impl Learner {
             neighbours_blend: challenger::Blend::default(),
             prior,
             prior_blend: prior_blend(config),
+            challenger_promoted_at: 0,
             neighbours_budget: (pace == Pace::Live && config.neighbours.max_share < 1.0)
                 .then(|| challenger::TrainBudget::new(config.neighbours.max_share)),
             neighbours_published: None,
@@ -976,8 +980,12 @@ impl Learner {
         let width = self.config.input_width();
         let ChallengerOutputs { predictions, raw } = outputs;
         // What it fits already is not learned from (`challenger.fitted_loss`), once the
-        // warm-up is over: a young model learns from every record.
-        let fitted = if self.state.scored() >= cfg.warmup_labeled {
+        // warm-up is over and a window of records has passed since the last challenger
+        // promotion: a young model, and one that follows a moving concept, learns from
+        // every record.
+        let scored = self.state.scored();
+        let settled = scored >= self.challenger_promoted_at + cfg.window as u64;
+        let fitted = if scored >= cfg.warmup_labeled && settled {
             cfg.fitted_loss(self.config.task()) as f32
         } else {
             0.0
@@ -991,25 +999,26 @@ impl Learner {
             &raw,
             hits,
         );
-        let unfitted: Vec<&Record> = labeled
+        // Every labeled record of the chunk, and whether the challenger learns from it.
+        let learn = labeled_dataset(labeled.iter().copied(), width, self.config.task())?;
+        let keep: Vec<bool> = labeled
             .iter()
             .enumerate()
-            .filter(|&(i, _)| fitted <= 0.0 || raw.get(i).is_none_or(|&l| l >= fitted))
-            .map(|(_, r)| *r)
+            .filter(|(_, r)| r.features.len() == width)
+            .map(|(i, _)| fitted <= 0.0 || raw.get(i).is_none_or(|&l| l >= fitted))
             .collect();
-        let skipped = (labeled.len() - unfitted.len()) as u64;
+        let skipped = keep.iter().filter(|&&k| !k).count() as u64;
         if skipped > 0 {
             self.state.add_total(Total::SkippedFitted, skipped);
         }
-        let learn = labeled_dataset(unfitted, width, self.config.task())?;
         let (lx, ly) = (learn.x, learn.y);
         if ly.is_empty() {
             return Ok(());
         }
         if let Some(b) = self.train_budget.as_mut() {
             if !b.allows(std::time::Instant::now()) {
-                self.state
-                    .add_total(Total::SkippedForBudget, ly.len() as u64);
+                let unfitted = ly.len() as u64 - skipped;
+                self.state.add_total(Total::SkippedForBudget, unfitted);
                 return Ok(());
             }
         }
@@ -1031,7 +1040,8 @@ impl Learner {
             None => None,
         };
         let started = std::time::Instant::now();
-        let learned = challenger.learn(&lx, &ly, replay);
+        let keep = (skipped > 0 && keep.len() == ly.len()).then_some(keep.as_slice());
+        let learned = challenger.learn(&lx, &ly, keep, replay);
         if let Some(b) = self.train_budget.as_mut() {
             b.spend(started.elapsed().as_secs_f64());
         }
@@ -1184,6 +1194,7 @@ impl Learner {
             .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
         self.state
             .add_total(Total::Promotion(TriggerKind::Challenger), 1);
+        self.challenger_promoted_at = self.state.scored();
         self.metrics.learn.model_version.set(version as i64);
         self.state
             .on_new_version(&self.config, Some(version), now_ms());
