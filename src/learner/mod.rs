@@ -494,8 +494,9 @@ pub struct Learner {
     prior: PriorMember,
     /// The rest of the served output's and the prior's recent losses (`prior.blend`).
     prior_blend: challenger::Blend,
-    /// Labeled records scored at the last challenger promotion this process made (0: none):
-    /// the challenger learns from every record for `challenger.window` records after it.
+    /// Labeled records scored at the last challenger promotion this process made after the
+    /// warm-up (0: none): the challenger learns from every record for `challenger.window`
+    /// records after it.
     challenger_promoted_at: u64,
     /// When the neighbours were last published on the handle.
     neighbours_published: Option<std::time::Instant>,
@@ -981,11 +982,10 @@ impl Learner {
         let ChallengerOutputs { predictions, raw } = outputs;
         // What it fits already is not learned from (`challenger.fitted_loss`), once the
         // warm-up is over and a window of records has passed since the last challenger
-        // promotion: a young model, and one that follows a moving concept, learns from
-        // every record.
-        let scored = self.state.scored();
-        let settled = scored >= self.challenger_promoted_at + cfg.window as u64;
-        let fitted = if scored >= cfg.warmup_labeled && settled {
+        // promotion after it: a young model, and one that follows a moving concept, learns
+        // from every record.
+        let skip = skips_fitted(cfg, self.state.scored(), self.challenger_promoted_at);
+        let fitted = if skip {
             cfg.fitted_loss(self.config.task()) as f32
         } else {
             0.0
@@ -1194,7 +1194,11 @@ impl Learner {
             .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(s));
         self.state
             .add_total(Total::Promotion(TriggerKind::Challenger), 1);
-        self.challenger_promoted_at = self.state.scored();
+        // Promotions in the warm-up are a young model's; after it, one that keeps being
+        // promoted follows a moving concept.
+        if self.state.scored() >= self.config.challenger.warmup_labeled {
+            self.challenger_promoted_at = self.state.scored();
+        }
         self.metrics.learn.model_version.set(version as i64);
         self.state
             .on_new_version(&self.config, Some(version), now_ms());
@@ -1388,6 +1392,14 @@ struct ChallengerOutputs {
     /// Its losses before output tracking on the labeled records (see `raw_losses`; empty
     /// where nothing uses them).
     raw: Vec<f32>,
+}
+
+/// Whether the challenger leaves out what it fits (`challenger.fitted_loss`) now that
+/// `scored` labeled records were scored, its last promotion after the warm-up at
+/// `promoted_at` (0: none): once the warm-up is over and a paired window has passed since
+/// that promotion.
+fn skips_fitted(cfg: &challenger::ChallengerConfig, scored: u64, promoted_at: u64) -> bool {
+    scored >= cfg.warmup_labeled && scored >= promoted_at + cfg.window as u64
 }
 
 /// The cross-entropy that weighs a classifier's output in the blends is capped here (a
@@ -1968,6 +1980,23 @@ fn challenger_report(ch: &Challenger, seq: u64, parent: u64, records_total: u64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fitted_skip_waits_for_the_warm_up_and_a_window_after_a_promotion() {
+        let cfg = challenger::ChallengerConfig {
+            warmup_labeled: 1000,
+            window: 200,
+            ..Default::default()
+        };
+        // In the warm-up: every record is learned from.
+        assert!(!skips_fitted(&cfg, 999, 0));
+        // After it, with no promotion since: records it fits are left out.
+        assert!(skips_fitted(&cfg, 1000, 0));
+        // A promotion at 1,500: every record for the next 200, then the skip again.
+        assert!(!skips_fitted(&cfg, 1500, 1500));
+        assert!(!skips_fitted(&cfg, 1699, 1500));
+        assert!(skips_fitted(&cfg, 1700, 1500));
+    }
 
     fn class(p: [f32; 2]) -> Prediction {
         Prediction {
