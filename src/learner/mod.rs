@@ -495,9 +495,9 @@ pub struct Learner {
     /// The rest of the served output's and the prior's recent losses (`prior.blend`).
     prior_blend: challenger::Blend,
     /// Labeled records scored at the last challenger promotion this process made after the
-    /// warm-up (0: none): the challenger learns from every record for `challenger.window`
-    /// records after it.
-    challenger_promoted_at: u64,
+    /// warm-up: the challenger learns from every record for `challenger.window` records
+    /// after it.
+    challenger_promoted_at: Option<u64>,
     /// When the neighbours were last published on the handle.
     neighbours_published: Option<std::time::Instant>,
 }
@@ -638,7 +638,7 @@ impl Learner {
             neighbours_blend: challenger::Blend::default(),
             prior,
             prior_blend: prior_blend(config),
-            challenger_promoted_at: 0,
+            challenger_promoted_at: None,
             neighbours_budget: (pace == Pace::Live && config.neighbours.max_share < 1.0)
                 .then(|| challenger::TrainBudget::new(config.neighbours.max_share)),
             neighbours_published: None,
@@ -1197,7 +1197,7 @@ impl Learner {
         // Promotions in the warm-up are a young model's; after it, one that keeps being
         // promoted follows a moving concept.
         if self.state.scored() >= self.config.challenger.warmup_labeled {
-            self.challenger_promoted_at = self.state.scored();
+            self.challenger_promoted_at = Some(self.state.scored());
         }
         self.metrics.learn.model_version.set(version as i64);
         self.state
@@ -1396,10 +1396,10 @@ struct ChallengerOutputs {
 
 /// Whether the challenger leaves out what it fits (`challenger.fitted_loss`) now that
 /// `scored` labeled records were scored, its last promotion after the warm-up at
-/// `promoted_at` (0: none): once the warm-up is over and a paired window has passed since
-/// that promotion.
-fn skips_fitted(cfg: &challenger::ChallengerConfig, scored: u64, promoted_at: u64) -> bool {
-    scored >= cfg.warmup_labeled && scored >= promoted_at + cfg.window as u64
+/// `promoted_at` (none yet: `None`): once the warm-up is over and a paired window has
+/// passed since that promotion.
+fn skips_fitted(cfg: &challenger::ChallengerConfig, scored: u64, promoted_at: Option<u64>) -> bool {
+    scored >= cfg.warmup_labeled && promoted_at.is_none_or(|p| scored >= p + cfg.window as u64)
 }
 
 /// The cross-entropy that weighs a classifier's output in the blends is capped here (a
@@ -1989,13 +1989,19 @@ mod tests {
             ..Default::default()
         };
         // In the warm-up: every record is learned from.
-        assert!(!skips_fitted(&cfg, 999, 0));
+        assert!(!skips_fitted(&cfg, 999, None));
         // After it, with no promotion since: records it fits are left out.
-        assert!(skips_fitted(&cfg, 1000, 0));
+        assert!(skips_fitted(&cfg, 1000, None));
         // A promotion at 1,500: every record for the next 200, then the skip again.
-        assert!(!skips_fitted(&cfg, 1500, 1500));
-        assert!(!skips_fitted(&cfg, 1699, 1500));
-        assert!(skips_fitted(&cfg, 1700, 1500));
+        assert!(!skips_fitted(&cfg, 1500, Some(1500)));
+        assert!(!skips_fitted(&cfg, 1699, Some(1500)));
+        assert!(skips_fitted(&cfg, 1700, Some(1500)));
+        // A warm-up shorter than the window: the skip starts when the warm-up ends.
+        let short = challenger::ChallengerConfig {
+            warmup_labeled: 50,
+            ..cfg
+        };
+        assert!(skips_fitted(&short, 50, None));
     }
 
     fn class(p: [f32; 2]) -> Prediction {
