@@ -48,12 +48,24 @@ pub(crate) fn labeled_dataset<'a>(
     width: usize,
     task: Task,
 ) -> Result<Dataset, LearnError> {
+    let (data, _) = labeled_rows(records.into_iter().map(|r| (r, true)), width, task)?;
+    Ok(data)
+}
+
+/// [`labeled_dataset`] of records paired with a mark, and the marks of the records it took,
+/// in its rows' order.
+fn labeled_rows<'a>(
+    records: impl IntoIterator<Item = (&'a Record, bool)>,
+    width: usize,
+    task: Task,
+) -> Result<(Dataset, Vec<bool>), LearnError> {
     let mut x = Vec::new();
+    let mut marks = Vec::new();
     let mut y = match task {
         Task::Classification => Targets::Classes(Vec::new()),
         Task::Regression => Targets::Values(Vec::new()),
     };
-    for r in records {
+    for (r, mark) in records {
         if r.features.len() != width {
             continue;
         }
@@ -63,8 +75,9 @@ pub(crate) fn labeled_dataset<'a>(
             _ => continue,
         }
         x.extend_from_slice(&r.features);
+        marks.push(mark);
     }
-    Dataset::with_targets(x, y, width)
+    Ok((Dataset::with_targets(x, y, width)?, marks))
 }
 
 /// A model's prediction for one labeled record, before it learns from it.
@@ -1000,13 +1013,11 @@ impl Learner {
             hits,
         );
         // Every labeled record of the chunk, and whether the challenger learns from it.
-        let learn = labeled_dataset(labeled.iter().copied(), width, self.config.task())?;
-        let keep: Vec<bool> = labeled
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.features.len() == width)
-            .map(|(i, _)| fitted <= 0.0 || raw.get(i).is_none_or(|&l| l >= fitted))
-            .collect();
+        let marked = labeled.iter().enumerate().map(|(i, r)| {
+            let learn = fitted <= 0.0 || raw.get(i).is_none_or(|&l| l >= fitted);
+            (*r, learn)
+        });
+        let (learn, keep) = labeled_rows(marked, width, self.config.task())?;
         let skipped = keep.iter().filter(|&&k| !k).count() as u64;
         if skipped > 0 {
             self.state.add_total(Total::SkippedFitted, skipped);
@@ -1040,7 +1051,7 @@ impl Learner {
             None => None,
         };
         let started = std::time::Instant::now();
-        let keep = (skipped > 0 && keep.len() == ly.len()).then_some(keep.as_slice());
+        let keep = (skipped > 0).then_some(keep.as_slice());
         let learned = challenger.learn(&lx, &ly, keep, replay);
         if let Some(b) = self.train_budget.as_mut() {
             b.spend(started.elapsed().as_secs_f64());
